@@ -1,0 +1,37 @@
+# Switchyard: the two commands (see README.md).
+#   make run   installs what is missing, builds, starts three demo backends and the proxy
+#   make test  installs what is missing, builds, runs the unit and integration tests
+SHELL := /bin/bash
+BUILD ?= build
+PY := /usr/bin/python3
+
+.PHONY: all deps deps-build build test unit integration run clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh test
+
+deps-build:
+	@scripts/install-deps.sh build
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) --buildtype=release
+
+build: deps-build $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+unit: build
+	$(BUILD)/tests/unit_tests --no-intro
+
+integration: build
+	SWITCHYARD_BIN=$(CURDIR)/$(BUILD)/switchyard integration/run.sh
+
+test: deps build
+	@scripts/run-tests.sh $(BUILD)
+
+run: build
+	@scripts/run-demo.sh $(BUILD)/switchyard config/switchyard.yaml
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,191 @@
+#pragma once
+// Plain configuration structs: the parsed, validated form of the YAML file described in
+// config/README.md. Built on the main thread by the loader (loader.h); immutable afterwards.
+// Every field has its documented default here.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <sys/socket.h>
+
+namespace sy::config {
+
+using Duration = std::chrono::milliseconds;
+using namespace std::chrono_literals;
+
+// Where a value came from in the YAML file (1-based line and column; 0 = unknown).
+struct Mark {
+  int line = 0;
+  int column = 0;
+};
+
+// A resolved socket address. `text` is what the user wrote ("127.0.0.1:9001", "[::1]:80",
+// "localhost:9001"); `addr`/`addrLen` is the first resolved address (numeric hosts are not
+// looked up; names are resolved once at load time with getaddrinfo).
+struct SocketAddress {
+  std::string text;
+  std::string host;  // without brackets
+  uint16_t port = 0;
+  sockaddr_storage addr{};
+  socklen_t addrLen = 0;
+};
+
+struct Timeouts {
+  Duration clientHeader = 10s;
+  Duration clientBody = 60s;
+  Duration clientIdle = 60s;
+  Duration upstreamConnect = 3s;
+  Duration upstreamResponse = 30s;
+  Duration upstreamIdle = 60s;
+  Duration shutdown = 30s;
+};
+
+struct Limits {
+  uint32_t maxConnections = 10000;
+  uint64_t maxHeaderBytes = 32 * 1024;
+  uint32_t maxHeaders = 100;
+  uint64_t maxBodyBytes = 100ull * 1024 * 1024;  // 0 = unlimited
+};
+
+struct AccessLog {
+  std::string path = "stdout";  // stdout | stderr | a file path | off
+  std::string format = "json";  // json | combined
+};
+
+struct Admin {
+  SocketAddress listen;  // default 127.0.0.1:9901
+  std::optional<std::string> tokenFile;
+};
+
+struct RouteMatch {
+  std::string host;        // "" = any host; "api.example.com" exact; "*.example.com" wildcard
+  std::string pathPrefix;  // "" = any path
+};
+
+struct Route {
+  RouteMatch match;
+  std::string pool;
+  Mark mark;
+};
+
+struct TlsCertificate {
+  std::string cert;
+  std::string key;
+  Mark mark;
+};
+
+struct ListenerTls {
+  std::vector<TlsCertificate> certificates;
+  std::string minVersion = "1.2";  // "1.2" | "1.3"
+};
+
+struct Listener {
+  std::string name;
+  SocketAddress listen;
+  std::optional<ListenerTls> tls;
+  std::vector<Route> routes;
+  Timeouts timeouts;  // global timeouts, overridden by the listener's own `timeouts:` keys
+  Mark mark;
+};
+
+struct LatLon {
+  double lat = 0;
+  double lon = 0;
+};
+
+struct Backend {
+  std::string name;
+  SocketAddress address;
+  uint32_t weight = 1;
+  std::string region;               // "" = none; must name an entry of Config::regions
+  std::string zone;                 // "" = none
+  std::optional<LatLon> location;   // explicit coordinates (override the region's)
+  Mark mark;
+};
+
+struct HealthCheck {
+  std::string type = "http";  // http | tcp
+  std::string path = "/healthz";
+  std::optional<std::string> host;  // Host header; default: the backend address
+  Duration interval = 2s;
+  Duration timeout = 1s;
+  double jitter = 0.10;  // fraction of interval
+  uint32_t healthyThreshold = 2;
+  uint32_t unhealthyThreshold = 3;
+  // Inclusive status ranges; "200-399" -> {200, 399}, "204" -> {204, 204}.
+  std::vector<std::pair<int, int>> expectedStatuses = {{200, 399}};
+};
+
+struct OutlierDetection {
+  uint32_t consecutiveFailures = 5;
+  Duration baseEjectionTime = 30s;
+  Duration maxEjectionTime = 300s;
+  double maxEjectionPercent = 0.50;  // fraction 0..1
+};
+
+// Retry conditions, as a bit set.
+enum RetryOn : uint32_t {
+  kRetryConnectFailure = 1u << 0,
+  kRetryReset = 1u << 1,
+  kRetry502 = 1u << 2,
+  kRetry503 = 1u << 3,
+  kRetry504 = 1u << 4,
+};
+
+struct Retries {
+  uint32_t attempts = 2;  // extra tries on another backend
+  uint32_t on = kRetryConnectFailure;
+};
+
+struct Pool {
+  std::string name;
+  std::string policy = "round_robin";  // round_robin | least_conn | geo_weighted | p2c | hash
+  std::vector<Backend> backends;
+  std::optional<HealthCheck> healthCheck;
+  std::optional<OutlierDetection> outlierDetection;
+  Duration slowStart = 0s;
+  double panicThreshold = 0.50;  // fraction 0..1
+  Retries retries;
+  double geoOverprovisioning = 1.4;  // pools[].geo.overprovisioning
+  std::string hashKey;               // for policy: hash; "" = client IP
+  Timeouts timeouts;  // global timeouts, overridden by the pool's own `timeouts:` keys
+  Mark mark;
+};
+
+struct GeoNetwork {
+  std::string cidr;  // as written; validated
+  std::string region;
+};
+
+struct Geo {
+  std::vector<std::string> trustedProxies = {"127.0.0.0/8"};  // CIDRs, validated
+  std::string clientHeader = "X-Client-Region";
+  std::vector<GeoNetwork> networks;
+  std::optional<std::string> database;
+  std::optional<std::string> defaultRegion;
+};
+
+struct Config {
+  std::string sourcePath;  // file the config was read from (for messages)
+  unsigned workers = 0;    // 0 = auto (online cores)
+  Admin admin;
+  AccessLog accessLog;
+  Timeouts timeouts;
+  Limits limits;
+  std::vector<Listener> listeners;
+  std::vector<Pool> pools;
+  std::map<std::string, LatLon> regions;
+  Geo geo;
+
+  const Pool* findPool(const std::string& name) const {
+    for (const auto& p : pools)
+      if (p.name == name) return &p;
+    return nullptr;
+  }
+};
+
+}  // namespace sy::config

@@ -1,0 +1,34 @@
+#pragma once
+// Parsers for the value syntaxes of the config file. Pure functions; any thread.
+// Each returns an error message (without location) on failure.
+
+#include <cstdint>
+#include <expected>
+#include <string>
+#include <string_view>
+
+#include "switchyard/config/config.h"
+
+namespace sy::config {
+
+// "250ms", "5s", "2m", "1h", "0" / "0s". Plain integers without a unit are refused.
+std::expected<Duration, std::string> parseDuration(std::string_view text);
+
+// "512", "32KiB", "10MiB", "1GiB", also "KB/MB/GB" (as powers of 1000) and "k/m/g" (binary).
+std::expected<uint64_t, std::string> parseSize(std::string_view text);
+
+// "50%" or "0.5" -> 0.5; must be within [0, 1].
+std::expected<double, std::string> parseFraction(std::string_view text);
+
+// "host:port", "[v6]:port"; names are resolved with getaddrinfo (first result).
+std::expected<SocketAddress, std::string> parseSocketAddress(std::string_view text);
+
+// "10.0.0.0/8", "::1/128": validates. Fills the network bytes (16 for v6, 4 for v4) and prefix.
+struct Cidr {
+  int family = 0;  // AF_INET | AF_INET6
+  uint8_t bytes[16] = {};
+  int prefix = 0;
+};
+std::expected<Cidr, std::string> parseCidr(std::string_view text);
+
+}  // namespace sy::config

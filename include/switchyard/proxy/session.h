@@ -1,0 +1,184 @@
+#pragma once
+// A client connection and the requests on it: parses requests (llhttp), routes them, picks a
+// backend, streams the request to an upstream connection and the response back, one request
+// at a time (pipelined requests wait in the input buffer, so answers stay in order).
+//
+// Bodies are never copied: body bytes are forwarded as references into the read blocks.
+// Backpressure: a side stops reading while the other side's unsent bytes exceed kHighWater
+// and resumes below kLowWater. Worker thread only; freed in its handles' close callbacks.
+
+#include <cstdint>
+#include <memory>
+
+#include <uv.h>
+
+#include "switchyard/http/forward.h"
+#include "switchyard/http/parser.h"
+#include "switchyard/net/buffer.h"
+#include "switchyard/server/snapshot.h"
+#include "switchyard/upstream/upstream_conn.h"
+
+namespace sy::server {
+class Worker;
+struct WorkerListener;
+}  // namespace sy::server
+
+namespace sy::proxy {
+
+// Bytes held for one socket direction before reading the other side pauses.
+inline constexpr size_t kHighWater = 256 * 1024;
+inline constexpr size_t kLowWater = 64 * 1024;
+
+// Input side of a socket: the block being read into, and how far it has been parsed.
+struct InputBuffer {
+  net::Block* block = nullptr;
+  uint32_t parsed = 0;  // offset of the first byte not yet given to the parser
+  uint32_t end = 0;     // offset after the last byte read
+
+  char* at(uint32_t off) { return block->data() + off; }
+  uint32_t unparsed() const { return end - parsed; }
+  // Space to read into. Keeps the bytes still needed (a partial head from the parser's base,
+  // else the unparsed bytes) contiguous, moving them to a fresh block when the tail is short.
+  uv_buf_t prepare(net::BlockPool& pool, http::Parser& parser, uint32_t maxHead);
+  // Drops the block if nothing in it is still needed.
+  void releaseIfEmpty(const http::Parser& parser);
+  void release();
+};
+
+class Session final : public http::Parser::Handler, public upstream::ConnUser {
+ public:
+  Session(server::Worker& worker, server::WorkerListener& listener);
+  ~Session() override;
+
+  // Called once after uv_accept() succeeded into tcp().
+  void start();
+  uv_tcp_t* tcp() { return &tcp_; }
+  // Drain: close now if idle between requests, else close after the current response.
+  void drain();
+  // Closes both sides now (idempotent).
+  void abort();
+
+  Session* prev = nullptr;  // worker's session list
+  Session* next = nullptr;
+
+  // http::Parser::Handler (request and response parsers share these; `p` tells which).
+  int onHeadersComplete(http::Parser& p) override;
+  int onBody(http::Parser& p, const char* data, size_t n) override;
+  int onMessageComplete(http::Parser& p) override;
+
+  // upstream::ConnUser
+  void onUpstreamConnect(int status) override;
+  void onUpstreamAlloc(size_t suggested, uv_buf_t* buf) override;
+  void onUpstreamRead(ssize_t n, const uv_buf_t* buf) override;
+  void onUpstreamWriteDone(int status) override;
+
+ private:
+  enum class Phase : uint8_t {
+    kIdle,      // waiting for the first byte of a request
+    kHead,      // reading a request head
+    kBody,      // request routed; body (if any) streaming
+    kWaiting,   // request complete; response not finished
+    kLingering, // answered and closing: discard input until EOF or timeout
+    kClosed,
+  };
+
+  // client side
+  static void onClientAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void onClientRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
+  static void onTimer(uv_timer_t* t);
+  static void onHandleClosed(uv_handle_t* h);
+  void processClientInput();
+  void startClientReading();
+  void stopClientReading();
+  void beginRequest();
+  void finishExchange();
+  void writeClient(net::WriteBatch* batch);
+  void onClientWriteDone(int status);
+  int requestHeadersComplete();
+  int responseHeadersComplete();
+  // Answers locally. `close` ends the connection after the answer.
+  void respondLocal(int status, const char* body, bool close);
+  void closeAfterWrites();
+  void lingerClose();
+
+  // upstream side
+  enum class Failure : uint8_t { kConnect, kTimeout, kClosed, kInvalid };
+  void startAttempt();
+  void pump();
+  void maybeFinishExchange();
+  void onResponseComplete();
+  void useConnection(upstream::UpstreamConn* c, bool reused);
+  void flushUpstream();
+  void upstreamFailed(Failure kind, int err);
+  void releaseUpstream(bool reusable);
+  void processUpstreamInput();
+  bool upstreamBackpressured() const;
+  bool clientBackpressured() const;
+
+  // timers
+  void setClientDeadline(uint64_t ms);
+  void setUpstreamDeadline(uint64_t ms);
+  void armTimer();
+  void onDeadline();
+
+  const config::Timeouts& timeouts() const;
+
+  server::Worker& w_;
+  server::WorkerListener& listener_;
+  uv_tcp_t tcp_;
+  uv_timer_t timer_;
+  uint8_t openHandles_ = 0;
+  Phase phase_ = Phase::kIdle;
+  bool clientReading_ = false;
+  bool closeAfter_ = false;       // close the client connection after the current response
+  bool discardBody_ = false;      // request answered locally; drop its body
+  bool requestComplete_ = false;  // whole request parsed
+  bool clientPaused_ = false;     // parser paused at a message end (next request waits)
+  bool inPump_ = false;
+  bool pumpAgain_ = false;
+  bool bodyQueued_ = false;       // body bytes were added to upOut_
+  uint32_t clientWrites_ = 0;     // uv_writes in flight to the client
+  uint32_t upWrites_ = 0;         // uv_writes in flight to the backend
+  uint64_t armedAt_ = 0;          // deadline the timer is armed for (0 = stopped)
+  uv_shutdown_t shutdownReq_;
+  char clientIp_[48] = {0};
+  sockaddr_storage peer_{};
+
+  http::Parser reqParser_;
+  InputBuffer in_;
+  uint64_t clientDeadline_ = 0;
+  uint64_t upstreamDeadline_ = 0;
+
+  // current request
+  std::shared_ptr<server::WorkerView> view_;
+  upstream::BackendSet* set_ = nullptr;
+  balancing::Policy* policy_ = nullptr;
+  http::RequestInfo req_;
+  uint64_t bodyBytes_ = 0;
+  net::Block* reqHead_ = nullptr;  // serialized upstream request head (kept for retries)
+  uint32_t reqHeadLen_ = 0;
+  net::WriteBatch* upOut_ = nullptr;  // bytes waiting for the upstream connection
+  bool requestHasBody_ = false;
+  bool bodyStarted_ = false;  // some body bytes have been handed to an upstream write
+
+  // upstream
+  upstream::UpstreamConn* up_ = nullptr;
+  upstream::Backend* backend_ = nullptr;
+  const upstream::Backend* tried_[16];
+  uint32_t triedCount_ = 0;
+  uint32_t attempts_ = 0;
+  bool upConnected_ = false;
+  bool holdsInFlight_ = false;  // counted in backend_->inFlight()
+  bool upReused_ = false;
+  bool upReading_ = false;
+  bool upSawBytes_ = false;
+  bool freshOnly_ = false;  // next attempt must open a new connection
+  http::Parser respParser_;
+  InputBuffer upIn_;
+  bool respHeadSent_ = false;
+  bool respComplete_ = false;
+  http::ResponseBody respBody_ = http::ResponseBody::kNone;
+  net::WriteBatch* clientOut_ = nullptr;  // response bytes being collected for the client
+};
+
+}  // namespace sy::proxy

@@ -1,0 +1,34 @@
+#pragma once
+// Route matching for one listener: first match wins; a route matches when every condition it
+// has holds. Hosts compare case-insensitively without the port; "*.example.com" matches any
+// name ending in ".example.com" (one or more labels). Built on the main thread, then read-only.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "switchyard/config/config.h"
+
+namespace sy::routing {
+
+class RouteTable {
+ public:
+  // `poolIndex` is the index of route.pool in the snapshot's pool list.
+  void add(const config::RouteMatch& match, uint32_t poolIndex);
+  // Index of the pool to use, or -1 when no route matches.
+  int match(std::string_view host, std::string_view path) const;
+  size_t size() const { return routes_.size(); }
+
+ private:
+  enum class HostKind : uint8_t { kAny, kExact, kWildcard };
+  struct Entry {
+    HostKind kind;
+    std::string host;  // lowercase; for kWildcard the suffix including the dot (".example.com")
+    std::string pathPrefix;
+    uint32_t pool;
+  };
+  std::vector<Entry> routes_;
+};
+
+}  // namespace sy::routing

@@ -1,0 +1,39 @@
+#pragma once
+// An immutable, validated view of one config version: route tables and backend sets. Built on
+// the main thread, then shared read-only by all workers (DESIGN.md "Snapshots"). Backends that
+// survive a reload (same pool, name and address) are carried over from the previous snapshot.
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "switchyard/balancing/policy.h"
+#include "switchyard/config/config.h"
+#include "switchyard/routing/route_table.h"
+#include "switchyard/upstream/backend.h"
+
+namespace sy::server {
+
+struct Snapshot {
+  std::shared_ptr<const config::Config> config;
+  uint64_t version = 0;
+  std::vector<std::unique_ptr<upstream::BackendSet>> pools;  // config.pools order
+  std::vector<routing::RouteTable> routes;                    // config.listeners order
+
+  int listenerIndex(const std::string& name) const;
+};
+
+std::shared_ptr<const Snapshot> buildSnapshot(std::shared_ptr<const config::Config> cfg,
+                                              const Snapshot* previous, unsigned workers,
+                                              uint64_t version);
+
+// One worker's instantiation of a snapshot: its own policy objects (cursors) per pool.
+// Created and used on that worker only.
+struct WorkerView {
+  std::shared_ptr<const Snapshot> snap;
+  std::vector<std::unique_ptr<balancing::Policy>> policies;  // snap->pools order
+
+  explicit WorkerView(std::shared_ptr<const Snapshot> s);
+};
+
+}  // namespace sy::server

@@ -1,0 +1,92 @@
+#pragma once
+// A worker: one thread running one libuv loop with its own listening sockets (SO_REUSEPORT),
+// client sessions, upstream connection pools, balancing cursors and buffers. Nothing on its
+// request path takes a lock. Other threads talk to it only through post*() (uv_async).
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <uv.h>
+
+#include "switchyard/net/buffer.h"
+#include "switchyard/server/snapshot.h"
+
+namespace sy::proxy {
+class Session;
+}
+
+namespace sy::server {
+
+class Worker;
+
+// One listening socket of one worker.
+struct WorkerListener {
+  uv_tcp_t tcp;
+  Worker* worker = nullptr;
+  std::string name;
+  int routeIndex = -1;  // index of this listener in the worker's current snapshot
+  int fd = -1;          // handed over by the main thread
+  bool tls = false;
+};
+
+class Worker {
+ public:
+  Worker(unsigned id, std::atomic<uint32_t>* connectionCount);
+  ~Worker();
+
+  // Main thread: takes ownership of listening fds (one per config listener, same order) and
+  // starts the thread.
+  void start(std::shared_ptr<const Snapshot> snap, std::vector<int> listenFds);
+  // Any thread: publish a new snapshot; the worker adopts it between requests.
+  void postSnapshot(std::shared_ptr<const Snapshot> snap);
+  // Any thread: stop accepting, finish in-flight requests, close idle connections, then the
+  // loop ends. Call join() afterwards.
+  void postShutdown();
+  void join();
+  bool finished() const { return finished_.load(); }
+
+  // Worker thread only.
+  uv_loop_t* loop() { return &loop_; }
+  unsigned id() const { return id_; }
+  net::BlockPool& blocks() { return blocks_; }
+  net::WritePool& writes() { return writes_; }
+  const std::shared_ptr<WorkerView>& view() const { return view_; }
+  bool draining() const { return draining_; }
+  void sessionOpened(proxy::Session* s);
+  void sessionClosed(proxy::Session* s);
+
+ private:
+  void run();
+  void adoptPending();
+  void beginDrain();
+  void maybeFinish();
+  void sweepIdle();
+  static void onConnection(uv_stream_t* server, int status);
+
+  unsigned id_;
+  std::atomic<uint32_t>* connectionCount_;
+  uv_loop_t loop_;
+  uv_async_t async_;
+  uv_timer_t sweep_;
+  std::thread thread_;
+  std::vector<std::unique_ptr<WorkerListener>> listeners_;
+  std::shared_ptr<WorkerView> view_;
+  net::BlockPool blocks_;
+  net::WritePool writes_;
+  proxy::Session* sessions_ = nullptr;  // intrusive list of open sessions
+  size_t sessionCount_ = 0;
+  bool draining_ = false;
+  bool stopped_ = false;
+  std::atomic<bool> finished_{false};
+
+  std::mutex mu_;  // guards the two fields below (cross-thread mailbox, not the request path)
+  std::shared_ptr<const Snapshot> pendingSnap_;
+  bool pendingShutdown_ = false;
+};
+
+}  // namespace sy::server

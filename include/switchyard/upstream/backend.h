@@ -1,0 +1,88 @@
+#pragma once
+// A backend server and the little state shared between threads about it. Created on the main
+// thread when a snapshot is built; a backend that survives a reload (same pool, name and
+// address) is the same object, so its health, counters and pooled connections carry over.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "switchyard/config/config.h"
+
+namespace sy::upstream {
+
+class UpstreamConn;
+
+// Idle keep-alive connections of one backend on one worker. Touched only by that worker.
+struct IdleList {
+  UpstreamConn* head = nullptr;  // most recently parked
+  UpstreamConn* tail = nullptr;  // parked longest ago
+  uint32_t count = 0;
+};
+
+enum class AdminState : uint8_t { kEnabled = 0, kDraining = 1, kDisabled = 2 };
+
+class Backend : public std::enable_shared_from_this<Backend> {
+ public:
+  Backend(const config::Backend& cfg, std::string poolName, unsigned workers);
+  Backend(const Backend&) = delete;
+  Backend& operator=(const Backend&) = delete;
+
+  const std::string& name() const { return name_; }
+  const std::string& poolName() const { return poolName_; }
+  const config::SocketAddress& address() const { return address_; }
+  const config::Backend& config() const { return cfg_; }
+
+  // Configured weight (a reload may change it).
+  uint32_t weight() const { return weight_.load(std::memory_order_relaxed); }
+  void setWeight(uint32_t w) { weight_.store(w, std::memory_order_relaxed); }
+  // Weight policies use now (configured weight, reduced during slow start).
+  uint32_t effectiveWeight() const { return effectiveWeight_.load(std::memory_order_relaxed); }
+  void setEffectiveWeight(uint32_t w) { effectiveWeight_.store(w, std::memory_order_relaxed); }
+
+  bool healthy() const { return healthy_.load(std::memory_order_relaxed); }
+  void setHealthy(bool h) { healthy_.store(h, std::memory_order_relaxed); }
+  bool ejected() const { return ejected_.load(std::memory_order_relaxed); }
+  void setEjected(bool e) { ejected_.store(e, std::memory_order_relaxed); }
+  AdminState adminState() const {
+    return static_cast<AdminState>(admin_.load(std::memory_order_relaxed));
+  }
+  void setAdminState(AdminState s) { admin_.store(static_cast<uint8_t>(s), std::memory_order_relaxed); }
+
+  // Eligible for new requests: healthy, not ejected, enabled (not draining or disabled).
+  bool available() const {
+    return healthy() && !ejected() && adminState() == AdminState::kEnabled;
+  }
+
+  // Requests in flight on this backend across all workers (least_conn, metrics).
+  int32_t inFlight() const { return inFlight_.load(std::memory_order_relaxed); }
+  void addInFlight(int32_t d) { inFlight_.fetch_add(d, std::memory_order_relaxed); }
+
+  IdleList& idle(unsigned worker) { return idle_[worker]; }
+  unsigned workers() const { return workers_; }
+
+ private:
+  config::Backend cfg_;
+  std::string name_;
+  std::string poolName_;
+  config::SocketAddress address_;
+  std::atomic<uint32_t> weight_;
+  std::atomic<uint32_t> effectiveWeight_;
+  std::atomic<bool> healthy_{true};
+  std::atomic<bool> ejected_{false};
+  std::atomic<uint8_t> admin_{0};
+  std::atomic<int32_t> inFlight_{0};
+  unsigned workers_;
+  std::unique_ptr<IdleList[]> idle_;
+};
+
+// The backends of one pool in one snapshot, in config order.
+struct BackendSet {
+  std::string name;
+  config::Pool cfg;
+  std::vector<std::shared_ptr<Backend>> backends;
+};
+
+}  // namespace sy::upstream

@@ -1,0 +1,66 @@
+#pragma once
+// One TCP connection to a backend, owned by a worker. While a session uses it, the session
+// drives reads and writes (`user` is set); while idle it sits in the backend's per-worker
+// idle list and any byte or EOF from the backend closes it. Freed only in its close callback.
+
+#include <cstdint>
+
+#include <uv.h>
+
+#include "switchyard/net/buffer.h"
+#include "switchyard/upstream/backend.h"
+
+namespace sy::upstream {
+
+// Receives the events of a connection in use.
+class ConnUser {
+ public:
+  virtual ~ConnUser() = default;
+  virtual void onUpstreamConnect(int status) = 0;
+  virtual void onUpstreamAlloc(size_t suggested, uv_buf_t* buf) = 0;
+  virtual void onUpstreamRead(ssize_t n, const uv_buf_t* buf) = 0;
+  virtual void onUpstreamWriteDone(int status) = 0;
+};
+
+class UpstreamConn {
+ public:
+  // Starts a connect to `backend` on `loop`. Events go to `user`.
+  static UpstreamConn* connect(uv_loop_t* loop, std::shared_ptr<Backend> backend,
+                               unsigned worker, ConnUser* user, int* err);
+
+  uv_tcp_t tcp;
+  std::shared_ptr<Backend> backend;
+  ConnUser* user = nullptr;
+  unsigned worker = 0;
+  uint32_t requests = 0;     // requests sent on this connection
+  uint64_t idleSince = 0;    // uv_now() when it entered the idle list
+  UpstreamConn* prev = nullptr;  // idle list links
+  UpstreamConn* next = nullptr;
+  bool inIdle = false;
+
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp); }
+  bool closing() const { return uv_is_closing(reinterpret_cast<const uv_handle_t*>(&tcp)) != 0; }
+  // Idempotent; removes it from the idle list.
+  void close();
+  // Starts reading with the user's callbacks.
+  int startReading();
+  void stopReading() { uv_read_stop(stream()); }
+  // Writes `batch` (which must come from the worker's write pool; released when done).
+  int write(net::WriteBatch* batch, net::WritePool* pool);
+
+  // Puts the connection in the backend's idle list (this worker) and watches it for close.
+  void park(uint64_t now);
+  // Takes the most recently parked healthy connection of `backend` on `worker`, or nullptr.
+  static UpstreamConn* takeIdle(Backend& backend, unsigned worker, ConnUser* user);
+  // Closes idle connections parked before `cutoff` (uv_now() ms); returns how many.
+  static size_t closeIdleBefore(Backend& backend, unsigned worker, uint64_t cutoff);
+  static size_t closeAllIdle(Backend& backend, unsigned worker);
+
+ private:
+  UpstreamConn() = default;
+  void unlinkIdle();
+  uv_connect_t connectReq_;
+  net::WritePool* writePool_ = nullptr;
+};
+
+}  // namespace sy::upstream

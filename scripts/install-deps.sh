@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Switchyard needs to build, test and run its demo.
+# Idempotent: only missing packages are installed, and `apt-get update` runs at most once.
+# Usage: scripts/install-deps.sh [build|test|bench]
+set -euo pipefail
+profile=${1:-test}
+pkgs=(build-essential g++ pkg-config meson ninja-build libuv1-dev node-llhttp libyaml-cpp-dev
+      libssl-dev doctest-dev python3 curl procps)
+case "$profile" in
+  test)  pkgs+=(python3-pytest nginx-light prometheus iproute2) ;;
+  bench) pkgs+=(nginx-light haproxy wrk) ;;
+  build) ;;
+  *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
+esac
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "missing Debian packages: ${missing[*]} (run as root or install them)" >&2; exit 1
+fi
+echo "installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null
+apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,262 @@
+// The `pools:` section: pools, backends, health checks, outlier detection and retries.
+
+#include <charconv>
+#include <string_view>
+
+#include "sections.h"
+#include "switchyard/config/units.h"
+
+namespace sy::config::detail {
+namespace {
+
+constexpr std::string_view kPolicies[] = {"round_robin", "least_conn", "geo_weighted", "p2c",
+                                          "hash"};
+constexpr int64_t kMaxWeight = 10000;
+constexpr int kMinStatus = 100;
+constexpr int kMaxStatus = 599;
+
+std::string policyList() {
+  std::string out;
+  for (std::string_view p : kPolicies) out += (out.empty() ? "" : ", ") + std::string(p);
+  return out;
+}
+
+std::optional<int> parseStatus(std::string_view text) {
+  int value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  if (value < kMinStatus || value > kMaxStatus) return std::nullopt;
+  return value;
+}
+
+// "200-399" or "204" (a YAML string or integer) -> inclusive range.
+std::optional<std::pair<int, int>> readStatusRange(Walker& w, const YAML::Node& node,
+                                                   const std::string& path) {
+  std::optional<std::string> text = readString(w, node, path);
+  if (!text) return std::nullopt;
+  std::string_view s = *text;
+  size_t dash = s.find('-');
+  std::optional<int> low = parseStatus(s.substr(0, dash));
+  std::optional<int> high = dash == std::string_view::npos ? low : parseStatus(s.substr(dash + 1));
+  if (!low || !high || *low > *high) {
+    w.fail(node, path, "must be a status code like 204 or a range like \"200-399\", within 100-599");
+    return std::nullopt;
+  }
+  return std::pair{*low, *high};
+}
+
+// max_ejection_percent: "50%", 0.5, or (the key being a percentage) a bare number above 1 up to
+// 100, as in Envoy: `max_ejection_percent: 50`.
+bool readEjectionPercent(const MapView& m, double& out) {
+  std::optional<YAML::Node> node = m.get("max_ejection_percent");
+  if (!node) return false;
+  Walker& w = m.walker();
+  if (node->IsScalar()) {
+    double value = 0;
+    const std::string& text = node->Scalar();
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (!text.empty() && ec == std::errc() && end == text.data() + text.size() && value > 1) {
+      if (value > 100) {
+        w.fail(*node, m.pathOf("max_ejection_percent"), "must be at most 100%");
+        return false;
+      }
+      out = value / 100;
+      return true;
+    }
+  }
+  std::optional<double> value = readFraction(w, *node, m.pathOf("max_ejection_percent"));
+  if (!value) return false;
+  out = *value;
+  return true;
+}
+
+std::optional<HealthCheck> loadHealthCheck(Walker& w, const YAML::Node& node,
+                                           const std::string& path) {
+  MapView m(w, node, path,
+            {"type", "path", "host", "interval", "timeout", "jitter", "healthy_threshold",
+             "unhealthy_threshold", "expected_statuses"});
+  HealthCheck hc;
+  if (m.string("type", hc.type) && hc.type != "http" && hc.type != "tcp") {
+    w.fail(*m.get("type"), m.pathOf("type"), "must be one of: http, tcp");
+  }
+  if (m.string("path", hc.path) && !hc.path.starts_with('/')) {
+    w.fail(*m.get("path"), m.pathOf("path"), "must start with '/'");
+  }
+  if (m.string("host", hc.host) && hc.host->empty()) {
+    w.fail(*m.get("host"), m.pathOf("host"), "must not be empty (use null for the default)");
+  }
+  m.duration("interval", hc.interval);
+  m.duration("timeout", hc.timeout);
+  m.fraction("jitter", hc.jitter);
+  m.integer("healthy_threshold", hc.healthyThreshold, 1);
+  m.integer("unhealthy_threshold", hc.unhealthyThreshold, 1);
+  if (std::optional<YAML::Node> statuses = m.get("expected_statuses")) {
+    hc.expectedStatuses.clear();
+    std::string listPath = m.pathOf("expected_statuses");
+    forEachItem(w, *statuses, listPath,
+                [&](const YAML::Node& item, const std::string& itemPath, size_t) {
+                  if (auto range = readStatusRange(w, item, itemPath)) {
+                    hc.expectedStatuses.push_back(*range);
+                  }
+                });
+    if (w.ok() && hc.expectedStatuses.empty()) {
+      w.fail(*statuses, listPath, "must list at least one status or range");
+    }
+  }
+  if (!w.ok()) return std::nullopt;
+  return hc;
+}
+
+std::optional<OutlierDetection> loadOutlierDetection(Walker& w, const YAML::Node& node,
+                                                     const std::string& path) {
+  MapView m(w, node, path,
+            {"consecutive_failures", "base_ejection_time", "max_ejection_time",
+             "max_ejection_percent"});
+  OutlierDetection od;
+  m.integer("consecutive_failures", od.consecutiveFailures, 1);
+  m.duration("base_ejection_time", od.baseEjectionTime);
+  m.duration("max_ejection_time", od.maxEjectionTime);
+  readEjectionPercent(m, od.maxEjectionPercent);
+  if (w.ok() && od.maxEjectionTime < od.baseEjectionTime) {
+    std::string_view key = m.get("max_ejection_time") ? "max_ejection_time" : "base_ejection_time";
+    w.fail(*m.get(key), m.pathOf(key),
+           "max_ejection_time (" + formatDuration(od.maxEjectionTime) +
+               ") must be >= base_ejection_time (" + formatDuration(od.baseEjectionTime) + ")");
+  }
+  if (!w.ok()) return std::nullopt;
+  return od;
+}
+
+void loadRetries(Walker& w, const YAML::Node& node, const std::string& path, Retries& out) {
+  MapView m(w, node, path, {"attempts", "on"});
+  m.integer("attempts", out.attempts, 0);
+  std::optional<YAML::Node> on = m.get("on");
+  if (!on) return;
+  out.on = 0;
+  forEachItem(w, *on, m.pathOf("on"), [&](const YAML::Node& item, const std::string& itemPath,
+                                          size_t) {
+    std::optional<std::string> condition = readString(w, item, itemPath);
+    if (!condition) return;
+    if (*condition == "connect_failure") {
+      out.on |= kRetryConnectFailure;
+    } else if (*condition == "reset") {
+      out.on |= kRetryReset;
+    } else if (*condition == "502") {
+      out.on |= kRetry502;
+    } else if (*condition == "503") {
+      out.on |= kRetry503;
+    } else if (*condition == "504") {
+      out.on |= kRetry504;
+    } else if (*condition == "5xx") {
+      out.on |= kRetry502 | kRetry503 | kRetry504;
+    } else {
+      w.fail(item, itemPath, "must be one of: connect_failure, reset, 502, 503, 504, 5xx");
+    }
+  });
+}
+
+void loadBackend(Walker& w, const YAML::Node& node, const std::string& path, const Config& config,
+                 Pool& pool) {
+  MapView m(w, node, path, {"name", "address", "weight", "region", "zone", "location"});
+  if (!m.ok()) return;
+  Backend backend;
+  backend.mark = m.mark();
+  if (m.require("address")) {
+    std::optional<SocketAddress> address =
+        readAddress(w, *m.get("address"), m.pathOf("address"), false);
+    if (!address) return;
+    backend.address = std::move(*address);
+    backend.name = backend.address.text;
+  }
+  bool named = m.name("name", backend.name);
+  m.integer("weight", backend.weight, 1, kMaxWeight);
+  if (m.name("region", backend.region)) {
+    checkRegionExists(w, config, *m.get("region"), m.pathOf("region"), backend.region);
+  }
+  m.name("zone", backend.zone);
+  if (std::optional<YAML::Node> location = m.get("location")) {
+    MapView l(w, *location, m.pathOf("location"), {"lat", "lon"});
+    LatLon where;
+    if (l.require("lat")) l.number("lat", where.lat, -90, 90);
+    if (l.require("lon")) l.number("lon", where.lon, -180, 180);
+    backend.location = where;
+  }
+  if (!w.ok()) return;
+  for (size_t i = 0; i < pool.backends.size(); ++i) {
+    if (pool.backends[i].name != backend.name) continue;
+    std::string message = "duplicate backend name '" + backend.name + "' in pool '" + pool.name +
+                          "' (also backends[" + std::to_string(i) + "])";
+    if (named) {
+      w.fail(*m.get("name"), m.pathOf("name"), std::move(message));
+    } else {
+      w.fail(node, path, message + "; a backend's name defaults to its address, so give each "
+                                   "backend a distinct name");
+    }
+    return;
+  }
+  pool.backends.push_back(std::move(backend));
+}
+
+void loadPool(Walker& w, const YAML::Node& node, const std::string& path, Config& config) {
+  MapView m(w, node, path,
+            {"name", "policy", "backends", "health_check", "outlier_detection", "slow_start",
+             "panic_threshold", "retries", "geo", "hash_key", "timeouts"});
+  if (!m.ok()) return;
+  Pool pool;
+  pool.mark = m.mark();
+  pool.timeouts = config.timeouts;
+  if (m.require("name") && m.name("name", pool.name)) {
+    for (size_t i = 0; i < config.pools.size(); ++i) {
+      if (config.pools[i].name == pool.name) {
+        w.fail(*m.get("name"), m.pathOf("name"),
+               "duplicate pool name '" + pool.name + "' (also pools[" + std::to_string(i) + "])");
+        return;
+      }
+    }
+  }
+  if (m.string("policy", pool.policy)) {
+    bool known = false;
+    for (std::string_view p : kPolicies) known = known || p == pool.policy;
+    if (!known) w.fail(*m.get("policy"), m.pathOf("policy"), "must be one of: " + policyList());
+  }
+  if (m.require("backends")) {
+    YAML::Node backends = *m.get("backends");
+    forEachItem(w, backends, m.pathOf("backends"),
+                [&](const YAML::Node& item, const std::string& itemPath, size_t) {
+                  loadBackend(w, item, itemPath, config, pool);
+                });
+    if (w.ok() && pool.backends.empty()) {
+      w.fail(backends, m.pathOf("backends"), "must have at least one backend");
+    }
+  }
+  if (std::optional<YAML::Node> hc = m.get("health_check")) {
+    pool.healthCheck = loadHealthCheck(w, *hc, m.pathOf("health_check"));
+  }
+  if (std::optional<YAML::Node> od = m.get("outlier_detection")) {
+    pool.outlierDetection = loadOutlierDetection(w, *od, m.pathOf("outlier_detection"));
+  }
+  m.duration("slow_start", pool.slowStart, /*allowZero=*/true);
+  m.fraction("panic_threshold", pool.panicThreshold);
+  if (std::optional<YAML::Node> retries = m.get("retries")) {
+    loadRetries(w, *retries, m.pathOf("retries"), pool.retries);
+  }
+  if (std::optional<YAML::Node> geo = m.get("geo")) {
+    MapView g(w, *geo, m.pathOf("geo"), {"overprovisioning"});
+    g.number("overprovisioning", pool.geoOverprovisioning, 1.0,
+             std::numeric_limits<double>::max());
+  }
+  m.string("hash_key", pool.hashKey);
+  readTimeouts(m, pool.timeouts);
+  if (w.ok()) config.pools.push_back(std::move(pool));
+}
+
+}  // namespace
+
+void loadPools(Walker& w, const YAML::Node& node, const std::string& path, Config& config) {
+  forEachItem(w, node, path, [&](const YAML::Node& item, const std::string& itemPath, size_t) {
+    loadPool(w, item, itemPath, config);
+  });
+  if (w.ok() && config.pools.empty()) w.fail(node, path, "must have at least one pool");
+}
+
+}  // namespace sy::config::detail

@@ -1,0 +1,376 @@
+#include "switchyard/http/forward.h"
+
+#include <cstring>
+
+namespace sy::http {
+namespace {
+
+constexpr std::string_view kVia = "1.1 switchyard";
+
+bool isHopByHop(std::string_view n) {
+  switch (n.size()) {
+    case 2: return equalsIgnoreCase(n, "te");
+    case 7: return equalsIgnoreCase(n, "trailer") || equalsIgnoreCase(n, "upgrade");
+    case 10: return equalsIgnoreCase(n, "connection") || equalsIgnoreCase(n, "keep-alive");
+    case 16: return equalsIgnoreCase(n, "proxy-connection");
+    case 17: return equalsIgnoreCase(n, "transfer-encoding");
+    default: return false;
+  }
+}
+
+// Calls fn(token) for each comma-separated token of every Connection header.
+template <typename Fn>
+void forEachConnectionToken(const Parser& p, Fn&& fn) {
+  for (const Header& h : p.headers()) {
+    if (!equalsIgnoreCase(p.view(h.name), "connection")) continue;
+    std::string_view v = p.view(h.value);
+    while (!v.empty()) {
+      size_t comma = v.find(',');
+      std::string_view tok = trimOws(v.substr(0, comma));
+      if (!tok.empty() && fn(tok)) return;
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+}
+
+bool namedByConnection(const Parser& p, std::string_view name) {
+  bool found = false;
+  forEachConnectionToken(p, [&](std::string_view tok) {
+    if (equalsIgnoreCase(tok, name)) found = true;
+    return found;
+  });
+  return found;
+}
+
+bool hasConnectionHeader(const Parser& p) {
+  for (const Header& h : p.headers())
+    if (h.name.len == 10 && equalsIgnoreCase(p.view(h.name), "connection")) return true;
+  return false;
+}
+
+std::string_view stripPort(std::string_view authority) {
+  if (!authority.empty() && authority.front() == '[') {
+    size_t close = authority.find(']');
+    return close == std::string_view::npos ? authority : authority.substr(1, close - 1);
+  }
+  size_t colon = authority.rfind(':');
+  return colon == std::string_view::npos ? authority : authority.substr(0, colon);
+}
+
+bool validHostValue(std::string_view v) {
+  for (char c : v) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7f || c == '/' || c == '\\' || c == '@' || c == '?' || c == '#')
+      return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void HeadWriter::put(std::string_view s) {
+  if (overflow_ || static_cast<size_t>(end_ - p_) < s.size()) {
+    overflow_ = true;
+    return;
+  }
+  std::memcpy(p_, s.data(), s.size());
+  p_ += s.size();
+}
+
+void HeadWriter::putChar(char c) {
+  if (overflow_ || p_ == end_) {
+    overflow_ = true;
+    return;
+  }
+  *p_++ = c;
+}
+
+void HeadWriter::putUint(uint64_t v) {
+  char tmp[24];
+  int i = sizeof tmp;
+  do {
+    tmp[--i] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v);
+  put(std::string_view(tmp + i, sizeof tmp - i));
+}
+
+int analyzeRequest(const Parser& p, RequestInfo& info, const char** reason) {
+  info = RequestInfo{};
+  info.http10 = p.versionMajor() == 1 && p.versionMinor() == 0;
+  info.keepAlive = p.keepAlive();
+  info.chunked = p.chunked();
+  info.hasContentLength = p.hasContentLength();
+  info.contentLength = info.hasContentLength ? p.contentLength() : 0;
+  info.isHead = p.method() == HTTP_HEAD;
+
+  if (p.method() == HTTP_CONNECT) {
+    *reason = "CONNECT is not supported";
+    return 405;
+  }
+  int hostCount = 0;
+  bool te = false;
+  for (const Header& h : p.headers()) {
+    std::string_view n = p.view(h.name);
+    if (n.empty()) {
+      *reason = "empty header name";
+      return 400;
+    }
+    if (n.size() == 4 && equalsIgnoreCase(n, "host")) {
+      ++hostCount;
+      info.authority = p.view(h.value);
+    } else if (n.size() == 6 && equalsIgnoreCase(n, "expect")) {
+      if (equalsIgnoreCase(trimOws(p.view(h.value)), "100-continue")) {
+        info.expectContinue = !info.http10;
+      } else {
+        *reason = "unsupported Expect";
+        return 417;
+      }
+    } else if (n.size() == 17 && equalsIgnoreCase(n, "transfer-encoding")) {
+      te = true;
+    }
+  }
+  if (hostCount > 1) {
+    *reason = "duplicate Host header";
+    return 400;
+  }
+  if (hostCount == 0 && !info.http10) {
+    *reason = "missing Host header";
+    return 400;
+  }
+  if (te && info.http10) {
+    *reason = "Transfer-Encoding in an HTTP/1.0 request";
+    return 400;
+  }
+  if (!validHostValue(info.authority)) {
+    *reason = "invalid Host header";
+    return 400;
+  }
+
+  std::string_view t = p.url();
+  if (!t.empty() && t.front() == '/') {
+    info.target = t;
+  } else if (t == "*" && p.method() == HTTP_OPTIONS) {
+    info.target = t;
+  } else if (t.size() > 7 && (equalsIgnoreCase(t.substr(0, 7), "http://") ||
+                              (t.size() > 8 && equalsIgnoreCase(t.substr(0, 8), "https://")))) {
+    // absolute-form: the authority in the target wins over Host (RFC 9112 §3.2.2).
+    t.remove_prefix(t[4] == ':' ? 7 : 8);
+    size_t slash = t.find_first_of("/?");
+    info.authority = t.substr(0, slash);
+    if (info.authority.empty() || !validHostValue(info.authority)) {
+      *reason = "invalid request target";
+      return 400;
+    }
+    info.target = slash == std::string_view::npos ? std::string_view("/") : t.substr(slash);
+    if (info.target.front() == '?') {
+      *reason = "invalid request target";
+      return 400;
+    }
+  } else {
+    *reason = "invalid request target";
+    return 400;
+  }
+  info.host = stripPort(info.authority);
+  size_t q = info.target.find('?');
+  info.path = q == std::string_view::npos ? info.target : info.target.substr(0, q);
+  return 0;
+}
+
+size_t upstreamRequestHeadBound(const Parser& p, const RequestInfo& info, const ForwardContext& fc) {
+  size_t n = 64 + info.target.size();
+  for (const Header& h : p.headers()) n += h.name.len + h.value.len + 4;
+  return n + 3 * info.authority.size() + fc.clientIp.size() + 256;
+}
+
+void writeUpstreamRequestHead(const Parser& p, const RequestInfo& info, const ForwardContext& fc,
+                              HeadWriter& w) {
+  w.put(llhttp_method_name(static_cast<llhttp_method_t>(p.method())));
+  w.putChar(' ');
+  w.put(info.target);
+  w.put(" HTTP/1.1\r\n");
+
+  const bool checkConnectionTokens = hasConnectionHeader(p);
+  bool sawXff = false;
+  bool sawHost = false;
+  for (const Header& h : p.headers()) {
+    std::string_view n = p.view(h.name);
+    if (isHopByHop(n)) continue;
+    switch (n.size()) {
+      case 3:
+        if (equalsIgnoreCase(n, "via")) continue;  // merged below
+        break;
+      case 4:
+        if (equalsIgnoreCase(n, "host")) sawHost = true;
+        break;
+      case 6:
+        if (equalsIgnoreCase(n, "expect")) continue;
+        break;
+      case 14:
+        if (equalsIgnoreCase(n, "content-length")) continue;  // re-derived below
+        break;
+      case 15:
+        if (equalsIgnoreCase(n, "x-forwarded-for")) {
+          // Appended in one line below with the client's address.
+          continue;
+        }
+        break;
+      case 16:
+        if (equalsIgnoreCase(n, "x-forwarded-host")) continue;
+        break;
+      case 17:
+        if (equalsIgnoreCase(n, "x-forwarded-proto")) continue;
+        break;
+    }
+    if (checkConnectionTokens && namedByConnection(p, n)) continue;
+    w.put(n);
+    w.put(": ");
+    w.put(p.view(h.value));
+    w.put("\r\n");
+  }
+  if (!sawHost && !info.authority.empty()) {
+    w.put("Host: ");
+    w.put(info.authority);
+    w.put("\r\n");
+  }
+  // X-Forwarded-For: earlier hops in order, then this client.
+  w.put("X-Forwarded-For: ");
+  for (const Header& h : p.headers()) {
+    if (h.name.len == 15 && equalsIgnoreCase(p.view(h.name), "x-forwarded-for")) {
+      std::string_view v = trimOws(p.view(h.value));
+      if (v.empty()) continue;
+      if (sawXff) w.put(", ");
+      w.put(v);
+      sawXff = true;
+    }
+  }
+  if (sawXff) w.put(", ");
+  w.put(fc.clientIp);
+  w.put("\r\nX-Forwarded-Proto: ");
+  w.put(fc.tls ? "https" : "http");
+  w.put("\r\n");
+  if (!info.authority.empty()) {
+    w.put("X-Forwarded-Host: ");
+    w.put(info.authority);
+    w.put("\r\n");
+  }
+  w.put("Via: ");
+  bool sawVia = false;
+  for (const Header& h : p.headers()) {
+    if (h.name.len == 3 && equalsIgnoreCase(p.view(h.name), "via")) {
+      std::string_view v = trimOws(p.view(h.value));
+      if (v.empty()) continue;
+      w.put(v);
+      w.put(", ");
+      sawVia = true;
+    }
+  }
+  (void)sawVia;
+  w.put(info.http10 ? "1.0 switchyard" : kVia);
+  w.put("\r\n");
+  if (info.chunked) {
+    w.put("Transfer-Encoding: chunked\r\n");
+  } else if (info.hasContentLength) {
+    w.put("Content-Length: ");
+    w.putUint(info.contentLength);
+    w.put("\r\n");
+  }
+  w.put("\r\n");
+}
+
+ResponseBody chooseResponseBody(const Parser& resp, bool requestWasHead, bool clientHttp10) {
+  int s = resp.statusCode();
+  if (requestWasHead || (s >= 100 && s < 200) || s == 204 || s == 304) return ResponseBody::kNone;
+  if (resp.hasContentLength() && !resp.chunked()) return ResponseBody::kContentLength;
+  return clientHttp10 ? ResponseBody::kUntilClose : ResponseBody::kChunked;
+}
+
+size_t clientResponseHeadBound(const Parser& resp) {
+  size_t n = 64 + resp.reason().size();
+  for (const Header& h : resp.headers()) n += h.name.len + h.value.len + 4;
+  return n + 128;
+}
+
+void writeClientResponseHead(const Parser& resp, ResponseBody body, bool closeAfter,
+                             bool clientHttp10, HeadWriter& w) {
+  w.put("HTTP/1.1 ");
+  w.putUint(static_cast<uint64_t>(resp.statusCode()));
+  w.putChar(' ');
+  w.put(resp.reason().empty() ? reasonPhrase(resp.statusCode()) : resp.reason());
+  w.put("\r\n");
+  const bool checkConnectionTokens = hasConnectionHeader(resp);
+  for (const Header& h : resp.headers()) {
+    std::string_view n = resp.view(h.name);
+    if (isHopByHop(n)) continue;
+    if (n.size() == 14 && equalsIgnoreCase(n, "content-length")) {
+      // Kept for bodiless answers (HEAD, 304) where it describes the representation.
+      if (body != ResponseBody::kNone || resp.chunked()) continue;
+    }
+    if (checkConnectionTokens && namedByConnection(resp, n)) continue;
+    w.put(n);
+    w.put(": ");
+    w.put(resp.view(h.value));
+    w.put("\r\n");
+  }
+  switch (body) {
+    case ResponseBody::kContentLength:
+      w.put("Content-Length: ");
+      w.putUint(resp.contentLength());
+      w.put("\r\n");
+      break;
+    case ResponseBody::kChunked:
+      w.put("Transfer-Encoding: chunked\r\n");
+      break;
+    default:
+      break;
+  }
+  w.put("Via: 1.1 switchyard\r\n");
+  if (closeAfter) {
+    w.put("Connection: close\r\n");
+  } else if (clientHttp10) {
+    w.put("Connection: keep-alive\r\n");
+  }
+  w.put("\r\n");
+}
+
+size_t writeLocalResponse(int status, std::string_view body, bool closeAfter, bool isHead,
+                          char* out, size_t capacity) {
+  HeadWriter w(out, capacity);
+  w.put("HTTP/1.1 ");
+  w.putUint(static_cast<uint64_t>(status));
+  w.putChar(' ');
+  w.put(reasonPhrase(status));
+  w.put("\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ");
+  w.putUint(body.size());
+  w.put("\r\nServer: switchyard\r\n");
+  if (closeAfter) w.put("Connection: close\r\n");
+  w.put("\r\n");
+  if (!isHead) w.put(body);
+  return w.overflow() ? 0 : w.size();
+}
+
+std::string_view reasonPhrase(int status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 417: return "Expectation Failed";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Unknown";
+  }
+}
+
+}  // namespace sy::http

@@ -1,0 +1,165 @@
+#include "switchyard/http/parser.h"
+
+namespace sy::http {
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    unsigned char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x += 32;
+    if (y >= 'A' && y <= 'Z') y += 32;
+    if (x != y) return false;
+  }
+  return true;
+}
+
+std::string_view trimOws(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+const llhttp_settings_t* Parser::settings() {
+  static const llhttp_settings_t kSettings = [] {
+    llhttp_settings_t s;
+    llhttp_settings_init(&s);
+    s.on_message_begin = cbMessageBegin;
+    s.on_url = cbUrl;
+    s.on_status = cbStatus;
+    s.on_header_field = cbHeaderField;
+    s.on_header_field_complete = cbHeaderFieldComplete;
+    s.on_header_value = cbHeaderValue;
+    s.on_header_value_complete = cbHeaderValueComplete;
+    s.on_headers_complete = cbHeadersComplete;
+    s.on_body = cbBody;
+    s.on_message_complete = cbMessageComplete;
+    return s;
+  }();
+  return &kSettings;
+}
+
+Parser::Parser(llhttp_type_t type, Handler* handler, ParserLimits limits)
+    : handler_(handler), limits_(limits) {
+  llhttp_init(&p_, type, settings());
+  p_.data = this;
+}
+
+void Parser::reset() {
+  llhttp_reset(&p_);
+  p_.data = this;
+  inMessage_ = headDone_ = false;
+  failStatus_ = 0;
+  failReason_ = nullptr;
+}
+
+Parser::Result Parser::execute(const char* data, size_t n) {
+  if (!inMessage_) base_ = data;  // the next message (or leading CRLFs) starts here
+  llhttp_errno_t err = llhttp_execute(&p_, data, n);
+  Result r;
+  r.err = err;
+  if (err == HPE_OK) {
+    r.consumed = n;
+  } else {
+    const char* pos = llhttp_get_error_pos(&p_);
+    r.consumed = pos ? static_cast<size_t>(pos - data) : 0;
+  }
+  return r;
+}
+
+llhttp_errno_t Parser::finish() { return llhttp_finish(&p_); }
+
+int Parser::cbMessageBegin(llhttp_t* p) {
+  Parser* s = self(p);
+  s->inMessage_ = true;
+  s->headDone_ = false;
+  s->fieldOpen_ = s->valueOpen_ = s->urlOpen_ = s->statusOpen_ = false;
+  s->url_ = {};
+  s->status_ = {};
+  s->headers_.clear();
+  s->failStatus_ = 0;
+  s->failReason_ = nullptr;
+  return 0;
+}
+
+int Parser::extend(Span& s, bool& open, const char* at, size_t n) {
+  size_t end = static_cast<size_t>(at + n - base_);
+  if (end > limits_.maxHeadBytes) {
+    fail(431, "Request Header Fields Too Large");
+    return -1;
+  }
+  if (!open) {
+    s.off = static_cast<uint32_t>(at - base_);
+    open = true;
+  }
+  s.len = static_cast<uint32_t>(end - s.off);
+  return 0;
+}
+
+int Parser::cbUrl(llhttp_t* p, const char* at, size_t n) {
+  Parser* s = self(p);
+  return s->extend(s->url_, s->urlOpen_, at, n);
+}
+
+int Parser::cbStatus(llhttp_t* p, const char* at, size_t n) {
+  Parser* s = self(p);
+  return s->extend(s->status_, s->statusOpen_, at, n);
+}
+
+int Parser::cbHeaderField(llhttp_t* p, const char* at, size_t n) {
+  Parser* s = self(p);
+  if (!s->fieldOpen_) {
+    if (s->headers_.size() >= s->limits_.maxHeaders) {
+      s->fail(431, "Request Header Fields Too Large");
+      return -1;
+    }
+    s->headers_.push_back(Header{});
+    s->valueOpen_ = false;
+  }
+  return s->extend(s->headers_.back().name, s->fieldOpen_, at, n);
+}
+
+int Parser::cbHeaderFieldComplete(llhttp_t* p) {
+  Parser* s = self(p);
+  s->fieldOpen_ = false;
+  return 0;
+}
+
+int Parser::cbHeaderValue(llhttp_t* p, const char* at, size_t n) {
+  Parser* s = self(p);
+  if (s->headers_.empty()) return -1;
+  return s->extend(s->headers_.back().value, s->valueOpen_, at, n);
+}
+
+int Parser::cbHeaderValueComplete(llhttp_t* p) {
+  Parser* s = self(p);
+  s->valueOpen_ = false;
+  if (!s->headers_.empty()) {
+    // llhttp may leave trailing whitespace in the value.
+    Header& h = s->headers_.back();
+    while (h.value.len > 0) {
+      char c = s->base_[h.value.off + h.value.len - 1];
+      if (c != ' ' && c != '\t') break;
+      --h.value.len;
+    }
+  }
+  return 0;
+}
+
+int Parser::cbHeadersComplete(llhttp_t* p) {
+  Parser* s = self(p);
+  s->headDone_ = true;
+  return s->handler_->onHeadersComplete(*s);
+}
+
+int Parser::cbBody(llhttp_t* p, const char* at, size_t n) {
+  Parser* s = self(p);
+  return s->handler_->onBody(*s, at, n);
+}
+
+int Parser::cbMessageComplete(llhttp_t* p) {
+  Parser* s = self(p);
+  s->inMessage_ = false;
+  return s->handler_->onMessageComplete(*s);
+}
+
+}  // namespace sy::http

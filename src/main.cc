@@ -1,0 +1,79 @@
+// switchyard: HTTP reverse proxy and load balancer. Command line entry point.
+
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "switchyard/common/log.h"
+#include "switchyard/config/loader.h"
+#include "switchyard/server/server.h"
+
+namespace {
+
+constexpr const char* kDefaultConfig = "/etc/switchyard/switchyard.yaml";
+
+void usage(FILE* out) {
+  std::fprintf(out,
+               "Usage: switchyard [-c FILE] [--check] [--log-level LEVEL]\n"
+               "\n"
+               "HTTP/1.1 reverse proxy and load balancer.\n"
+               "\n"
+               "  -c, --config FILE   configuration file (default %s)\n"
+               "  -t, --check         validate the configuration and exit (0 = valid, 1 = not)\n"
+               "  --log-level LEVEL   debug | info | warn | error (default info)\n"
+               "  -v, --version       print the version and exit\n"
+               "  -h, --help          print this help and exit\n"
+               "\n"
+               "Signals: SIGHUP reloads the file; SIGTERM/SIGINT drain in-flight requests and\n"
+               "exit 0; a second SIGINT exits at once.\n",
+               kDefaultConfig);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string path = kDefaultConfig;
+  bool check = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if ((a == "-c" || a == "--config") && i + 1 < argc) {
+      path = argv[++i];
+    } else if (a == "-t" || a == "--check") {
+      check = true;
+    } else if (a == "-v" || a == "--version") {
+      std::printf("switchyard %s\n", SWITCHYARD_VERSION);
+      return 0;
+    } else if (a == "-h" || a == "--help") {
+      usage(stdout);
+      return 0;
+    } else if (a == "--log-level" && i + 1 < argc) {
+      std::string l = argv[++i];
+      if (l == "debug") sy::log::setLevel(sy::log::Level::kDebug);
+      else if (l == "info") sy::log::setLevel(sy::log::Level::kInfo);
+      else if (l == "warn") sy::log::setLevel(sy::log::Level::kWarn);
+      else if (l == "error") sy::log::setLevel(sy::log::Level::kError);
+      else {
+        std::fprintf(stderr, "switchyard: unknown log level '%s'\n", l.c_str());
+        return 2;
+      }
+    } else {
+      std::fprintf(stderr, "switchyard: unknown argument '%s'\n\n", a.c_str());
+      usage(stderr);
+      return 2;
+    }
+  }
+
+  auto cfg = sy::config::loadConfigFile(path);
+  if (!cfg) {
+    std::fprintf(stderr, "switchyard: invalid configuration: %s\n", cfg.error().format().c_str());
+    return 1;
+  }
+  if (check) {
+    std::printf("switchyard: configuration %s is valid (%zu listeners, %zu pools)\n", path.c_str(),
+                cfg->listeners.size(), cfg->pools.size());
+    return 0;
+  }
+  sy::server::Server server(path);
+  return server.run(std::make_shared<const sy::config::Config>(std::move(*cfg)));
+}

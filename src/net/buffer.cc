@@ -1,0 +1,110 @@
+#include "switchyard/net/buffer.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace sy::net {
+
+BlockPool::~BlockPool() {
+  while (free_) {
+    Block* b = free_;
+    free_ = b->nextFree;
+    std::free(b);
+  }
+}
+
+Block* BlockPool::acquire(uint32_t minCapacity) {
+  Block* b;
+  if (minCapacity <= kBlockSize && free_) {
+    b = free_;
+    free_ = b->nextFree;
+    --freeCount_;
+  } else {
+    uint32_t cap = minCapacity <= kBlockSize ? kBlockSize : minCapacity;
+    void* mem = std::malloc(sizeof(Block) + cap);
+    if (!mem) throw std::bad_alloc();
+    b = static_cast<Block*>(mem);
+    b->pool = this;
+    b->capacity = cap;
+  }
+  b->nextFree = nullptr;
+  b->refs = 1;
+  ++live_;
+  return b;
+}
+
+void BlockPool::recycle(Block* b) {
+  --live_;
+  if (b->capacity == kBlockSize && freeCount_ < maxFree_) {
+    b->nextFree = free_;
+    free_ = b;
+    ++freeCount_;
+  } else {
+    std::free(b);
+  }
+}
+
+void WriteBatch::addRef(Block* b, const char* p, size_t n) {
+  if (n == 0) return;
+  BlockPool::ref(b);
+  refs.push_back(b);
+  bufs.push_back(uv_buf_init(const_cast<char*>(p), static_cast<unsigned>(n)));
+  bytes += n;
+}
+
+void WriteBatch::addStatic(const char* p, size_t n) {
+  if (n == 0) return;
+  bufs.push_back(uv_buf_init(const_cast<char*>(p), static_cast<unsigned>(n)));
+  bytes += n;
+}
+
+void WriteBatch::addCopy(const char* p, size_t n) {
+  if (n == 0) return;
+  size_t off = scratch.size();
+  scratch.insert(scratch.end(), p, p + n);
+  // Store the scratch offset in base for now; finalize() makes it a pointer.
+  bufs.push_back(uv_buf_init(reinterpret_cast<char*>(off), static_cast<unsigned>(n)));
+  scratchIdx.push_back(static_cast<uint32_t>(bufs.size() - 1));
+  bytes += n;
+}
+
+void WriteBatch::finalize() {
+  for (uint32_t i : scratchIdx)
+    bufs[i].base = scratch.data() + reinterpret_cast<uintptr_t>(bufs[i].base);
+  scratchIdx.clear();
+}
+
+void WriteBatch::reset() {
+  for (Block* b : refs) BlockPool::unref(b);
+  refs.clear();
+  bufs.clear();
+  scratch.clear();
+  scratchIdx.clear();
+  bytes = 0;
+  owner = nullptr;
+}
+
+WritePool::~WritePool() {
+  while (free_) {
+    WriteBatch* w = free_;
+    free_ = w->nextFree;
+    delete w;
+  }
+}
+
+WriteBatch* WritePool::acquire() {
+  if (!free_) return new WriteBatch();
+  WriteBatch* w = free_;
+  free_ = w->nextFree;
+  w->nextFree = nullptr;
+  return w;
+}
+
+void WritePool::release(WriteBatch* w) {
+  w->reset();
+  w->nextFree = free_;
+  free_ = w;
+}
+
+}  // namespace sy::net

@@ -1,0 +1,820 @@
+#include "switchyard/proxy/session.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "switchyard/common/log.h"
+#include "switchyard/net/socket.h"
+#include "switchyard/server/worker.h"
+
+namespace sy::proxy {
+namespace {
+
+constexpr uint32_t kMinRead = 2048;
+constexpr uint64_t kLingerMs = 2000;
+constexpr uint32_t kMaxResponseHead = 64 * 1024;
+// A request answered locally keeps its connection only if its body is small enough to skip.
+constexpr uint64_t kMaxDiscardBody = 64 * 1024;
+constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
+constexpr std::string_view kLastChunk = "0\r\n\r\n";
+
+http::ParserLimits requestLimits(const config::Limits& l) {
+  return {static_cast<uint32_t>(l.maxHeaderBytes), l.maxHeaders};
+}
+
+// Appends "<hex>\r\n" for a chunk of n bytes.
+void addChunkHeader(net::WriteBatch* b, size_t n) {
+  char tmp[20];
+  int i = sizeof tmp;
+  tmp[--i] = '\n';
+  tmp[--i] = '\r';
+  do {
+    tmp[--i] = "0123456789abcdef"[n & 15];
+    n >>= 4;
+  } while (n);
+  b->addCopy(tmp + i, sizeof tmp - i);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// InputBuffer
+
+uv_buf_t InputBuffer::prepare(net::BlockPool& pool, http::Parser& parser, uint32_t maxHead) {
+  if (!block) {
+    block = pool.acquire();
+    parsed = end = 0;
+  } else if (block->refs == 1 && parsed == end && !parser.inHead()) {
+    parsed = end = 0;  // nothing in it is needed any more: read from the start again
+  }
+  if (block->capacity - end < kMinRead) {
+    const bool head = parser.inHead();
+    uint32_t live = head ? static_cast<uint32_t>(parser.base() - block->data()) : parsed;
+    uint32_t keep = end - live;
+    uint32_t want = keep + kMinRead;
+    if (want > net::BlockPool::kBlockSize) want = std::max(keep + 16 * 1024, maxHead + kMinRead);
+    net::Block* nb = pool.acquire(want);
+    std::memcpy(nb->data(), block->data() + live, keep);
+    if (head) parser.rebase(nb->data());
+    parsed -= live;
+    end -= live;
+    net::BlockPool::unref(block);
+    block = nb;
+  }
+  return uv_buf_init(block->data() + end, block->capacity - end);
+}
+
+void InputBuffer::releaseIfEmpty(const http::Parser& parser) {
+  if (block && parsed == end && !parser.inHead()) release();
+}
+
+void InputBuffer::release() {
+  if (block) net::BlockPool::unref(block);
+  block = nullptr;
+  parsed = end = 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lifetime
+
+Session::Session(server::Worker& worker, server::WorkerListener& listener)
+    : w_(worker),
+      listener_(listener),
+      reqParser_(HTTP_REQUEST, this,
+                 requestLimits(worker.view()->snap->config->limits)),
+      respParser_(HTTP_RESPONSE, this, {kMaxResponseHead, 1000}) {
+  uv_tcp_init(w_.loop(), &tcp_);
+  tcp_.data = this;
+  uv_timer_init(w_.loop(), &timer_);
+  timer_.data = this;
+  openHandles_ = 2;
+}
+
+Session::~Session() {
+  in_.release();
+  upIn_.release();
+  if (reqHead_) net::BlockPool::unref(reqHead_);
+  if (upOut_) w_.writes().release(upOut_);
+  if (clientOut_) w_.writes().release(clientOut_);
+}
+
+void Session::start() {
+  uv_tcp_nodelay(&tcp_, 1);
+  int len = sizeof peer_;
+  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&peer_), &len) == 0)
+    net::formatIp(reinterpret_cast<const sockaddr*>(&peer_), clientIp_, sizeof clientIp_);
+  beginRequest();
+  startClientReading();
+}
+
+void Session::onHandleClosed(uv_handle_t* h) {
+  auto* s = static_cast<Session*>(h->data);
+  if (--s->openHandles_ == 0) {
+    s->w_.sessionClosed(s);
+    delete s;
+  }
+}
+
+void Session::abort() {
+  if (phase_ == Phase::kClosed) return;
+  phase_ = Phase::kClosed;
+  releaseUpstream(false);
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), onHandleClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), onHandleClosed);
+}
+
+void Session::drain() {
+  closeAfter_ = true;
+  if (phase_ == Phase::kIdle && in_.unparsed() == 0 && clientWrites_ == 0) abort();
+}
+
+const config::Timeouts& Session::timeouts() const {
+  const auto& cfg = *view_->snap->config;
+  if (listener_.routeIndex >= 0 && static_cast<size_t>(listener_.routeIndex) < cfg.listeners.size())
+    return cfg.listeners[listener_.routeIndex].timeouts;
+  return cfg.timeouts;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client side
+
+void Session::beginRequest() {
+  view_ = w_.view();  // a new request (also on a kept-alive connection) uses the newest config
+  reqParser_.setLimits(requestLimits(view_->snap->config->limits));
+  set_ = nullptr;
+  policy_ = nullptr;
+  req_ = http::RequestInfo{};
+  bodyBytes_ = 0;
+  requestHasBody_ = bodyStarted_ = bodyQueued_ = false;
+  discardBody_ = requestComplete_ = false;
+  respHeadSent_ = respComplete_ = false;
+  respBody_ = http::ResponseBody::kNone;
+  triedCount_ = attempts_ = 0;
+  freshOnly_ = false;
+  backend_ = nullptr;
+  upstreamDeadline_ = 0;
+  if (reqHead_) {
+    net::BlockPool::unref(reqHead_);
+    reqHead_ = nullptr;
+  }
+  uint64_t now = uv_now(w_.loop());
+  if (in_.unparsed() > 0) {
+    phase_ = Phase::kHead;
+    setClientDeadline(now + timeouts().clientHeader.count());
+  } else {
+    phase_ = Phase::kIdle;
+    setClientDeadline(now + timeouts().clientIdle.count());
+  }
+}
+
+void Session::startClientReading() {
+  if (clientReading_ || phase_ == Phase::kClosed) return;
+  if (uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), onClientAlloc, onClientRead) == 0)
+    clientReading_ = true;
+}
+
+void Session::stopClientReading() {
+  if (!clientReading_) return;
+  uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+  clientReading_ = false;
+}
+
+void Session::onClientAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  auto* s = static_cast<Session*>(h->data);
+  *buf = s->in_.prepare(s->w_.blocks(), s->reqParser_,
+                        static_cast<uint32_t>(s->view_->snap->config->limits.maxHeaderBytes));
+}
+
+void Session::onClientRead(uv_stream_t* st, ssize_t n, const uv_buf_t*) {
+  auto* s = static_cast<Session*>(st->data);
+  if (n == 0) return;
+  if (n < 0) {
+    // EOF or error from the client. Between requests this is a normal close; otherwise the
+    // request is abandoned and the backend connection with it.
+    s->abort();
+    return;
+  }
+  s->in_.end += static_cast<uint32_t>(n);
+  if (s->phase_ == Phase::kLingering) {
+    s->in_.parsed = s->in_.end;  // discard
+    return;
+  }
+  uint64_t now = uv_now(s->w_.loop());
+  if (s->phase_ == Phase::kIdle) {
+    s->phase_ = Phase::kHead;
+    s->setClientDeadline(now + s->timeouts().clientHeader.count());
+  } else if (s->phase_ == Phase::kBody && s->requestHasBody_ && !s->requestComplete_) {
+    s->setClientDeadline(now + s->timeouts().clientBody.count());
+  }
+  s->pump();
+}
+
+void Session::pump() {
+  if (inPump_) {
+    pumpAgain_ = true;
+    return;
+  }
+  inPump_ = true;
+  do {
+    pumpAgain_ = false;
+    processClientInput();
+  } while (pumpAgain_ && phase_ != Phase::kClosed);
+  inPump_ = false;
+}
+
+void Session::processClientInput() {
+  while (in_.block && in_.unparsed() > 0 && !clientPaused_ &&
+         (phase_ == Phase::kIdle || phase_ == Phase::kHead || phase_ == Phase::kBody)) {
+    if (phase_ == Phase::kIdle) {
+      phase_ = Phase::kHead;
+      setClientDeadline(uv_now(w_.loop()) + timeouts().clientHeader.count());
+    }
+    http::Parser::Result r = reqParser_.execute(in_.at(in_.parsed), in_.unparsed());
+    in_.parsed += static_cast<uint32_t>(r.consumed);
+    if (r.err == HPE_OK) break;
+    if (r.err == HPE_PAUSED) {
+      clientPaused_ = true;
+      break;
+    }
+    // Malformed or refused request: answer and close (the framing can no longer be trusted).
+    int status = reqParser_.failStatus() ? reqParser_.failStatus() : 400;
+    const char* reason = reqParser_.failReason() ? reqParser_.failReason()
+                                                 : llhttp_errno_name(r.err);
+    LOG_DEBUG("client %s: refused request (%d): %s", clientIp_, status,
+              reqParser_.failReason() ? reqParser_.failReason() : reqParser_.errorReason());
+    in_.parsed = in_.end;
+    if (up_) releaseUpstream(false);
+    if (respHeadSent_) {
+      abort();
+    } else {
+      respondLocal(status, reason, true);
+    }
+    return;
+  }
+  if (phase_ == Phase::kClosed || phase_ == Phase::kLingering) return;
+  if (reqParser_.inHead() && in_.block &&
+      reqParser_.headBytesSoFar(in_.at(in_.end)) > view_->snap->config->limits.maxHeaderBytes) {
+    in_.parsed = in_.end;
+    respondLocal(431, "Request Header Fields Too Large", true);
+    return;
+  }
+  flushUpstream();
+  if (clientPaused_ || upstreamBackpressured()) {
+    stopClientReading();
+  } else {
+    startClientReading();
+  }
+  in_.releaseIfEmpty(reqParser_);
+  if (requestComplete_) maybeFinishExchange();
+}
+
+int Session::onHeadersComplete(http::Parser& p) {
+  return &p == &reqParser_ ? requestHeadersComplete() : responseHeadersComplete();
+}
+
+int Session::requestHeadersComplete() {
+  const char* reason = nullptr;
+  int status = http::analyzeRequest(reqParser_, req_, &reason);
+  if (status != 0) {
+    reqParser_.fail(status, reason);
+    return -1;
+  }
+  const config::Config& cfg = *view_->snap->config;
+  if (cfg.limits.maxBodyBytes > 0 && req_.hasContentLength &&
+      req_.contentLength > cfg.limits.maxBodyBytes) {
+    reqParser_.fail(413, "Content Too Large");
+    return -1;
+  }
+  if (!req_.keepAlive || w_.draining()) closeAfter_ = true;
+  requestHasBody_ = req_.chunked || (req_.hasContentLength && req_.contentLength > 0);
+  phase_ = Phase::kBody;
+  uint64_t now = uv_now(w_.loop());
+  setClientDeadline(requestHasBody_ ? now + timeouts().clientBody.count() : 0);
+
+  int poolIdx = listener_.routeIndex < 0
+                    ? -1
+                    : view_->snap->routes[listener_.routeIndex].match(req_.host, req_.path);
+  if (poolIdx < 0) {
+    respondLocal(404, "no route for this host and path\n", false);
+    return 0;
+  }
+  set_ = view_->snap->pools[poolIdx].get();
+  policy_ = view_->policies[poolIdx].get();
+
+  http::ForwardContext fc{clientIp_, listener_.tls};
+  size_t bound = http::upstreamRequestHeadBound(reqParser_, req_, fc);
+  reqHead_ = w_.blocks().acquire(static_cast<uint32_t>(bound));
+  http::HeadWriter hw(reqHead_->data(), reqHead_->capacity);
+  http::writeUpstreamRequestHead(reqParser_, req_, fc, hw);
+  if (hw.overflow()) {
+    reqParser_.fail(500, "Internal Server Error");
+    return -1;
+  }
+  reqHeadLen_ = static_cast<uint32_t>(hw.size());
+  upOut_ = w_.writes().acquire();
+  upOut_->addRef(reqHead_, reqHead_->data(), reqHeadLen_);
+
+  if (req_.expectContinue && requestHasBody_) {
+    net::WriteBatch* b = w_.writes().acquire();
+    b->addStatic(k100Continue.data(), k100Continue.size());
+    writeClient(b);
+  }
+  startAttempt();
+  return 0;
+}
+
+int Session::onBody(http::Parser& p, const char* data, size_t n) {
+  if (&p == &reqParser_) {
+    if (discardBody_) return 0;
+    bodyBytes_ += n;
+    uint64_t max = view_->snap->config->limits.maxBodyBytes;
+    if (max > 0 && bodyBytes_ > max) {
+      reqParser_.fail(413, "Content Too Large");
+      return -1;
+    }
+    if (!upOut_) upOut_ = w_.writes().acquire();
+    if (req_.chunked) addChunkHeader(upOut_, n);
+    upOut_->addRef(in_.block, data, n);
+    if (req_.chunked) upOut_->addStatic("\r\n", 2);
+    bodyQueued_ = true;
+    return 0;
+  }
+  // Response body.
+  if (respBody_ == http::ResponseBody::kNone) return 0;
+  if (!clientOut_) clientOut_ = w_.writes().acquire();
+  if (respBody_ == http::ResponseBody::kChunked) addChunkHeader(clientOut_, n);
+  clientOut_->addRef(upIn_.block, data, n);
+  if (respBody_ == http::ResponseBody::kChunked) clientOut_->addStatic("\r\n", 2);
+  return 0;
+}
+
+int Session::onMessageComplete(http::Parser& p) {
+  if (&p == &reqParser_) {
+    requestComplete_ = true;
+    setClientDeadline(0);
+    if (!discardBody_ && req_.chunked) {
+      if (!upOut_) upOut_ = w_.writes().acquire();
+      upOut_->addStatic(kLastChunk.data(), kLastChunk.size());
+    }
+    if (phase_ == Phase::kBody) phase_ = Phase::kWaiting;
+    return HPE_PAUSED;  // one request at a time: the next one waits in the buffer
+  }
+  int status = respParser_.statusCode();
+  if (status >= 100 && status < 200) return 0;  // interim answer: the real one follows
+  respComplete_ = true;
+  if (respBody_ == http::ResponseBody::kChunked) {
+    if (!clientOut_) clientOut_ = w_.writes().acquire();
+    clientOut_->addStatic(kLastChunk.data(), kLastChunk.size());
+  }
+  return HPE_PAUSED;
+}
+
+void Session::respondLocal(int status, const char* body, bool close) {
+  if (phase_ == Phase::kClosed) return;
+  if (respHeadSent_) {
+    abort();
+    return;
+  }
+  if (!requestComplete_ && requestHasBody_ &&
+      (req_.chunked || req_.contentLength - bodyBytes_ > kMaxDiscardBody))
+    close = true;
+  if (close) closeAfter_ = true;
+  if (status >= 500)
+    LOG_WARN("%s %.*s -> %d: %s", clientIp_, static_cast<int>(req_.target.size()),
+             req_.target.data(), status, body);
+  discardBody_ = true;
+  if (upOut_) {
+    w_.writes().release(upOut_);
+    upOut_ = nullptr;
+  }
+  std::string_view text(body);
+  char buf[512];
+  std::string_view bodyText = text;
+  if (bodyText.empty() || bodyText.back() != '\n') {
+    size_t n = std::min(text.size(), sizeof buf - 2);
+    std::memcpy(buf, text.data(), n);
+    buf[n] = '\n';
+    bodyText = std::string_view(buf, n + 1);
+  }
+  net::Block* b = w_.blocks().acquire();
+  size_t len = http::writeLocalResponse(status, bodyText, closeAfter_, req_.isHead, b->data(),
+                                        b->capacity);
+  net::WriteBatch* wb = w_.writes().acquire();
+  wb->addRef(b, b->data(), len);
+  net::BlockPool::unref(b);
+  respHeadSent_ = true;
+  respComplete_ = true;
+  writeClient(wb);
+  maybeFinishExchange();
+}
+
+void Session::writeClient(net::WriteBatch* batch) {
+  if (phase_ == Phase::kClosed || batch->empty()) {
+    w_.writes().release(batch);
+    return;
+  }
+  batch->finalize();
+  batch->owner = this;
+  batch->req.data = batch;
+  int rc = uv_write(&batch->req, reinterpret_cast<uv_stream_t*>(&tcp_), batch->bufs.data(),
+                    static_cast<unsigned>(batch->bufs.size()), [](uv_write_t* req, int status) {
+                      auto* b = static_cast<net::WriteBatch*>(req->data);
+                      auto* s = static_cast<Session*>(b->owner);
+                      s->w_.writes().release(b);
+                      s->onClientWriteDone(status);
+                    });
+  if (rc != 0) {
+    w_.writes().release(batch);
+    abort();
+    return;
+  }
+  ++clientWrites_;
+}
+
+void Session::onClientWriteDone(int status) {
+  --clientWrites_;
+  if (phase_ == Phase::kClosed) return;
+  if (status < 0) {
+    abort();
+    return;
+  }
+  if (phase_ == Phase::kLingering) {
+    if (clientWrites_ == 0) lingerClose();
+    return;
+  }
+  if (up_ && upConnected_ && !upReading_ && !respComplete_ && !clientBackpressured()) {
+    if (up_->startReading() == 0) upReading_ = true;
+  }
+}
+
+bool Session::clientBackpressured() const {
+  return uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&tcp_)) >
+         (upReading_ ? kHighWater : kLowWater);
+}
+
+bool Session::upstreamBackpressured() const {
+  size_t pending = upOut_ ? upOut_->bytes : 0;
+  if (up_ && upConnected_) pending += uv_stream_get_write_queue_size(up_->stream());
+  return pending > (clientReading_ ? kHighWater : kLowWater);
+}
+
+void Session::maybeFinishExchange() {
+  if (phase_ == Phase::kClosed || phase_ == Phase::kLingering) return;
+  if (!respComplete_) return;
+  if (!requestComplete_ && !closeAfter_) return;  // still skipping the body of a local answer
+  finishExchange();
+}
+
+void Session::finishExchange() {
+  releaseUpstream(false);
+  if (closeAfter_ || !requestComplete_ || w_.draining()) {
+    closeAfterWrites();
+    return;
+  }
+  if (clientPaused_) {
+    reqParser_.resume();
+    clientPaused_ = false;
+  }
+  beginRequest();
+  pumpAgain_ = true;
+  pump();
+  if (phase_ == Phase::kIdle || phase_ == Phase::kHead) startClientReading();
+}
+
+void Session::closeAfterWrites() {
+  phase_ = Phase::kLingering;
+  setUpstreamDeadline(0);
+  setClientDeadline(uv_now(w_.loop()) + kLingerMs);
+  if (clientWrites_ == 0) lingerClose();
+}
+
+void Session::lingerClose() {
+  // Half-close, then discard what the client still sends until it closes too (or a short
+  // timeout), so an unread request body does not turn our answer into a reset.
+  shutdownReq_.data = this;
+  if (uv_shutdown(&shutdownReq_, reinterpret_cast<uv_stream_t*>(&tcp_),
+                  [](uv_shutdown_t* req, int status) {
+                    auto* s = static_cast<Session*>(req->data);
+                    if (status < 0) s->abort();
+                  }) != 0) {
+    abort();
+    return;
+  }
+  in_.parsed = in_.end;
+  startClientReading();
+  setClientDeadline(uv_now(w_.loop()) + kLingerMs);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upstream side
+
+void Session::startAttempt() {
+  const uint32_t maxAttempts = 1 + set_->cfg.retries.attempts;
+  upstream::Backend* b = nullptr;
+  if (attempts_ < maxAttempts && triedCount_ < std::size(tried_)) {
+    balancing::SelectionContext ctx;
+    ctx.client = reinterpret_cast<const sockaddr*>(&peer_);
+    ctx.tried = tried_;
+    ctx.triedCount = triedCount_;
+    b = policy_->select(ctx);
+  }
+  if (!b) {
+    if (triedCount_ == 0) {
+      respondLocal(503, "no backend available in pool", false);
+    } else {
+      respondLocal(502, "bad gateway: no backend could be reached", !requestComplete_);
+    }
+    return;
+  }
+  ++attempts_;
+  tried_[triedCount_++] = b;
+  backend_ = b;
+  b->addInFlight(1);
+  holdsInFlight_ = true;
+  upSawBytes_ = false;
+  if (!freshOnly_) {
+    if (upstream::UpstreamConn* c = upstream::UpstreamConn::takeIdle(*b, w_.id(), this)) {
+      useConnection(c, true);
+      return;
+    }
+  }
+  freshOnly_ = false;
+  int err = 0;
+  up_ = upstream::UpstreamConn::connect(w_.loop(), b->shared_from_this(), w_.id(), this, &err);
+  upConnected_ = false;
+  upReused_ = false;
+  if (!up_) {
+    upstreamFailed(Failure::kConnect, err);
+    return;
+  }
+  setUpstreamDeadline(uv_now(w_.loop()) + set_->cfg.timeouts.upstreamConnect.count());
+}
+
+void Session::useConnection(upstream::UpstreamConn* c, bool reused) {
+  up_ = c;
+  upConnected_ = true;
+  upReused_ = reused;
+  ++c->requests;
+  if (up_->startReading() == 0) upReading_ = true;
+  setUpstreamDeadline(uv_now(w_.loop()) + set_->cfg.timeouts.upstreamResponse.count());
+  flushUpstream();
+}
+
+void Session::onUpstreamConnect(int status) {
+  if (status != 0) {
+    upstreamFailed(Failure::kConnect, status);
+    return;
+  }
+  useConnection(up_, false);
+  if (!clientPaused_ && !clientReading_ && phase_ == Phase::kBody && !upstreamBackpressured())
+    startClientReading();
+}
+
+void Session::flushUpstream() {
+  if (!up_ || !upConnected_ || !upOut_ || upOut_->empty()) return;
+  net::WriteBatch* b = upOut_;
+  upOut_ = nullptr;
+  if (bodyQueued_) bodyStarted_ = true;
+  if (up_->write(b, &w_.writes()) != 0) {
+    upstreamFailed(Failure::kClosed, UV_EPIPE);
+    return;
+  }
+  ++upWrites_;
+}
+
+void Session::onUpstreamWriteDone(int status) {
+  --upWrites_;
+  if (status < 0) {
+    if (status != UV_ECANCELED) upstreamFailed(Failure::kClosed, status);
+    return;
+  }
+  uint64_t now = uv_now(w_.loop());
+  setUpstreamDeadline(now + set_->cfg.timeouts.upstreamResponse.count());
+  if (!clientPaused_ && !clientReading_ && phase_ == Phase::kBody && !upstreamBackpressured())
+    startClientReading();
+}
+
+void Session::onUpstreamAlloc(size_t, uv_buf_t* buf) {
+  *buf = upIn_.prepare(w_.blocks(), respParser_, kMaxResponseHead);
+}
+
+void Session::onUpstreamRead(ssize_t n, const uv_buf_t*) {
+  if (n == 0) return;
+  if (n > 0) {
+    upIn_.end += static_cast<uint32_t>(n);
+    upSawBytes_ = true;
+    setUpstreamDeadline(uv_now(w_.loop()) + set_->cfg.timeouts.upstreamResponse.count());
+    processUpstreamInput();
+    return;
+  }
+  if (n == UV_EOF && respParser_.inMessage() && respParser_.needsEof()) {
+    // Read-until-close body: EOF completes it.
+    if (respParser_.finish() == HPE_OK || respComplete_) {
+      if (clientOut_) {
+        writeClient(clientOut_);
+        clientOut_ = nullptr;
+      }
+      onResponseComplete();
+      return;
+    }
+  }
+  upstreamFailed(n == UV_EOF ? Failure::kClosed : Failure::kClosed, static_cast<int>(n));
+}
+
+void Session::processUpstreamInput() {
+  while (upIn_.block && upIn_.unparsed() > 0 && !respComplete_) {
+    http::Parser::Result r = respParser_.execute(upIn_.at(upIn_.parsed), upIn_.unparsed());
+    upIn_.parsed += static_cast<uint32_t>(r.consumed);
+    if (r.err == HPE_OK || r.err == HPE_PAUSED) break;
+    LOG_WARN("upstream %s (%s): invalid response: %s", backend_->name().c_str(),
+             backend_->address().text.c_str(),
+             respParser_.failReason() ? respParser_.failReason() : respParser_.errorReason());
+    upstreamFailed(Failure::kInvalid, 0);
+    return;
+  }
+  if (phase_ == Phase::kClosed) return;
+  if (clientOut_) {
+    net::WriteBatch* b = clientOut_;
+    clientOut_ = nullptr;
+    writeClient(b);
+    if (phase_ == Phase::kClosed) return;
+  }
+  if (respComplete_) {
+    onResponseComplete();
+    return;
+  }
+  if (up_ && upReading_ && clientBackpressured()) {
+    up_->stopReading();
+    upReading_ = false;
+  }
+  upIn_.releaseIfEmpty(respParser_);
+}
+
+int Session::responseHeadersComplete() {
+  int status = respParser_.statusCode();
+  if (status == 101) {
+    respParser_.fail(502, "protocol upgrade not supported");
+    return -1;
+  }
+  if (status < 200) return 0;  // 1xx: dropped; the proxy answered 100-continue itself
+  respBody_ = http::chooseResponseBody(respParser_, req_.isHead, req_.http10);
+  if (respBody_ == http::ResponseBody::kUntilClose || w_.draining()) closeAfter_ = true;
+  size_t bound = http::clientResponseHeadBound(respParser_);
+  net::Block* b = w_.blocks().acquire(static_cast<uint32_t>(bound));
+  http::HeadWriter hw(b->data(), b->capacity);
+  http::writeClientResponseHead(respParser_, respBody_, closeAfter_, req_.http10, hw);
+  if (hw.overflow()) {
+    net::BlockPool::unref(b);
+    respParser_.fail(502, "response head too large");
+    return -1;
+  }
+  if (!clientOut_) clientOut_ = w_.writes().acquire();
+  clientOut_->addRef(b, b->data(), hw.size());
+  net::BlockPool::unref(b);
+  respHeadSent_ = true;
+  return req_.isHead ? 1 : 0;
+}
+
+void Session::onResponseComplete() {
+  setUpstreamDeadline(0);
+  const bool reusable = respParser_.keepAlive() && requestComplete_ && upWrites_ == 0 &&
+                        (!upOut_ || upOut_->empty()) && upIn_.unparsed() == 0 &&
+                        !respParser_.needsEof();
+  if (!requestComplete_) closeAfter_ = true;  // cannot skip the rest of the body reliably
+  releaseUpstream(reusable);
+  maybeFinishExchange();
+}
+
+void Session::releaseUpstream(bool reusable) {
+  if (holdsInFlight_) {
+    backend_->addInFlight(-1);
+    holdsInFlight_ = false;
+  }
+  upstream::UpstreamConn* c = up_;
+  up_ = nullptr;
+  upConnected_ = false;
+  upReading_ = false;
+  if (c) {
+    if (reusable && !c->closing() && !w_.draining() &&
+        backend_->adminState() != upstream::AdminState::kDisabled) {
+      c->park(uv_now(w_.loop()));
+    } else {
+      c->close();
+    }
+  }
+  respParser_.reset();
+  upIn_.release();
+  if (upOut_ && !discardBody_) {
+    w_.writes().release(upOut_);
+    upOut_ = nullptr;
+  }
+}
+
+void Session::upstreamFailed(Failure kind, int err) {
+  if (phase_ == Phase::kClosed || !backend_) return;
+  const char* what = kind == Failure::kConnect   ? "connect failed"
+                     : kind == Failure::kTimeout ? "timed out"
+                     : kind == Failure::kInvalid ? "sent an invalid response"
+                                                 : "closed the connection";
+  // A kept-alive connection the backend closed just as we reused it: nothing was processed.
+  // Only bodiless requests are replayed (their whole request is the kept head).
+  const bool staleReuse = upReused_ && !upSawBytes_ && kind == Failure::kClosed &&
+                          !requestHasBody_;
+  LOG_WARN("upstream %s (%s) %s%s%s", backend_->name().c_str(),
+           backend_->address().text.c_str(), what, err ? ": " : "",
+           err ? uv_strerror(err) : "");
+
+  if (!respHeadSent_ && (kind == Failure::kConnect || staleReuse)) {
+    // Nothing reached the backend's application: safe to try again for any method. After a
+    // connect failure the request bytes are all still queued in upOut_.
+    if (staleReuse) {
+      releaseUpstream(false);
+      if (upOut_) w_.writes().release(upOut_);
+      upOut_ = w_.writes().acquire();
+      upOut_->addRef(reqHead_, reqHead_->data(), reqHeadLen_);
+      --triedCount_;  // not the backend's fault: it may be picked again, on a new connection
+      --attempts_;
+      freshOnly_ = true;
+    } else {
+      net::WriteBatch* pending = upOut_;
+      upOut_ = nullptr;
+      releaseUpstream(false);
+      upOut_ = pending;
+    }
+    startAttempt();
+    return;
+  }
+  releaseUpstream(false);
+  if (!respHeadSent_) {
+    int status = kind == Failure::kTimeout ? 504 : 502;
+    respondLocal(status,
+                 status == 504 ? "gateway timeout: the backend did not answer in time"
+                               : "bad gateway: the backend failed",
+                 !requestComplete_);
+  } else {
+    abort();  // part of the response was sent: closing is the only honest signal
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timers
+
+void Session::setClientDeadline(uint64_t ms) {
+  clientDeadline_ = ms;
+  armTimer();
+}
+
+void Session::setUpstreamDeadline(uint64_t ms) {
+  upstreamDeadline_ = ms;
+  armTimer();
+}
+
+void Session::armTimer() {
+  if (phase_ == Phase::kClosed) return;
+  uint64_t next = 0;
+  if (clientDeadline_) next = clientDeadline_;
+  if (upstreamDeadline_ && (!next || upstreamDeadline_ < next)) next = upstreamDeadline_;
+  if (next == 0) return;  // a stale timer firing finds nothing due and stays quiet
+  // Deadlines usually move later; only re-arm when the new one is earlier than the armed one.
+  if (armedAt_ && armedAt_ <= next) return;
+  uint64_t now = uv_now(w_.loop());
+  armedAt_ = next;
+  uv_timer_start(&timer_, onTimer, next > now ? next - now : 0, 0);
+}
+
+void Session::onTimer(uv_timer_t* t) {
+  auto* s = static_cast<Session*>(t->data);
+  s->armedAt_ = 0;
+  s->onDeadline();
+  s->armTimer();
+}
+
+void Session::onDeadline() {
+  if (phase_ == Phase::kClosed) return;
+  uint64_t now = uv_now(w_.loop());
+  if (clientDeadline_ && now >= clientDeadline_) {
+    clientDeadline_ = 0;
+    switch (phase_) {
+      case Phase::kIdle:
+      case Phase::kLingering:
+        abort();
+        return;
+      case Phase::kHead:
+      case Phase::kBody:
+        LOG_DEBUG("client %s timed out (%s)", clientIp_,
+                  phase_ == Phase::kHead ? "request head" : "request body");
+        if (up_) releaseUpstream(false);
+        respondLocal(408, "request timeout", true);
+        return;
+      default:
+        break;
+    }
+  }
+  if (upstreamDeadline_ && now >= upstreamDeadline_) {
+    upstreamDeadline_ = 0;
+    if (up_) upstreamFailed(up_ && !upConnected_ ? Failure::kConnect : Failure::kTimeout,
+                            UV_ETIMEDOUT);
+  }
+}
+
+}  // namespace sy::proxy

@@ -1,0 +1,46 @@
+#include "switchyard/routing/route_table.h"
+
+#include "switchyard/http/parser.h"
+
+namespace sy::routing {
+
+void RouteTable::add(const config::RouteMatch& m, uint32_t poolIndex) {
+  Entry e;
+  e.pool = poolIndex;
+  e.pathPrefix = m.pathPrefix;
+  std::string h;
+  for (char c : m.host) h += static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+  if (h.empty()) {
+    e.kind = HostKind::kAny;
+  } else if (h.size() > 2 && h[0] == '*' && h[1] == '.') {
+    e.kind = HostKind::kWildcard;
+    e.host = h.substr(1);
+  } else {
+    e.kind = HostKind::kExact;
+    e.host = h;
+  }
+  routes_.push_back(std::move(e));
+}
+
+int RouteTable::match(std::string_view host, std::string_view path) const {
+  if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+  for (const Entry& e : routes_) {
+    switch (e.kind) {
+      case HostKind::kAny:
+        break;
+      case HostKind::kExact:
+        if (!http::equalsIgnoreCase(host, e.host)) continue;
+        break;
+      case HostKind::kWildcard:
+        if (host.size() <= e.host.size() ||
+            !http::equalsIgnoreCase(host.substr(host.size() - e.host.size()), e.host))
+          continue;
+        break;
+    }
+    if (path.substr(0, e.pathPrefix.size()) != e.pathPrefix) continue;
+    return static_cast<int>(e.pool);
+  }
+  return -1;
+}
+
+}  // namespace sy::routing

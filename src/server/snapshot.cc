@@ -1,0 +1,62 @@
+#include "switchyard/server/snapshot.h"
+
+namespace sy::server {
+
+int Snapshot::listenerIndex(const std::string& name) const {
+  for (size_t i = 0; i < config->listeners.size(); ++i)
+    if (config->listeners[i].name == name) return static_cast<int>(i);
+  return -1;
+}
+
+std::shared_ptr<const Snapshot> buildSnapshot(std::shared_ptr<const config::Config> cfg,
+                                              const Snapshot* previous, unsigned workers,
+                                              uint64_t version) {
+  auto snap = std::make_shared<Snapshot>();
+  snap->config = cfg;
+  snap->version = version;
+  for (const config::Pool& p : cfg->pools) {
+    auto set = std::make_unique<upstream::BackendSet>();
+    set->name = p.name;
+    set->cfg = p;
+    const upstream::BackendSet* old = nullptr;
+    if (previous) {
+      for (const auto& op : previous->pools)
+        if (op->name == p.name) old = op.get();
+    }
+    for (const config::Backend& b : p.backends) {
+      std::shared_ptr<upstream::Backend> kept;
+      if (old) {
+        for (const auto& ob : old->backends)
+          if (ob->name() == b.name && ob->address().text == b.address.text) kept = ob;
+      }
+      if (kept) {
+        if (kept->weight() != b.weight) {
+          kept->setWeight(b.weight);
+          kept->setEffectiveWeight(b.weight);
+        }
+        set->backends.push_back(std::move(kept));
+      } else {
+        set->backends.push_back(std::make_shared<upstream::Backend>(b, p.name, workers));
+      }
+    }
+    snap->pools.push_back(std::move(set));
+  }
+  for (const config::Listener& l : cfg->listeners) {
+    routing::RouteTable table;
+    for (const config::Route& r : l.routes) {
+      uint32_t idx = 0;
+      for (size_t i = 0; i < cfg->pools.size(); ++i)
+        if (cfg->pools[i].name == r.pool) idx = static_cast<uint32_t>(i);
+      table.add(r.match, idx);
+    }
+    snap->routes.push_back(std::move(table));
+  }
+  return snap;
+}
+
+WorkerView::WorkerView(std::shared_ptr<const Snapshot> s) : snap(std::move(s)) {
+  for (const auto& set : snap->pools) policies.push_back(balancing::makePolicy(*set));
+}
+
+}  // namespace sy::server
+

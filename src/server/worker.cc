@@ -1,0 +1,173 @@
+#include "switchyard/server/worker.h"
+
+#include <unistd.h>
+
+#include "switchyard/common/log.h"
+#include "switchyard/proxy/session.h"
+#include "switchyard/upstream/upstream_conn.h"
+
+namespace sy::server {
+namespace {
+constexpr int kBacklog = 4096;
+constexpr uint64_t kSweepMs = 1000;
+}  // namespace
+
+Worker::Worker(unsigned id, std::atomic<uint32_t>* connectionCount)
+    : id_(id), connectionCount_(connectionCount) {}
+
+Worker::~Worker() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::start(std::shared_ptr<const Snapshot> snap, std::vector<int> listenFds) {
+  uv_loop_init(&loop_);
+  loop_.data = this;
+  uv_async_init(&loop_, &async_, [](uv_async_t* a) { static_cast<Worker*>(a->data)->adoptPending(); });
+  async_.data = this;
+  uv_timer_init(&loop_, &sweep_);
+  sweep_.data = this;
+  uv_timer_start(&sweep_, [](uv_timer_t* t) { static_cast<Worker*>(t->data)->sweepIdle(); },
+                 kSweepMs, kSweepMs);
+  view_ = std::make_shared<WorkerView>(snap);
+  for (size_t i = 0; i < listenFds.size(); ++i) {
+    auto l = std::make_unique<WorkerListener>();
+    l->worker = this;
+    l->name = snap->config->listeners[i].name;
+    l->routeIndex = static_cast<int>(i);
+    l->tls = snap->config->listeners[i].tls.has_value();
+    l->fd = listenFds[i];
+    uv_tcp_init(&loop_, &l->tcp);
+    l->tcp.data = l.get();
+    int rc = uv_tcp_open(&l->tcp, l->fd);
+    if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&l->tcp), kBacklog, onConnection);
+    if (rc != 0) LOG_ERROR("worker %u: listener %s: %s", id_, l->name.c_str(), uv_strerror(rc));
+    listeners_.push_back(std::move(l));
+  }
+  thread_ = std::thread([this] { run(); });
+}
+
+void Worker::run() {
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_loop_close(&loop_);
+  view_.reset();
+  finished_.store(true);
+}
+
+void Worker::postSnapshot(std::shared_ptr<const Snapshot> snap) {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    pendingSnap_ = std::move(snap);
+  }
+  uv_async_send(&async_);
+}
+
+void Worker::postShutdown() {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    pendingShutdown_ = true;
+  }
+  uv_async_send(&async_);
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::adoptPending() {
+  std::shared_ptr<const Snapshot> snap;
+  bool shutdown;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    snap = std::move(pendingSnap_);
+    pendingSnap_.reset();
+    shutdown = pendingShutdown_;
+  }
+  if (snap && !draining_) {
+    auto next = std::make_shared<WorkerView>(snap);
+    // Backends that left the config: their pooled connections go now.
+    for (const auto& oldSet : view_->snap->pools) {
+      for (const auto& b : oldSet->backends) {
+        bool kept = false;
+        for (const auto& set : snap->pools)
+          for (const auto& nb : set->backends) kept = kept || nb == b;
+        if (!kept) upstream::UpstreamConn::closeAllIdle(*b, id_);
+      }
+    }
+    for (auto& l : listeners_) l->routeIndex = snap->listenerIndex(l->name);
+    view_ = std::move(next);
+  }
+  if (shutdown && !draining_) beginDrain();
+}
+
+void Worker::beginDrain() {
+  draining_ = true;
+  for (auto& l : listeners_) {
+    if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&l->tcp)))
+      uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp), nullptr);
+  }
+  for (proxy::Session* s = sessions_; s;) {
+    proxy::Session* next = s->next;
+    s->drain();
+    s = next;
+  }
+  maybeFinish();
+}
+
+void Worker::maybeFinish() {
+  if (!draining_ || sessionCount_ > 0 || stopped_) return;
+  stopped_ = true;
+  for (const auto& set : view_->snap->pools)
+    for (const auto& b : set->backends) upstream::UpstreamConn::closeAllIdle(*b, id_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sweep_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+}
+
+void Worker::sweepIdle() {
+  uint64_t now = uv_now(&loop_);
+  for (const auto& set : view_->snap->pools) {
+    uint64_t idleMs = static_cast<uint64_t>(set->cfg.timeouts.upstreamIdle.count());
+    if (now < idleMs) continue;
+    for (const auto& b : set->backends) upstream::UpstreamConn::closeIdleBefore(*b, id_, now - idleMs);
+  }
+}
+
+void Worker::sessionOpened(proxy::Session* s) {
+  s->prev = nullptr;
+  s->next = sessions_;
+  if (sessions_) sessions_->prev = s;
+  sessions_ = s;
+  ++sessionCount_;
+  connectionCount_->fetch_add(1, std::memory_order_relaxed);
+}
+
+void Worker::sessionClosed(proxy::Session* s) {
+  if (s->prev) s->prev->next = s->next; else sessions_ = s->next;
+  if (s->next) s->next->prev = s->prev;
+  --sessionCount_;
+  connectionCount_->fetch_sub(1, std::memory_order_relaxed);
+  maybeFinish();
+}
+
+void Worker::onConnection(uv_stream_t* server, int status) {
+  auto* l = static_cast<WorkerListener*>(server->data);
+  Worker* w = l->worker;
+  if (status < 0) {
+    LOG_WARN("listener %s: accept failed: %s", l->name.c_str(), uv_strerror(status));
+    return;
+  }
+  auto* s = new proxy::Session(*w, *l);
+  w->sessionOpened(s);
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(s->tcp())) != 0) {
+    s->abort();
+    return;
+  }
+  uint32_t limit = w->view_->snap->config->limits.maxConnections;
+  if (w->draining_ || l->routeIndex < 0 ||
+      w->connectionCount_->load(std::memory_order_relaxed) > limit) {
+    s->abort();  // over limits.max_connections: close at once, keep serving the others
+    return;
+  }
+  s->start();
+}
+
+}  // namespace sy::server
