@@ -456,6 +456,7 @@ class Proxy:
         self._err = open(self.stderr_path, "wb")
         self._out = open(self.stdout_path, "wb")
         self.killed = False
+        self.expect_failure = False  # set by tests that expect a non-zero exit
         self.proc = subprocess.Popen([str(binary), "-c", str(cfg_path), *extra_args],
                                      stdout=self._out, stderr=self._err,
                                      stdin=subprocess.DEVNULL, preexec_fn=_pdeathsig)
@@ -507,8 +508,16 @@ class Proxy:
         rc = self.proc.returncode
         if rc is not None and rc < 0 and not self.killed:
             problem = "crashed: killed by signal %s" % signal.Signals(-rc).name
+        elif rc not in (None, 0) and not self.killed and not self.expect_failure:
+            problem = "exited with status %d (expected 0 after SIGTERM)" % rc
         self._err.close()
         self._out.close()
+        if problem is None:
+            text = self.stderr_path.read_text(errors="replace")
+            for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+                if marker in text:
+                    problem = "sanitizer report in stderr (%s)" % marker
+                    break
         return problem
 
 

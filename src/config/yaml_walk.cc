@@ -238,31 +238,64 @@ MapView::MapView(Walker& w, const YAML::Node& node, std::string path,
     w.fail(node, path_, "must be a map");
     return;
   }
-  for (auto it = node.begin(); it != node.end(); ++it) {
+  ok_ = collect(node, allowed, 0);
+}
+
+bool MapView::collect(const YAML::Node& map, std::initializer_list<std::string_view> allowed,
+                      int depth) {
+  // YAML merge keys (`<<: *anchor`, `<<: [*a, *b]`): yaml-cpp leaves them to the application.
+  // Keys written in the map itself win over merged ones, and earlier merged maps over later
+  // ones, so merged entries are only added where the key is not yet present.
+  constexpr int kMaxMergeDepth = 16;
+  std::vector<YAML::Node> merges;
+  for (auto it = map.begin(); it != map.end(); ++it) {
     // Copies: the iterator hands out its key/value pair as a temporary.
     YAML::Node key = it->first;
     YAML::Node value = it->second;
     if (!key.IsScalar()) {
-      w.fail(key, path_, "keys must be strings");
-      return;
+      w_->fail(key, path_, "keys must be strings");
+      return false;
     }
     const std::string& name = key.Scalar();
+    if (name == "<<") {
+      merges.push_back(value);
+      continue;
+    }
     bool known = false;
     for (std::string_view a : allowed) known = known || a == name;
     if (!known) {
-      w.fail(key, keyPath(path_, name),
-             "unknown key (expected one of: " + joinKeys(allowed) + ")");
-      return;
+      w_->fail(key, keyPath(path_, name),
+               "unknown key (expected one of: " + joinKeys(allowed) + ")");
+      return false;
     }
-    for (const auto& entry : entries_) {
-      if (entry.first == name) {
-        w.fail(key, keyPath(path_, name), "duplicate key");
-        return;
-      }
+    bool present = false;
+    for (const auto& entry : entries_) present = present || entry.first == name;
+    if (present && depth == 0) {
+      w_->fail(key, keyPath(path_, name), "duplicate key");
+      return false;
     }
-    entries_.emplace_back(name, value);
+    if (!present) entries_.emplace_back(name, value);
   }
-  ok_ = true;
+  for (const YAML::Node& merge : merges) {
+    std::vector<YAML::Node> sources;
+    if (merge.IsMap()) {
+      sources.push_back(merge);
+    } else if (merge.IsSequence()) {
+      for (size_t i = 0; i < merge.size(); ++i) sources.push_back(merge[i]);
+    }
+    for (const YAML::Node& source : sources) {
+      if (!source.IsMap() || depth >= kMaxMergeDepth) {
+        w_->fail(merge, keyPath(path_, "<<"), "a merge key needs a map or a list of maps");
+        return false;
+      }
+      if (!collect(source, allowed, depth + 1)) return false;
+    }
+    if (sources.empty()) {
+      w_->fail(merge, keyPath(path_, "<<"), "a merge key needs a map or a list of maps");
+      return false;
+    }
+  }
+  return true;
 }
 
 std::optional<YAML::Node> MapView::get(std::string_view key) const {

@@ -89,8 +89,9 @@ void forEachItem(Walker& w, const YAML::Node& node, const std::string& path, Fn&
 }
 
 // One YAML map with a fixed set of allowed keys. The constructor refuses non-maps, unknown keys,
-// duplicate keys and non-string keys; the accessors then read values by key. A key whose value
-// is null (`key:` or `key: ~`) counts as absent, so it takes its default.
+// duplicate keys and non-string keys, and applies YAML merge keys (`<<: *defaults`); the
+// accessors then read values by key. A key whose value is null (`key:` or `key: ~`) counts as
+// absent, so it takes its default.
 class MapView {
  public:
   MapView(Walker& w, const YAML::Node& node, std::string path,
@@ -132,6 +133,9 @@ class MapView {
   }
 
  private:
+  // Adds the entries of `map` (and of maps merged into it with `<<`) that are not yet present.
+  bool collect(const YAML::Node& map, std::initializer_list<std::string_view> allowed, int depth);
+
   Walker* w_;
   YAML::Node node_;
   std::string path_;

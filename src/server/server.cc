@@ -106,7 +106,7 @@ void Server::onSignal(int signum) {
 void Server::beginShutdown() {
   shuttingDown_ = true;
   for (auto& w : workers_) w->postShutdown();
-  uv_timer_start(&shutdownTimer_, [](uv_timer_t* t) {
+  uv_timer_start(&shutdownTimer_, [](uv_timer_t*) {
     LOG_WARN("shutdown timeout reached with requests still in flight: exiting");
     _exit(0);
   }, static_cast<uint64_t>(snap_->config->timeouts.shutdown.count()), 0);

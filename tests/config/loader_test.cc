@@ -396,6 +396,48 @@ pools: [{name: web, backends: [{address: 127.0.0.1:9001}]}]
   }
 }
 
+TEST_CASE("YAML anchors and merge keys") {
+  Config c = load(R"(listeners: [{listen: 127.0.0.1:0, routes: [{pool: web}]}]
+pools:
+  - name: web
+    health_check: &hc {interval: 5s, timeout: 2s}
+    backends:
+      - &b {address: 127.0.0.1:9001, weight: 3, zone: a}
+      - <<: *b
+        address: 127.0.0.1:9002
+        name: two
+  - name: api
+    health_check: {<<: *hc, timeout: 3s}
+    backends: [{<<: [*b], name: api1}]
+)");
+  const Backend& two = c.pools.at(0).backends.at(1);
+  CHECK(two.name == "two");
+  CHECK(two.address.port == 9002);
+  CHECK(two.weight == 3);
+  CHECK(two.zone == "a");
+  const Pool& api = c.pools.at(1);
+  CHECK(api.healthCheck->interval == 5s);
+  CHECK(api.healthCheck->timeout == 3s);
+  CHECK(api.backends.at(0).name == "api1");
+  CHECK(api.backends.at(0).address.port == 9001);
+
+  CHECK(errorOf(R"(listeners: [{listen: 127.0.0.1:0, routes: [{pool: web}]}]
+pools:
+  - name: web
+    <<: 5
+    backends: [{address: 127.0.0.1:9001}]
+)") == "t.yaml:4:9: pools[0].<<: a merge key needs a map or a list of maps");
+  // An unknown key in a merged map is reported where it is written, under the merging path.
+  CHECK(errorOf(R"(listeners: [{listen: 127.0.0.1:0, routes: [{pool: web}]}]
+pools:
+  - name: web
+    backends: [{address: 127.0.0.1:9001}]
+    health_check: {<<: {intervall: 5s}}
+)") == "t.yaml:5:25: pools[0].health_check.intervall: unknown key (expected one of: type, path, "
+        "host, interval, timeout, jitter, healthy_threshold, unhealthy_threshold, "
+        "expected_statuses)");
+}
+
 TEST_CASE("YAML syntax errors give line and column") {
   CHECK(errorOf("listeners:\n  - listen: 127.0.0.1:8080\n     routes: x\n") ==
         "t.yaml:3:12: invalid YAML: illegal map value");
