@@ -35,3 +35,9 @@ run: build
 
 clean:
 	rm -rf $(BUILD)
+
+# Side-by-side benchmark vs nginx and HAProxy (integration/bench/README.md).
+#   make bench [CASES="small large post conns workers"]   BENCH_DURATION=10 BENCH_RUNS=3
+.PHONY: bench
+bench:
+	@BENCH_COMMAND='make bench$(if $(CASES), CASES="$(CASES)")' BUILD=$(BUILD) integration/bench/run.sh $(CASES)

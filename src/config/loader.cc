@@ -1,13 +1,13 @@
 #include "switchyard/config/loader.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-
-#include <yaml-cpp/yaml.h>
 
 #include "sections.h"
 #include "switchyard/config/units.h"
@@ -33,8 +33,8 @@ void readTimeouts(const MapView& parent, Timeouts& out) {
   std::optional<YAML::Node> node = parent.get("timeouts");
   if (!node) return;
   MapView m(parent.walker(), *node, parent.pathOf("timeouts"),
-            {"client_header", "client_body", "client_idle", "upstream_connect",
-             "upstream_response", "upstream_idle", "shutdown"});
+            {"client_header", "client_body", "client_idle", "upstream_connect", "upstream_response",
+             "upstream_idle", "shutdown"});
   m.duration("client_header", out.clientHeader);
   m.duration("client_body", out.clientBody);
   m.duration("client_idle", out.clientIdle);

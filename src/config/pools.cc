@@ -39,7 +39,8 @@ std::optional<std::pair<int, int>> readStatusRange(Walker& w, const YAML::Node& 
   std::optional<int> low = parseStatus(s.substr(0, dash));
   std::optional<int> high = dash == std::string_view::npos ? low : parseStatus(s.substr(dash + 1));
   if (!low || !high || *low > *high) {
-    w.fail(node, path, "must be a status code like 204 or a range like \"200-399\", within 100-599");
+    w.fail(node, path,
+           "must be a status code like 204 or a range like \"200-399\", within 100-599");
     return std::nullopt;
   }
   return std::pair{*low, *high};
@@ -109,9 +110,9 @@ std::optional<HealthCheck> loadHealthCheck(Walker& w, const YAML::Node& node,
 
 std::optional<OutlierDetection> loadOutlierDetection(Walker& w, const YAML::Node& node,
                                                      const std::string& path) {
-  MapView m(w, node, path,
-            {"consecutive_failures", "base_ejection_time", "max_ejection_time",
-             "max_ejection_percent"});
+  MapView m(
+      w, node, path,
+      {"consecutive_failures", "base_ejection_time", "max_ejection_time", "max_ejection_percent"});
   OutlierDetection od;
   m.integer("consecutive_failures", od.consecutiveFailures, 1);
   m.duration("base_ejection_time", od.baseEjectionTime);
@@ -133,26 +134,26 @@ void loadRetries(Walker& w, const YAML::Node& node, const std::string& path, Ret
   std::optional<YAML::Node> on = m.get("on");
   if (!on) return;
   out.on = 0;
-  forEachItem(w, *on, m.pathOf("on"), [&](const YAML::Node& item, const std::string& itemPath,
-                                          size_t) {
-    std::optional<std::string> condition = readString(w, item, itemPath);
-    if (!condition) return;
-    if (*condition == "connect_failure") {
-      out.on |= kRetryConnectFailure;
-    } else if (*condition == "reset") {
-      out.on |= kRetryReset;
-    } else if (*condition == "502") {
-      out.on |= kRetry502;
-    } else if (*condition == "503") {
-      out.on |= kRetry503;
-    } else if (*condition == "504") {
-      out.on |= kRetry504;
-    } else if (*condition == "5xx") {
-      out.on |= kRetry502 | kRetry503 | kRetry504;
-    } else {
-      w.fail(item, itemPath, "must be one of: connect_failure, reset, 502, 503, 504, 5xx");
-    }
-  });
+  forEachItem(
+      w, *on, m.pathOf("on"), [&](const YAML::Node& item, const std::string& itemPath, size_t) {
+        std::optional<std::string> condition = readString(w, item, itemPath);
+        if (!condition) return;
+        if (*condition == "connect_failure") {
+          out.on |= kRetryConnectFailure;
+        } else if (*condition == "reset") {
+          out.on |= kRetryReset;
+        } else if (*condition == "502") {
+          out.on |= kRetry502;
+        } else if (*condition == "503") {
+          out.on |= kRetry503;
+        } else if (*condition == "504") {
+          out.on |= kRetry504;
+        } else if (*condition == "5xx") {
+          out.on |= kRetry502 | kRetry503 | kRetry504;
+        } else {
+          w.fail(item, itemPath, "must be one of: connect_failure, reset, 502, 503, 504, 5xx");
+        }
+      });
 }
 
 void loadBackend(Walker& w, const YAML::Node& node, const std::string& path, const Config& config,
@@ -189,8 +190,10 @@ void loadBackend(Walker& w, const YAML::Node& node, const std::string& path, con
     if (named) {
       w.fail(*m.get("name"), m.pathOf("name"), std::move(message));
     } else {
-      w.fail(node, path, message + "; a backend's name defaults to its address, so give each "
-                                   "backend a distinct name");
+      w.fail(node, path,
+             message +
+                 "; a backend's name defaults to its address, so give each "
+                 "backend a distinct name");
     }
     return;
   }
@@ -242,8 +245,7 @@ void loadPool(Walker& w, const YAML::Node& node, const std::string& path, Config
   }
   if (std::optional<YAML::Node> geo = m.get("geo")) {
     MapView g(w, *geo, m.pathOf("geo"), {"overprovisioning"});
-    g.number("overprovisioning", pool.geoOverprovisioning, 1.0,
-             std::numeric_limits<double>::max());
+    g.number("overprovisioning", pool.geoOverprovisioning, 1.0, std::numeric_limits<double>::max());
   }
   m.string("hash_key", pool.hashKey);
   readTimeouts(m, pool.timeouts);

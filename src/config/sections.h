@@ -2,9 +2,9 @@
 // Internal to the config loader: the section readers shared between loader.cc (top level,
 // listeners, geo) and pools.cc. Each records its first error in the Walker and returns.
 
-#include <string>
-
 #include <yaml-cpp/yaml.h>
+
+#include <string>
 
 #include "switchyard/config/config.h"
 #include "yaml_walk.h"

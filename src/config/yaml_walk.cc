@@ -113,7 +113,14 @@ std::optional<int64_t> readInt(Walker& w, const YAML::Node& node, const std::str
     std::string_view text = node.Scalar();
     if (!text.empty() && text.front() == '+') text.remove_prefix(1);
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    parsed = !text.empty() && ec == std::errc() && end == text.data() + text.size();
+    bool whole = !text.empty() && end == text.data() + text.size();
+    if (whole && ec == std::errc::result_out_of_range) {
+      // All digits but beyond int64: out of any range we accept.
+      value = text.front() == '-' ? std::numeric_limits<int64_t>::min()
+                                  : std::numeric_limits<int64_t>::max();
+      ec = std::errc();
+    }
+    parsed = whole && ec == std::errc();
   }
   if (!parsed) {
     w.fail(node, path, "must be an integer");
@@ -143,10 +150,10 @@ std::optional<double> readNumber(Walker& w, const YAML::Node& node, const std::s
     return std::nullopt;
   }
   if (value < min || value > max) {
-    std::string message = max == std::numeric_limits<double>::max()
-                               ? "must be >= " + formatNumber(min)
-                               : "must be between " + formatNumber(min) + " and " +
-                                     formatNumber(max);
+    std::string message =
+        max == std::numeric_limits<double>::max()
+            ? "must be >= " + formatNumber(min)
+            : "must be between " + formatNumber(min) + " and " + formatNumber(max);
     w.fail(node, path, std::move(message));
     return std::nullopt;
   }
@@ -211,8 +218,8 @@ std::optional<double> readFraction(Walker& w, const YAML::Node& node, const std:
   return *value;
 }
 
-std::optional<SocketAddress> readAddress(Walker& w, const YAML::Node& node,
-                                         const std::string& path, bool allowPortZero) {
+std::optional<SocketAddress> readAddress(Walker& w, const YAML::Node& node, const std::string& path,
+                                         bool allowPortZero) {
   if (!w.ok()) return std::nullopt;
   if (!node.IsScalar()) {
     w.fail(node, path, "must be host:port, e.g. 127.0.0.1:8080 or [::1]:8080");

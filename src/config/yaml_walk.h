@@ -73,8 +73,8 @@ std::optional<uint64_t> readSize(Walker& w, const YAML::Node& node, const std::s
                                  uint64_t min, uint64_t max);
 std::optional<double> readFraction(Walker& w, const YAML::Node& node, const std::string& path);
 // Port 0 (ephemeral) is refused unless `allowPortZero`.
-std::optional<SocketAddress> readAddress(Walker& w, const YAML::Node& node,
-                                         const std::string& path, bool allowPortZero);
+std::optional<SocketAddress> readAddress(Walker& w, const YAML::Node& node, const std::string& path,
+                                         bool allowPortZero);
 
 // Calls fn(item, itemPath, index) for each element of a YAML list; records "must be a list"
 // otherwise. Stops early once the walker holds an error.

@@ -157,6 +157,7 @@ int analyzeRequest(const Parser& p, RequestInfo& info, const char** reason) {
                               (t.size() > 8 && equalsIgnoreCase(t.substr(0, 8), "https://")))) {
     // absolute-form: the authority in the target wins over Host (RFC 9112 §3.2.2).
     t.remove_prefix(t[4] == ':' ? 7 : 8);
+    info.absoluteForm = true;
     size_t slash = t.find_first_of("/?");
     info.authority = t.substr(0, slash);
     if (info.authority.empty() || !validHostValue(info.authority)) {
@@ -202,7 +203,15 @@ void writeUpstreamRequestHead(const Parser& p, const RequestInfo& info, const Fo
         if (equalsIgnoreCase(n, "via")) continue;  // merged below
         break;
       case 4:
-        if (equalsIgnoreCase(n, "host")) sawHost = true;
+        if (equalsIgnoreCase(n, "host")) {
+          // Never dropped by a Connection token; replaced for absolute-form targets.
+          if (info.absoluteForm) continue;
+          sawHost = true;
+          w.put("Host: ");
+          w.put(p.view(h.value));
+          w.put("\r\n");
+          continue;
+        }
         break;
       case 6:
         if (equalsIgnoreCase(n, "expect")) continue;

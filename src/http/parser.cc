@@ -24,6 +24,8 @@ const llhttp_settings_t* Parser::settings() {
     llhttp_settings_t s;
     llhttp_settings_init(&s);
     s.on_message_begin = cbMessageBegin;
+    s.on_method = cbMark;
+    s.on_version = cbMark;
     s.on_url = cbUrl;
     s.on_status = cbStatus;
     s.on_header_field = cbHeaderField;
@@ -71,6 +73,7 @@ llhttp_errno_t Parser::finish() { return llhttp_finish(&p_); }
 int Parser::cbMessageBegin(llhttp_t* p) {
   Parser* s = self(p);
   s->inMessage_ = true;
+  s->needBase_ = true;
   s->headDone_ = false;
   s->fieldOpen_ = s->valueOpen_ = s->urlOpen_ = s->statusOpen_ = false;
   s->url_ = {};
@@ -78,6 +81,17 @@ int Parser::cbMessageBegin(llhttp_t* p) {
   s->headers_.clear();
   s->failStatus_ = 0;
   s->failReason_ = nullptr;
+  return 0;
+}
+
+int Parser::cbMark(llhttp_t* p, const char* at, size_t) {
+  // The first bytes of a message that began inside this execute() (after an earlier message
+  // in the same buffer) locate its head; spans are relative to them.
+  Parser* s = self(p);
+  if (s->needBase_) {
+    s->base_ = at;
+    s->needBase_ = false;
+  }
   return 0;
 }
 
@@ -107,6 +121,7 @@ int Parser::cbStatus(llhttp_t* p, const char* at, size_t n) {
 
 int Parser::cbHeaderField(llhttp_t* p, const char* at, size_t n) {
   Parser* s = self(p);
+  if (s->headDone_) return 0;  // trailer fields after a chunked body: dropped
   if (!s->fieldOpen_) {
     if (s->headers_.size() >= s->limits_.maxHeaders) {
       s->fail(431, "Request Header Fields Too Large");
@@ -120,18 +135,21 @@ int Parser::cbHeaderField(llhttp_t* p, const char* at, size_t n) {
 
 int Parser::cbHeaderFieldComplete(llhttp_t* p) {
   Parser* s = self(p);
+  if (s->headDone_) return 0;
   s->fieldOpen_ = false;
   return 0;
 }
 
 int Parser::cbHeaderValue(llhttp_t* p, const char* at, size_t n) {
   Parser* s = self(p);
+  if (s->headDone_) return 0;
   if (s->headers_.empty()) return -1;
   return s->extend(s->headers_.back().value, s->valueOpen_, at, n);
 }
 
 int Parser::cbHeaderValueComplete(llhttp_t* p) {
   Parser* s = self(p);
+  if (s->headDone_) return 0;
   s->valueOpen_ = false;
   if (!s->headers_.empty()) {
     // llhttp may leave trailing whitespace in the value.
@@ -140,6 +158,15 @@ int Parser::cbHeaderValueComplete(llhttp_t* p) {
       char c = s->base_[h.value.off + h.value.len - 1];
       if (c != ' ' && c != '\t') break;
       --h.value.len;
+    }
+    // llhttp accepts obs-fold (a line starting with whitespace continues the value) even in
+    // strict mode; RFC 9112 §5.2 lets a server refuse it, and a proxy must not pass it on.
+    for (uint32_t i = 0; i < h.value.len; ++i) {
+      char c = s->base_[h.value.off + i];
+      if (c == '\r' || c == '\n') {
+        s->fail(400, "obsolete line folding in a header value");
+        return -1;
+      }
     }
   }
   return 0;

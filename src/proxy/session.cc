@@ -189,6 +189,13 @@ void Session::onClientRead(uv_stream_t* st, ssize_t n, const uv_buf_t*) {
   auto* s = static_cast<Session*>(st->data);
   if (n == 0) return;
   if (n < 0) {
+    if (n == UV_EOF && s->phase_ == Phase::kIdle && s->clientWrites_ > 0) {
+      // The client half-closed after its last request: finish sending the answer first.
+      s->stopClientReading();
+      s->closeAfter_ = true;
+      s->phase_ = Phase::kLingering;
+      return;
+    }
     // EOF or error from the client. Between requests this is a normal close; otherwise the
     // request is abandoned and the backend connection with it.
     s->abort();
@@ -672,7 +679,8 @@ int Session::responseHeadersComplete() {
   clientOut_->addRef(b, b->data(), hw.size());
   net::BlockPool::unref(b);
   respHeadSent_ = true;
-  return req_.isHead ? 1 : 0;
+  // No body follows for HEAD, 204 and 304 whatever Content-Length says (llhttp would wait).
+  return respBody_ == http::ResponseBody::kNone ? 1 : 0;
 }
 
 void Session::onResponseComplete() {

@@ -1,9 +1,9 @@
 #include "switchyard/config/loader.h"
 
+#include <doctest/doctest.h>
+
 #include <filesystem>
 #include <fstream>
-
-#include <doctest/doctest.h>
 
 namespace sy::config {
 namespace {
@@ -290,8 +290,7 @@ geo:
   REQUIRE(c.regions.size() == 1);
   CHECK(c.regions.at("eu-west").lat == doctest::Approx(53.35));
   CHECK(c.regions.at("eu-west").lon == doctest::Approx(-6.26));
-  CHECK(c.geo.trustedProxies ==
-        std::vector<std::string>{"10.0.0.0/8", "fd00::/8", "192.168.1.1"});
+  CHECK(c.geo.trustedProxies == std::vector<std::string>{"10.0.0.0/8", "fd00::/8", "192.168.1.1"});
   CHECK(c.geo.clientHeader == "X-Geo");
   REQUIRE(c.geo.networks.size() == 1);
   CHECK(c.geo.networks[0].cidr == "10.1.0.0/16");
@@ -326,9 +325,9 @@ timeouts:
   const Timeouts& a = c.listeners.at(0).timeouts;
   CHECK(a.clientHeader == 5s);
   CHECK(a.clientIdle == 90s);
-  CHECK(a.clientBody == 60s);       // built-in default
-  CHECK(a.upstreamConnect == 2s);   // global
-  CHECK(a.shutdown == 60s);         // global
+  CHECK(a.clientBody == 60s);      // built-in default
+  CHECK(a.upstreamConnect == 2s);  // global
+  CHECK(a.shutdown == 60s);        // global
   const Timeouts& b = c.listeners.at(1).timeouts;
   CHECK(b.clientHeader == 20s);
   CHECK(b.clientIdle == 60s);
@@ -365,7 +364,8 @@ listeners: [{listen: 127.0.0.1:0, routes: [{pool: web}]}]
 pools:
   - name: web
     backends: [{address: 127.0.0.1:9001}]
-    outlier_detection: {max_ejection_percent: )" + value + "}\n");
+    outlier_detection: {max_ejection_percent: )" +
+                      value + "}\n");
       return c.pools[0].outlierDetection->maxEjectionPercent;
     };
     CHECK(percent("50") == doctest::Approx(0.5));
@@ -434,8 +434,8 @@ pools:
     backends: [{address: 127.0.0.1:9001}]
     health_check: {<<: {intervall: 5s}}
 )") == "t.yaml:5:25: pools[0].health_check.intervall: unknown key (expected one of: type, path, "
-        "host, interval, timeout, jitter, healthy_threshold, unhealthy_threshold, "
-        "expected_statuses)");
+       "host, interval, timeout, jitter, healthy_threshold, unhealthy_threshold, "
+       "expected_statuses)");
 }
 
 TEST_CASE("YAML syntax errors give line and column") {
@@ -469,14 +469,14 @@ TEST_CASE("unknown keys") {
     routes: [{pool: web}]
 pools: [{name: web, backends: [{address: 127.0.0.1:9001}]}]
 )") == "t.yaml:5:7: listeners[0].tls.min_versoin: unknown key (expected one of: certificates, "
-        "min_version)");
+       "min_version)");
   CHECK(errorOf(R"(listeners: [{listen: 127.0.0.1:0, routes: [{pool: web}]}]
 pools:
   - name: web
     backends:
       - {address: 127.0.0.1:9001, wieght: 2}
 )") == "t.yaml:5:35: pools[0].backends[0].wieght: unknown key (expected one of: name, address, "
-        "weight, region, zone, location)");
+       "weight, region, zone, location)");
   CHECK(errorOf(std::string(kMinimal) + "timeouts: {client_headers: 5s}\n") ==
         "t.yaml:7:12: timeouts.client_headers: unknown key (expected one of: client_header, "
         "client_body, client_idle, upstream_connect, upstream_response, upstream_idle, "
@@ -486,12 +486,14 @@ pools:
 TEST_CASE("duplicate YAML keys") {
   CHECK(errorOf(std::string(kMinimal) + "workers: 2\nworkers: 3\n") ==
         "t.yaml:8:1: workers: duplicate key");
-  CHECK(errorOf(std::string(kMinimal) + "regions:\n  eu: {lat: 1, lon: 2}\n  eu: {lat: 1, lon: 2}\n") ==
+  CHECK(errorOf(std::string(kMinimal) +
+                "regions:\n  eu: {lat: 1, lon: 2}\n  eu: {lat: 1, lon: 2}\n") ==
         "t.yaml:9:3: regions.eu: duplicate key");
 }
 
 TEST_CASE("wrong types") {
-  CHECK(errorOf(std::string(kMinimal) + "timeouts: 5s\n") == "t.yaml:7:11: timeouts: must be a map");
+  CHECK(errorOf(std::string(kMinimal) + "timeouts: 5s\n") ==
+        "t.yaml:7:11: timeouts: must be a map");
   CHECK(errorOf(R"(listeners: [{listen: 127.0.0.1:0, routes: [{pool: web}]}]
 pools:
   - name: web
@@ -532,11 +534,12 @@ pools:
 
   // Small helpers: `pool` goes into the only pool, `top` is appended to the minimal config.
   auto poolError = [](const std::string& pool) {
-    return errorOf("listeners: [{listen: 127.0.0.1:0, routes: [{pool: web}]}]\n"
-                   "pools:\n"
-                   "  - name: web\n"
-                   "    backends: [{address: 127.0.0.1:9001}]\n" +
-                   pool);
+    return errorOf(
+        "listeners: [{listen: 127.0.0.1:0, routes: [{pool: web}]}]\n"
+        "pools:\n"
+        "  - name: web\n"
+        "    backends: [{address: 127.0.0.1:9001}]\n" +
+        pool);
   };
   auto topError = [](const std::string& top) { return errorOf(std::string(kMinimal) + top); };
 
@@ -581,14 +584,17 @@ pools:
         "t.yaml:5:29: pools[0].geo.overprovisioning: must be >= 1");
 
   auto backendError = [](const std::string& backend) {
-    return errorOf("listeners: [{listen: 127.0.0.1:0, routes: [{pool: web}]}]\n"
-                   "pools:\n"
-                   "  - name: web\n"
-                   "    backends:\n"
-                   "      - " +
-                   backend + "\n");
+    return errorOf(
+        "listeners: [{listen: 127.0.0.1:0, routes: [{pool: web}]}]\n"
+        "pools:\n"
+        "  - name: web\n"
+        "    backends:\n"
+        "      - " +
+        backend + "\n");
   };
   CHECK(backendError("{address: 127.0.0.1:9001, weight: 10001}") ==
+        "t.yaml:5:43: pools[0].backends[0].weight: must be between 1 and 10000");
+  CHECK(backendError("{address: 127.0.0.1:9001, weight: 99999999999999999999}") ==
         "t.yaml:5:43: pools[0].backends[0].weight: must be between 1 and 10000");
   CHECK(backendError("{address: 127.0.0.1:9001, weight: -3}") ==
         "t.yaml:5:43: pools[0].backends[0].weight: must be > 0");
@@ -602,12 +608,15 @@ pools:
   CHECK(backendError("{address: 127.0.0.1:9001, location: {lat: 91, lon: 0}}") ==
         "t.yaml:5:51: pools[0].backends[0].location.lat: must be between -90 and 90");
 
-  CHECK(topError("workers: 0\n") == "t.yaml:7:10: workers: must be auto or a number between 1 "
-                                     "and 256");
-  CHECK(topError("workers: 300\n") == "t.yaml:7:10: workers: must be auto or a number between 1 "
-                                       "and 256");
-  CHECK(topError("workers: many\n") == "t.yaml:7:10: workers: must be auto or a number between 1 "
-                                        "and 256");
+  CHECK(topError("workers: 0\n") ==
+        "t.yaml:7:10: workers: must be auto or a number between 1 "
+        "and 256");
+  CHECK(topError("workers: 300\n") ==
+        "t.yaml:7:10: workers: must be auto or a number between 1 "
+        "and 256");
+  CHECK(topError("workers: many\n") ==
+        "t.yaml:7:10: workers: must be auto or a number between 1 "
+        "and 256");
   CHECK(topError("access_log: {format: text}\n") ==
         "t.yaml:7:22: access_log.format: must be one of: json, combined");
   CHECK(topError("access_log: {path: \"\"}\n") ==
@@ -634,10 +643,11 @@ pools:
 
 TEST_CASE("listener values") {
   auto listenerError = [](const std::string& listener) {
-    return errorOf("pools: [{name: web, backends: [{address: 127.0.0.1:9001}]}]\n"
-                   "listeners:\n"
-                   "  - listen: 127.0.0.1:0\n" +
-                   listener);
+    return errorOf(
+        "pools: [{name: web, backends: [{address: 127.0.0.1:9001}]}]\n"
+        "listeners:\n"
+        "  - listen: 127.0.0.1:0\n" +
+        listener);
   };
   CHECK(listenerError("    routes: [{pool: web, match: {path_prefix: api}}]\n") ==
         "t.yaml:4:47: listeners[0].routes[0].match.path_prefix: must start with '/' and contain "
@@ -725,7 +735,7 @@ pools:
   - name: web
     backends: [{address: 127.0.0.1:9001, region: mars}]
 )") == "t.yaml:4:50: pools[0].backends[0].region: unknown region 'mars' (no regions are defined "
-        "under `regions:`)");
+       "under `regions:`)");
   CHECK(errorOf(std::string(kMinimal) + "geo: {networks: [{cidr: 10.0.0.0/8, region: eu}]}\n") ==
         "t.yaml:7:45: geo.networks[0].region: unknown region 'eu' (no regions are defined under "
         "`regions:`)");
@@ -749,7 +759,7 @@ pools:
       - {name: b1, address: 127.0.0.1:9001}
       - {name: b1, address: 127.0.0.1:9002}
 )") == "t.yaml:6:16: pools[0].backends[1].name: duplicate backend name 'b1' in pool 'web' (also "
-        "backends[0])");
+       "backends[0])");
   CHECK(errorOf(R"(listeners: [{listen: 127.0.0.1:0, routes: [{pool: web}]}]
 pools:
   - name: web
@@ -757,14 +767,15 @@ pools:
       - {address: 127.0.0.1:9001}
       - {address: 127.0.0.1:9001}
 )") == "t.yaml:6:9: pools[0].backends[1]: duplicate backend name '127.0.0.1:9001' in pool 'web' "
-        "(also backends[0]); a backend's name defaults to its address, so give each backend a "
-        "distinct name");
+       "(also backends[0]); a backend's name defaults to its address, so give each backend a "
+       "distinct name");
   // The same backend name in two pools is fine.
   CHECK(load(R"(listeners: [{listen: 127.0.0.1:0, routes: [{pool: a}]}]
 pools:
   - {name: a, backends: [{name: b1, address: 127.0.0.1:9001}]}
   - {name: b, backends: [{name: b1, address: 127.0.0.1:9001}]}
-)").pools.size() == 2);
+)")
+            .pools.size() == 2);
   CHECK(errorOf(R"(pools: [{name: web, backends: [{address: 127.0.0.1:9001}]}]
 listeners:
   - {name: public, listen: 127.0.0.1:8080, routes: [{pool: web}]}
@@ -780,12 +791,12 @@ listeners:
   - {name: a, listen: 127.0.0.1:8080, routes: [{pool: web}]}
   - {name: b, listen: "127.0.0.1:8080", routes: [{pool: web}]}
 )") == "t.yaml:4:23: listeners[1].listen: address 127.0.0.1:8080 is already used by listener "
-        "'a'");
+       "'a'");
   CHECK(errorOf(R"(pools: [{name: web, backends: [{address: 127.0.0.1:9001}]}]
 listeners:
   - {listen: 127.0.0.1:9901, routes: [{pool: web}]}
 )") == "t.yaml:3:14: listeners[0].listen: address 127.0.0.1:9901 is already used by "
-        "admin.listen");
+       "admin.listen");
 }
 
 TEST_CASE("errors from a file name the file") {

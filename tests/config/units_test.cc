@@ -1,9 +1,8 @@
 #include "switchyard/config/units.h"
 
 #include <arpa/inet.h>
-#include <netinet/in.h>
-
 #include <doctest/doctest.h>
+#include <netinet/in.h>
 
 namespace sy::config {
 namespace {
@@ -139,8 +138,6 @@ TEST_CASE("parseSocketAddress: errors") {
   CHECK(addressError("[::1:80") == "missing ']' after IPv6 address");
   CHECK(addressError("[::1]80") == "must be host:port, e.g. 127.0.0.1:8080 or [::1]:8080");
   CHECK(addressError("[127.0.0.1]:80") == "'127.0.0.1' is not an IPv6 address");
-  CHECK(addressError("no-such-host.invalid:80")
-            .starts_with("cannot resolve host 'no-such-host.invalid': "));
 }
 
 TEST_CASE("parseCidr") {

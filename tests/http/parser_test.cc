@@ -13,6 +13,7 @@ using sy::http::ParserLimits;
 using sy::http::trimOws;
 using sy::http::test::ParsedHead;
 using sy::http::test::RecordingHandler;
+using sy::http::test::Stop;
 
 namespace {
 
@@ -127,7 +128,7 @@ TEST_CASE("parser: inHead and headBytesSoFar while the head arrives") {
 TEST_CASE("parser: content length and keep-alive") {
   SUBCASE("Content-Length is reported before the body") {
     ParsedHead ph("PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 1234\r\n\r\n");
-    CHECK(ph.result.err == HPE_OK);
+    CHECK(ph.ok());
     CHECK(ph.parser.hasContentLength());
     CHECK(ph.parser.contentLength() == 1234);
     CHECK(ph.parser.method() == HTTP_PUT);
@@ -166,7 +167,6 @@ TEST_CASE("parser: chunked body is delivered without framing") {
     Parser::Result r = p.execute(req.data(), req.size());
     CHECK(r.err == HPE_OK);
     CHECK(r.consumed == req.size());
-    CHECK(p.chunked());
     REQUIRE(h.bodies.size() == 1);
     CHECK(h.bodies[0] == "hello 0123456789");
   }
@@ -242,13 +242,15 @@ TEST_CASE("parser: header count limit gives 431") {
   ParserLimits lim;
   lim.maxHeaders = 3;
   SUBCASE("exactly at the limit is fine") {
-    ParsedHead ph("GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\n\r\n", HTTP_REQUEST, lim);
-    CHECK(ph.result.err == HPE_OK);
+    ParsedHead ph("GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\n\r\n", HTTP_REQUEST,
+                  Stop::kAfterHead, lim);
+    CHECK(ph.ok());
     CHECK(ph.parser.failStatus() == 0);
     CHECK(ph.parser.headers().size() == 3);
   }
   SUBCASE("one more is refused") {
-    ParsedHead ph("GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", HTTP_REQUEST, lim);
+    ParsedHead ph("GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", HTTP_REQUEST,
+                  Stop::kAfterHead, lim);
     CHECK(isError(ph.result.err));
     CHECK(ph.parser.failStatus() == 431);
     CHECK(ph.handler.headersCompleteCalls == 0);
@@ -259,18 +261,18 @@ TEST_CASE("parser: head size limit gives 431") {
   ParserLimits lim;
   lim.maxHeadBytes = 64;
   SUBCASE("small head passes") {
-    ParsedHead ph("GET / HTTP/1.1\r\nHost: a\r\n\r\n", HTTP_REQUEST, lim);
-    CHECK(ph.result.err == HPE_OK);
+    ParsedHead ph("GET / HTTP/1.1\r\nHost: a\r\n\r\n", HTTP_REQUEST, Stop::kAfterHead, lim);
+    CHECK(ph.ok());
   }
   SUBCASE("one long header value") {
     ParsedHead ph("GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(100, 'v') + "\r\n\r\n",
-                  HTTP_REQUEST, lim);
+                  HTTP_REQUEST, Stop::kAfterHead, lim);
     CHECK(isError(ph.result.err));
     CHECK(ph.parser.failStatus() == 431);
   }
   SUBCASE("long url") {
     ParsedHead ph("GET /" + std::string(100, 'u') + " HTTP/1.1\r\nHost: a\r\n\r\n",
-                  HTTP_REQUEST, lim);
+                  HTTP_REQUEST, Stop::kAfterHead, lim);
     CHECK(isError(ph.result.err));
     CHECK(ph.parser.failStatus() == 431);
   }
@@ -288,7 +290,7 @@ TEST_CASE("parser: head size limit gives 431") {
   SUBCASE("body bytes do not count against the head limit") {
     ParsedHead ph("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 200\r\n\r\n" +
                       std::string(200, 'b'),
-                  HTTP_REQUEST, lim);
+                  HTTP_REQUEST, Stop::kNever, lim);
     CHECK(ph.result.err == HPE_OK);
     REQUIRE(ph.handler.bodies.size() == 1);
     CHECK(ph.handler.bodies[0].size() == 200);
@@ -321,7 +323,7 @@ TEST_CASE("parser: malformed request heads are rejected") {
   };
   for (const Case& c : cases) {
     CAPTURE(c.name);
-    ParsedHead ph(c.text);
+    ParsedHead ph(c.text, HTTP_REQUEST, Stop::kNever);
     CHECK(isError(ph.result.err));
     CHECK(ph.handler.messageCompleteCalls == 0);
   }
@@ -359,13 +361,37 @@ TEST_CASE("parser: response to HEAD has no body when the handler returns 1") {
 }
 
 TEST_CASE("parser: 204 and 304 responses complete without a body") {
-  for (const char* text : {"HTTP/1.1 204 No Content\r\n\r\n",
-                           "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n"}) {
-    CAPTURE(text);
-    ParsedHead ph(text, HTTP_RESPONSE);
+  for (const char* text : {"HTTP/1.1 204 No Content\r\n\r\n", "HTTP/1.1 304 Not Modified\r\n\r\n",
+                           "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"}) {
+    CAPTURE(std::string(text));
+    ParsedHead ph(text, HTTP_RESPONSE, Stop::kNever);
     CHECK(ph.result.err == HPE_OK);
     CHECK(ph.handler.messageCompleteCalls == 1);
   }
+  SUBCASE("304 with a Content-Length needs the handler to return 1") {
+    // llhttp 8.1 waits for Content-Length body bytes even on a 304; the owner must say
+    // "no body" from onHeadersComplete (see the report about Session).
+    const std::string resp = "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n";
+    RecordingHandler h;
+    h.headersReturn = 1;
+    Parser p(HTTP_RESPONSE, &h, ParserLimits{});
+    CHECK(p.execute(resp.data(), resp.size()).err == HPE_OK);
+    CHECK(h.messageCompleteCalls == 1);
+  }
+}
+
+TEST_CASE("parser: framing facts stay readable while paused at message complete") {
+  const std::string req =
+      "POST / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "0\r\n\r\n";
+  RecordingHandler h;
+  h.completeReturn = HPE_PAUSED;
+  Parser p(HTTP_REQUEST, &h, ParserLimits{});
+  CHECK(p.execute(req.data(), req.size()).err == HPE_PAUSED);
+  CHECK(h.messageCompleteCalls == 1);
+  CHECK_FALSE(p.keepAlive());
+  CHECK(p.chunked());
+  CHECK_FALSE(p.needsEof());
 }
 
 TEST_CASE("parser: read-until-close response body is completed by finish()") {
@@ -397,7 +423,7 @@ TEST_CASE("parser: finish() reports a truncated Content-Length body") {
 
 TEST_CASE("parser: response without a reason phrase") {
   ParsedHead ph("HTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n", HTTP_RESPONSE);
-  CHECK(ph.result.err == HPE_OK);
+  CHECK(ph.ok());
   CHECK(ph.parser.statusCode() == 200);
   CHECK(ph.parser.reason().empty());
 }

@@ -36,11 +36,18 @@ struct RecordingHandler : Parser::Handler {
   }
 };
 
-// Parses `text` (normally a head only, so Content-Length is still intact) in one execute().
+// Where ParsedHead stops: right after the head (as a proxy reads it in onHeadersComplete,
+// with Content-Length and the flags still intact), or only at the end of the input.
+enum class Stop { kAfterHead, kNever };
+
+// Parses `text` in one execute(). With Stop::kAfterHead the handler pauses llhttp in
+// onHeadersComplete, so the framing facts (keepAlive(), chunked(), contentLength()) are those
+// of this message: llhttp resets them once a message completes without a pause.
 struct ParsedHead {
   explicit ParsedHead(std::string t, llhttp_type_t type = HTTP_REQUEST,
-                      ParserLimits limits = ParserLimits{})
+                      Stop stop = Stop::kAfterHead, ParserLimits limits = ParserLimits{})
       : text(std::move(t)), parser(type, &handler, limits) {
+    if (stop == Stop::kAfterHead) handler.headersReturn = HPE_PAUSED;
     result = parser.execute(text.data(), text.size());
   }
   ParsedHead(const ParsedHead&) = delete;

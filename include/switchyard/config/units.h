@@ -11,7 +11,8 @@
 
 namespace sy::config {
 
-// "250ms", "5s", "2m", "1h", "0" / "0s". Plain integers without a unit are refused.
+// "250ms", "5s", "2m", "1h", "0" / "0s"; also "1.5s" and "1m30s" (whole milliseconds, at most
+// 8760h). Plain integers without a unit are refused, except 0.
 std::expected<Duration, std::string> parseDuration(std::string_view text);
 
 // "512", "32KiB", "10MiB", "1GiB", also "KB/MB/GB" (as powers of 1000) and "k/m/g" (binary).
@@ -23,7 +24,8 @@ std::expected<double, std::string> parseFraction(std::string_view text);
 // "host:port", "[v6]:port"; names are resolved with getaddrinfo (first result).
 std::expected<SocketAddress, std::string> parseSocketAddress(std::string_view text);
 
-// "10.0.0.0/8", "::1/128": validates. Fills the network bytes (16 for v6, 4 for v4) and prefix.
+// "10.0.0.0/8", "::1/128"; a bare address means /32 or /128. Refuses host bits set below the
+// prefix ("10.0.0.1/8"). Fills the network bytes (16 for v6, 4 for v4) and prefix.
 struct Cidr {
   int family = 0;  // AF_INET | AF_INET6
   uint8_t bytes[16] = {};

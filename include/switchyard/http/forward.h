@@ -41,6 +41,7 @@ struct RequestInfo {
   bool keepAlive = true;
   bool http10 = false;
   bool isHead = false;
+  bool absoluteForm = false;  // target was absolute-form: its authority replaces Host
 };
 
 // Checks what strict llhttp does not (Host presence and uniqueness for HTTP/1.1, a single

@@ -102,6 +102,7 @@ class Parser {
 
  private:
   static int cbMessageBegin(llhttp_t* p);
+  static int cbMark(llhttp_t* p, const char* at, size_t n);
   static int cbUrl(llhttp_t* p, const char* at, size_t n);
   static int cbStatus(llhttp_t* p, const char* at, size_t n);
   static int cbHeaderField(llhttp_t* p, const char* at, size_t n);
@@ -120,6 +121,7 @@ class Parser {
   ParserLimits limits_;
   const char* base_ = nullptr;
   bool inMessage_ = false;
+  bool needBase_ = false;  // message begun; its first byte not yet seen by a data callback
   bool headDone_ = false;
   bool fieldOpen_ = false;
   bool valueOpen_ = false;
