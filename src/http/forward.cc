@@ -105,6 +105,18 @@ int analyzeRequest(const Parser& p, RequestInfo& info, const char** reason) {
   info.contentLength = info.hasContentLength ? p.contentLength() : 0;
   info.isHead = p.method() == HTTP_HEAD;
 
+  if (p.versionMajor() != 1 || p.versionMinor() > 1) {
+    *reason = "unsupported HTTP version";
+    return p.versionMajor() >= 2 ? 505 : 400;
+  }
+  // Request line: exactly one SP around the target (llhttp tolerates more).
+  const std::string_view method = llhttp_method_name(static_cast<llhttp_method_t>(p.method()));
+  const Span u = p.urlSpan();
+  if (u.off != method.size() + 1 || p.view(Span{u.off - 1, 1}) != " " ||
+      p.view(Span{u.off + u.len, 6}) != " HTTP/") {
+    *reason = "invalid request line";
+    return 400;
+  }
   if (p.method() == HTTP_CONNECT) {
     *reason = "CONNECT is not supported";
     return 405;
@@ -378,6 +390,7 @@ std::string_view reasonPhrase(int status) {
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
     default: return "Unknown";
   }
 }

@@ -77,6 +77,7 @@ class Parser {
   // Head access (valid from onHeadersComplete until the bytes are released).
   std::string_view view(Span s) const { return {base_ + s.off, s.len}; }
   std::string_view url() const { return view(url_); }
+  Span urlSpan() const { return url_; }
   std::string_view reason() const { return view(status_); }
   const std::vector<Header>& headers() const { return headers_; }
   uint8_t method() const { return llhttp_get_method(const_cast<llhttp_t*>(&p_)); }
