@@ -188,7 +188,7 @@ pools:
     policy: geo_weighted
     backends:
       - {name: dub1, address: "127.0.0.1:9001", weight: 7, region: eu-west, zone: a}
-      - {address: "localhost:9002", location: {lat: 1.35, lon: 103.82}}
+      - {address: "127.0.0.2:9002", location: {lat: 1.35, lon: 103.82}}
     health_check:
       type: tcp
       path: /ready
@@ -260,7 +260,7 @@ geo:
   CHECK(p.backends[0].weight == 7);
   CHECK(p.backends[0].region == "eu-west");
   CHECK(p.backends[0].zone == "a");
-  CHECK(p.backends[1].name == "localhost:9002");
+  CHECK(p.backends[1].name == "127.0.0.2:9002");
   REQUIRE(p.backends[1].location.has_value());
   CHECK(p.backends[1].location->lat == doctest::Approx(1.35));
   CHECK(p.backends[1].location->lon == doctest::Approx(103.82));

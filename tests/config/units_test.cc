@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 #include <doctest/doctest.h>
+
+#include <netdb.h>
 #include <netinet/in.h>
 
 namespace sy::config {
@@ -121,10 +123,18 @@ TEST_CASE("parseSocketAddress: IPv4, IPv6 and names") {
   auto any = parseSocketAddress("0.0.0.0:0").value();
   CHECK(any.port == 0);
 
-  auto named = parseSocketAddress("localhost:9001").value();
-  CHECK(named.host == "localhost");
-  CHECK((named.addr.ss_family == AF_INET || named.addr.ss_family == AF_INET6));
-  CHECK(named.port == 9001);
+  // Names go through getaddrinfo; a minimal system may not even have /etc/hosts, so the
+  // name case runs only where "localhost" resolves at all.
+  addrinfo* ai = nullptr;
+  if (getaddrinfo("localhost", nullptr, nullptr, &ai) == 0) {
+    freeaddrinfo(ai);
+    auto named = parseSocketAddress("localhost:9001").value();
+    CHECK(named.host == "localhost");
+    CHECK((named.addr.ss_family == AF_INET || named.addr.ss_family == AF_INET6));
+    CHECK(named.port == 9001);
+  } else {
+    MESSAGE("localhost does not resolve here: name resolution case skipped");
+  }
 }
 
 TEST_CASE("parseSocketAddress: errors") {
