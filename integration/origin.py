@@ -24,6 +24,9 @@ Endpoints (any method unless stated; HEAD gets the same head without a body):
   /silent                reads the request, never answers; holds the socket until the peer
                          closes it or 60 s pass
   /close-mid             head with Content-Length 1000, 100 body bytes, then FIN
+  /garbage               a line that is not HTTP, then close
+  /bighead               a ~100 KiB response head
+  /ka-close              a normal keep-alive answer, then the origin closes the connection
   /reset                 reads the request, then closes with RST (SO_LINGER 0)
   /_stats                JSON {"connections", "requests", "active"}; connections = accepted TCP
                          connections, requests = requests parsed; neither counts /_stats or
@@ -420,6 +423,21 @@ class Connection:
             data, _ = pattern_bytes(100, 0)
             self.sock.sendall(self.head_bytes(200, [("Content-Length", "1000")], False) + data)
             self.lingering_close()
+            return False
+        elif path == "/garbage":
+            self.sock.sendall(b"this is not HTTP at all\r\n\r\n")
+            self.lingering_close()
+            return False
+        elif path == "/bighead":
+            # A response head larger than any sane proxy limit (~100 KiB).
+            h = [("X-Big-%d" % i, "v" * 1000) for i in range(100)]
+            self.respond(req, 200, b"big\n", h, close)
+        elif path == "/ka-close":
+            # Answers as if keeping the connection alive, then closes it: the next request
+            # a proxy sends on it finds a connection the backend already closed.
+            self.respond(req, 200, ("ka-close from %s\n" % srv.name).encode(),
+                         [("Content-Type", "text/plain")], False)
+            self.sock.close()
             return False
         elif path == "/reset":
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

@@ -464,7 +464,10 @@ class Bench:
         self.procs["haproxy"] = Proc("haproxy", ["haproxy", "-db", "-f", str(d / "haproxy.cfg")],
                                      p_ha, str(d / "log"),
                                      check=["haproxy", "-c", "-q", "-f", str(d / "haproxy.cfg")])
-        for key, port, workers in (("switchyard", p_sy, 1), ("switchyard-w2", p_sy2, 2)):
+        variants = [("switchyard", p_sy, 1)]
+        if "workers" in self.cases:
+            variants.append(("switchyard-w2", p_sy2, 2))
+        for key, port, workers in variants:
             d = self.tmp / key
             d.mkdir()
             cfg = d / "switchyard.yaml"
@@ -559,6 +562,8 @@ class Bench:
         path = LARGE_PATH if case == "large" else "/"
         lua = self.tmp / ("post.lua" if case == "post" else "get.lua")
         samples = {t: [] for t in targets}
+        if case != "workers":  # a proxy left out still gets a row
+            samples = {t: [] for t in ["direct"] + PROXIES}
         for rnd in range(self.runs):
             order = targets[rnd % len(targets):] + targets[:rnd % len(targets)]
             log("case %s, round %d/%d: %s" % (case, rnd + 1, self.runs, ", ".join(order)))
@@ -637,7 +642,7 @@ class Bench:
                 self.procs[name].start()
             except StartError as e:
                 log("%s; it is left out" % e)
-                self.failures.append("%s did not start (see above)" % name)
+                self.failures.append("%s did not start: %s" % (name, str(e).splitlines()[0]))
                 bad.add(name)
         for name in proxies:
             if name in bad:
@@ -736,7 +741,7 @@ class Bench:
         for t in samples:
             m = med[t]
             if m is None:
-                rows.append([t, "failed"] + [""] * (len(head) - 2))
+                rows.append([label(t), "failed"] + [""] * (len(head) - 2))
                 continue
             lo, hi = (min(x["rps"] for x in samples[t]), max(x["rps"] for x in samples[t]))
             row = [label(t), "%.0f" % m["rps"]] + (["%.0f–%.0f" % (lo, hi)] if spread else []) + (

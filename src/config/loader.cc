@@ -33,11 +33,12 @@ void readTimeouts(const MapView& parent, Timeouts& out) {
   std::optional<YAML::Node> node = parent.get("timeouts");
   if (!node) return;
   MapView m(parent.walker(), *node, parent.pathOf("timeouts"),
-            {"client_header", "client_body", "client_idle", "upstream_connect", "upstream_response",
-             "upstream_idle", "shutdown"});
+            {"client_header", "client_body", "client_idle", "client_send", "upstream_connect",
+             "upstream_response", "upstream_idle", "shutdown"});
   m.duration("client_header", out.clientHeader);
   m.duration("client_body", out.clientBody);
   m.duration("client_idle", out.clientIdle);
+  m.duration("client_send", out.clientSend);
   m.duration("upstream_connect", out.upstreamConnect);
   m.duration("upstream_response", out.upstreamResponse);
   m.duration("upstream_idle", out.upstreamIdle);

@@ -449,8 +449,13 @@ void Session::onClientWriteDone(int status) {
     if (clientWrites_ == 0) lingerClose();
     return;
   }
-  if (up_ && upConnected_ && !upReading_ && !respComplete_ && !clientBackpressured()) {
-    if (up_->startReading() == 0) upReading_ = true;
+  if (up_ && upConnected_ && !upReading_ && !respComplete_) {
+    if (!clientBackpressured()) {
+      if (up_->startReading() == 0) upReading_ = true;
+      if (phase_ == Phase::kWaiting) setClientDeadline(0);
+    } else if (phase_ == Phase::kWaiting) {
+      setClientDeadline(uv_now(w_.loop()) + timeouts().clientSend.count());  // progress
+    }
   }
 }
 
@@ -651,8 +656,12 @@ void Session::processUpstreamInput() {
     return;
   }
   if (up_ && upReading_ && clientBackpressured()) {
+    // The client reads slower than the backend sends: hold the backend, and give the client
+    // client_send to make progress.
     up_->stopReading();
     upReading_ = false;
+    if (phase_ == Phase::kWaiting)
+      setClientDeadline(uv_now(w_.loop()) + timeouts().clientSend.count());
   }
   upIn_.releaseIfEmpty(respParser_);
 }
@@ -805,6 +814,10 @@ void Session::onDeadline() {
     switch (phase_) {
       case Phase::kIdle:
       case Phase::kLingering:
+        abort();
+        return;
+      case Phase::kWaiting:
+        LOG_DEBUG("client %s stalled reading the response: closing", clientIp_);
         abort();
         return;
       case Phase::kHead:

@@ -38,6 +38,7 @@ struct Timeouts {
   Duration clientHeader = 10s;
   Duration clientBody = 60s;
   Duration clientIdle = 60s;
+  Duration clientSend = 60s;  // a client that accepts no response bytes for this long is cut
   Duration upstreamConnect = 3s;
   Duration upstreamResponse = 30s;
   Duration upstreamIdle = 60s;
