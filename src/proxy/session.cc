@@ -13,6 +13,7 @@ namespace {
 constexpr uint32_t kMinRead = 2048;
 constexpr uint64_t kLingerMs = 2000;
 constexpr uint32_t kMaxResponseHead = 64 * 1024;
+constexpr uint32_t kMaxPipelined = 8 * 1024;
 // A request answered locally keeps its connection only if its body is small enough to skip.
 constexpr uint64_t kMaxDiscardBody = 64 * 1024;
 constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -196,6 +197,12 @@ void Session::onClientRead(uv_stream_t* st, ssize_t n, const uv_buf_t*) {
       s->phase_ = Phase::kLingering;
       return;
     }
+    if (n == UV_EOF && s->requestComplete_ && s->phase_ == Phase::kWaiting) {
+      // Half-close after a complete request: answer it, then close.
+      s->stopClientReading();
+      s->closeAfter_ = true;
+      return;
+    }
     // EOF or error from the client. Between requests this is a normal close; otherwise the
     // request is abandoned and the backend connection with it.
     s->abort();
@@ -266,9 +273,11 @@ void Session::processClientInput() {
     return;
   }
   flushUpstream();
-  if (clientPaused_ || upstreamBackpressured()) {
+  // Reading stays on while a request waits for its answer (no epoll changes per request);
+  // pipelined bytes beyond one block's worth wait in the kernel instead.
+  if (upstreamBackpressured() || (clientPaused_ && in_.unparsed() > kMaxPipelined)) {
     stopClientReading();
-  } else {
+  } else if (!closeAfter_ || !requestComplete_) {
     startClientReading();
   }
   in_.releaseIfEmpty(reqParser_);

@@ -66,7 +66,18 @@ void UpstreamConn::close() {
   if (!closing()) uv_close(reinterpret_cast<uv_handle_t*>(&tcp), onClose);
 }
 
-int UpstreamConn::startReading() { return uv_read_start(stream(), onAlloc, onRead); }
+int UpstreamConn::startReading() {
+  if (reading) return 0;
+  int rc = uv_read_start(stream(), onAlloc, onRead);
+  reading = rc == 0;
+  return rc;
+}
+
+void UpstreamConn::stopReading() {
+  if (!reading) return;
+  uv_read_stop(stream());
+  reading = false;
+}
 
 int UpstreamConn::write(net::WriteBatch* batch, net::WritePool* pool) {
   writePool_ = pool;
@@ -86,7 +97,7 @@ int UpstreamConn::write(net::WriteBatch* batch, net::WritePool* pool) {
 
 void UpstreamConn::park(uint64_t now) {
   user = nullptr;
-  uv_read_start(stream(), onAlloc, onRead);  // watch for close
+  startReading();  // watch for close
   IdleList& l = backend->idle(worker);
   prev = nullptr;
   next = l.head;
@@ -113,7 +124,6 @@ UpstreamConn* UpstreamConn::takeIdle(Backend& backend, unsigned worker, ConnUser
   while (UpstreamConn* c = l.head) {
     c->unlinkIdle();
     if (c->closing()) continue;
-    uv_read_stop(c->stream());
     c->user = user;
     return c;
   }

@@ -479,7 +479,7 @@ pools:
        "weight, region, zone, location)");
   CHECK(errorOf(std::string(kMinimal) + "timeouts: {client_headers: 5s}\n") ==
         "t.yaml:7:12: timeouts.client_headers: unknown key (expected one of: client_header, "
-        "client_body, client_idle, upstream_connect, upstream_response, upstream_idle, "
+        "client_body, client_idle, client_send, upstream_connect, upstream_response, upstream_idle, "
         "shutdown)");
 }
 

@@ -30,7 +30,7 @@ TEST_CASE("BlockPool: acquire gives a standard block with one reference") {
   CHECK(b->refs == 1);
   CHECK(b->pool == &pool);
   CHECK(b->capacity == BlockPool::kBlockSize);
-  CHECK(sizeof(Block) + BlockPool::kBlockSize == 16 * 1024);
+  CHECK(sizeof(Block) + BlockPool::kBlockSize == 32 * 1024);
   CHECK(pool.liveCount() == 1);
   // The whole capacity is writable.
   std::memset(b->data(), 'x', b->capacity);

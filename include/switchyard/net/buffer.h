@@ -27,7 +27,7 @@ struct Block {
 
 class BlockPool {
  public:
-  static constexpr uint32_t kBlockSize = 16 * 1024 - sizeof(Block);
+  static constexpr uint32_t kBlockSize = 32 * 1024 - sizeof(Block);
 
   BlockPool() = default;
   BlockPool(const BlockPool&) = delete;

@@ -37,14 +37,16 @@ class UpstreamConn {
   UpstreamConn* prev = nullptr;  // idle list links
   UpstreamConn* next = nullptr;
   bool inIdle = false;
+  bool reading = false;
 
   uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp); }
   bool closing() const { return uv_is_closing(reinterpret_cast<const uv_handle_t*>(&tcp)) != 0; }
   // Idempotent; removes it from the idle list.
   void close();
-  // Starts reading with the user's callbacks.
+  // Reading dispatches on `user` (a session's callbacks, or the idle watcher), so it stays on
+  // across park/take: no epoll changes per request. Idempotent.
   int startReading();
-  void stopReading() { uv_read_stop(stream()); }
+  void stopReading();
   // Writes `batch` (which must come from the worker's write pool; released when done).
   int write(net::WriteBatch* batch, net::WritePool* pool);
 
