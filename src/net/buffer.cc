@@ -75,7 +75,37 @@ void WriteBatch::finalize() {
   scratchIdx.clear();
 }
 
+void WriteBatch::advance(size_t n) {
+  while (n > 0 && first < bufs.size()) {
+    uv_buf_t& b = bufs[first];
+    if (n >= b.len) {
+      n -= b.len;
+      ++first;
+    } else {
+      b.base += n;
+      b.len -= static_cast<unsigned>(n);
+      n = 0;
+    }
+  }
+}
+
+int writeBatch(uv_stream_t* s, WriteBatch* b, uv_write_cb cb, bool* done) {
+  b->finalize();
+  *done = false;
+  int n = uv_try_write(s, b->pendingBufs(), b->pendingCount());
+  if (n < 0 && n != UV_EAGAIN) return n;
+  if (n > 0) b->advance(static_cast<size_t>(n));
+  if (b->pendingCount() == 0) {
+    *done = true;
+    return 0;
+  }
+  b->req.data = b;
+  int rc = uv_write(&b->req, s, b->pendingBufs(), b->pendingCount(), cb);
+  return rc < 0 ? rc : 1;
+}
+
 void WriteBatch::reset() {
+  first = 0;
   for (Block* b : refs) BlockPool::unref(b);
   refs.clear();
   bufs.clear();

@@ -429,22 +429,22 @@ void Session::writeClient(net::WriteBatch* batch) {
     w_.writes().release(batch);
     return;
   }
-  batch->finalize();
   batch->owner = this;
-  batch->req.data = batch;
-  int rc = uv_write(&batch->req, reinterpret_cast<uv_stream_t*>(&tcp_), batch->bufs.data(),
-                    static_cast<unsigned>(batch->bufs.size()), [](uv_write_t* req, int status) {
-                      auto* b = static_cast<net::WriteBatch*>(req->data);
-                      auto* s = static_cast<Session*>(b->owner);
-                      s->w_.writes().release(b);
-                      s->onClientWriteDone(status);
-                    });
-  if (rc != 0) {
-    w_.writes().release(batch);
+  bool done = false;
+  int rc = net::writeBatch(reinterpret_cast<uv_stream_t*>(&tcp_), batch,
+                           [](uv_write_t* req, int status) {
+                             auto* b = static_cast<net::WriteBatch*>(req->data);
+                             auto* s = static_cast<Session*>(b->owner);
+                             s->w_.writes().release(b);
+                             s->onClientWriteDone(status);
+                           },
+                           &done);
+  if (rc <= 0) w_.writes().release(batch);
+  if (rc < 0) {
     abort();
     return;
   }
-  ++clientWrites_;
+  if (!done) ++clientWrites_;
 }
 
 void Session::onClientWriteDone(int status) {
@@ -596,11 +596,16 @@ void Session::flushUpstream() {
   net::WriteBatch* b = upOut_;
   upOut_ = nullptr;
   if (bodyQueued_) bodyStarted_ = true;
-  if (up_->write(b, &w_.writes()) != 0) {
+  bool done = false;
+  if (up_->write(b, &w_.writes(), &done) != 0) {
     upstreamFailed(Failure::kClosed, UV_EPIPE);
     return;
   }
-  ++upWrites_;
+  if (done) {
+    setUpstreamDeadline(uv_now(w_.loop()) + set_->cfg.timeouts.upstreamResponse.count());
+  } else {
+    ++upWrites_;
+  }
 }
 
 void Session::onUpstreamWriteDone(int status) {

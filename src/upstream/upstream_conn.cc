@@ -79,20 +79,17 @@ void UpstreamConn::stopReading() {
   reading = false;
 }
 
-int UpstreamConn::write(net::WriteBatch* batch, net::WritePool* pool) {
+int UpstreamConn::write(net::WriteBatch* batch, net::WritePool* pool, bool* done) {
   writePool_ = pool;
-  batch->finalize();
   batch->owner = this;
-  batch->req.data = batch;
-  int rc = uv_write(&batch->req, stream(), batch->bufs.data(),
-                    static_cast<unsigned>(batch->bufs.size()), [](uv_write_t* req, int status) {
-                      auto* b = static_cast<net::WriteBatch*>(req->data);
-                      auto* c = static_cast<UpstreamConn*>(b->owner);
-                      c->writePool_->release(b);
-                      if (c->user) c->user->onUpstreamWriteDone(status);
-                    });
-  if (rc != 0) pool->release(batch);
-  return rc;
+  int rc = net::writeBatch(stream(), batch, [](uv_write_t* req, int status) {
+    auto* b = static_cast<net::WriteBatch*>(req->data);
+    auto* c = static_cast<UpstreamConn*>(b->owner);
+    c->writePool_->release(b);
+    if (c->user) c->user->onUpstreamWriteDone(status);
+  }, done);
+  if (rc <= 0) pool->release(batch);
+  return rc < 0 ? rc : 0;
 }
 
 void UpstreamConn::park(uint64_t now) {

@@ -81,7 +81,20 @@ struct WriteBatch {
   void finalize();
   // Drops references and clears; keeps capacity.
   void reset();
+
+  // The bufs not yet written (after advance()).
+  uv_buf_t* pendingBufs() { return bufs.data() + first; }
+  unsigned pendingCount() const { return static_cast<unsigned>(bufs.size() - first); }
+  // Marks the first n bytes as written.
+  void advance(size_t n);
+  size_t first = 0;
 };
+
+// Writes a finalized-or-not batch to `s`: first synchronously (uv_try_write: no write request,
+// no poll changes when the socket takes it all), then queues the rest with uv_write and `cb`.
+// Returns <0 on error (batch untouched), 0 when all was written now (*done = true: the caller
+// still owns the batch), or 1 when a uv_write is pending (the batch belongs to it until `cb`).
+int writeBatch(uv_stream_t* s, WriteBatch* b, uv_write_cb cb, bool* done);
 
 class WritePool {
  public:

@@ -47,8 +47,9 @@ class UpstreamConn {
   // across park/take: no epoll changes per request. Idempotent.
   int startReading();
   void stopReading();
-  // Writes `batch` (which must come from the worker's write pool; released when done).
-  int write(net::WriteBatch* batch, net::WritePool* pool);
+  // Writes `batch` (from the worker's write pool; released when written). *done = true when it
+  // was all written at once (no onUpstreamWriteDone follows). Returns <0 on error.
+  int write(net::WriteBatch* batch, net::WritePool* pool, bool* done);
 
   // Puts the connection in the backend's idle list (this worker) and watches it for close.
   void park(uint64_t now);
