@@ -21,6 +21,7 @@ void usage(FILE* out) {
                "\n"
                "  -c, --config FILE   configuration file (default %s)\n"
                "  -t, --check         validate the configuration and exit (0 = valid, 1 = not)\n"
+               "  -w, --watch         reload when the configuration file changes\n"
                "  --log-level LEVEL   debug | info | warn | error (default info)\n"
                "  -v, --version       print the version and exit\n"
                "  -h, --help          print this help and exit\n"
@@ -35,12 +36,15 @@ void usage(FILE* out) {
 int main(int argc, char** argv) {
   std::string path = kDefaultConfig;
   bool check = false;
+  bool watch = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if ((a == "-c" || a == "--config") && i + 1 < argc) {
       path = argv[++i];
     } else if (a == "-t" || a == "--check") {
       check = true;
+    } else if (a == "-w" || a == "--watch") {
+      watch = true;
     } else if (a == "-v" || a == "--version") {
       std::printf("switchyard %s\n", SWITCHYARD_VERSION);
       return 0;
@@ -74,6 +78,6 @@ int main(int argc, char** argv) {
                 cfg->listeners.size(), cfg->pools.size());
     return 0;
   }
-  sy::server::Server server(path);
+  sy::server::Server server(path, watch);
   return server.run(std::make_shared<const sy::config::Config>(std::move(*cfg)));
 }

@@ -396,9 +396,10 @@ std::expected<Config, ConfigError> loadDocument(const YAML::Node& root, const st
 
   Walker w(name);
   MapView top(w, root, "",
-              {"workers", "admin", "access_log", "timeouts", "limits", "listeners", "pools",
-               "regions", "geo"});
+              {"workers", "watch", "admin", "access_log", "timeouts", "limits", "listeners",
+               "pools", "regions", "geo"});
   loadWorkers(top, config);
+  top.boolean("watch", config.watch);
   loadAdmin(top, config);
   loadAccessLog(top, config);
   detail::readTimeouts(top, config.timeouts);

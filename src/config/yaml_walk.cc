@@ -339,6 +339,22 @@ bool MapView::string(std::string_view key, std::optional<std::string>& out) cons
   return true;
 }
 
+bool MapView::boolean(std::string_view key, bool& out) const {
+  std::optional<YAML::Node> node = get(key);
+  if (!node) return false;
+  std::optional<std::string> value = readString(*w_, *node, pathOf(key));
+  if (!value) return false;
+  if (*value == "true" || *value == "yes" || *value == "on") {
+    out = true;
+  } else if (*value == "false" || *value == "no" || *value == "off") {
+    out = false;
+  } else {
+    w_->fail(*node, pathOf(key), "must be true or false");
+    return false;
+  }
+  return true;
+}
+
 bool MapView::name(std::string_view key, std::string& out) const {
   std::optional<YAML::Node> node = get(key);
   if (!node) return false;

@@ -114,6 +114,7 @@ class MapView {
   bool string(std::string_view key, std::string& out) const;
   bool string(std::string_view key, std::optional<std::string>& out) const;
   bool name(std::string_view key, std::string& out) const;
+  bool boolean(std::string_view key, bool& out) const;
   bool number(std::string_view key, double& out, double min, double max) const;
   bool duration(std::string_view key, Duration& out, bool allowZero = false) const;
   bool size(std::string_view key, uint64_t& out, uint64_t min = 0,

@@ -89,6 +89,7 @@ Session::Session(server::Worker& worker, server::WorkerListener& listener)
   uv_timer_init(w_.loop(), &timer_);
   timer_.data = this;
   openHandles_ = 2;
+  ++listener_.sessions;
 }
 
 Session::~Session() {
@@ -97,6 +98,7 @@ Session::~Session() {
   if (reqHead_) net::BlockPool::unref(reqHead_);
   if (upOut_) w_.writes().release(upOut_);
   if (clientOut_) w_.writes().release(clientOut_);
+  if (--listener_.sessions == 0 && listener_.closed && listener_.handleClosed) delete &listener_;
 }
 
 void Session::start() {
@@ -488,7 +490,7 @@ void Session::maybeFinishExchange() {
 
 void Session::finishExchange() {
   releaseUpstream(false);
-  if (closeAfter_ || !requestComplete_ || w_.draining()) {
+  if (closeAfter_ || !requestComplete_ || w_.draining() || listener_.closed) {
     closeAfterWrites();
     return;
   }

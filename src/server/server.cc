@@ -17,41 +17,54 @@ unsigned onlineCores() {
   return n > 0 ? static_cast<unsigned>(n) : 1;
 }
 
-Server::Server(std::string configPath) : configPath_(std::move(configPath)) {}
+Server::Server(std::string configPath, bool watch)
+    : configPath_(std::move(configPath)), watchRequested_(watch) {}
+
+std::expected<std::vector<int>, std::string> Server::openListener(const config::Listener& l) {
+  const unsigned workers = workers_.empty() ? workerCount_ : static_cast<unsigned>(workers_.size());
+  std::vector<int> fds;
+  config::SocketAddress addr = l.listen;
+  for (unsigned w = 0; w < workers; ++w) {
+    auto fd = net::openListenSocket(addr, kBacklog);
+    if (!fd) {
+      for (int f : fds) ::close(f);
+      return std::unexpected("listener " + l.name + ": " + fd.error());
+    }
+    if (addr.port == 0) {
+      int port = net::boundPort(*fd);
+      addr.port = static_cast<uint16_t>(port);
+      auto* sa = reinterpret_cast<sockaddr*>(&addr.addr);
+      if (sa->sa_family == AF_INET)
+        reinterpret_cast<sockaddr_in*>(sa)->sin_port = htons(addr.port);
+      else
+        reinterpret_cast<sockaddr_in6*>(sa)->sin6_port = htons(addr.port);
+    }
+    fds.push_back(*fd);
+  }
+  LOG_INFO("listener %s on %s:%u (%u workers)", l.name.c_str(), addr.host.c_str(), addr.port,
+           workers);
+  return fds;
+}
 
 Server::~Server() = default;
 
 int Server::run(std::shared_ptr<const config::Config> cfg) {
   signal(SIGPIPE, SIG_IGN);
   const unsigned workers = cfg->workers ? cfg->workers : onlineCores();
+  workerCount_ = workers;
   snap_ = buildSnapshot(cfg, nullptr, workers, ++version_);
 
-  // Every worker gets its own SO_REUSEPORT socket per listener. An ephemeral port (0) is
-  // resolved by the first bind and reused by the other workers.
-  std::vector<std::vector<int>> fds(workers);
+  // Every worker gets its own SO_REUSEPORT socket per listener.
+  std::vector<std::vector<ListenFd>> fds(workers);
   for (const config::Listener& l : cfg->listeners) {
-    config::SocketAddress addr = l.listen;
-    for (unsigned w = 0; w < workers; ++w) {
-      auto fd = net::openListenSocket(addr, kBacklog);
-      if (!fd) {
-        LOG_ERROR("listener %s: %s", l.name.c_str(), fd.error().c_str());
-        for (auto& v : fds)
-          for (int f : v) ::close(f);
-        return 1;
-      }
-      if (addr.port == 0) {
-        int port = net::boundPort(*fd);
-        addr.port = static_cast<uint16_t>(port);
-        auto* sa = reinterpret_cast<sockaddr*>(&addr.addr);
-        if (sa->sa_family == AF_INET)
-          reinterpret_cast<sockaddr_in*>(sa)->sin_port = htons(addr.port);
-        else
-          reinterpret_cast<sockaddr_in6*>(sa)->sin6_port = htons(addr.port);
-      }
-      fds[w].push_back(*fd);
+    auto opened = openListener(l);
+    if (!opened) {
+      LOG_ERROR("%s", opened.error().c_str());
+      for (auto& v : fds)
+        for (const ListenFd& f : v) ::close(f.fd);
+      return 1;
     }
-    LOG_INFO("listener %s on %s:%u (%u workers)", l.name.c_str(), addr.host.c_str(), addr.port,
-             workers);
+    for (unsigned w = 0; w < workers; ++w) fds[w].push_back({listenerKey(l), (*opened)[w]});
   }
 
   uv_loop_init(&loop_);
@@ -69,6 +82,9 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
   shutdownTimer_.data = this;
   uv_timer_init(&loop_, &pollTimer_);
   pollTimer_.data = this;
+  uv_timer_init(&loop_, &watchDebounce_);
+  watchDebounce_.data = this;
+  if (watchRequested_ || cfg->watch) startWatching();
 
   for (unsigned w = 0; w < workers; ++w) {
     workers_.push_back(std::make_unique<Worker>(w, &connections_));
@@ -123,6 +139,45 @@ void Server::checkWorkersDone() {
   uv_close(reinterpret_cast<uv_handle_t*>(&sighup_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&shutdownTimer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&pollTimer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&watchDebounce_), nullptr);
+  if (watching_) uv_close(reinterpret_cast<uv_handle_t*>(&watch_), nullptr);
+}
+
+void Server::startWatching() {
+  // Editors often replace the file (write a new one, rename it over the old), which ends a
+  // watch on the file itself, so the directory is watched and events filtered by name.
+  std::string dir = ".", base = configPath_;
+  if (size_t slash = configPath_.rfind('/'); slash != std::string::npos) {
+    dir = slash == 0 ? "/" : configPath_.substr(0, slash);
+    base = configPath_.substr(slash + 1);
+  }
+  watchName_ = base;
+  int rc = uv_fs_event_init(&loop_, &watch_);
+  if (rc == 0) {
+    watch_.data = this;
+    rc = uv_fs_event_start(&watch_, [](uv_fs_event_t* h, const char* name, int, int status) {
+      auto* s = static_cast<Server*>(h->data);
+      if (status == 0 && (!name || s->watchName_ == name)) s->onFileEvent();
+    }, dir.c_str(), 0);
+    if (rc != 0) uv_close(reinterpret_cast<uv_handle_t*>(&watch_), nullptr);
+  }
+  if (rc != 0) {
+    LOG_WARN("cannot watch %s for changes: %s (reload with SIGHUP instead)", dir.c_str(),
+             uv_strerror(rc));
+    return;
+  }
+  watching_ = true;
+  LOG_INFO("watching %s: the config reloads when it changes", configPath_.c_str());
+}
+
+void Server::onFileEvent() {
+  if (shuttingDown_) return;
+  // Coalesce the burst of events a save produces; reload once it settles.
+  uv_timer_start(&watchDebounce_, [](uv_timer_t* t) {
+    auto* s = static_cast<Server*>(t->data);
+    LOG_INFO("%s changed: reloading", s->configPath_.c_str());
+    s->reload();
+  }, 200, 0);
 }
 
 std::string Server::reload() {
@@ -136,16 +191,29 @@ std::string Server::reload() {
   const unsigned workers = static_cast<unsigned>(workers_.size());
   if (cfg->workers && cfg->workers != workers)
     LOG_WARN("reload: workers: %u needs a restart; still running %u", cfg->workers, workers);
+  // Listeners whose name and address are unchanged keep their sockets; new ones are opened
+  // here (a bind failure refuses the whole reload); workers close the removed ones.
+  std::vector<std::vector<ListenFd>> fresh(workers);
   for (const auto& l : cfg->listeners) {
     bool known = false;
-    for (const auto& ol : snap_->config->listeners)
-      known = known || (ol.name == l.name && ol.listen.text == l.listen.text);
-    if (!known)
-      LOG_WARN("reload: listener %s (%s) is new or moved: it needs a restart to open", l.name.c_str(),
-               l.listen.text.c_str());
+    for (const auto& ol : snap_->config->listeners) known = known || listenerKey(ol) == listenerKey(l);
+    if (known) continue;
+    auto opened = openListener(l);
+    if (!opened) {
+      for (auto& v : fresh)
+        for (const ListenFd& f : v) ::close(f.fd);
+      LOG_ERROR("reload refused, keeping the running config: %s", opened.error().c_str());
+      return opened.error();
+    }
+    for (unsigned w = 0; w < workers; ++w) fresh[w].push_back({listenerKey(l), (*opened)[w]});
+  }
+  for (const auto& ol : snap_->config->listeners) {
+    bool kept = false;
+    for (const auto& l : cfg->listeners) kept = kept || listenerKey(ol) == listenerKey(l);
+    if (!kept) LOG_INFO("reload: listener %s (%s) removed", ol.name.c_str(), ol.listen.text.c_str());
   }
   snap_ = buildSnapshot(cfg, snap_.get(), workers, ++version_);
-  for (auto& w : workers_) w->postSnapshot(snap_);
+  for (unsigned w = 0; w < workers; ++w) workers_[w]->postSnapshot(snap_, std::move(fresh[w]));
   LOG_INFO("reloaded %s (config version %llu)", configPath_.c_str(),
            static_cast<unsigned long long>(version_));
   return "";

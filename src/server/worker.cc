@@ -19,7 +19,29 @@ Worker::~Worker() {
   if (thread_.joinable()) thread_.join();
 }
 
-void Worker::start(std::shared_ptr<const Snapshot> snap, std::vector<int> listenFds) {
+std::string listenerKey(const config::Listener& l) { return l.name + "|" + l.listen.text; }
+
+void Worker::addListener(const ListenFd& lf) {
+  const auto& cfg = *view_->snap->config;
+  auto l = std::make_unique<WorkerListener>();
+  l->worker = this;
+  l->key = lf.key;
+  l->fd = lf.fd;
+  for (size_t i = 0; i < cfg.listeners.size(); ++i) {
+    if (listenerKey(cfg.listeners[i]) != lf.key) continue;
+    l->name = cfg.listeners[i].name;
+    l->routeIndex = static_cast<int>(i);
+    l->tls = cfg.listeners[i].tls.has_value();
+  }
+  uv_tcp_init(&loop_, &l->tcp);
+  l->tcp.data = l.get();
+  int rc = uv_tcp_open(&l->tcp, l->fd);
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&l->tcp), kBacklog, onConnection);
+  if (rc != 0) LOG_ERROR("worker %u: listener %s: %s", id_, l->name.c_str(), uv_strerror(rc));
+  listeners_.push_back(std::move(l));
+}
+
+void Worker::start(std::shared_ptr<const Snapshot> snap, std::vector<ListenFd> listenFds) {
   uv_loop_init(&loop_);
   loop_.data = this;
   uv_async_init(&loop_, &async_, [](uv_async_t* a) { static_cast<Worker*>(a->data)->adoptPending(); });
@@ -29,20 +51,7 @@ void Worker::start(std::shared_ptr<const Snapshot> snap, std::vector<int> listen
   uv_timer_start(&sweep_, [](uv_timer_t* t) { static_cast<Worker*>(t->data)->sweepIdle(); },
                  kSweepMs, kSweepMs);
   view_ = std::make_shared<WorkerView>(snap);
-  for (size_t i = 0; i < listenFds.size(); ++i) {
-    auto l = std::make_unique<WorkerListener>();
-    l->worker = this;
-    l->name = snap->config->listeners[i].name;
-    l->routeIndex = static_cast<int>(i);
-    l->tls = snap->config->listeners[i].tls.has_value();
-    l->fd = listenFds[i];
-    uv_tcp_init(&loop_, &l->tcp);
-    l->tcp.data = l.get();
-    int rc = uv_tcp_open(&l->tcp, l->fd);
-    if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&l->tcp), kBacklog, onConnection);
-    if (rc != 0) LOG_ERROR("worker %u: listener %s: %s", id_, l->name.c_str(), uv_strerror(rc));
-    listeners_.push_back(std::move(l));
-  }
+  for (const ListenFd& lf : listenFds) addListener(lf);
   thread_ = std::thread([this] { run(); });
 }
 
@@ -53,10 +62,11 @@ void Worker::run() {
   finished_.store(true);
 }
 
-void Worker::postSnapshot(std::shared_ptr<const Snapshot> snap) {
+void Worker::postSnapshot(std::shared_ptr<const Snapshot> snap, std::vector<ListenFd> newFds) {
   {
     std::lock_guard<std::mutex> g(mu_);
     pendingSnap_ = std::move(snap);
+    for (ListenFd& f : newFds) pendingFds_.push_back(std::move(f));
   }
   uv_async_send(&async_);
 }
@@ -75,12 +85,18 @@ void Worker::join() {
 
 void Worker::adoptPending() {
   std::shared_ptr<const Snapshot> snap;
+  std::vector<ListenFd> fds;
   bool shutdown;
   {
     std::lock_guard<std::mutex> g(mu_);
     snap = std::move(pendingSnap_);
     pendingSnap_.reset();
+    fds.swap(pendingFds_);
     shutdown = pendingShutdown_;
+  }
+  if (draining_ || !snap) {
+    for (const ListenFd& f : fds) ::close(f.fd);
+    fds.clear();
   }
   if (snap && !draining_) {
     auto next = std::make_shared<WorkerView>(snap);
@@ -93,18 +109,46 @@ void Worker::adoptPending() {
         if (!kept) upstream::UpstreamConn::closeAllIdle(*b, id_);
       }
     }
-    for (auto& l : listeners_) l->routeIndex = snap->listenerIndex(l->name);
     view_ = std::move(next);
+    // Listeners: keep those whose name and address are unchanged, close the removed ones,
+    // open the added ones.
+    for (auto it = listeners_.begin(); it != listeners_.end();) {
+      WorkerListener* l = it->get();
+      int idx = -1;
+      for (size_t i = 0; i < snap->config->listeners.size(); ++i)
+        if (listenerKey(snap->config->listeners[i]) == l->key) idx = static_cast<int>(i);
+      if (idx >= 0) {
+        l->routeIndex = idx;
+        ++it;
+        continue;
+      }
+      LOG_INFO("worker %u: listener %s closed (removed by reload)", id_, l->name.c_str());
+      closeListener(std::move(*it));
+      it = listeners_.erase(it);
+    }
+    for (const ListenFd& f : fds) addListener(f);
   }
   if (shutdown && !draining_) beginDrain();
 }
 
+void Worker::closeListener(std::unique_ptr<WorkerListener> l) {
+  // Sessions keep a reference to their listener: it is freed when the handle is closed and no
+  // session of it remains (sessions hold it until they end).
+  WorkerListener* raw = l.release();
+  raw->closed = true;
+  raw->routeIndex = -1;
+  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&raw->tcp)))
+    uv_close(reinterpret_cast<uv_handle_t*>(&raw->tcp), [](uv_handle_t* h) {
+      auto* wl = static_cast<WorkerListener*>(h->data);
+      wl->handleClosed = true;
+      if (wl->sessions == 0) delete wl;
+    });
+}
+
 void Worker::beginDrain() {
   draining_ = true;
-  for (auto& l : listeners_) {
-    if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&l->tcp)))
-      uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp), nullptr);
-  }
+  for (auto& l : listeners_) closeListener(std::move(l));
+  listeners_.clear();
   for (proxy::Session* s = sessions_; s;) {
     proxy::Session* next = s->next;
     s->drain();

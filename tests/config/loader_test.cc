@@ -459,7 +459,7 @@ TEST_CASE("document shape errors") {
 
 TEST_CASE("unknown keys") {
   CHECK(errorOf(std::string(kMinimal) + "listners: []\n") ==
-        "t.yaml:7:1: listners: unknown key (expected one of: workers, admin, access_log, "
+        "t.yaml:7:1: listners: unknown key (expected one of: workers, watch, admin, access_log, "
         "timeouts, limits, listeners, pools, regions, geo)");
   CHECK(errorOf(R"(listeners:
   - listen: 127.0.0.1:8443
@@ -814,6 +814,16 @@ TEST_CASE("errors from a file name the file") {
   CHECK(config.error().column == 16);
   CHECK(config.error().keyPath == "limits.max_headers");
   CHECK(config.error().message == "must be > 0");
+}
+
+TEST_CASE("watch: boolean, default off") {
+  auto off = loadConfigString(std::string(kMinimal), "t.yaml");
+  REQUIRE(off.has_value());
+  CHECK_FALSE(off->watch);
+  auto on = loadConfigString(std::string(kMinimal) + "watch: true\n", "t.yaml");
+  REQUIRE(on.has_value());
+  CHECK(on->watch);
+  CHECK(errorOf(std::string(kMinimal) + "watch: maybe\n") == "t.yaml:7:8: watch: must be true or false");
 }
 
 }  // namespace

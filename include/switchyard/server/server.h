@@ -4,6 +4,7 @@
 // once). Main thread only.
 
 #include <atomic>
+#include <expected>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,7 +19,7 @@ namespace sy::server {
 
 class Server {
  public:
-  explicit Server(std::string configPath);
+  explicit Server(std::string configPath, bool watch = false);
   ~Server();
   // Runs until shut down; returns the process exit code.
   int run(std::shared_ptr<const config::Config> cfg);
@@ -28,6 +29,11 @@ class Server {
 
  private:
   void onSignal(int signum);
+  // Opens one SO_REUSEPORT socket per worker for `l` (an ephemeral port 0 is resolved by the
+  // first bind and reused by the others). On error closes what it opened.
+  std::expected<std::vector<int>, std::string> openListener(const config::Listener& l);
+  void startWatching();
+  void onFileEvent();
   void beginShutdown();
   void checkWorkersDone();
 
@@ -36,6 +42,12 @@ class Server {
   uv_signal_t sigterm_, sigint_, sighup_;
   uv_timer_t shutdownTimer_;
   uv_timer_t pollTimer_;
+  uv_fs_event_t watch_;
+  uv_timer_t watchDebounce_;
+  bool watching_ = false;
+  bool watchRequested_ = false;
+  std::string watchName_;
+  unsigned workerCount_ = 0;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::shared_ptr<const Snapshot> snap_;
   std::atomic<uint32_t> connections_{0};

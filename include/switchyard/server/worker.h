@@ -28,10 +28,25 @@ class Worker;
 struct WorkerListener {
   uv_tcp_t tcp;
   Worker* worker = nullptr;
+  std::string key;  // listenerKey(): a reload keeps the socket while name and address match
   std::string name;
   int routeIndex = -1;  // index of this listener in the worker's current snapshot
   int fd = -1;          // handed over by the main thread
   bool tls = false;
+  // Lifetime: sessions refer to their listener, so a listener removed by a reload is freed
+  // only once its handle is closed and its last session has ended.
+  uint32_t sessions = 0;
+  bool closed = false;
+  bool handleClosed = false;
+};
+
+// Identity of a listener across reloads.
+std::string listenerKey(const config::Listener& l);
+
+// A listening socket opened by the main thread for one worker.
+struct ListenFd {
+  std::string key;
+  int fd = -1;
 };
 
 class Worker {
@@ -41,9 +56,11 @@ class Worker {
 
   // Main thread: takes ownership of listening fds (one per config listener, same order) and
   // starts the thread.
-  void start(std::shared_ptr<const Snapshot> snap, std::vector<int> listenFds);
-  // Any thread: publish a new snapshot; the worker adopts it between requests.
-  void postSnapshot(std::shared_ptr<const Snapshot> snap);
+  void start(std::shared_ptr<const Snapshot> snap, std::vector<ListenFd> listenFds);
+  // Any thread: publish a new snapshot; the worker adopts it between requests. `newFds` are
+  // sockets for listeners the worker does not have yet; listeners no longer in the snapshot
+  // are closed, the others keep their sockets (no connection is refused by a reload).
+  void postSnapshot(std::shared_ptr<const Snapshot> snap, std::vector<ListenFd> newFds = {});
   // Any thread: stop accepting, finish in-flight requests, close idle connections, then the
   // loop ends. Call join() afterwards.
   void postShutdown();
@@ -62,6 +79,8 @@ class Worker {
 
  private:
   void run();
+  void addListener(const ListenFd& lf);
+  void closeListener(std::unique_ptr<WorkerListener> l);
   void adoptPending();
   void beginDrain();
   void maybeFinish();
@@ -86,6 +105,7 @@ class Worker {
 
   std::mutex mu_;  // guards the two fields below (cross-thread mailbox, not the request path)
   std::shared_ptr<const Snapshot> pendingSnap_;
+  std::vector<ListenFd> pendingFds_;
   bool pendingShutdown_ = false;
 };
 

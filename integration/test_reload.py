@@ -1,0 +1,180 @@
+"""Live reload: SIGHUP (and `watch`) publish a new config while traffic flows, lose nothing,
+and refuse a bad file while the running config keeps serving."""
+
+import http.client
+import os
+import signal
+import socket
+import threading
+import time
+
+from conftest import LOOPBACK, free_port, request, to_yaml, wait_until
+
+
+def write_atomically(path, cfg):
+    tmp = str(path) + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(cfg if isinstance(cfg, str) else to_yaml(cfg))
+    os.replace(tmp, path)
+
+
+def backend_of(port):
+    return request(port, "/", timeout=5).header("X-Backend")
+
+
+class Load:
+    """Bounded background load: keep-alive clients and fresh-connection clients."""
+
+    def __init__(self, port, seconds, keepalive=3, fresh=2):
+        self.port = port
+        self.deadline = time.monotonic() + seconds
+        self.ok = 0
+        self.failures = []
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.keepalive) for _ in range(keepalive)]
+        self.threads += [threading.Thread(target=self.fresh) for _ in range(fresh)]
+
+    def record(self, status, err=None):
+        with self.lock:
+            if status == 200:
+                self.ok += 1
+            else:
+                self.failures.append(err or status)
+
+    def keepalive(self):
+        conn = http.client.HTTPConnection(LOOPBACK, self.port, timeout=5)
+        n = 0
+        while time.monotonic() < self.deadline and n < 100000:
+            n += 1
+            try:
+                conn.request("GET", "/")
+                r = conn.getresponse()
+                r.read()
+                self.record(r.status)
+                if r.getheader("Connection", "").lower() == "close":
+                    conn.close()
+                    conn = http.client.HTTPConnection(LOOPBACK, self.port, timeout=5)
+            except Exception as e:  # noqa: BLE001 - every failure is recorded
+                self.record(None, repr(e))
+                conn.close()
+                conn = http.client.HTTPConnection(LOOPBACK, self.port, timeout=5)
+        conn.close()
+
+    def fresh(self):
+        n = 0
+        while time.monotonic() < self.deadline and n < 100000:
+            n += 1
+            try:
+                r = request(self.port, "/", timeout=5)
+                self.record(r.status)
+            except Exception as e:  # noqa: BLE001
+                self.record(None, repr(e))
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        for t in self.threads:
+            t.join()
+
+
+def two_configs(switchyard, b1, b2, port, admin):
+    a = switchyard.config([b1])
+    b = switchyard.config([b2])
+    for cfg in (a, b):
+        cfg["listeners"][0]["listen"] = "%s:%d" % (LOOPBACK, port)
+        cfg["admin"]["listen"] = "%s:%d" % (LOOPBACK, admin)
+    b["pools"][0]["name"] = "other"
+    b["listeners"][0]["routes"][0]["pool"] = "other"
+    return a, b
+
+
+def test_fifty_reloads_under_load_lose_nothing(origins, switchyard):
+    b1, b2 = origins(2)
+    port, admin = free_port(), free_port()
+    a, b = two_configs(switchyard, b1, b2, port, admin)
+    p = switchyard.start(a)
+    path = p.cfg_path
+    with Load(port, seconds=12) as load:
+        for i in range(50):
+            cfg, want = (b, "b2") if i % 2 == 0 else (a, "b1")
+            write_atomically(path, cfg)
+            t0 = time.monotonic()
+            p.signal(signal.SIGHUP)
+            wait_until(lambda: backend_of(port) == want, 1.0, interval=0.01,
+                       what="route change %d visible" % i)
+            assert time.monotonic() - t0 < 1.0
+    assert load.failures == [], load.failures[:5]
+    assert load.ok > 200
+    assert p.proc.poll() is None
+
+
+def test_invalid_file_is_refused_and_traffic_continues(origins, switchyard):
+    (b1,) = origins(1)
+    cfg = switchyard.config([b1])
+    p = switchyard.start(cfg)
+    cfg["pools"][0]["policy"] = "nope"
+    write_atomically(p.cfg_path, cfg)
+    p.signal(signal.SIGHUP)
+    wait_until(lambda: "reload refused" in p.stderr(), 5, what="refusal logged")
+    err = p.stderr()
+    assert "%s:" % p.cfg_path in err and "pools[0].policy" in err
+    for _ in range(20):
+        assert request(p.port, "/").status == 200
+
+
+def test_removed_backend_stops_receiving_traffic(origins, switchyard):
+    b1, b2 = origins(2)
+    cfg = switchyard.config([b1, b2])
+    p = switchyard.start(cfg)
+    assert {backend_of(p.port) for _ in range(10)} == {"b1", "b2"}
+    cfg["pools"][0]["backends"] = cfg["pools"][0]["backends"][:1]
+    write_atomically(p.cfg_path, cfg)
+    p.signal(signal.SIGHUP)
+    wait_until(lambda: all(backend_of(p.port) == "b1" for _ in range(6)), 2, what="b2 removed")
+    b2.reset_stats()
+    for _ in range(30):
+        assert backend_of(p.port) == "b1"
+    assert b2.stats()["requests"] == 0
+
+
+def accepts(port):
+    try:
+        socket.create_connection((LOOPBACK, port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def test_listeners_added_and_removed_without_disturbing_others(origins, switchyard):
+    (b1,) = origins(1)
+    cfg = switchyard.config([b1])
+    p = switchyard.start(cfg)
+    extra_port = free_port()
+    extra = {"name": "extra", "listen": "%s:%d" % (LOOPBACK, extra_port),
+             "routes": [{"match": {"path_prefix": "/"}, "pool": "web"}]}
+    cfg["listeners"].append(extra)
+    with Load(p.port, seconds=3, keepalive=2, fresh=2) as load:
+        write_atomically(p.cfg_path, cfg)
+        p.signal(signal.SIGHUP)
+        wait_until(lambda: accepts(extra_port), 2, what="new listener accepting")
+        assert request(extra_port, "/").status == 200
+        cfg["listeners"].pop()
+        write_atomically(p.cfg_path, cfg)
+        p.signal(signal.SIGHUP)
+        wait_until(lambda: not accepts(extra_port), 2, what="removed listener closed")
+    assert load.failures == [], load.failures[:5]
+
+
+def test_watch_reloads_on_file_change(origins, switchyard):
+    b1, b2 = origins(2)
+    port, admin = free_port(), free_port()
+    a, b = two_configs(switchyard, b1, b2, port, admin)
+    a["watch"] = True
+    b["watch"] = True
+    p = switchyard.start(a)
+    assert backend_of(port) == "b1"
+    write_atomically(p.cfg_path, b)
+    wait_until(lambda: backend_of(port) == "b2", 3, what="watched change applied")
