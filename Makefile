@@ -5,7 +5,7 @@ SHELL := /bin/bash
 BUILD ?= build
 PY := /usr/bin/python3
 
-.PHONY: all deps deps-build build test unit integration run clean
+.PHONY: all deps deps-build build test unit integration run clean test-sanitize fuzz fuzz-deps ci
 
 all: build
 
@@ -34,7 +34,37 @@ run: build
 	@scripts/run-demo.sh $(BUILD)/switchyard config/switchyard.yaml
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-asan build-fuzz
+
+# The unit and integration tests against an AddressSanitizer + UBSan build (a sanitizer
+# report in the proxy's stderr fails the test that produced it).
+build-asan/build.ninja:
+	meson setup build-asan --buildtype=debugoptimized -Db_sanitize=address,undefined \
+	  -Db_lundef=false
+
+test-sanitize: deps build-asan/build.ninja
+	ninja -C build-asan
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	  scripts/run-tests.sh build-asan
+
+# libFuzzer targets (fuzz/): request parser + head normaliser, config loader. Each runs for
+# FUZZ_SECONDS on a copy of the seed corpus in fuzz/corpus; a crash fails the target.
+FUZZ_SECONDS ?= 60
+build-fuzz/build.ninja:
+	meson setup build-fuzz --buildtype=debugoptimized -Dfuzz=true \
+	  -Db_sanitize=address,undefined -Db_lundef=false
+
+fuzz-deps:
+	@scripts/install-deps.sh build
+	@scripts/install-deps.sh fuzz
+
+fuzz: fuzz-deps build-fuzz/build.ninja
+	ninja -C build-fuzz
+	@scripts/run-fuzz.sh build-fuzz $(FUZZ_SECONDS)
+
+# What CI runs: the plain tests, the same tests under sanitizers, and a short fuzz run.
+ci: test test-sanitize
+	$(MAKE) fuzz FUZZ_SECONDS=20
 
 # Side-by-side benchmark vs nginx and HAProxy (integration/bench/README.md).
 #   make bench [CASES="small large post conns workers"]   BENCH_DURATION=10 BENCH_RUNS=3

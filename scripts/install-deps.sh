@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Switchyard needs to build, test and run its demo.
 # Idempotent: only missing packages are installed, and `apt-get update` runs at most once.
-# Usage: scripts/install-deps.sh [build|test|bench]
+# Usage: scripts/install-deps.sh [build|test|bench|fuzz]
 set -euo pipefail
 profile=${1:-test}
 pkgs=(build-essential g++ pkg-config meson ninja-build libuv1-dev node-llhttp libyaml-cpp-dev
@@ -9,8 +9,9 @@ pkgs=(build-essential g++ pkg-config meson ninja-build libuv1-dev node-llhttp li
 case "$profile" in
   test)  pkgs+=(python3-pytest nginx-light prometheus iproute2) ;;
   bench) pkgs+=(nginx-light haproxy wrk) ;;
+  fuzz)  pkgs+=(clang libclang-rt-14-dev) ;;
   build) ;;
-  *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
+  *) echo "usage: $0 [build|test|bench|fuzz]" >&2; exit 2 ;;
 esac
 missing=()
 for p in "${pkgs[@]}"; do
