@@ -24,7 +24,12 @@ Server::~Server() = default;
 int Server::run(std::shared_ptr<const config::Config> cfg) {
   signal(SIGPIPE, SIG_IGN);
   const unsigned workers = cfg->workers ? cfg->workers : onlineCores();
-  snap_ = buildSnapshot(cfg, nullptr, workers, ++version_);
+  auto built = buildSnapshot(cfg, nullptr, workers, ++version_);
+  if (!built) {
+    LOG_ERROR("invalid configuration: %s", built.error().c_str());
+    return 1;
+  }
+  snap_ = std::move(*built);
 
   // Every worker gets its own SO_REUSEPORT socket per listener. An ephemeral port (0) is
   // resolved by the first bind and reused by the other workers.
@@ -144,7 +149,13 @@ std::string Server::reload() {
       LOG_WARN("reload: listener %s (%s) is new or moved: it needs a restart to open", l.name.c_str(),
                l.listen.text.c_str());
   }
-  snap_ = buildSnapshot(cfg, snap_.get(), workers, ++version_);
+  auto built = buildSnapshot(cfg, snap_.get(), workers, version_ + 1);
+  if (!built) {
+    LOG_ERROR("reload refused, keeping the running config: %s", built.error().c_str());
+    return built.error();
+  }
+  snap_ = std::move(*built);
+  ++version_;
   for (auto& w : workers_) w->postSnapshot(snap_);
   LOG_INFO("reloaded %s (config version %llu)", configPath_.c_str(),
            static_cast<unsigned long long>(version_));
