@@ -156,7 +156,7 @@ TEST_CASE("Locator: networks by longest prefix, then default_region") {
 
 TEST_CASE("Locator: a missing database is an error that names the key") {
   if (!sy::geo::MmdbDatabase::available()) {
-    MESSAGE("skipped: built without libmaxminddb (geo.database is refused by the loader)");
+    MESSAGE("skipped: built without libmaxminddb (opening geo.database fails with a message)");
     return;
   }
   auto cfg = sy::config::loadConfigString(
