@@ -1,4 +1,7 @@
-"""Balancing policies end to end: least_conn, geo_weighted, hash, p2c (README "Balancing policies")."""
+"""Balancing policies end to end: least_conn, geo_weighted, hash, p2c.
+
+README "Balancing policies" describes what each one promises.
+"""
 
 import http.server
 import shutil
@@ -193,7 +196,8 @@ def test_missing_maxmind_database_is_a_config_error(origins, switchyard):
     path = switchyard.write(cfg, "missing-db.yaml")
     r = switchyard.run_cli("--check", "-c", path)
     assert r.returncode == 1
-    assert "geo.database: cannot open MaxMind database '/nonexistent/GeoLite2-City.mmdb'" in r.stderr
+    assert ("geo.database: cannot open MaxMind database '/nonexistent/GeoLite2-City.mmdb'"
+            in r.stderr)
     assert str(path) in r.stderr
 
 

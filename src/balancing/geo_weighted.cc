@@ -196,18 +196,19 @@ void GeoWeighted::logChoice(const geo::ClientLocation& loc, size_t tierCount, do
   for (size_t t = 0; t < tierCount && len < sizeof tiers; ++t) {
     const Tier& tier = tiers_[t];
     const char* label = tier.place < 0 ? "zone" : places_[tier.place].label.c_str();
-    int n = std::snprintf(tiers + len, sizeof tiers - len, "%s#%zu %s%s%.*s %.0fkm health %.0f%% share %.1f%%",
-                          t ? "; " : "", t, label, tier.place < 0 ? " " : "",
-                          tier.place < 0 ? static_cast<int>(loc.zone.size()) : 0,
-                          loc.zone.data(), tier.distanceKm, tier.health * 100, loads_[t] * 100);
+    int n = std::snprintf(tiers + len, sizeof tiers - len,
+                          "%s#%zu %s%s%.*s %.0fkm health %.0f%% share %.1f%%", t ? "; " : "", t,
+                          label, tier.place < 0 ? " " : "",
+                          tier.place < 0 ? static_cast<int>(loc.zone.size()) : 0, loc.zone.data(),
+                          tier.distanceKm, tier.health * 100, loads_[t] * 100);
     if (n < 0) break;
     len += static_cast<size_t>(n);
   }
   char where[160];
   if (!loc.region.empty()) {
     std::snprintf(where, sizeof where, "%.*s%s%.*s", static_cast<int>(loc.region.size()),
-                  loc.region.data(), loc.zone.empty() ? "" : "/",
-                  static_cast<int>(loc.zone.size()), loc.zone.data());
+                  loc.region.data(), loc.zone.empty() ? "" : "/", static_cast<int>(loc.zone.size()),
+                  loc.zone.data());
   } else {
     std::snprintf(where, sizeof where, "%.2f,%.2f", loc.lat, loc.lon);
   }

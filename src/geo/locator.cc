@@ -18,8 +18,8 @@ bool parseDegrees(std::string_view text, double min, double max, double& out) {
   text = trim(text);
   if (text.starts_with('+')) text.remove_prefix(1);
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return !text.empty() && ec == std::errc() && end == text.data() + text.size() &&
-         out >= min && out <= max;
+  return !text.empty() && ec == std::errc() && end == text.data() + text.size() && out >= min &&
+         out <= max;
 }
 
 std::string configError(const config::Config& cfg, const config::Mark& mark,
@@ -39,8 +39,8 @@ std::expected<std::shared_ptr<const Locator>, std::string> Locator::create(
             [](const Region& a, const Region& b) { return a.name < b.name; });
   for (const config::Pool& p : cfg.pools) {
     for (const config::Backend& b : p.backends) {
-      if (!b.zone.empty() && std::find(loc->zones_.begin(), loc->zones_.end(), b.zone) ==
-                                 loc->zones_.end()) {
+      if (!b.zone.empty() &&
+          std::find(loc->zones_.begin(), loc->zones_.end(), b.zone) == loc->zones_.end()) {
         loc->zones_.push_back(b.zone);
       }
     }
@@ -49,8 +49,8 @@ std::expected<std::shared_ptr<const Locator>, std::string> Locator::create(
   // The loader validated every CIDR and region; errors here would be internal.
   for (size_t i = 0; i < cfg.geo.trustedProxies.size(); ++i) {
     if (auto r = loc->trusted_.add(cfg.geo.trustedProxies[i], 0); !r) {
-      return std::unexpected(configError(
-          cfg, {}, "geo.trusted_proxies[" + std::to_string(i) + "]", r.error()));
+      return std::unexpected(
+          configError(cfg, {}, "geo.trusted_proxies[" + std::to_string(i) + "]", r.error()));
     }
   }
   for (size_t i = 0; i < cfg.geo.networks.size(); ++i) {

@@ -45,9 +45,9 @@ bool findCookie(const http::Parser& head, std::string_view name, std::string_vie
   return false;
 }
 
-SelectionInputs computeSelectionInputs(const balancing::PolicyNeeds& needs,
-                                       const geo::Locator* geo, const sockaddr* peer,
-                                       const http::Parser& head, const http::RequestInfo& req) {
+SelectionInputs computeSelectionInputs(const balancing::PolicyNeeds& needs, const geo::Locator* geo,
+                                       const sockaddr* peer, const http::Parser& head,
+                                       const http::RequestInfo& req) {
   SelectionInputs out;
   if (needs.location && geo) {
     std::string_view value;

@@ -183,9 +183,9 @@ TEST_CASE("GeoWeighted: spill shares at 100/70/50/25 % health follow the formula
 
 TEST_CASE("GeoWeighted: healthy share counts weights; draining backends leave the tier") {
   auto geo = regions();
-  auto set = makeSet({{"eu1", 3, "eu-west"}, {"eu2", 1, "eu-west"}, {"us1", 1, "us-east"},
-                      {"us2", 1, "us-east"}},
-                     "geo_weighted");
+  auto set = makeSet(
+      {{"eu1", 3, "eu-west"}, {"eu2", 1, "eu-west"}, {"us1", 1, "us-east"}, {"us2", 1, "us-east"}},
+      "geo_weighted");
   auto rng = std::make_unique<ScriptedRng>();
   ScriptedRng& r = *rng;
   GeoWeighted p(*set, geo.get(), std::move(rng));

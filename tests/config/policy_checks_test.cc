@@ -84,7 +84,8 @@ TEST_CASE("a geo_weighted backend needs a region or a location") {
 }
 
 TEST_CASE("geo.networks may not list one network twice") {
-  CHECK(errorOf(std::string(kListener) + R"(pools: [{name: web, backends: [{address: 127.0.0.1:9001}]}]
+  CHECK(errorOf(std::string(kListener) +
+                R"(pools: [{name: web, backends: [{address: 127.0.0.1:9001}]}]
 regions: {eu-west: {lat: 53.35, lon: -6.26}, us-east: {lat: 38.95, lon: -77.45}}
 geo:
   networks:

@@ -79,7 +79,8 @@ TEST_CASE("distanceKm: known great-circle distances") {
   CHECK(sy::geo::distanceKm(53.35, -6.26, 53.35, -6.26) == doctest::Approx(0.0));
   // Dublin - Ashburn (Virginia) about 5,450 km; London - Paris about 344 km.
   CHECK(sy::geo::distanceKm(53.35, -6.26, 38.95, -77.45) == doctest::Approx(5450).epsilon(0.01));
-  CHECK(sy::geo::distanceKm(51.5074, -0.1278, 48.8566, 2.3522) == doctest::Approx(343.5).epsilon(0.01));
+  CHECK(sy::geo::distanceKm(51.5074, -0.1278, 48.8566, 2.3522) ==
+        doctest::Approx(343.5).epsilon(0.01));
   // Antipodes: half the circumference.
   CHECK(sy::geo::distanceKm(0, 0, 0, 180) == doctest::Approx(20015.1).epsilon(0.001));
 }
@@ -164,8 +165,9 @@ TEST_CASE("Locator: a missing database is an error that names the key") {
   REQUIRE(cfg.has_value());
   auto loc = Locator::create(*cfg);
   REQUIRE_FALSE(loc.has_value());
-  CHECK(loc.error().starts_with(
-      "t.yaml:14:13: geo.database: cannot open MaxMind database '/nonexistent/GeoLite2-City.mmdb'"));
+  CHECK(
+      loc.error().starts_with("t.yaml:14:13: geo.database: cannot open MaxMind database "
+                              "'/nonexistent/GeoLite2-City.mmdb'"));
 }
 
 TEST_CASE("Locator: MaxMind database lookup") {
@@ -176,8 +178,8 @@ TEST_CASE("Locator: MaxMind database lookup") {
   char dir[] = "/tmp/switchyard-mmdb-XXXXXX";
   REQUIRE(mkdtemp(dir) != nullptr);
   std::filesystem::path db = std::filesystem::path(dir) / "test.mmdb";
-  std::string cmd = "perl '" + (testDir() / "make_test_mmdb.pl").string() + "' '" + db.string() +
-                    "' 2>&1";
+  std::string cmd =
+      "perl '" + (testDir() / "make_test_mmdb.pl").string() + "' '" + db.string() + "' 2>&1";
   std::string output;
   int status = -1;
   if (FILE* p = popen(cmd.c_str(), "r")) {
@@ -187,11 +189,11 @@ TEST_CASE("Locator: MaxMind database lookup") {
   }
   if (status != 0) {
     std::filesystem::remove_all(dir);
-    if (output.find("Can't locate MaxMind/DB/Writer") != std::string::npos ||
-        status == 127 * 256) {
-      MESSAGE("skipped: cannot build the test .mmdb (install libmaxmind-db-writer-perl, the "
-              "`test` profile of scripts/install-deps.sh): "
-              << output);
+    if (output.find("Can't locate MaxMind/DB/Writer") != std::string::npos || status == 127 * 256) {
+      MESSAGE(
+          "skipped: cannot build the test .mmdb (install libmaxmind-db-writer-perl, the "
+          "`test` profile of scripts/install-deps.sh): "
+          << output);
       return;
     }
     FAIL("make_test_mmdb.pl failed (" << status << "): " << output);

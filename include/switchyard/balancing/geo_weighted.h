@@ -60,8 +60,8 @@ class GeoWeighted final : public Policy {
     double health = 0;
   };
 
-  upstream::Backend* pickInRange(const uint32_t* members, size_t count,
-                                 const SelectionContext& ctx, bool panic);
+  upstream::Backend* pickInRange(const uint32_t* members, size_t count, const SelectionContext& ctx,
+                                 bool panic);
   size_t buildTiers(const geo::ClientLocation& loc);
   void logChoice(const geo::ClientLocation& loc, size_t tierCount, double draw, size_t drawn,
                  size_t used, const upstream::Backend* chosen, bool panic) const;

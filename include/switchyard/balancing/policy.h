@@ -39,7 +39,7 @@ struct SelectionContext {
 // What a policy reads from a request beyond the client address. The session computes only
 // these, once per request (proxy/selection_keys.h).
 struct PolicyNeeds {
-  bool location = false;                      // fill SelectionContext::location
+  bool location = false;                     // fill SelectionContext::location
   const config::HashKey* hashKey = nullptr;  // fill SelectionContext::hashKey from this key
 };
 

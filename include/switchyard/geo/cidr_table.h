@@ -17,7 +17,7 @@ namespace sy::geo {
 // An IPv4 or IPv6 address. IPv4-mapped IPv6 addresses (::ffff:a.b.c.d, what a dual-stack
 // listener reports for IPv4 clients) are stored as IPv4, so one client has one key.
 struct IpAddress {
-  int family = 0;         // AF_INET | AF_INET6
+  int family = 0;          // AF_INET | AF_INET6
   uint8_t bytes[16] = {};  // network order; 4 used for IPv4
   size_t size() const { return family == AF_INET ? 4 : 16; }
 

@@ -60,7 +60,7 @@ class Locator {
   bool parseHeader(std::string_view value, ClientLocation& out) const;
   static ClientLocation at(const Region& r, LocationSource source);
 
-  std::vector<Region> regions_;  // sorted by name
+  std::vector<Region> regions_;     // sorted by name
   std::vector<std::string> zones_;  // zone labels of all backends, for "region/zone" headers
   CidrTable trusted_;
   CidrTable networks_;  // value = index into regions_

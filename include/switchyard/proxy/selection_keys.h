@@ -28,9 +28,9 @@ struct SelectionInputs {
 
 // `geo` may be null (then the client is never located). `head` and `req` describe the request
 // whose head just completed; `peer` is the client connection's address.
-SelectionInputs computeSelectionInputs(const balancing::PolicyNeeds& needs,
-                                       const geo::Locator* geo, const sockaddr* peer,
-                                       const http::Parser& head, const http::RequestInfo& req);
+SelectionInputs computeSelectionInputs(const balancing::PolicyNeeds& needs, const geo::Locator* geo,
+                                       const sockaddr* peer, const http::Parser& head,
+                                       const http::RequestInfo& req);
 
 // Whether the request has a header named `name` (case-insensitive); if so, `value` is the
 // first one's value, trimmed.
