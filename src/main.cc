@@ -7,6 +7,7 @@
 
 #include "switchyard/common/log.h"
 #include "switchyard/config/loader.h"
+#include "switchyard/geo/locator.h"
 #include "switchyard/server/server.h"
 
 namespace {
@@ -74,6 +75,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (check) {
+    // Also open what the loader leaves to start-up (geo.database), as start-up would.
+    if (auto geo = sy::geo::Locator::create(*cfg); !geo) {
+      std::fprintf(stderr, "switchyard: invalid configuration: %s\n", geo.error().c_str());
+      return 1;
+    }
     std::printf("switchyard: configuration %s is valid (%zu listeners, %zu pools)\n", path.c_str(),
                 cfg->listeners.size(), cfg->pools.size());
     return 0;

@@ -229,6 +229,7 @@ void loadGeo(const MapView& top, Config& config) {
     }
   }
   if (std::optional<YAML::Node> networks = m.get("networks")) {
+    std::vector<Cidr> seen;
     forEachItem(w, *networks, m.pathOf("networks"),
                 [&](const YAML::Node& item, const std::string& path, size_t) {
                   MapView n(w, item, path, {"cidr", "region"});
@@ -236,6 +237,18 @@ void loadGeo(const MapView& top, Config& config) {
                   if (n.require("cidr") && n.string("cidr", network.cidr)) {
                     if (auto cidr = parseCidr(network.cidr); !cidr) {
                       w.fail(*n.get("cidr"), n.pathOf("cidr"), cidr.error());
+                    } else {
+                      // Two entries for one network would make the longest match ambiguous.
+                      for (size_t i = 0; i < seen.size(); ++i) {
+                        if (seen[i].family == cidr->family && seen[i].prefix == cidr->prefix &&
+                            std::memcmp(seen[i].bytes, cidr->bytes, sizeof cidr->bytes) == 0) {
+                          w.fail(*n.get("cidr"), n.pathOf("cidr"),
+                                 "network " + network.cidr + " is listed twice (also networks[" +
+                                     std::to_string(i) + "])");
+                          break;
+                        }
+                      }
+                      seen.push_back(*cidr);
                     }
                   }
                   if (n.require("region") && n.name("region", network.region)) {
@@ -245,8 +258,11 @@ void loadGeo(const MapView& top, Config& config) {
                   if (w.ok()) geo.networks.push_back(std::move(network));
                 });
   }
-  if (m.string("database", geo.database) && geo.database->empty()) {
-    w.fail(*m.get("database"), m.pathOf("database"), "must not be empty (use null for none)");
+  if (m.string("database", geo.database)) {
+    geo.databaseMark = markOf(*m.get("database"));
+    if (geo.database->empty()) {
+      w.fail(*m.get("database"), m.pathOf("database"), "must not be empty (use null for none)");
+    }
   }
   std::string defaultRegion;
   if (m.name("default_region", defaultRegion) &&

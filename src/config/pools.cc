@@ -183,6 +183,14 @@ void loadBackend(Walker& w, const YAML::Node& node, const std::string& path, con
     backend.location = where;
   }
   if (!w.ok()) return;
+  if (pool.policy == "geo_weighted" && backend.region.empty() && !backend.location) {
+    // Without a place the backend could only be guessed into a tier.
+    w.fail(node, path,
+           "pool '" + pool.name +
+               "' uses policy geo_weighted: give this backend a region (region: NAME) or "
+               "coordinates (location: {lat, lon})");
+    return;
+  }
   for (size_t i = 0; i < pool.backends.size(); ++i) {
     if (pool.backends[i].name != backend.name) continue;
     std::string message = "duplicate backend name '" + backend.name + "' in pool '" + pool.name +
@@ -247,7 +255,11 @@ void loadPool(Walker& w, const YAML::Node& node, const std::string& path, Config
     MapView g(w, *geo, m.pathOf("geo"), {"overprovisioning"});
     g.number("overprovisioning", pool.geoOverprovisioning, 1.0, std::numeric_limits<double>::max());
   }
-  m.string("hash_key", pool.hashKey);
+  if (m.string("hash_key", pool.hashKey)) {
+    if (auto key = parseHashKey(pool.hashKey); !key) {
+      w.fail(*m.get("hash_key"), m.pathOf("hash_key"), key.error());
+    }
+  }
   readTimeouts(m, pool.timeouts);
   if (w.ok()) config.pools.push_back(std::move(pool));
 }

@@ -270,4 +270,35 @@ std::expected<Cidr, std::string> parseCidr(std::string_view text) {
   return out;
 }
 
+std::expected<HashKey, std::string> parseHashKey(std::string_view text) {
+  HashKey out;
+  if (text.empty() || text == "ip") return out;
+  if (text == "path") {
+    out.kind = HashKey::Kind::kPath;
+    return out;
+  }
+  std::string_view name;
+  if (text.starts_with("header:")) {
+    out.kind = HashKey::Kind::kHeader;
+    name = text.substr(7);
+  } else if (text.starts_with("cookie:")) {
+    out.kind = HashKey::Kind::kCookie;
+    name = text.substr(7);
+  } else {
+    return fail("must be \"\" or ip (the client IP), header:NAME, cookie:NAME or path");
+  }
+  bool token = !name.empty();
+  for (char c : name) {
+    token = token && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      std::strchr("!#$%&'*+-.^_`|~", c) != nullptr);
+  }
+  if (!token) {
+    return fail("'" + std::string(text.substr(0, 7)) + "' must be followed by a " +
+                (out.kind == HashKey::Kind::kHeader ? "header" : "cookie") +
+                " name (letters, digits and !#$%&'*+-.^_`|~)");
+  }
+  out.name = std::string(name);
+  return out;
+}
+
 }  // namespace sy::config

@@ -318,6 +318,8 @@ int Session::requestHeadersComplete() {
   }
   set_ = view_->snap->pools[poolIdx].get();
   policy_ = view_->policies[poolIdx].get();
+  selection_ = computeSelectionInputs(policy_->needs(), view_->snap->geo.get(),
+                                      reinterpret_cast<const sockaddr*>(&peer_), reqParser_, req_);
 
   http::ForwardContext fc{clientIp_, listener_.tls};
   size_t bound = http::upstreamRequestHeadBound(reqParser_, req_, fc);
@@ -537,6 +539,8 @@ void Session::startAttempt() {
   if (attempts_ < maxAttempts && triedCount_ < std::size(tried_)) {
     balancing::SelectionContext ctx;
     ctx.client = reinterpret_cast<const sockaddr*>(&peer_);
+    ctx.location = selection_.location.known() ? &selection_.location : nullptr;
+    ctx.hashKey = selection_.hashKey;
     ctx.tried = tried_;
     ctx.triedCount = triedCount_;
     b = policy_->select(ctx);

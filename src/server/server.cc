@@ -52,7 +52,12 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
   signal(SIGPIPE, SIG_IGN);
   const unsigned workers = cfg->workers ? cfg->workers : onlineCores();
   workerCount_ = workers;
-  snap_ = buildSnapshot(cfg, nullptr, workers, ++version_);
+  auto built = buildSnapshot(cfg, nullptr, workers, ++version_);
+  if (!built) {
+    LOG_ERROR("invalid configuration: %s", built.error().c_str());
+    return 1;
+  }
+  snap_ = std::move(*built);
 
   // Every worker gets its own SO_REUSEPORT socket per listener.
   std::vector<std::vector<ListenFd>> fds(workers);
@@ -191,6 +196,11 @@ std::string Server::reload() {
   const unsigned workers = static_cast<unsigned>(workers_.size());
   if (cfg->workers && cfg->workers != workers)
     LOG_WARN("reload: workers: %u needs a restart; still running %u", cfg->workers, workers);
+  auto built = buildSnapshot(cfg, snap_.get(), workers, version_ + 1);
+  if (!built) {
+    LOG_ERROR("reload refused, keeping the running config: %s", built.error().c_str());
+    return built.error();
+  }
   // Listeners whose name and address are unchanged keep their sockets; new ones are opened
   // here (a bind failure refuses the whole reload); workers close the removed ones.
   std::vector<std::vector<ListenFd>> fresh(workers);
@@ -212,7 +222,8 @@ std::string Server::reload() {
     for (const auto& l : cfg->listeners) kept = kept || listenerKey(ol) == listenerKey(l);
     if (!kept) LOG_INFO("reload: listener %s (%s) removed", ol.name.c_str(), ol.listen.text.c_str());
   }
-  snap_ = buildSnapshot(cfg, snap_.get(), workers, ++version_);
+  snap_ = std::move(*built);
+  ++version_;
   for (unsigned w = 0; w < workers; ++w) workers_[w]->postSnapshot(snap_, std::move(fresh[w]));
   LOG_INFO("reloaded %s (config version %llu)", configPath_.c_str(),
            static_cast<unsigned long long>(version_));

@@ -8,12 +8,15 @@ int Snapshot::listenerIndex(const std::string& name) const {
   return -1;
 }
 
-std::shared_ptr<const Snapshot> buildSnapshot(std::shared_ptr<const config::Config> cfg,
-                                              const Snapshot* previous, unsigned workers,
-                                              uint64_t version) {
+std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
+    std::shared_ptr<const config::Config> cfg, const Snapshot* previous, unsigned workers,
+    uint64_t version) {
+  auto geo = geo::Locator::create(*cfg);
+  if (!geo) return std::unexpected(geo.error());
   auto snap = std::make_shared<Snapshot>();
   snap->config = cfg;
   snap->version = version;
+  snap->geo = std::move(*geo);
   for (const config::Pool& p : cfg->pools) {
     auto set = std::make_unique<upstream::BackendSet>();
     set->name = p.name;
@@ -51,11 +54,12 @@ std::shared_ptr<const Snapshot> buildSnapshot(std::shared_ptr<const config::Conf
     }
     snap->routes.push_back(std::move(table));
   }
-  return snap;
+  return std::shared_ptr<const Snapshot>(std::move(snap));
 }
 
 WorkerView::WorkerView(std::shared_ptr<const Snapshot> s) : snap(std::move(s)) {
-  for (const auto& set : snap->pools) policies.push_back(balancing::makePolicy(*set));
+  for (const auto& set : snap->pools)
+    policies.push_back(balancing::makePolicy(*set, snap->geo.get()));
 }
 
 }  // namespace sy::server

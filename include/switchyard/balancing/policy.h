@@ -1,6 +1,7 @@
 #pragma once
 // The balancing policy interface. One instance per pool per worker (so cursors need no
 // locks), created when a worker adopts a snapshot. select() runs on that worker only.
+// Policies: round_robin, least_conn, geo_weighted, p2c, hash (README "Balancing policies").
 
 #include <cstdint>
 #include <memory>
@@ -8,13 +9,22 @@
 
 #include <sys/socket.h>
 
+#include "switchyard/config/units.h"
+#include "switchyard/geo/location.h"
 #include "switchyard/upstream/backend.h"
+
+namespace sy::geo {
+class Locator;
+}
 
 namespace sy::balancing {
 
 struct SelectionContext {
   const sockaddr* client = nullptr;  // peer address of the client connection
-  uint64_t hashKey = 0;              // for hashing policies
+  // The client's location when the policy needs it (PolicyNeeds::location) and some source
+  // placed the client; nullptr otherwise.
+  const geo::ClientLocation* location = nullptr;
+  uint64_t hashKey = 0;  // hash of the request's key when PolicyNeeds::hashKey is set
   // Backends already tried for this request; never chosen again.
   const upstream::Backend* const* tried = nullptr;
   uint32_t triedCount = 0;
@@ -26,11 +36,22 @@ struct SelectionContext {
   }
 };
 
+// What a policy reads from a request beyond the client address. The session computes only
+// these, once per request (proxy/selection_keys.h).
+struct PolicyNeeds {
+  bool location = false;                     // fill SelectionContext::location
+  const config::HashKey* hashKey = nullptr;  // fill SelectionContext::hashKey from this key
+};
+
 class Policy {
  public:
   virtual ~Policy() = default;
   // A backend for this request, or nullptr when none may be used.
   virtual upstream::Backend* select(const SelectionContext& ctx) = 0;
+  const PolicyNeeds& needs() const { return needs_; }
+
+ protected:
+  PolicyNeeds needs_;
 };
 
 // Shared health filtering: whether the pool is in panic mode (the share of available backends
@@ -43,8 +64,15 @@ inline bool isCandidate(const upstream::Backend& b, const SelectionContext& ctx,
   if (panic) return b.adminState() == upstream::AdminState::kEnabled;
   return b.available();
 }
+// The weight a policy balances by: the effective weight (slow start), at least 1.
+inline int64_t selectionWeight(const upstream::Backend& b) {
+  int64_t w = b.effectiveWeight();
+  return w > 0 ? w : 1;
+}
 
-// Creates the policy named by set.cfg.policy. The set must outlive the policy.
-std::unique_ptr<Policy> makePolicy(const upstream::BackendSet& set);
+// Creates the policy named by set.cfg.policy. The set (and `geo`, which geo_weighted reads for
+// region coordinates) must outlive the policy. Called on the worker that will use it.
+std::unique_ptr<Policy> makePolicy(const upstream::BackendSet& set,
+                                   const geo::Locator* geo = nullptr);
 
 }  // namespace sy::balancing

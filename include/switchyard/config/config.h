@@ -152,7 +152,7 @@ struct Pool {
   double panicThreshold = 0.50;  // fraction 0..1
   Retries retries;
   double geoOverprovisioning = 1.4;  // pools[].geo.overprovisioning
-  std::string hashKey;               // for policy: hash; "" = client IP
+  std::string hashKey;               // for policy: hash; "" = client IP (see parseHashKey)
   Timeouts timeouts;  // global timeouts, overridden by the pool's own `timeouts:` keys
   Mark mark;
 };
@@ -167,6 +167,7 @@ struct Geo {
   std::string clientHeader = "X-Client-Region";
   std::vector<GeoNetwork> networks;
   std::optional<std::string> database;
+  Mark databaseMark;  // where `database` was given (for errors opening it)
   std::optional<std::string> defaultRegion;
 };
 

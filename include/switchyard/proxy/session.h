@@ -15,6 +15,7 @@
 #include "switchyard/http/forward.h"
 #include "switchyard/http/parser.h"
 #include "switchyard/net/buffer.h"
+#include "switchyard/proxy/selection_keys.h"
 #include "switchyard/server/snapshot.h"
 #include "switchyard/upstream/upstream_conn.h"
 
@@ -153,6 +154,7 @@ class Session final : public http::Parser::Handler, public upstream::ConnUser {
   std::shared_ptr<server::WorkerView> view_;
   upstream::BackendSet* set_ = nullptr;
   balancing::Policy* policy_ = nullptr;
+  SelectionInputs selection_;  // client location and hash key, if the policy needs them
   http::RequestInfo req_;
   uint64_t bodyBytes_ = 0;
   net::Block* reqHead_ = nullptr;  // serialized upstream request head (kept for retries)

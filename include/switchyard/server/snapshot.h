@@ -4,11 +4,14 @@
 // survive a reload (same pool, name and address) are carried over from the previous snapshot.
 
 #include <cstdint>
+#include <expected>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "switchyard/balancing/policy.h"
 #include "switchyard/config/config.h"
+#include "switchyard/geo/locator.h"
 #include "switchyard/routing/route_table.h"
 #include "switchyard/upstream/backend.h"
 
@@ -19,13 +22,16 @@ struct Snapshot {
   uint64_t version = 0;
   std::vector<std::unique_ptr<upstream::BackendSet>> pools;  // config.pools order
   std::vector<routing::RouteTable> routes;                    // config.listeners order
+  std::shared_ptr<const geo::Locator> geo;  // client location resolution; read-only on workers
 
   int listenerIndex(const std::string& name) const;
 };
 
-std::shared_ptr<const Snapshot> buildSnapshot(std::shared_ptr<const config::Config> cfg,
-                                              const Snapshot* previous, unsigned workers,
-                                              uint64_t version);
+// Fails (with a config error message, before touching any backend of `previous`) when a
+// resource the config names cannot be opened, e.g. geo.database.
+std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
+    std::shared_ptr<const config::Config> cfg, const Snapshot* previous, unsigned workers,
+    uint64_t version);
 
 // One worker's instantiation of a snapshot: its own policy objects (cursors) per pool.
 // Created and used on that worker only.

@@ -1,0 +1,42 @@
+#pragma once
+// The per-request inputs of a balancing policy beyond the client address: the client's
+// location (geo_weighted) and the hash key (hash). Computed once per request, when its head is
+// complete, and only what the pool's policy asks for (balancing::PolicyNeeds). Worker thread;
+// no allocation. The results hold no view into the request bytes, so retries of the request
+// may use them after the head buffer is gone.
+
+#include <cstdint>
+#include <string_view>
+
+#include <sys/socket.h>
+
+#include "switchyard/balancing/policy.h"
+#include "switchyard/geo/location.h"
+#include "switchyard/http/forward.h"
+#include "switchyard/http/parser.h"
+
+namespace sy::geo {
+class Locator;
+}
+
+namespace sy::proxy {
+
+struct SelectionInputs {
+  geo::ClientLocation location;  // source kNone: not needed, or nothing placed the client
+  uint64_t hashKey = 0;
+};
+
+// `geo` may be null (then the client is never located). `head` and `req` describe the request
+// whose head just completed; `peer` is the client connection's address.
+SelectionInputs computeSelectionInputs(const balancing::PolicyNeeds& needs, const geo::Locator* geo,
+                                       const sockaddr* peer, const http::Parser& head,
+                                       const http::RequestInfo& req);
+
+// Whether the request has a header named `name` (case-insensitive); if so, `value` is the
+// first one's value, trimmed.
+bool findHeader(const http::Parser& head, std::string_view name, std::string_view& value);
+// Whether cookie `name` is in the request's Cookie headers (RFC 6265 "a=1; b=2"); if so,
+// `value` is its value (surrounding double quotes removed).
+bool findCookie(const http::Parser& head, std::string_view name, std::string_view& value);
+
+}  // namespace sy::proxy
