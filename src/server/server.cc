@@ -69,6 +69,8 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
   shutdownTimer_.data = this;
   uv_timer_init(&loop_, &pollTimer_);
   pollTimer_.data = this;
+  health_ = std::make_unique<health::Monitor>(&loop_);
+  health_->update(snap_);
 
   for (unsigned w = 0; w < workers; ++w) {
     workers_.push_back(std::make_unique<Worker>(w, &connections_));
@@ -123,6 +125,7 @@ void Server::checkWorkersDone() {
   uv_close(reinterpret_cast<uv_handle_t*>(&sighup_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&shutdownTimer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&pollTimer_), nullptr);
+  health_->close();
 }
 
 std::string Server::reload() {
@@ -145,6 +148,7 @@ std::string Server::reload() {
                l.listen.text.c_str());
   }
   snap_ = buildSnapshot(cfg, snap_.get(), workers, ++version_);
+  health_->update(snap_);
   for (auto& w : workers_) w->postSnapshot(snap_);
   LOG_INFO("reloaded %s (config version %llu)", configPath_.c_str(),
            static_cast<unsigned long long>(version_));

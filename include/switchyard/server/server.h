@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "switchyard/config/config.h"
+#include "switchyard/health/monitor.h"
 #include "switchyard/server/snapshot.h"
 #include "switchyard/server/worker.h"
 
@@ -38,6 +39,7 @@ class Server {
   uv_timer_t pollTimer_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::shared_ptr<const Snapshot> snap_;
+  std::unique_ptr<health::Monitor> health_;  // follows snap_; closed when the workers are done
   std::atomic<uint32_t> connections_{0};
   uint64_t version_ = 0;
   bool shuttingDown_ = false;
