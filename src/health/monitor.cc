@@ -210,10 +210,10 @@ void Monitor::applyCheckResult(const upstream::Backend& backend, const CheckResu
   if (t.riseFall.record(r.pass)) {
     h.transitions.fetch_add(1, kRelaxed);
     if (t.riseFall.up()) {
+      beginSlowStart(t);  // the reduced weight first, so no worker sees it up at full weight
       b.setHealthy(true);
       LOG_INFO("backend %s (%s) UP: %u consecutive passes [pool %s]", t.name(), t.addr(),
                hc.healthyThreshold, t.pool());
-      beginSlowStart(t);
     } else {
       b.setHealthy(false);
       t.ramping = false;
@@ -232,11 +232,11 @@ void Monitor::applyCheckResult(const upstream::Backend& backend, const CheckResu
 
 void Monitor::readmit(Tracked& t, const char* why) {
   upstream::Backend& b = *t.backend;
+  beginSlowStart(t);
   b.health().consecutiveFailures.store(0, kRelaxed);
   b.setEjected(false);
   t.ejection.readmitted(clock_());
   LOG_INFO("backend %s (%s) readmitted: %s [pool %s]", t.name(), t.addr(), why, t.pool());
-  beginSlowStart(t);
   notePanic(*t.set);
 }
 
