@@ -132,7 +132,14 @@ void Monitor::configure(Tracked& t, bool added) {
     beginSlowStart(t);
   }
   if (pool.slowStart.count() == 0) t.ramping = false;
-  if (!t.ramping) b.setEffectiveWeight(steadyWeight(b.weight(), pool));
+  // buildSnapshot() resets the effective weight of a backend whose weight changed: restore
+  // the pool's units (and the ramp) before the workers adopt the snapshot.
+  if (t.ramping) {
+    b.setEffectiveWeight(slowStartWeight(b.weight(), clock_() - t.rampStart,
+                                         static_cast<uint64_t>(pool.slowStart.count())));
+  } else {
+    b.setEffectiveWeight(steadyWeight(b.weight(), pool));
+  }
 }
 
 void Monitor::startChecks(Tracked& t) {

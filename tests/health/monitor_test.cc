@@ -247,6 +247,28 @@ TEST_CASE("Monitor: a reload keeps kept backends' state, drops removed ones, sta
   CHECK(b4.effectiveWeight() == 100);
 }
 
+TEST_CASE("Monitor: a reload that changes a ramping backend's weight keeps the ramp") {
+  Fixture f;
+  sy::config::Pool p = t::poolConfig("web", 2);
+  p.slowStart = 1s;
+  auto snap1 = t::makeSnapshot({p});
+  f.monitor->update(snap1);
+  sy::config::Pool p2 = p;
+  p2.backends.push_back(t::backendConfig("b3", 3));
+  auto snap2 = t::makeSnapshot({p2}, snap1.get());
+  f.monitor->update(snap2);
+  auto& b3 = backend(*snap2, 0, 2);
+  CHECK(b3.effectiveWeight() == 10);
+  f.clock.now += 500;
+  sy::config::Pool p3 = p2;
+  p3.backends[2].weight = 2;
+  auto snap3 = t::makeSnapshot({p3}, snap2.get());
+  CHECK(b3.effectiveWeight() == 2);  // what buildSnapshot leaves: the raw weight
+  f.monitor->update(snap3);
+  CHECK(b3.effectiveWeight() == 110);  // 55% of 200
+  CHECK(backend(*snap3, 0, 0).effectiveWeight() == 100);
+}
+
 TEST_CASE("Monitor: a reload that removes health_check and outlier_detection") {
   Fixture f;
   sy::config::Pool p = t::poolConfig("web", 3);
