@@ -67,12 +67,13 @@ void Monitor::update(std::shared_ptr<const server::Snapshot> snap) {
     checkedPools[set.name] = pool.healthCheck.has_value();
     if (pool.healthCheck && !had) {
       const config::HealthCheck& hc = *pool.healthCheck;
-      LOG_INFO("pool %s: %s health checks%s%s every %s (timeout %s, jitter %.0f%%, rise %u, "
-               "fall %u); backends start healthy until %u checks in a row fail",
-               set.name.c_str(), hc.type.c_str(), hc.type == "http" ? " GET " : "",
-               hc.type == "http" ? hc.path.c_str() : "", formatMs(hc.interval.count()).c_str(),
-               formatMs(hc.timeout.count()).c_str(), hc.jitter * 100, hc.healthyThreshold,
-               hc.unhealthyThreshold, hc.unhealthyThreshold);
+      LOG_INFO(
+          "pool %s: %s health checks%s%s every %s (timeout %s, jitter %.0f%%, rise %u, "
+          "fall %u); backends start healthy until %u checks in a row fail",
+          set.name.c_str(), hc.type.c_str(), hc.type == "http" ? " GET " : "",
+          hc.type == "http" ? hc.path.c_str() : "", formatMs(hc.interval.count()).c_str(),
+          formatMs(hc.timeout.count()).c_str(), hc.jitter * 100, hc.healthyThreshold,
+          hc.unhealthyThreshold, hc.unhealthyThreshold);
     } else if (!pool.healthCheck && had) {
       LOG_INFO("pool %s: health checks removed: its backends are considered up", set.name.c_str());
     }
@@ -103,8 +104,8 @@ void Monitor::update(std::shared_ptr<const server::Snapshot> snap) {
   for (const auto& setPtr : snap_->pools) notePanic(*setPtr);
 
   if (initial && tickStarted_) {
-    int rc = uv_timer_start(&tick_, [](uv_timer_t* h) { static_cast<Monitor*>(h->data)->tick(); },
-                            kTickMs, kTickMs);
+    int rc = uv_timer_start(
+        &tick_, [](uv_timer_t* h) { static_cast<Monitor*>(h->data)->tick(); }, kTickMs, kTickMs);
     if (rc != 0) LOG_ERROR("health monitor: timer: %s", uv_strerror(rc));
   }
 }
@@ -252,8 +253,8 @@ void Monitor::beginSlowStart(Tracked& t) {
   if (pool.slowStart.count() <= 0) return;
   t.ramping = true;
   t.rampStart = clock_();
-  t.backend->setEffectiveWeight(slowStartWeight(t.backend->weight(), 0,
-                                                static_cast<uint64_t>(pool.slowStart.count())));
+  t.backend->setEffectiveWeight(
+      slowStartWeight(t.backend->weight(), 0, static_cast<uint64_t>(pool.slowStart.count())));
 }
 
 void Monitor::tick() {
@@ -268,10 +269,12 @@ void Monitor::tick() {
       switch (t.ejection.tick(b, od, now)) {
         case EjectionTimer::Event::kEjected: {
           const auto last = static_cast<Outcome>(b.health().lastFailure.load(kRelaxed));
-          LOG_WARN("backend %s (%s) EJECTED for %s (ejection multiplier %u): %u consecutive "
-                   "failures, last: %s [pool %s]",
-                   t.name(), t.addr(), formatMs(ejectionTime(od, t.ejection.multiplier()).count()).c_str(),
-                   t.ejection.multiplier(), od.consecutiveFailures, outcomeName(last), t.pool());
+          LOG_WARN(
+              "backend %s (%s) EJECTED for %s (ejection multiplier %u): %u consecutive "
+              "failures, last: %s [pool %s]",
+              t.name(), t.addr(),
+              formatMs(ejectionTime(od, t.ejection.multiplier()).count()).c_str(),
+              t.ejection.multiplier(), od.consecutiveFailures, outcomeName(last), t.pool());
           t.ramping = false;
           b.setEffectiveWeight(steadyWeight(b.weight(), pool));
           break;
@@ -309,12 +312,13 @@ void Monitor::notePanic(const upstream::BackendSet& set) {
     if (b->healthy() && !b->ejected()) ++available;
   }
   if (panic) {
-    LOG_WARN("pool %s: %zu of %zu backends available, below panic_threshold %.0f%%: routing to "
-             "all of them (panic mode)",
-             set.name.c_str(), available, enabled, set.cfg.panicThreshold * 100);
+    LOG_WARN(
+        "pool %s: %zu of %zu backends available, below panic_threshold %.0f%%: routing to "
+        "all of them (panic mode)",
+        set.name.c_str(), available, enabled, set.cfg.panicThreshold * 100);
   } else {
-    LOG_INFO("pool %s: %zu of %zu backends available: panic mode over", set.name.c_str(),
-             available, enabled);
+    LOG_INFO("pool %s: %zu of %zu backends available: panic mode over", set.name.c_str(), available,
+             enabled);
   }
 }
 

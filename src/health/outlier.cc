@@ -11,12 +11,18 @@ constexpr auto kRelaxed = std::memory_order_relaxed;
 
 const char* outcomeName(Outcome o) {
   switch (o) {
-    case Outcome::kSuccess: return "success";
-    case Outcome::kConnectFailure: return "connect failure";
-    case Outcome::kReset: return "connection reset or closed";
-    case Outcome::kTimeout: return "response timeout";
-    case Outcome::kServerError: return "5xx answer";
-    case Outcome::kInvalidResponse: return "invalid response";
+    case Outcome::kSuccess:
+      return "success";
+    case Outcome::kConnectFailure:
+      return "connect failure";
+    case Outcome::kReset:
+      return "connection reset or closed";
+    case Outcome::kTimeout:
+      return "response timeout";
+    case Outcome::kServerError:
+      return "5xx answer";
+    case Outcome::kInvalidResponse:
+      return "invalid response";
   }
   return "failure";
 }

@@ -88,10 +88,9 @@ Probe* Probe::start(uv_loop_t* loop, const config::SocketAddress& addr,
   ++p->openHandles_;
   p->tcpOpen_ = true;
   p->connectReq_.data = p;
-  rc = uv_tcp_connect(&p->connectReq_, &p->tcp_, reinterpret_cast<const sockaddr*>(&addr.addr),
-                      [](uv_connect_t* req, int status) {
-                        static_cast<Probe*>(req->data)->onConnected(status);
-                      });
+  rc = uv_tcp_connect(
+      &p->connectReq_, &p->tcp_, reinterpret_cast<const sockaddr*>(&addr.addr),
+      [](uv_connect_t* req, int status) { static_cast<Probe*>(req->data)->onConnected(status); });
   if (rc != 0) return early(std::string("connect failed: ") + uv_strerror(rc));
   rc = uv_timer_start(&p->timer_, onTimer, p->timeoutMs_, 0);
   if (rc != 0) return early(std::string("timer: ") + uv_strerror(rc));

@@ -2,13 +2,13 @@
 // Helpers for the health unit tests: pools of fake backends (never connected to) and a manual
 // clock.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
 
 #include "switchyard/server/snapshot.h"
 #include "switchyard/upstream/backend.h"

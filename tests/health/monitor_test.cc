@@ -1,9 +1,9 @@
-#include <doctest/doctest.h>
+#include "switchyard/health/monitor.h"
 
+#include <doctest/doctest.h>
 #include <uv.h>
 
 #include "health_test_util.h"
-#include "switchyard/health/monitor.h"
 #include "switchyard/health/slow_start.h"
 
 using sy::health::CheckResult;
@@ -28,7 +28,8 @@ struct Fixture {
 
   Fixture() {
     REQUIRE(uv_loop_init(&loop) == 0);
-    monitor = std::make_unique<Monitor>(&loop, [this] { return clock.now; }, 42);
+    monitor = std::make_unique<Monitor>(
+        &loop, [this] { return clock.now; }, 42);
   }
   ~Fixture() {
     monitor->close();
@@ -220,8 +221,8 @@ TEST_CASE("Monitor: a reload keeps kept backends' state, drops removed ones, sta
   REQUIRE_FALSE(b2->healthy());
 
   sy::config::Pool p2 = p;
-  p2.backends.erase(p2.backends.begin() + 2);          // b3 removed
-  p2.backends.push_back(t::backendConfig("b4", 4));    // b4 added
+  p2.backends.erase(p2.backends.begin() + 2);        // b3 removed
+  p2.backends.push_back(t::backendConfig("b4", 4));  // b4 added
   auto snap2 = t::makeSnapshot({p2}, snap1.get());
   REQUIRE(snap2->pools[0]->backends[1] == b2);  // same object: identity survives
   f.monitor->update(snap2);

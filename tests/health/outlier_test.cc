@@ -1,3 +1,5 @@
+#include "switchyard/health/outlier.h"
+
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -5,12 +7,11 @@
 #include <vector>
 
 #include "health_test_util.h"
-#include "switchyard/health/outlier.h"
 
 using sy::config::Duration;
 using sy::config::OutlierDetection;
-using sy::health::EjectionTimer;
 using sy::health::ejectionTime;
+using sy::health::EjectionTimer;
 using sy::health::maxEjected;
 using sy::health::Outcome;
 using sy::health::reportFailure;
@@ -140,8 +141,7 @@ TEST_CASE("reportFailure: racing workers never leave more than the cap ejected")
       threads.emplace_back([&, i] {
         while (!go.load()) {
         }
-        for (int k = 0; k < 20; ++k)
-          reportFailure(*set->backends[i], *set, Outcome::kServerError);
+        for (int k = 0; k < 20; ++k) reportFailure(*set->backends[i], *set, Outcome::kServerError);
       });
     }
     go.store(true);

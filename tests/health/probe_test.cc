@@ -1,14 +1,14 @@
+#include "switchyard/health/probe.h"
+
 #include <doctest/doctest.h>
+#include <uv.h>
 
 #include <chrono>
 #include <optional>
 #include <set>
 #include <string>
 
-#include <uv.h>
-
 #include "health_test_util.h"
-#include "switchyard/health/probe.h"
 
 using sy::health::CheckResult;
 using sy::health::formatMs;
@@ -91,9 +91,8 @@ struct TestOrigin {
   // Closes the listener and every connection (idempotent); the destructor waits for them.
   void close() {
     auto* h = reinterpret_cast<uv_handle_t*>(&server);
-    if (!uv_is_closing(h)) uv_close(h, [](uv_handle_t* hh) {
-      static_cast<TestOrigin*>(hh->data)->serverClosed = true;
-    });
+    if (!uv_is_closing(h))
+      uv_close(h, [](uv_handle_t* hh) { static_cast<TestOrigin*>(hh->data)->serverClosed = true; });
     for (Conn* c : std::set<Conn*>(open)) closeConn(c);
   }
   ~TestOrigin() {
@@ -134,9 +133,8 @@ struct TestOrigin {
           uv_buf_t out = uv_buf_init(conn->origin->reply.data(),
                                      static_cast<unsigned>(conn->origin->reply.size()));
           conn->w.data = conn;
-          uv_write(&conn->w, st, &out, 1, [](uv_write_t* w, int) {
-            closeConn(static_cast<Conn*>(w->data));
-          });
+          uv_write(&conn->w, st, &out, 1,
+                   [](uv_write_t* w, int) { closeConn(static_cast<Conn*>(w->data)); });
         });
   }
 
@@ -155,9 +153,12 @@ struct Loop {
   uv_loop_t loop;
   Loop() { REQUIRE(uv_loop_init(&loop) == 0); }
   ~Loop() {
-    uv_walk(&loop, [](uv_handle_t* h, void*) {
-      if (!uv_is_closing(h)) uv_close(h, nullptr);
-    }, nullptr);
+    uv_walk(
+        &loop,
+        [](uv_handle_t* h, void*) {
+          if (!uv_is_closing(h)) uv_close(h, nullptr);
+        },
+        nullptr);
     uv_run(&loop, UV_RUN_DEFAULT);
     CHECK(uv_loop_close(&loop) == 0);
   }
@@ -185,8 +186,7 @@ std::optional<CheckResult> runProbe(Loop& l, uint16_t port, const sy::config::He
                                     std::string host = "backend.test") {
   std::optional<CheckResult> result;
   sy::config::Backend b = t::backendConfig("b", port);
-  Probe* p = Probe::start(&l.loop, b.address, hc, host,
-                          [&](const CheckResult& r) { result = r; });
+  Probe* p = Probe::start(&l.loop, b.address, hc, host, [&](const CheckResult& r) { result = r; });
   REQUIRE(p != nullptr);
   l.runUntil([&] { return result.has_value(); });
   return result;
@@ -291,9 +291,8 @@ TEST_CASE("Probe: cancel delivers nothing and frees the probe") {
   TestOrigin o(&l.loop);
   bool called = false;
   sy::config::Backend b = t::backendConfig("b", o.port);
-  Probe* p = Probe::start(&l.loop, b.address, httpCheck(), "h", [&](const CheckResult&) {
-    called = true;
-  });
+  Probe* p = Probe::start(&l.loop, b.address, httpCheck(), "h",
+                          [&](const CheckResult&) { called = true; });
   REQUIRE(p != nullptr);
   p->cancel();
   p->cancel();  // idempotent

@@ -1,6 +1,6 @@
-#include <doctest/doctest.h>
-
 #include "switchyard/health/rise_fall.h"
+
+#include <doctest/doctest.h>
 
 using sy::health::RiseFall;
 

@@ -1,10 +1,11 @@
+#include "switchyard/health/slow_start.h"
+
 #include <doctest/doctest.h>
 
 #include <map>
 
 #include "health_test_util.h"
 #include "switchyard/balancing/round_robin.h"
-#include "switchyard/health/slow_start.h"
 
 using sy::health::kWeightScale;
 using sy::health::slowStartWeight;
@@ -39,8 +40,9 @@ TEST_CASE("steadyWeight: scaled only in pools with slow_start") {
   CHECK(steadyWeight(3, p) == 3 * kWeightScale);
 }
 
-TEST_CASE("slow start: a weight-1 backend at the start of its ramp gets about a tenth of a peer's "
-          "share") {
+TEST_CASE(
+    "slow start: a weight-1 backend at the start of its ramp gets about a tenth of a peer's "
+    "share") {
   sy::config::Pool p = t::poolConfig("web", 2);
   p.slowStart = 10s;
   auto set = t::makeSet(p);

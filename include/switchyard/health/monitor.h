@@ -11,14 +11,14 @@
 // It follows the published snapshots: update() after every reload keeps the state of kept
 // backends, stops checking removed ones and starts on added ones. Main thread only.
 
+#include <uv.h>
+
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <random>
 #include <string>
 #include <unordered_map>
-
-#include <uv.h>
 
 #include "switchyard/health/outlier.h"
 #include "switchyard/health/probe.h"

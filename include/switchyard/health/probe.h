@@ -7,14 +7,14 @@
 // A Probe owns its handles and frees itself once they are closed: after delivering its result
 // (exactly once) or after cancel() (then no result is delivered).
 
+#include <uv.h>
+
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <uv.h>
 
 #include "switchyard/config/config.h"
 
