@@ -12,6 +12,8 @@ Endpoints (any method unless stated; HEAD gets the same head without a body):
   /                      200 "hello from <name>\\n" (also anything unmatched)
   /healthz               200 "ok\\n", or the status set by /_control/health?status=N
   /_control/health?status=N   set the /healthz status (no status: back to 200)
+  /_control/status?status=N   make "/" (and anything unmatched) answer status N with a short
+                         body, e.g. 503 (no status: back to the normal 200 answer)
   /echo                  request body echoed; X-Body-Sha256, X-Body-Length, X-Request-Framing
   /headers               JSON {"request_line", "method", "target", "version",
                                "headers": [[name, value], ...] in arrival order, "body_length"}
@@ -404,6 +406,10 @@ class Connection:
             srv.health_status = req.qint("status", 200)
             body = json.dumps({"health_status": srv.health_status}).encode()
             self.respond(req, 200, body, [("Content-Type", "application/json")], close)
+        elif path == "/_control/status":
+            srv.default_status = req.qint("status", 0) or None
+            body = json.dumps({"default_status": srv.default_status}).encode()
+            self.respond(req, 200, body, [("Content-Type", "application/json")], close)
         elif path == "/_stats":
             body = json.dumps(srv.stats.snapshot()).encode()
             self.respond(req, 200, body, [("Content-Type", "application/json")], close)
@@ -442,6 +448,9 @@ class Connection:
         elif path == "/reset":
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             return False
+        elif srv.default_status:
+            body = b"status %d from %s\n" % (srv.default_status, srv.name.encode())
+            self.respond(req, srv.default_status, body, [("Content-Type", "text/plain")], close)
         else:
             body = ("hello from %s\n" % srv.name).encode()
             self.respond(req, 200, body, [("Content-Type", "text/plain")], close)
@@ -496,6 +505,7 @@ class Server:
         self.name = name
         self.stats = Stats()
         self.health_status = 200
+        self.default_status = None  # set by /_control/status
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.lsock = socket.socket(family, socket.SOCK_STREAM)
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "switchyard/common/log.h"
+#include "switchyard/health/outlier.h"
 #include "switchyard/net/socket.h"
 #include "switchyard/server/worker.h"
 
@@ -546,8 +547,15 @@ void Session::startAttempt() {
     b = policy_->select(ctx);
   }
   if (!b) {
+    // 503 when nothing in the pool was believed up: none chosen, or (in panic mode) every
+    // backend tried is down or ejected. 502 when backends thought healthy all failed.
+    bool allDown = true;
+    for (uint32_t i = 0; i < triedCount_; ++i) allDown = allDown && !tried_[i]->available();
     if (triedCount_ == 0) {
       respondLocal(503, "no backend available in pool", false);
+    } else if (allDown) {
+      respondLocal(503, "service unavailable: every backend of the pool is down",
+                   !requestComplete_);
     } else {
       respondLocal(502, "bad gateway: no backend could be reached", !requestComplete_);
     }
@@ -693,6 +701,11 @@ int Session::responseHeadersComplete() {
     return -1;
   }
   if (status < 200) return 0;  // 1xx: dropped; the proxy answered 100-continue itself
+  if (status >= 500) {
+    health::reportFailure(*backend_, *set_, health::Outcome::kServerError);
+  } else {
+    health::reportSuccess(*backend_);
+  }
   respBody_ = http::chooseResponseBody(respParser_, req_.isHead, req_.http10);
   if (respBody_ == http::ResponseBody::kUntilClose || w_.draining()) closeAfter_ = true;
   size_t bound = http::clientResponseHeadBound(respParser_);
@@ -760,6 +773,13 @@ void Session::upstreamFailed(Failure kind, int err) {
   LOG_WARN("upstream %s (%s) %s%s%s", backend_->name().c_str(),
            backend_->address().text.c_str(), what, err ? ": " : "",
            err ? uv_strerror(err) : "");
+  if (!staleReuse) {
+    health::reportFailure(*backend_, *set_,
+                          kind == Failure::kConnect   ? health::Outcome::kConnectFailure
+                          : kind == Failure::kTimeout ? health::Outcome::kTimeout
+                          : kind == Failure::kInvalid ? health::Outcome::kInvalidResponse
+                                                      : health::Outcome::kReset);
+  }
 
   if (!respHeadSent_ && (kind == Failure::kConnect || staleReuse)) {
     // Nothing reached the backend's application: safe to try again for any method. After a

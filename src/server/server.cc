@@ -90,6 +90,8 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
   uv_timer_init(&loop_, &watchDebounce_);
   watchDebounce_.data = this;
   if (watchRequested_ || cfg->watch) startWatching();
+  health_ = std::make_unique<health::Monitor>(&loop_);
+  health_->update(snap_);
 
   for (unsigned w = 0; w < workers; ++w) {
     workers_.push_back(std::make_unique<Worker>(w, &connections_));
@@ -146,6 +148,7 @@ void Server::checkWorkersDone() {
   uv_close(reinterpret_cast<uv_handle_t*>(&pollTimer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&watchDebounce_), nullptr);
   if (watching_) uv_close(reinterpret_cast<uv_handle_t*>(&watch_), nullptr);
+  health_->close();
 }
 
 void Server::startWatching() {
@@ -224,6 +227,7 @@ std::string Server::reload() {
   }
   snap_ = std::move(*built);
   ++version_;
+  health_->update(snap_);
   for (unsigned w = 0; w < workers; ++w) workers_[w]->postSnapshot(snap_, std::move(fresh[w]));
   LOG_INFO("reloaded %s (config version %llu)", configPath_.c_str(),
            static_cast<unsigned long long>(version_));

@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "switchyard/config/config.h"
+#include "switchyard/health/monitor.h"
 #include "switchyard/server/snapshot.h"
 #include "switchyard/server/worker.h"
 
@@ -50,6 +51,7 @@ class Server {
   unsigned workerCount_ = 0;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::shared_ptr<const Snapshot> snap_;
+  std::unique_ptr<health::Monitor> health_;  // follows snap_; closed when the workers are done
   std::atomic<uint32_t> connections_{0};
   uint64_t version_ = 0;
   bool shuttingDown_ = false;

@@ -24,6 +24,19 @@ struct IdleList {
 
 enum class AdminState : uint8_t { kEnabled = 0, kDraining = 1, kDisabled = 2 };
 
+// Health bookkeeping shared by the health monitor (main loop), the workers (outlier reports)
+// and metrics (read at scrape time). Counters only grow; every access is relaxed.
+struct HealthCounters {
+  std::atomic<uint64_t> checksOk{0};      // active health checks passed
+  std::atomic<uint64_t> checksFailed{0};  // active health checks failed
+  std::atomic<uint64_t> transitions{0};   // marked down or back up by active checks
+  std::atomic<uint64_t> ejections{0};     // ejected by outlier detection
+  // Outlier detection: live attempts that failed in a row (a success stores 0), and the
+  // health::Outcome of the last failure (for the ejection log line).
+  std::atomic<uint32_t> consecutiveFailures{0};
+  std::atomic<uint8_t> lastFailure{0};
+};
+
 class Backend : public std::enable_shared_from_this<Backend> {
  public:
   Backend(const config::Backend& cfg, std::string poolName, unsigned workers);
@@ -38,7 +51,9 @@ class Backend : public std::enable_shared_from_this<Backend> {
   // Configured weight (a reload may change it).
   uint32_t weight() const { return weight_.load(std::memory_order_relaxed); }
   void setWeight(uint32_t w) { weight_.store(w, std::memory_order_relaxed); }
-  // Weight policies use now (configured weight, reduced during slow start).
+  // Weight policies use now: the configured weight, reduced during slow start. In a pool with
+  // slow_start it is in hundredths (weight x health::kWeightScale), so a weight-1 backend can
+  // ramp too; policies only compare effective weights of backends of the same pool.
   uint32_t effectiveWeight() const { return effectiveWeight_.load(std::memory_order_relaxed); }
   void setEffectiveWeight(uint32_t w) { effectiveWeight_.store(w, std::memory_order_relaxed); }
 
@@ -46,6 +61,14 @@ class Backend : public std::enable_shared_from_this<Backend> {
   void setHealthy(bool h) { healthy_.store(h, std::memory_order_relaxed); }
   bool ejected() const { return ejected_.load(std::memory_order_relaxed); }
   void setEjected(bool e) { ejected_.store(e, std::memory_order_relaxed); }
+  // Outlier detection: sets ejected if it was clear; true for the one caller that set it.
+  // Sequentially consistent, so racing claims in one pool see each other (health/outlier.cc).
+  bool claimEjection() {
+    bool expected = false;
+    return ejected_.compare_exchange_strong(expected, true, std::memory_order_seq_cst);
+  }
+  HealthCounters& health() { return health_; }
+  const HealthCounters& health() const { return health_; }
   AdminState adminState() const {
     return static_cast<AdminState>(admin_.load(std::memory_order_relaxed));
   }
@@ -74,6 +97,7 @@ class Backend : public std::enable_shared_from_this<Backend> {
   std::atomic<bool> ejected_{false};
   std::atomic<uint8_t> admin_{0};
   std::atomic<int32_t> inFlight_{0};
+  HealthCounters health_;
   unsigned workers_;
   std::unique_ptr<IdleList[]> idle_;
 };

@@ -1,0 +1,77 @@
+#pragma once
+// One active health check of one backend, on the main loop. `tcp`: a completed connect
+// passes. `http`: connect, send "GET <path> HTTP/1.1" with Host and "Connection: close", read
+// the status line, pass if the status is expected; the rest of the answer is not read. The
+// whole check, connect included, must finish within the timeout.
+//
+// A Probe owns its handles and frees itself once they are closed: after delivering its result
+// (exactly once) or after cancel() (then no result is delivered).
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "switchyard/config/config.h"
+
+namespace sy::health {
+
+struct CheckResult {
+  bool pass = false;
+  int status = 0;      // HTTP status seen (0 = none)
+  std::string reason;  // why it failed ("connect refused", "status 500", "timed out after 1s")
+};
+
+class Probe {
+ public:
+  using Done = std::function<void(const CheckResult&)>;
+
+  // Starts a check of `addr` on `loop`. `host` is the Host header for http checks. Errors,
+  // even immediate ones, are delivered through `done` from the loop, never from start().
+  // nullptr (and no callback) only if libuv could not set up a timer.
+  static Probe* start(uv_loop_t* loop, const config::SocketAddress& addr,
+                      const config::HealthCheck& hc, std::string_view host, Done done);
+  // No result will be delivered; the probe closes and frees itself. Idempotent.
+  void cancel();
+
+ private:
+  Probe() = default;
+  ~Probe() = default;
+  void finish(CheckResult r);
+  void fail(std::string reason) { finish({false, 0, std::move(reason)}); }
+  void closeHandles();
+  void onConnected(int status);
+  void onData(ssize_t n);
+  static void onClosed(uv_handle_t* h);
+
+  uv_tcp_t tcp_;
+  uv_timer_t timer_;
+  uv_connect_t connectReq_;
+  uv_write_t writeReq_;
+  int openHandles_ = 0;
+  bool tcpOpen_ = false;
+  bool finished_ = false;
+  bool http_ = true;
+  uint64_t timeoutMs_ = 0;
+  std::string request_;
+  std::vector<std::pair<int, int>> expected_;
+  char buf_[512];
+  size_t len_ = 0;
+  CheckResult early_;  // a failure found in start(), delivered by a 0 ms timer
+  bool hasEarly_ = false;
+  Done done_;
+};
+
+// The status code of an HTTP/1.x status line at the start of `data`: > 0 when the line is
+// complete and valid, 0 when it is invalid, -1 when more bytes are needed.
+int parseStatusLine(std::string_view data);
+// Whether `status` is in one of the inclusive ranges.
+bool statusExpected(int status, const std::vector<std::pair<int, int>>& ranges);
+// The text of a duration for messages: "250ms", "1s", "1.5s".
+std::string formatMs(int64_t ms);
+
+}  // namespace sy::health

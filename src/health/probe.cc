@@ -1,0 +1,183 @@
+#include "switchyard/health/probe.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace sy::health {
+
+int parseStatusLine(std::string_view data) {
+  const size_t eol = data.find("\r\n");
+  if (eol == std::string_view::npos) {
+    // Reject early what can never become a status line.
+    constexpr std::string_view kPrefix = "HTTP/1.";
+    const size_t n = std::min(data.size(), kPrefix.size());
+    return data.substr(0, n) == kPrefix.substr(0, n) ? -1 : 0;
+  }
+  std::string_view line = data.substr(0, eol);
+  // "HTTP/1.x SSS" followed by end of line or " reason".
+  if (line.size() < 12 || !line.starts_with("HTTP/1.") || (line[7] != '0' && line[7] != '1') ||
+      line[8] != ' ')
+    return 0;
+  int status = 0;
+  for (size_t i = 9; i < 12; ++i) {
+    if (line[i] < '0' || line[i] > '9') return 0;
+    status = status * 10 + (line[i] - '0');
+  }
+  if (line.size() > 12 && line[12] != ' ') return 0;
+  return status >= 100 && status <= 599 ? status : 0;
+}
+
+bool statusExpected(int status, const std::vector<std::pair<int, int>>& ranges) {
+  for (const auto& [lo, hi] : ranges)
+    if (status >= lo && status <= hi) return true;
+  return false;
+}
+
+std::string formatMs(int64_t ms) {
+  char buf[32];
+  if (ms < 1000 || ms % 100 != 0) {
+    std::snprintf(buf, sizeof buf, "%lldms", static_cast<long long>(ms));
+  } else if (ms % 1000 == 0) {
+    std::snprintf(buf, sizeof buf, "%llds", static_cast<long long>(ms / 1000));
+  } else {
+    std::snprintf(buf, sizeof buf, "%lld.%llds", static_cast<long long>(ms / 1000),
+                  static_cast<long long>(ms % 1000 / 100));
+  }
+  return buf;
+}
+
+Probe* Probe::start(uv_loop_t* loop, const config::SocketAddress& addr,
+                    const config::HealthCheck& hc, std::string_view host, Done done) {
+  auto* p = new Probe();
+  p->done_ = std::move(done);
+  p->http_ = hc.type != "tcp";
+  p->timeoutMs_ = static_cast<uint64_t>(std::max<int64_t>(hc.timeout.count(), 1));
+  p->expected_ = hc.expectedStatuses;
+  if (p->http_) {
+    p->request_.reserve(hc.path.size() + host.size() + 96);
+    p->request_.append("GET ").append(hc.path).append(" HTTP/1.1\r\nHost: ");
+    p->request_.append(host).append(
+        "\r\nUser-Agent: switchyard-health-check\r\nConnection: close\r\n\r\n");
+  }
+  // The timer is the probe's anchor: if it cannot be set up, nothing can report a result.
+  int rc = uv_timer_init(loop, &p->timer_);
+  if (rc != 0) {
+    delete p;
+    return nullptr;
+  }
+  p->timer_.data = p;
+  ++p->openHandles_;
+  auto onTimer = [](uv_timer_t* t) {
+    auto* self = static_cast<Probe*>(t->data);
+    if (self->hasEarly_) {
+      self->finish(std::move(self->early_));
+    } else {
+      self->fail("timed out after " + formatMs(static_cast<int64_t>(self->timeoutMs_)));
+    }
+  };
+  auto early = [&](std::string reason) {
+    p->early_ = {false, 0, std::move(reason)};
+    p->hasEarly_ = true;
+    if (uv_timer_start(&p->timer_, onTimer, 0, 0) == 0) return p;
+    p->cancel();  // frees itself once closed
+    return static_cast<Probe*>(nullptr);
+  };
+  rc = uv_tcp_init(loop, &p->tcp_);
+  if (rc != 0) return early(std::string("socket: ") + uv_strerror(rc));
+  p->tcp_.data = p;
+  ++p->openHandles_;
+  p->tcpOpen_ = true;
+  p->connectReq_.data = p;
+  rc = uv_tcp_connect(
+      &p->connectReq_, &p->tcp_, reinterpret_cast<const sockaddr*>(&addr.addr),
+      [](uv_connect_t* req, int status) { static_cast<Probe*>(req->data)->onConnected(status); });
+  if (rc != 0) return early(std::string("connect failed: ") + uv_strerror(rc));
+  rc = uv_timer_start(&p->timer_, onTimer, p->timeoutMs_, 0);
+  if (rc != 0) return early(std::string("timer: ") + uv_strerror(rc));
+  return p;
+}
+
+void Probe::onConnected(int status) {
+  if (finished_) return;  // cancelled or timed out (status is UV_ECANCELED)
+  if (status != 0) {
+    fail(status == UV_ECONNREFUSED ? std::string("connect refused")
+                                   : std::string("connect failed: ") + uv_strerror(status));
+    return;
+  }
+  if (!http_) {
+    finish({true, 0, ""});
+    return;
+  }
+  auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
+  int rc = uv_read_start(
+      stream,
+      [](uv_handle_t* h, size_t, uv_buf_t* buf) {
+        auto* self = static_cast<Probe*>(h->data);
+        *buf = uv_buf_init(self->buf_ + self->len_,
+                           static_cast<unsigned>(sizeof self->buf_ - self->len_));
+      },
+      [](uv_stream_t* s, ssize_t n, const uv_buf_t*) { static_cast<Probe*>(s->data)->onData(n); });
+  if (rc != 0) {
+    fail(std::string("read: ") + uv_strerror(rc));
+    return;
+  }
+  uv_buf_t out = uv_buf_init(request_.data(), static_cast<unsigned>(request_.size()));
+  writeReq_.data = this;
+  rc = uv_write(&writeReq_, stream, &out, 1, [](uv_write_t* req, int status) {
+    auto* self = static_cast<Probe*>(req->data);
+    if (status != 0 && !self->finished_)
+      self->fail(std::string("sending the check failed: ") + uv_strerror(status));
+  });
+  if (rc != 0) fail(std::string("sending the check failed: ") + uv_strerror(rc));
+}
+
+void Probe::onData(ssize_t n) {
+  if (finished_ || n == 0) return;
+  if (n < 0) {
+    fail(n == UV_EOF ? std::string("connection closed before a status line")
+                     : std::string("read failed: ") + uv_strerror(static_cast<int>(n)));
+    return;
+  }
+  len_ += static_cast<size_t>(n);
+  int status = parseStatusLine(std::string_view(buf_, len_));
+  if (status < 0 && len_ < sizeof buf_) return;  // need more
+  if (status <= 0) {
+    fail("invalid status line");
+    return;
+  }
+  if (statusExpected(status, expected_)) {
+    finish({true, status, ""});
+  } else {
+    finish({false, status, "status " + std::to_string(status)});
+  }
+}
+
+void Probe::finish(CheckResult r) {
+  if (finished_) return;
+  finished_ = true;
+  Done done = std::move(done_);
+  done_ = nullptr;
+  closeHandles();
+  if (done) done(r);  // the probe's memory stays valid until the close callbacks run
+}
+
+void Probe::cancel() {
+  finished_ = true;
+  done_ = nullptr;
+  closeHandles();
+}
+
+void Probe::closeHandles() {
+  auto close = [](uv_handle_t* h) {
+    if (!uv_is_closing(h)) uv_close(h, onClosed);
+  };
+  close(reinterpret_cast<uv_handle_t*>(&timer_));
+  if (tcpOpen_) close(reinterpret_cast<uv_handle_t*>(&tcp_));
+}
+
+void Probe::onClosed(uv_handle_t* h) {
+  auto* p = static_cast<Probe*>(h->data);
+  if (--p->openHandles_ == 0) delete p;
+}
+
+}  // namespace sy::health
