@@ -88,9 +88,11 @@ Session::Session(server::Worker& worker, server::WorkerListener& listener)
   uv_timer_init(w_.loop(), &timer_);
   timer_.data = this;
   openHandles_ = 2;
+  w_.stats().addListener(listener_.slot, metrics::kConnOpened);
 }
 
 Session::~Session() {
+  if (headRef_) net::BlockPool::unref(headRef_);
   in_.release();
   upIn_.release();
   if (reqHead_) net::BlockPool::unref(reqHead_);
@@ -110,6 +112,7 @@ void Session::start() {
 void Session::onHandleClosed(uv_handle_t* h) {
   auto* s = static_cast<Session*>(h->data);
   if (--s->openHandles_ == 0) {
+    s->w_.stats().addListener(s->listener_.slot, metrics::kConnClosed);
     s->w_.sessionClosed(s);
     delete s;
   }
@@ -117,6 +120,7 @@ void Session::onHandleClosed(uv_handle_t* h) {
 
 void Session::abort() {
   if (phase_ == Phase::kClosed) return;
+  recordExchange();
   phase_ = Phase::kClosed;
   releaseUpstream(false);
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), onHandleClosed);
@@ -157,8 +161,13 @@ void Session::beginRequest() {
     net::BlockPool::unref(reqHead_);
     reqHead_ = nullptr;
   }
+  reqStartNs_ = 0;
+  status_ = 0;
+  respBytes_ = 0;
+  upConnectNs_ = upResponseNs_ = -1;
   uint64_t now = uv_now(w_.loop());
   if (in_.unparsed() > 0) {
+    reqStartNs_ = uv_hrtime();
     phase_ = Phase::kHead;
     setClientDeadline(now + timeouts().clientHeader.count());
   } else {
@@ -202,12 +211,14 @@ void Session::onClientRead(uv_stream_t* st, ssize_t n, const uv_buf_t*) {
     return;
   }
   s->in_.end += static_cast<uint32_t>(n);
+  s->w_.stats().addListener(s->listener_.slot, metrics::kBytesIn, static_cast<uint64_t>(n));
   if (s->phase_ == Phase::kLingering) {
     s->in_.parsed = s->in_.end;  // discard
     return;
   }
   uint64_t now = uv_now(s->w_.loop());
   if (s->phase_ == Phase::kIdle) {
+    s->reqStartNs_ = uv_hrtime();
     s->phase_ = Phase::kHead;
     s->setClientDeadline(now + s->timeouts().clientHeader.count());
   } else if (s->phase_ == Phase::kBody && s->requestHasBody_ && !s->requestComplete_) {
@@ -233,6 +244,7 @@ void Session::processClientInput() {
   while (in_.block && in_.unparsed() > 0 && !clientPaused_ &&
          (phase_ == Phase::kIdle || phase_ == Phase::kHead || phase_ == Phase::kBody)) {
     if (phase_ == Phase::kIdle) {
+      if (!reqStartNs_) reqStartNs_ = uv_hrtime();
       phase_ = Phase::kHead;
       setClientDeadline(uv_now(w_.loop()) + timeouts().clientHeader.count());
     }
@@ -280,6 +292,7 @@ int Session::onHeadersComplete(http::Parser& p) {
 }
 
 int Session::requestHeadersComplete() {
+  noteRequestHead();
   const char* reason = nullptr;
   int status = http::analyzeRequest(reqParser_, req_, &reason);
   if (status != 0) {
@@ -308,7 +321,7 @@ int Session::requestHeadersComplete() {
   set_ = view_->snap->pools[poolIdx].get();
   policy_ = view_->policies[poolIdx].get();
 
-  http::ForwardContext fc{clientIp_, listener_.tls};
+  http::ForwardContext fc{clientIp_, listener_.tls, reqId_};
   size_t bound = http::upstreamRequestHeadBound(reqParser_, req_, fc);
   reqHead_ = w_.blocks().acquire(static_cast<uint32_t>(bound));
   http::HeadWriter hw(reqHead_->data(), reqHead_->capacity);
@@ -386,6 +399,7 @@ void Session::respondLocal(int status, const char* body, bool close) {
       (req_.chunked || req_.contentLength - bodyBytes_ > kMaxDiscardBody))
     close = true;
   if (close) closeAfter_ = true;
+  status_ = status;
   if (status >= 500)
     LOG_WARN("%s %.*s -> %d: %s", clientIp_, static_cast<int>(req_.target.size()),
              req_.target.data(), status, body);
@@ -405,7 +419,7 @@ void Session::respondLocal(int status, const char* body, bool close) {
   }
   net::Block* b = w_.blocks().acquire();
   size_t len = http::writeLocalResponse(status, bodyText, closeAfter_, req_.isHead, b->data(),
-                                        b->capacity);
+                                        b->capacity, reqId_);
   net::WriteBatch* wb = w_.writes().acquire();
   wb->addRef(b, b->data(), len);
   net::BlockPool::unref(b);
@@ -423,6 +437,8 @@ void Session::writeClient(net::WriteBatch* batch) {
   batch->finalize();
   batch->owner = this;
   batch->req.data = batch;
+  respBytes_ += batch->bytes;
+  w_.stats().addListener(listener_.slot, metrics::kBytesOut, batch->bytes);
   int rc = uv_write(&batch->req, reinterpret_cast<uv_stream_t*>(&tcp_), batch->bufs.data(),
                     static_cast<unsigned>(batch->bufs.size()), [](uv_write_t* req, int status) {
                       auto* b = static_cast<net::WriteBatch*>(req->data);
@@ -473,6 +489,7 @@ void Session::maybeFinishExchange() {
 }
 
 void Session::finishExchange() {
+  recordExchange();
   releaseUpstream(false);
   if (closeAfter_ || !requestComplete_ || w_.draining()) {
     closeAfterWrites();
@@ -533,6 +550,8 @@ void Session::startAttempt() {
     }
     return;
   }
+  if (attempts_ > 0 && backend_ && !freshOnly_)
+    backend_->stats().shard(w_.id()).add(metrics::kRetries);  // backend_ failed: moving on
   ++attempts_;
   tried_[triedCount_++] = b;
   backend_ = b;
@@ -562,6 +581,8 @@ void Session::useConnection(upstream::UpstreamConn* c, bool reused) {
   upConnected_ = true;
   upReused_ = reused;
   ++c->requests;
+  upSentNs_ = uv_hrtime();
+  if (reused) backend_->stats().shard(w_.id()).add(metrics::kUpReuses);
   if (up_->startReading() == 0) upReading_ = true;
   setUpstreamDeadline(uv_now(w_.loop()) + set_->cfg.timeouts.upstreamResponse.count());
   flushUpstream();
@@ -572,6 +593,7 @@ void Session::onUpstreamConnect(int status) {
     upstreamFailed(Failure::kConnect, status);
     return;
   }
+  upConnectNs_ = static_cast<int64_t>(uv_hrtime() - up_->connectStartNs);
   useConnection(up_, false);
   if (!clientPaused_ && !clientReading_ && phase_ == Phase::kBody && !upstreamBackpressured())
     startClientReading();
@@ -664,12 +686,16 @@ int Session::responseHeadersComplete() {
     return -1;
   }
   if (status < 200) return 0;  // 1xx: dropped; the proxy answered 100-continue itself
+  status_ = status;
+  upResponseNs_ = static_cast<int64_t>(uv_hrtime() - upSentNs_);
+  backend_->stats().shard(w_.id()).observe(metrics::kUpstreamResponse,
+                                           static_cast<uint64_t>(upResponseNs_));
   respBody_ = http::chooseResponseBody(respParser_, req_.isHead, req_.http10);
   if (respBody_ == http::ResponseBody::kUntilClose || w_.draining()) closeAfter_ = true;
   size_t bound = http::clientResponseHeadBound(respParser_);
   net::Block* b = w_.blocks().acquire(static_cast<uint32_t>(bound));
   http::HeadWriter hw(b->data(), b->capacity);
-  http::writeClientResponseHead(respParser_, respBody_, closeAfter_, req_.http10, hw);
+  http::writeClientResponseHead(respParser_, respBody_, closeAfter_, req_.http10, hw, reqId_);
   if (hw.overflow()) {
     net::BlockPool::unref(b);
     respParser_.fail(502, "response head too large");
@@ -731,6 +757,7 @@ void Session::upstreamFailed(Failure kind, int err) {
   LOG_WARN("upstream %s (%s) %s%s%s", backend_->name().c_str(),
            backend_->address().text.c_str(), what, err ? ": " : "",
            err ? uv_strerror(err) : "");
+  if (kind == Failure::kConnect) backend_->stats().shard(w_.id()).add(metrics::kUpConnectFailures);
 
   if (!respHeadSent_ && (kind == Failure::kConnect || staleReuse)) {
     // Nothing reached the backend's application: safe to try again for any method. After a

@@ -1,6 +1,7 @@
 #include "switchyard/server/server.h"
 
 #include <csignal>
+#include <ctime>
 #include <unistd.h>
 
 #include "switchyard/common/log.h"
@@ -10,6 +11,12 @@
 namespace sy::server {
 namespace {
 constexpr int kBacklog = 4096;
+}
+
+double wallSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
 unsigned onlineCores() {
@@ -24,7 +31,12 @@ Server::~Server() = default;
 int Server::run(std::shared_ptr<const config::Config> cfg) {
   signal(SIGPIPE, SIG_IGN);
   const unsigned workers = cfg->workers ? cfg->workers : onlineCores();
+  if (std::string err = setUpTelemetry(*cfg, workers); !err.empty()) {
+    LOG_ERROR("%s", err.c_str());
+    return 1;
+  }
   snap_ = buildSnapshot(cfg, nullptr, workers, ++version_);
+  counters_.configVersion = version_;
 
   // Every worker gets its own SO_REUSEPORT socket per listener. An ephemeral port (0) is
   // resolved by the first bind and reused by the other workers.
@@ -65,13 +77,28 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
   initSignal(&sigterm_, SIGTERM);
   initSignal(&sigint_, SIGINT);
   initSignal(&sighup_, SIGHUP);
+  initSignal(&sigusr1_, SIGUSR1);
   uv_timer_init(&loop_, &shutdownTimer_);
   shutdownTimer_.data = this;
   uv_timer_init(&loop_, &pollTimer_);
   pollTimer_.data = this;
 
+  admin::Host& host = *this;
+  admin_ = std::make_unique<admin::AdminServer>(&loop_, host);
+  admin_->setToken(std::move(pendingToken_));
+  if (std::string err = admin_->listen(cfg->admin.listen); !err.empty()) {
+    LOG_ERROR("%s", err.c_str());
+    for (auto& v : fds)
+      for (int f : v) ::close(f);
+    return 1;
+  }
+  LOG_INFO("admin API and metrics on http://%s:%u/metrics", cfg->admin.listen.host.c_str(),
+           admin_->port());
+  accessLog_->start();
+
   for (unsigned w = 0; w < workers; ++w) {
     workers_.push_back(std::make_unique<Worker>(w, &connections_));
+    workers_.back()->attachTelemetry(stats_.get(), &accessLog_->worker(w));
     workers_.back()->start(snap_, fds[w]);
   }
   LOG_INFO("switchyard %s started: %u workers, %zu pools, config %s", SWITCHYARD_VERSION,
@@ -80,6 +107,7 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
   uv_run(&loop_, UV_RUN_DEFAULT);
 
   for (auto& w : workers_) w->join();
+  accessLog_->stop();
   uv_loop_close(&loop_);
   LOG_INFO("switchyard stopped");
   return exitCode_;
@@ -89,6 +117,14 @@ void Server::onSignal(int signum) {
   if (signum == SIGHUP) {
     std::string err = reload();
     (void)err;
+    return;
+  }
+  if (signum == SIGUSR1) {
+    if (std::string err = accessLog_->reopen(); !err.empty()) {
+      LOG_ERROR("SIGUSR1: %s", err.c_str());
+    } else {
+      LOG_INFO("SIGUSR1: access log reopened");
+    }
     return;
   }
   if (shuttingDown_) {
@@ -121,18 +157,27 @@ void Server::checkWorkersDone() {
   uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sighup_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sigusr1_), nullptr);
+  admin_->close();
   uv_close(reinterpret_cast<uv_handle_t*>(&shutdownTimer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&pollTimer_), nullptr);
 }
 
 std::string Server::reload() {
   auto loaded = config::loadConfigFile(configPath_);
-  if (!loaded) {
-    std::string msg = loaded.error().format();
+  std::string token;
+  std::string msg = loaded ? readToken(*loaded, token) : loaded.error().format();
+  if (msg.empty()) msg = accessLog_->configure(loaded->accessLog);
+  if (!msg.empty()) {
+    ++counters_.reloadsFailed;
     LOG_ERROR("reload refused, keeping the running config: %s", msg.c_str());
     return msg;
   }
+  admin_->setToken(std::move(token));
   auto cfg = std::make_shared<const config::Config>(std::move(*loaded));
+  if (cfg->admin.listen.text != snap_->config->admin.listen.text)
+    LOG_WARN("reload: admin.listen %s needs a restart; still on %s", cfg->admin.listen.text.c_str(),
+             snap_->config->admin.listen.text.c_str());
   const unsigned workers = static_cast<unsigned>(workers_.size());
   if (cfg->workers && cfg->workers != workers)
     LOG_WARN("reload: workers: %u needs a restart; still running %u", cfg->workers, workers);
@@ -146,6 +191,9 @@ std::string Server::reload() {
   }
   snap_ = buildSnapshot(cfg, snap_.get(), workers, ++version_);
   for (auto& w : workers_) w->postSnapshot(snap_);
+  ++counters_.reloadsOk;
+  counters_.configVersion = version_;
+  counters_.lastReloadSuccess = wallSeconds();
   LOG_INFO("reloaded %s (config version %llu)", configPath_.c_str(),
            static_cast<unsigned long long>(version_));
   return "";

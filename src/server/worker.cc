@@ -28,12 +28,18 @@ void Worker::start(std::shared_ptr<const Snapshot> snap, std::vector<int> listen
   sweep_.data = this;
   uv_timer_start(&sweep_, [](uv_timer_t* t) { static_cast<Worker*>(t->data)->sweepIdle(); },
                  kSweepMs, kSweepMs);
+  uv_timer_init(&loop_, &logFlush_);
+  logFlush_.data = this;
+  uv_timer_start(&logFlush_, [](uv_timer_t* t) {
+    if (auto* log = static_cast<Worker*>(t->data)->log_) log->flush();
+  }, metrics::WorkerLog::kFlushIntervalMs, metrics::WorkerLog::kFlushIntervalMs);
   view_ = std::make_shared<WorkerView>(snap);
   for (size_t i = 0; i < listenFds.size(); ++i) {
     auto l = std::make_unique<WorkerListener>();
     l->worker = this;
     l->name = snap->config->listeners[i].name;
     l->routeIndex = static_cast<int>(i);
+    l->slot = static_cast<uint32_t>(i);
     l->tls = snap->config->listeners[i].tls.has_value();
     l->fd = listenFds[i];
     uv_tcp_init(&loop_, &l->tcp);
@@ -119,6 +125,8 @@ void Worker::maybeFinish() {
   for (const auto& set : view_->snap->pools)
     for (const auto& b : set->backends) upstream::UpstreamConn::closeAllIdle(*b, id_);
   uv_close(reinterpret_cast<uv_handle_t*>(&sweep_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&logFlush_), nullptr);
+  if (log_) log_->flush();
   uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
 }
 
@@ -126,8 +134,13 @@ void Worker::sweepIdle() {
   uint64_t now = uv_now(&loop_);
   for (const auto& set : view_->snap->pools) {
     uint64_t idleMs = static_cast<uint64_t>(set->cfg.timeouts.upstreamIdle.count());
-    if (now < idleMs) continue;
-    for (const auto& b : set->backends) upstream::UpstreamConn::closeIdleBefore(*b, id_, now - idleMs);
+    for (const auto& b : set->backends) {
+      if (b->adminState() == upstream::AdminState::kDisabled) {
+        upstream::UpstreamConn::closeAllIdle(*b, id_);  // disabled through the admin API
+      } else if (now >= idleMs) {
+        upstream::UpstreamConn::closeIdleBefore(*b, id_, now - idleMs);
+      }
+    }
   }
 }
 

@@ -1,7 +1,8 @@
 #pragma once
 // The process: loads the config, opens the listening sockets, starts the workers and runs the
 // main loop (signals: SIGHUP reloads, SIGTERM/SIGINT drain and exit, a second SIGINT exits at
-// once). Main thread only.
+// once, SIGUSR1 reopens the access log). The main loop also serves the admin API (/metrics,
+// /status...; server_admin.cc). Main thread only.
 
 #include <atomic>
 #include <memory>
@@ -10,13 +11,18 @@
 
 #include <uv.h>
 
+#include "switchyard/admin/admin_server.h"
+#include "switchyard/admin/status.h"
 #include "switchyard/config/config.h"
+#include "switchyard/metrics/access_log.h"
+#include "switchyard/metrics/collect.h"
+#include "switchyard/metrics/stats.h"
 #include "switchyard/server/snapshot.h"
 #include "switchyard/server/worker.h"
 
 namespace sy::server {
 
-class Server {
+class Server final : private admin::Host {
  public:
   explicit Server(std::string configPath);
   ~Server();
@@ -24,27 +30,50 @@ class Server {
   int run(std::shared_ptr<const config::Config> cfg);
 
   // Loads the file again and publishes it to the workers; returns an error text or "".
-  std::string reload();
+  std::string reload() override;
 
  private:
+  // admin::Host (server_admin.cc)
+  bool draining() const override { return shuttingDown_; }
+  void writeMetrics(std::string& out) override;
+  void writeStatus(std::string& out) override;
+  uint64_t configVersion() const override { return version_; }
+  bool setAdminState(std::string_view pool, std::string_view backend,
+                     upstream::AdminState state) override;
+  // Reads admin.token_file (if set) into `token`; returns an error text or "".
+  static std::string readToken(const config::Config& cfg, std::string& token);
+  // Start-up part of the observability: listener slots, stats, access log, token. "" or error.
+  std::string setUpTelemetry(const config::Config& cfg, unsigned workers);
+
   void onSignal(int signum);
   void beginShutdown();
   void checkWorkersDone();
 
   std::string configPath_;
   uv_loop_t loop_;
-  uv_signal_t sigterm_, sigint_, sighup_;
+  uv_signal_t sigterm_, sigint_, sighup_, sigusr1_;
   uv_timer_t shutdownTimer_;
   uv_timer_t pollTimer_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::shared_ptr<const Snapshot> snap_;
   std::atomic<uint32_t> connections_{0};
   uint64_t version_ = 0;
+  // observability
+  std::unique_ptr<metrics::StatsBlock> stats_;  // client side, unrouted answers
+  std::unique_ptr<metrics::AccessLog> accessLog_;
+  std::unique_ptr<admin::AdminServer> admin_;
+  metrics::ServerCounters counters_;
+  std::vector<std::string> listenerNames_;       // by metrics slot
+  std::vector<admin::ListenerInfo> listenerInfo_;
+  uint64_t startNs_ = 0;
+  std::string pendingToken_;  // admin token read at start-up, until the admin server exists
   bool shuttingDown_ = false;
   int exitCode_ = 0;
 };
 
 // Online CPU count (at least 1).
 unsigned onlineCores();
+// Current unix time in seconds (main thread bookkeeping; not for the request path).
+double wallSeconds();
 
 }  // namespace sy::server

@@ -13,6 +13,8 @@
 
 #include <uv.h>
 
+#include "switchyard/metrics/access_log.h"
+#include "switchyard/metrics/stats.h"
 #include "switchyard/net/buffer.h"
 #include "switchyard/server/snapshot.h"
 
@@ -30,6 +32,7 @@ struct WorkerListener {
   Worker* worker = nullptr;
   std::string name;
   int routeIndex = -1;  // index of this listener in the worker's current snapshot
+  uint32_t slot = 0;    // index in the start-up config: the listener's metrics slot
   int fd = -1;          // handed over by the main thread
   bool tls = false;
 };
@@ -42,6 +45,12 @@ class Worker {
   // Main thread: takes ownership of listening fds (one per config listener, same order) and
   // starts the thread.
   void start(std::shared_ptr<const Snapshot> snap, std::vector<int> listenFds);
+  // Main thread, before start(): the server's stats block and this worker's access log buffer
+  // (both outlive the worker).
+  void attachTelemetry(metrics::StatsBlock* stats, metrics::WorkerLog* log) {
+    stats_ = stats;
+    log_ = log;
+  }
   // Any thread: publish a new snapshot; the worker adopts it between requests.
   void postSnapshot(std::shared_ptr<const Snapshot> snap);
   // Any thread: stop accepting, finish in-flight requests, close idle connections, then the
@@ -57,6 +66,9 @@ class Worker {
   net::WritePool& writes() { return writes_; }
   const std::shared_ptr<WorkerView>& view() const { return view_; }
   bool draining() const { return draining_; }
+  // The server-wide block (client connections, bytes, unrouted answers): this worker's shard.
+  metrics::ShardRef stats() { return stats_->shard(id_); }
+  metrics::WorkerLog* accessLog() { return log_; }
   void sessionOpened(proxy::Session* s);
   void sessionClosed(proxy::Session* s);
 
@@ -73,11 +85,14 @@ class Worker {
   uv_loop_t loop_;
   uv_async_t async_;
   uv_timer_t sweep_;
+  uv_timer_t logFlush_;
   std::thread thread_;
   std::vector<std::unique_ptr<WorkerListener>> listeners_;
   std::shared_ptr<WorkerView> view_;
   net::BlockPool blocks_;
   net::WritePool writes_;
+  metrics::StatsBlock* stats_ = nullptr;
+  metrics::WorkerLog* log_ = nullptr;
   proxy::Session* sessions_ = nullptr;  // intrusive list of open sessions
   size_t sessionCount_ = 0;
   bool draining_ = false;
