@@ -135,13 +135,14 @@ std::string AccessLog::openTarget(const std::string& path) {
 }
 
 std::string AccessLog::configure(const config::AccessLog& cfg) {
+  if (cfg.path != path_) {
+    if (std::string err = openTarget(cfg.path); !err.empty()) return err;
+  }
   format_.store(static_cast<uint8_t>(cfg.format == "combined" ? LogFormat::kCombined
                                                               : LogFormat::kJson),
                 std::memory_order_relaxed);
-  std::string err;
-  if (cfg.path != path_) err = openTarget(cfg.path);
-  if (err.empty()) enabled_.store(cfg.path != "off", std::memory_order_relaxed);
-  return err;
+  enabled_.store(cfg.path != "off", std::memory_order_relaxed);
+  return "";
 }
 
 std::string AccessLog::reopen() {
