@@ -154,3 +154,12 @@ def test_request_id_kept_generated_forwarded_and_returned(origins, switchyard):
                get_request("GET", "/status/500", headers=[("X-Request-Id", "def")]))
         assert c.read_response().header("x-request-id") == "abc"
         assert c.read_response().header_all("x-request-id") == ["def"]
+
+
+def test_unopenable_log_file_refuses_to_start(origins, switchyard, tmp_path):
+    b1 = origins(1)[0]
+    bad = tmp_path / "no-such-dir" / "access.log"
+    p = switchyard.start(switchyard.config([b1], access_log={"path": str(bad)}), wait=False)
+    p.expect_failure = True
+    assert p.wait_exit(10) == 1
+    assert str(bad) in p.stderr() and "cannot open" in p.stderr()

@@ -153,7 +153,8 @@ Response handle(Host& host, const Request& req, std::string_view token) {
     std::string err = host.reload();
     if (!err.empty()) return jsonError(400, err);
     Response r;
-    r.body = "{\"reloaded\":true,\"config_version\":" + std::to_string(host.configVersion()) + "}\n";
+    r.body = "{\"reloaded\":true,\"config_version\":" + std::to_string(host.configVersion()) +
+             "}\n";
     return r;
   }
   std::vector<std::string_view> parts = splitPath(path);

@@ -177,8 +177,8 @@ void formatAccessLine(LogFormat format, const AccessRecord& r, int64_t wallNs, T
   out += "{\"time\":\"";
   out.append(tc.iso, sizeof tc.iso - 1);
   const char ms[5] = {'.', static_cast<char>('0' + millis / 100),
-                      static_cast<char>('0' + millis / 10 % 10), static_cast<char>('0' + millis % 10),
-                      'Z'};
+                      static_cast<char>('0' + millis / 10 % 10),
+                      static_cast<char>('0' + millis % 10), 'Z'};
   out.append(ms, 5);
   out += "\",\"request_id\":";
   jsonStringOrNull(out, r.requestId);

@@ -93,7 +93,8 @@ TEST_CASE("JSON access line: absent values are null, hostile bytes stay valid JS
   CHECK(line.find("\"path\":\"/\\\"quote\\\\\\u0001\\u00ff\xc3\xa9\"") != std::string::npos);
   CHECK(line.find("\"user_agent\":\"line\\nbreak\"") != std::string::npos);
   CHECK(line.find("\"pool\":null,\"backend\":null,\"upstream_address\":null,"
-                  "\"upstream_connect_ms\":null,\"upstream_response_ms\":null") != std::string::npos);
+                  "\"upstream_connect_ms\":null,\"upstream_response_ms\":null") !=
+        std::string::npos);
   CHECK(line.find("\"duration_ms\":0.001") != std::string::npos);
   CHECK(line.find("\"request_id\":null") != std::string::npos);
   CHECK(line.back() == '\n');

@@ -120,7 +120,8 @@ TEST_CASE("histograms: cumulative buckets, +Inf equals _count, _sum in seconds")
   REQUIRE(lines.size() == 2 + kBuckets + 2);
   CHECK(lines[0].rfind("# HELP switchyard_upstream_connect_seconds ", 0) == 0);
   CHECK(lines[1] == "# TYPE switchyard_upstream_connect_seconds histogram");
-  const std::string p = "switchyard_upstream_connect_seconds_bucket{pool=\"web\",backend=\"b1\",le=";
+  const std::string p =
+      "switchyard_upstream_connect_seconds_bucket{pool=\"web\",backend=\"b1\",le=";
   CHECK(lines[2] == p + "\"0.0001\"} 2");
   CHECK(lines[3] == p + "\"0.00025\"} 2");
   CHECK(lines[7] == p + "\"0.005\"} 3");

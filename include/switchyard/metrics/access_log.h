@@ -126,7 +126,9 @@ class AccessLog {
 
   WorkerLog& worker(unsigned i) { return *workers_[i]; }
   bool enabled() const { return enabled_.load(std::memory_order_relaxed); }
-  LogFormat format() const { return static_cast<LogFormat>(format_.load(std::memory_order_relaxed)); }
+  LogFormat format() const {
+    return static_cast<LogFormat>(format_.load(std::memory_order_relaxed));
+  }
   uint64_t dropped() const;
   // Producer side: wakes the writer after a buffer was queued.
   void wake();

@@ -26,7 +26,9 @@ namespace sy::metrics {
 // One counter cell. Written by a single thread; read by any.
 struct Cell {
   std::atomic<uint64_t> v{0};
-  void add(uint64_t d) { v.store(v.load(std::memory_order_relaxed) + d, std::memory_order_relaxed); }
+  void add(uint64_t d) {
+    v.store(v.load(std::memory_order_relaxed) + d, std::memory_order_relaxed);
+  }
   uint64_t get() const { return v.load(std::memory_order_relaxed); }
 };
 
@@ -95,7 +97,9 @@ class ShardRef {
  public:
   ShardRef(Cell* cells, const Layout* layout) : c_(cells), l_(layout) {}
   void add(Counter k, uint64_t d = 1) { c_[Layout::counter(k)].add(d); }
-  void addListener(uint32_t slot, PerListener k, uint64_t d = 1) { c_[l_->listener(slot, k)].add(d); }
+  void addListener(uint32_t slot, PerListener k, uint64_t d = 1) {
+    c_[l_->listener(slot, k)].add(d);
+  }
   void countRequest(uint32_t slot, int status) {
     addListener(slot, static_cast<PerListener>(kCode1xx + codeClass(status)));
   }
