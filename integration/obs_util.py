@@ -66,6 +66,15 @@ def scrape(admin_port):
     return Metrics(r.body.decode())
 
 
+def scrape_until(admin_port, cond, timeout=5, what="the metrics"):
+    """Scrapes until cond(Metrics) is true and returns that scrape. Workers count a request just
+    after they hand its last bytes to the socket, so a client can see the answer a moment before
+    the counters move."""
+    from conftest import wait_until
+    return wait_until(lambda: (lambda m: m if cond(m) else None)(scrape(admin_port)), timeout,
+                      what=what)
+
+
 def admin(admin_port, path, method="GET", token=None, body=None):
     headers = {"Authorization": "Bearer %s" % token} if token else {}
     return request(admin_port, path, method=method, headers=headers, body=body)

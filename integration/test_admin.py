@@ -29,7 +29,10 @@ def test_healthz_and_status(origins, switchyard):
     assert (r.status, r.body) == (200, b"ok\n")
     for _ in range(4):
         request(p.port, "/")
-    doc = status(p.admin_port)
+    # (a worker counts a request just after handing the answer to the socket)
+    doc = wait_until(lambda: (lambda d: d if sum(b["requests_total"] for b in
+                                                 d["pools"][0]["backends"]) == 4 else None)(
+        status(p.admin_port)), 5, what="4 requests in /status")
     assert doc["config_version"] == 1
     assert doc["draining"] is False
     assert doc["workers"] == 2
@@ -102,7 +105,8 @@ def test_drain_lets_in_flight_requests_finish(origins, switchyard):
     assert request(p.port, "/").status == 503
     t.join(10)
     assert done["r"].status == 200
-    assert backend_status(p.admin_port, "web", "b1")["in_flight"] == 0
+    wait_until(lambda: backend_status(p.admin_port, "web", "b1")["in_flight"] == 0, 5,
+               what="no request in flight")
 
 
 def test_disable_moves_traffic_and_closes_pooled_connections(origins, switchyard):

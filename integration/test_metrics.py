@@ -16,7 +16,7 @@ import pytest
 
 from conftest import (LOOPBACK, RawConn, dead_port, free_port, get_request, request,
                       wait_until, _pdeathsig)
-from obs_util import Metrics, parse_metrics, promtool, promtool_check, scrape
+from obs_util import Metrics, promtool, promtool_check, scrape, scrape_until
 
 needs_promtool = pytest.mark.skipif(promtool() is None, reason="promtool (Debian prometheus) "
                                     "not installed")
@@ -40,7 +40,7 @@ def test_live_scrape_passes_promtool_after_traffic_and_errors(origins, switchyar
     cfg["listeners"][0]["routes"] = [{"match": {"path_prefix": "/"}, "pool": "web"}]
     p = switchyard.start(cfg)
     _traffic_with_errors(p)
-    text = scrape(p.admin_port).text
+    text = scrape_until(p.admin_port, lambda m: m.sum("switchyard_requests_total") == 15).text
     code, out = promtool_check(text)
     assert code == 0, out
     assert out == "", out  # no lint findings either
@@ -63,11 +63,7 @@ def test_counters_equal_the_requests_sent(origins, switchyard):
             assert c.read_response().status == 200
     total = n + 5
 
-    def settled():
-        m = scrape(p.admin_port)
-        return m if m.sum("switchyard_requests_total") == total else None
-
-    m = wait_until(settled, 5, what="requests_total to reach %d" % total)
+    m = scrape_until(p.admin_port, lambda m: m.sum("switchyard_requests_total") == total)
     assert m.sum("switchyard_requests_total", code_class="2xx", listener="public") == total
     per_backend = {b: m.sum("switchyard_requests_total", backend=b) for b in ("b1", "b2")}
     assert per_backend["b1"] + per_backend["b2"] == total
@@ -127,7 +123,7 @@ def test_counters_survive_a_reload_and_reloads_are_counted(origins, switchyard):
     p = switchyard.start(cfg)
     for _ in range(4):
         request(p.port, "/")
-    before = scrape(p.admin_port)
+    before = scrape_until(p.admin_port, lambda m: m.sum("switchyard_requests_total") == 4)
     assert before.one("switchyard_config_reloads_total", result="success") == 0
     t0 = before.one("switchyard_config_last_reload_success_timestamp_seconds")
     assert abs(t0 - time.time()) < 60
@@ -156,7 +152,7 @@ def test_no_backend_available_is_counted_for_the_pool(switchyard):
     cfg = switchyard.config([("b1", dead_port())], attempts=0)
     p = switchyard.start(cfg)
     assert request(p.port, "/").status == 502  # the backend was tried and failed
-    m = scrape(p.admin_port)
+    m = scrape_until(p.admin_port, lambda m: m.sum("switchyard_requests_total") == 1)
     assert m.one("switchyard_requests_total", backend="b1", code_class="5xx") == 1
     assert m.one("switchyard_upstream_connect_failures_total", backend="b1") == 1
     assert m.one("switchyard_upstream_connect_seconds_count", backend="b1") == 0
