@@ -163,3 +163,19 @@ def test_unopenable_log_file_refuses_to_start(origins, switchyard, tmp_path):
     p.expect_failure = True
     assert p.wait_exit(10) == 1
     assert str(bad) in p.stderr() and "cannot open" in p.stderr()
+
+
+def test_reload_switches_path_and_format(origins, switchyard, tmp_path):
+    b1 = origins(1)[0]
+    first, second = tmp_path / "a.log", tmp_path / "b.log"
+    cfg = switchyard.config([b1], access_log={"path": str(first), "format": "json"})
+    p = switchyard.start(cfg)
+    request(p.port, "/one")
+    _wait_lines(first, 1)
+    cfg["access_log"] = {"path": str(second), "format": "combined"}
+    switchyard.write(cfg, p.cfg_path.name)
+    assert request(p.admin_port, "/reload", method="POST").status == 200
+    request(p.port, "/two")
+    line = _wait_lines(second, 1)[0]
+    assert '"GET /two HTTP/1.1" 200' in line
+    assert [json.loads(l)["path"] for l in _lines(first)] == ["/one"]

@@ -150,7 +150,7 @@ Response handle(Host& host, const Request& req, std::string_view token) {
   }
   if (path == "/reload") {
     if (!post) return methodNotAllowed("POST");
-    std::string err = host.reload();
+    std::string err = host.reloadConfig();
     if (!err.empty()) return jsonError(400, err);
     Response r;
     r.body = "{\"reloaded\":true,\"config_version\":" + std::to_string(host.configVersion()) +

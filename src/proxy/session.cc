@@ -686,12 +686,12 @@ int Session::responseHeadersComplete() {
     return -1;
   }
   if (status < 200) return 0;  // 1xx: dropped; the proxy answered 100-continue itself
+  respBody_ = http::chooseResponseBody(respParser_, req_.isHead, req_.http10);
+  if (respBody_ == http::ResponseBody::kUntilClose || w_.draining()) closeAfter_ = true;
   status_ = status;
   upResponseNs_ = static_cast<int64_t>(uv_hrtime() - upSentNs_);
   backend_->stats().shard(w_.id()).observe(metrics::kUpstreamResponse,
                                            static_cast<uint64_t>(upResponseNs_));
-  respBody_ = http::chooseResponseBody(respParser_, req_.isHead, req_.http10);
-  if (respBody_ == http::ResponseBody::kUntilClose || w_.draining()) closeAfter_ = true;
   size_t bound = http::clientResponseHeadBound(respParser_);
   net::Block* b = w_.blocks().acquire(static_cast<uint32_t>(bound));
   http::HeadWriter hw(b->data(), b->capacity);
@@ -754,10 +754,10 @@ void Session::upstreamFailed(Failure kind, int err) {
   // Only bodiless requests are replayed (their whole request is the kept head).
   const bool staleReuse = upReused_ && !upSawBytes_ && kind == Failure::kClosed &&
                           !requestHasBody_;
+  if (kind == Failure::kConnect) backend_->stats().shard(w_.id()).add(metrics::kUpConnectFailures);
   LOG_WARN("upstream %s (%s) %s%s%s", backend_->name().c_str(),
            backend_->address().text.c_str(), what, err ? ": " : "",
            err ? uv_strerror(err) : "");
-  if (kind == Failure::kConnect) backend_->stats().shard(w_.id()).add(metrics::kUpConnectFailures);
 
   if (!respHeadSent_ && (kind == Failure::kConnect || staleReuse)) {
     // Nothing reached the backend's application: safe to try again for any method. After a

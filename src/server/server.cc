@@ -29,14 +29,13 @@ Server::Server(std::string configPath) : configPath_(std::move(configPath)) {}
 Server::~Server() = default;
 
 int Server::run(std::shared_ptr<const config::Config> cfg) {
-  signal(SIGPIPE, SIG_IGN);
-  const unsigned workers = cfg->workers ? cfg->workers : onlineCores();
-  if (std::string err = setUpTelemetry(*cfg, workers); !err.empty()) {
+  if (std::string err = setUpTelemetry(*cfg); !err.empty()) {
     LOG_ERROR("%s", err.c_str());
     return 1;
   }
+  signal(SIGPIPE, SIG_IGN);
+  const unsigned workers = cfg->workers ? cfg->workers : onlineCores();
   snap_ = buildSnapshot(cfg, nullptr, workers, ++version_);
-  counters_.configVersion = version_;
 
   // Every worker gets its own SO_REUSEPORT socket per listener. An ephemeral port (0) is
   // resolved by the first bind and reused by the other workers.
@@ -115,8 +114,7 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
 
 void Server::onSignal(int signum) {
   if (signum == SIGHUP) {
-    std::string err = reload();
-    (void)err;
+    countReload(reload());
     return;
   }
   if (signum == SIGUSR1) {
@@ -167,13 +165,10 @@ std::string Server::reload() {
   auto loaded = config::loadConfigFile(configPath_);
   std::string token;
   std::string msg = loaded ? readToken(*loaded, token) : loaded.error().format();
-  if (msg.empty()) msg = accessLog_->configure(loaded->accessLog);
   if (!msg.empty()) {
-    ++counters_.reloadsFailed;
     LOG_ERROR("reload refused, keeping the running config: %s", msg.c_str());
     return msg;
   }
-  admin_->setToken(std::move(token));
   auto cfg = std::make_shared<const config::Config>(std::move(*loaded));
   if (cfg->admin.listen.text != snap_->config->admin.listen.text)
     LOG_WARN("reload: admin.listen %s needs a restart; still on %s", cfg->admin.listen.text.c_str(),
@@ -191,9 +186,9 @@ std::string Server::reload() {
   }
   snap_ = buildSnapshot(cfg, snap_.get(), workers, ++version_);
   for (auto& w : workers_) w->postSnapshot(snap_);
-  ++counters_.reloadsOk;
-  counters_.configVersion = version_;
-  counters_.lastReloadSuccess = wallSeconds();
+  admin_->setToken(std::move(token));
+  if (std::string err = accessLog_->configure(cfg->accessLog); !err.empty())
+    LOG_ERROR("reload: %s; the access log is left as it was", err.c_str());
   LOG_INFO("reloaded %s (config version %llu)", configPath_.c_str(),
            static_cast<unsigned long long>(version_));
   return "";

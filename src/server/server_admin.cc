@@ -35,7 +35,8 @@ std::string Server::readToken(const config::Config& cfg, std::string& token) {
   return "";
 }
 
-std::string Server::setUpTelemetry(const config::Config& cfg, unsigned workers) {
+std::string Server::setUpTelemetry(const config::Config& cfg) {
+  const unsigned workers = cfg.workers ? cfg.workers : onlineCores();
   startNs_ = uv_hrtime();
   metrics::setListenerSlots(static_cast<uint32_t>(cfg.listeners.size()));
   listenerNames_.clear();
@@ -55,7 +56,23 @@ std::string Server::setUpTelemetry(const config::Config& cfg, unsigned workers) 
   return "";
 }
 
+std::string Server::reloadConfig() {
+  std::string err = reload();
+  countReload(err);
+  return err;
+}
+
+void Server::countReload(const std::string& err) {
+  if (err.empty()) {
+    ++counters_.reloadsOk;
+    counters_.lastReloadSuccess = wallSeconds();
+  } else {
+    ++counters_.reloadsFailed;
+  }
+}
+
 void Server::writeMetrics(std::string& out) {
+  counters_.configVersion = version_;
   metrics::ScrapeInput in;
   in.pools = &snap_->pools;
   in.listeners = &listenerNames_;

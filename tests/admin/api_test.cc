@@ -20,7 +20,7 @@ struct FakeHost : Host {
   bool draining() const override { return drainingNow; }
   void writeMetrics(std::string& out) override { out += "m 1\n"; }
   void writeStatus(std::string& out) override { out += "{\"status\":true}\n"; }
-  std::string reload() override {
+  std::string reloadConfig() override {
     ++reloads;
     if (reloadError.empty()) ++version;
     return reloadError;

@@ -35,7 +35,7 @@ class Host {
   virtual void writeMetrics(std::string& out) = 0;
   virtual void writeStatus(std::string& out) = 0;
   // Reloads the config file: "" on success, else the error (file:line:column: ...).
-  virtual std::string reload() = 0;
+  virtual std::string reloadConfig() = 0;
   virtual uint64_t configVersion() const = 0;
   // Sets a backend's admin state in the current snapshot; false if pool or backend is unknown.
   virtual bool setAdminState(std::string_view pool, std::string_view backend,

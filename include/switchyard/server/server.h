@@ -30,20 +30,24 @@ class Server final : private admin::Host {
   int run(std::shared_ptr<const config::Config> cfg);
 
   // Loads the file again and publishes it to the workers; returns an error text or "".
-  std::string reload() override;
+  std::string reload();
 
  private:
   // admin::Host (server_admin.cc)
   bool draining() const override { return shuttingDown_; }
   void writeMetrics(std::string& out) override;
   void writeStatus(std::string& out) override;
+  std::string reloadConfig() override;  // reload(), counted
   uint64_t configVersion() const override { return version_; }
   bool setAdminState(std::string_view pool, std::string_view backend,
                      upstream::AdminState state) override;
   // Reads admin.token_file (if set) into `token`; returns an error text or "".
   static std::string readToken(const config::Config& cfg, std::string& token);
-  // Start-up part of the observability: listener slots, stats, access log, token. "" or error.
-  std::string setUpTelemetry(const config::Config& cfg, unsigned workers);
+  // Start-up part of the observability (before the first snapshot is built): listener slots,
+  // stats, access log, admin token. Returns "" or an error.
+  std::string setUpTelemetry(const config::Config& cfg);
+  // Counts a reload attempt for the metrics; `err` is what reload() returned.
+  void countReload(const std::string& err);
 
   void onSignal(int signum);
   void beginShutdown();
