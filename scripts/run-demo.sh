@@ -18,6 +18,10 @@ cat <<MSG
 Switchyard is starting on the demo config ($cfg):
   proxy:      curl -i http://localhost:8080/     (answers rotate over web1, web2, web3)
   backends:   127.0.0.1:9001-9003 (X-Backend header names the one that answered)
+  metrics:    point Prometheus at http://127.0.0.1:9901/metrics  (curl it to look)
+  admin API:  curl http://127.0.0.1:9901/status
+              curl -X POST http://127.0.0.1:9901/pools/web/backends/web2/drain   (then .../enable)
+  access log: on this terminal (combined format); X-Request-Id on every answer
 Press Ctrl-C to stop.
 
 MSG

@@ -28,7 +28,9 @@ void usage(FILE* out) {
                "  -h, --help          print this help and exit\n"
                "\n"
                "Signals: SIGHUP reloads the file; SIGTERM/SIGINT drain in-flight requests and\n"
-               "exit 0; a second SIGINT exits at once.\n",
+               "exit 0; a second SIGINT exits at once; SIGUSR1 reopens the access log.\n"
+               "Metrics and the admin API are served on admin.listen (default\n"
+               "http://127.0.0.1:9901/metrics).\n",
                kDefaultConfig);
 }
 

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "switchyard/http/request_id.h"
+
 namespace sy::http {
 namespace {
 
@@ -194,7 +196,7 @@ int analyzeRequest(const Parser& p, RequestInfo& info, const char** reason) {
 size_t upstreamRequestHeadBound(const Parser& p, const RequestInfo& info, const ForwardContext& fc) {
   size_t n = 64 + info.target.size();
   for (const Header& h : p.headers()) n += h.name.len + h.value.len + 4;
-  return n + 3 * info.authority.size() + fc.clientIp.size() + 256;
+  return n + 3 * info.authority.size() + fc.clientIp.size() + fc.requestId.size() + 256;
 }
 
 void writeUpstreamRequestHead(const Parser& p, const RequestInfo& info, const ForwardContext& fc,
@@ -227,6 +229,9 @@ void writeUpstreamRequestHead(const Parser& p, const RequestInfo& info, const Fo
         break;
       case 6:
         if (equalsIgnoreCase(n, "expect")) continue;
+        break;
+      case 12:
+        if (!fc.requestId.empty() && equalsIgnoreCase(n, "x-request-id")) continue;  // below
         break;
       case 14:
         if (equalsIgnoreCase(n, "content-length")) continue;  // re-derived below
@@ -290,6 +295,11 @@ void writeUpstreamRequestHead(const Parser& p, const RequestInfo& info, const Fo
   (void)sawVia;
   w.put(info.http10 ? "1.0 switchyard" : kVia);
   w.put("\r\n");
+  if (!fc.requestId.empty()) {
+    w.put("X-Request-Id: ");
+    w.put(fc.requestId);
+    w.put("\r\n");
+  }
   if (info.chunked) {
     w.put("Transfer-Encoding: chunked\r\n");
   } else if (info.hasContentLength) {
@@ -310,11 +320,11 @@ ResponseBody chooseResponseBody(const Parser& resp, bool requestWasHead, bool cl
 size_t clientResponseHeadBound(const Parser& resp) {
   size_t n = 64 + resp.reason().size();
   for (const Header& h : resp.headers()) n += h.name.len + h.value.len + 4;
-  return n + 128;
+  return n + 128 + 16 + kMaxRequestIdLength;
 }
 
 void writeClientResponseHead(const Parser& resp, ResponseBody body, bool closeAfter,
-                             bool clientHttp10, HeadWriter& w) {
+                             bool clientHttp10, HeadWriter& w, std::string_view requestId) {
   w.put("HTTP/1.1 ");
   w.putUint(static_cast<uint64_t>(resp.statusCode()));
   w.putChar(' ');
@@ -328,10 +338,16 @@ void writeClientResponseHead(const Parser& resp, ResponseBody body, bool closeAf
       // Kept for bodiless answers (HEAD, 304) where it describes the representation.
       if (body != ResponseBody::kNone || resp.chunked()) continue;
     }
+    if (!requestId.empty() && n.size() == 12 && equalsIgnoreCase(n, "x-request-id")) continue;
     if (checkConnectionTokens && namedByConnection(resp, n)) continue;
     w.put(n);
     w.put(": ");
     w.put(resp.view(h.value));
+    w.put("\r\n");
+  }
+  if (!requestId.empty()) {
+    w.put("X-Request-Id: ");
+    w.put(requestId);
     w.put("\r\n");
   }
   switch (body) {
@@ -356,7 +372,7 @@ void writeClientResponseHead(const Parser& resp, ResponseBody body, bool closeAf
 }
 
 size_t writeLocalResponse(int status, std::string_view body, bool closeAfter, bool isHead,
-                          char* out, size_t capacity) {
+                          char* out, size_t capacity, std::string_view requestId) {
   HeadWriter w(out, capacity);
   w.put("HTTP/1.1 ");
   w.putUint(static_cast<uint64_t>(status));
@@ -365,6 +381,11 @@ size_t writeLocalResponse(int status, std::string_view body, bool closeAfter, bo
   w.put("\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ");
   w.putUint(body.size());
   w.put("\r\nServer: switchyard\r\n");
+  if (!requestId.empty()) {
+    w.put("X-Request-Id: ");
+    w.put(requestId);
+    w.put("\r\n");
+  }
   if (closeAfter) w.put("Connection: close\r\n");
   w.put("\r\n");
   if (!isHead) w.put(body);
@@ -378,6 +399,7 @@ std::string_view reasonPhrase(int status) {
     case 204: return "No Content";
     case 304: return "Not Modified";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";

@@ -91,9 +91,11 @@ Session::Session(server::Worker& worker, server::WorkerListener& listener)
   timer_.data = this;
   openHandles_ = 2;
   ++listener_.sessions;
+  w_.stats().addListener(listener_.slot, metrics::kConnOpened);
 }
 
 Session::~Session() {
+  if (headRef_) net::BlockPool::unref(headRef_);
   in_.release();
   upIn_.release();
   if (reqHead_) net::BlockPool::unref(reqHead_);
@@ -114,6 +116,7 @@ void Session::start() {
 void Session::onHandleClosed(uv_handle_t* h) {
   auto* s = static_cast<Session*>(h->data);
   if (--s->openHandles_ == 0) {
+    s->w_.stats().addListener(s->listener_.slot, metrics::kConnClosed);
     s->w_.sessionClosed(s);
     delete s;
   }
@@ -121,6 +124,7 @@ void Session::onHandleClosed(uv_handle_t* h) {
 
 void Session::abort() {
   if (phase_ == Phase::kClosed) return;
+  recordExchange();
   phase_ = Phase::kClosed;
   releaseUpstream(false);
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), onHandleClosed);
@@ -161,8 +165,13 @@ void Session::beginRequest() {
     net::BlockPool::unref(reqHead_);
     reqHead_ = nullptr;
   }
+  reqStartNs_ = 0;
+  status_ = 0;
+  respBytes_ = 0;
+  upConnectNs_ = upResponseNs_ = -1;
   uint64_t now = uv_now(w_.loop());
   if (in_.unparsed() > 0) {
+    reqStartNs_ = uv_hrtime();
     phase_ = Phase::kHead;
     setClientDeadline(now + timeouts().clientHeader.count());
   } else {
@@ -212,12 +221,14 @@ void Session::onClientRead(uv_stream_t* st, ssize_t n, const uv_buf_t*) {
     return;
   }
   s->in_.end += static_cast<uint32_t>(n);
+  s->w_.stats().addListener(s->listener_.slot, metrics::kBytesIn, static_cast<uint64_t>(n));
   if (s->phase_ == Phase::kLingering) {
     s->in_.parsed = s->in_.end;  // discard
     return;
   }
   uint64_t now = uv_now(s->w_.loop());
   if (s->phase_ == Phase::kIdle) {
+    s->reqStartNs_ = uv_hrtime();
     s->phase_ = Phase::kHead;
     s->setClientDeadline(now + s->timeouts().clientHeader.count());
   } else if (s->phase_ == Phase::kBody && s->requestHasBody_ && !s->requestComplete_) {
@@ -243,6 +254,7 @@ void Session::processClientInput() {
   while (in_.block && in_.unparsed() > 0 && !clientPaused_ &&
          (phase_ == Phase::kIdle || phase_ == Phase::kHead || phase_ == Phase::kBody)) {
     if (phase_ == Phase::kIdle) {
+      if (!reqStartNs_) reqStartNs_ = uv_hrtime();
       phase_ = Phase::kHead;
       setClientDeadline(uv_now(w_.loop()) + timeouts().clientHeader.count());
     }
@@ -292,6 +304,7 @@ int Session::onHeadersComplete(http::Parser& p) {
 }
 
 int Session::requestHeadersComplete() {
+  noteRequestHead();
   const char* reason = nullptr;
   int status = http::analyzeRequest(reqParser_, req_, &reason);
   if (status != 0) {
@@ -322,7 +335,7 @@ int Session::requestHeadersComplete() {
   selection_ = computeSelectionInputs(policy_->needs(), view_->snap->geo.get(),
                                       reinterpret_cast<const sockaddr*>(&peer_), reqParser_, req_);
 
-  http::ForwardContext fc{clientIp_, listener_.tls};
+  http::ForwardContext fc{clientIp_, listener_.tls, reqId_};
   size_t bound = http::upstreamRequestHeadBound(reqParser_, req_, fc);
   reqHead_ = w_.blocks().acquire(static_cast<uint32_t>(bound));
   http::HeadWriter hw(reqHead_->data(), reqHead_->capacity);
@@ -400,6 +413,7 @@ void Session::respondLocal(int status, const char* body, bool close) {
       (req_.chunked || req_.contentLength - bodyBytes_ > kMaxDiscardBody))
     close = true;
   if (close) closeAfter_ = true;
+  status_ = status;
   if (status >= 500)
     LOG_WARN("%s %.*s -> %d: %s", clientIp_, static_cast<int>(req_.target.size()),
              req_.target.data(), status, body);
@@ -419,7 +433,7 @@ void Session::respondLocal(int status, const char* body, bool close) {
   }
   net::Block* b = w_.blocks().acquire();
   size_t len = http::writeLocalResponse(status, bodyText, closeAfter_, req_.isHead, b->data(),
-                                        b->capacity);
+                                        b->capacity, reqId_);
   net::WriteBatch* wb = w_.writes().acquire();
   wb->addRef(b, b->data(), len);
   net::BlockPool::unref(b);
@@ -436,6 +450,8 @@ void Session::writeClient(net::WriteBatch* batch) {
   }
   batch->owner = this;
   bool done = false;
+  respBytes_ += batch->bytes;
+  w_.stats().addListener(listener_.slot, metrics::kBytesOut, batch->bytes);
   int rc = net::writeBatch(reinterpret_cast<uv_stream_t*>(&tcp_), batch,
                            [](uv_write_t* req, int status) {
                              auto* b = static_cast<net::WriteBatch*>(req->data);
@@ -492,6 +508,7 @@ void Session::maybeFinishExchange() {
 }
 
 void Session::finishExchange() {
+  recordExchange();
   releaseUpstream(false);
   if (closeAfter_ || !requestComplete_ || w_.draining() || listener_.closed) {
     closeAfterWrites();
@@ -561,6 +578,8 @@ void Session::startAttempt() {
     }
     return;
   }
+  if (attempts_ > 0 && backend_ && !freshOnly_)
+    backend_->stats().shard(w_.id()).add(metrics::kRetries);  // backend_ failed: moving on
   ++attempts_;
   tried_[triedCount_++] = b;
   backend_ = b;
@@ -590,6 +609,8 @@ void Session::useConnection(upstream::UpstreamConn* c, bool reused) {
   upConnected_ = true;
   upReused_ = reused;
   ++c->requests;
+  upSentNs_ = uv_hrtime();
+  if (reused) backend_->stats().shard(w_.id()).add(metrics::kUpReuses);
   if (up_->startReading() == 0) upReading_ = true;
   setUpstreamDeadline(uv_now(w_.loop()) + set_->cfg.timeouts.upstreamResponse.count());
   flushUpstream();
@@ -600,6 +621,7 @@ void Session::onUpstreamConnect(int status) {
     upstreamFailed(Failure::kConnect, status);
     return;
   }
+  upConnectNs_ = static_cast<int64_t>(uv_hrtime() - up_->connectStartNs);
   useConnection(up_, false);
   if (!clientPaused_ && !clientReading_ && phase_ == Phase::kBody && !upstreamBackpressured())
     startClientReading();
@@ -708,10 +730,14 @@ int Session::responseHeadersComplete() {
   }
   respBody_ = http::chooseResponseBody(respParser_, req_.isHead, req_.http10);
   if (respBody_ == http::ResponseBody::kUntilClose || w_.draining()) closeAfter_ = true;
+  status_ = status;
+  upResponseNs_ = static_cast<int64_t>(uv_hrtime() - upSentNs_);
+  backend_->stats().shard(w_.id()).observe(metrics::kUpstreamResponse,
+                                           static_cast<uint64_t>(upResponseNs_));
   size_t bound = http::clientResponseHeadBound(respParser_);
   net::Block* b = w_.blocks().acquire(static_cast<uint32_t>(bound));
   http::HeadWriter hw(b->data(), b->capacity);
-  http::writeClientResponseHead(respParser_, respBody_, closeAfter_, req_.http10, hw);
+  http::writeClientResponseHead(respParser_, respBody_, closeAfter_, req_.http10, hw, reqId_);
   if (hw.overflow()) {
     net::BlockPool::unref(b);
     respParser_.fail(502, "response head too large");
@@ -770,6 +796,7 @@ void Session::upstreamFailed(Failure kind, int err) {
   // Only bodiless requests are replayed (their whole request is the kept head).
   const bool staleReuse = upReused_ && !upSawBytes_ && kind == Failure::kClosed &&
                           !requestHasBody_;
+  if (kind == Failure::kConnect) backend_->stats().shard(w_.id()).add(metrics::kUpConnectFailures);
   LOG_WARN("upstream %s (%s) %s%s%s", backend_->name().c_str(),
            backend_->address().text.c_str(), what, err ? ": " : "",
            err ? uv_strerror(err) : "");

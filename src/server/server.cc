@@ -1,6 +1,7 @@
 #include "switchyard/server/server.h"
 
 #include <csignal>
+#include <ctime>
 #include <unistd.h>
 
 #include "switchyard/common/log.h"
@@ -10,6 +11,12 @@
 namespace sy::server {
 namespace {
 constexpr int kBacklog = 4096;
+}
+
+double wallSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
 unsigned onlineCores() {
@@ -49,6 +56,10 @@ std::expected<std::vector<int>, std::string> Server::openListener(const config::
 Server::~Server() = default;
 
 int Server::run(std::shared_ptr<const config::Config> cfg) {
+  if (std::string err = setUpTelemetry(*cfg); !err.empty()) {
+    LOG_ERROR("%s", err.c_str());
+    return 1;
+  }
   signal(SIGPIPE, SIG_IGN);
   const unsigned workers = cfg->workers ? cfg->workers : onlineCores();
   workerCount_ = workers;
@@ -69,7 +80,8 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
         for (const ListenFd& f : v) ::close(f.fd);
       return 1;
     }
-    for (unsigned w = 0; w < workers; ++w) fds[w].push_back({listenerKey(l), (*opened)[w]});
+    const uint32_t slot = listenerSlot(l.name);
+    for (unsigned w = 0; w < workers; ++w) fds[w].push_back({listenerKey(l), (*opened)[w], slot});
   }
 
   uv_loop_init(&loop_);
@@ -83,6 +95,7 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
   initSignal(&sigterm_, SIGTERM);
   initSignal(&sigint_, SIGINT);
   initSignal(&sighup_, SIGHUP);
+  initSignal(&sigusr1_, SIGUSR1);
   uv_timer_init(&loop_, &shutdownTimer_);
   shutdownTimer_.data = this;
   uv_timer_init(&loop_, &pollTimer_);
@@ -93,8 +106,22 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
   health_ = std::make_unique<health::Monitor>(&loop_);
   health_->update(snap_);
 
+  admin::Host& host = *this;
+  admin_ = std::make_unique<admin::AdminServer>(&loop_, host);
+  admin_->setToken(std::move(pendingToken_));
+  if (std::string err = admin_->listen(cfg->admin.listen); !err.empty()) {
+    LOG_ERROR("%s", err.c_str());
+    for (auto& v : fds)
+      for (const ListenFd& f : v) ::close(f.fd);
+    return 1;
+  }
+  LOG_INFO("admin API and metrics on http://%s:%u/metrics", cfg->admin.listen.host.c_str(),
+           admin_->port());
+  accessLog_->start();
+
   for (unsigned w = 0; w < workers; ++w) {
     workers_.push_back(std::make_unique<Worker>(w, &connections_));
+    workers_.back()->attachTelemetry(stats_.get(), &accessLog_->worker(w));
     workers_.back()->start(snap_, fds[w]);
   }
   LOG_INFO("switchyard %s started: %u workers, %zu pools, config %s", SWITCHYARD_VERSION,
@@ -103,6 +130,7 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
   uv_run(&loop_, UV_RUN_DEFAULT);
 
   for (auto& w : workers_) w->join();
+  accessLog_->stop();
   uv_loop_close(&loop_);
   LOG_INFO("switchyard stopped");
   return exitCode_;
@@ -110,8 +138,15 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
 
 void Server::onSignal(int signum) {
   if (signum == SIGHUP) {
-    std::string err = reload();
-    (void)err;
+    countReload(reload());
+    return;
+  }
+  if (signum == SIGUSR1) {
+    if (std::string err = accessLog_->reopen(); !err.empty()) {
+      LOG_ERROR("SIGUSR1: %s", err.c_str());
+    } else {
+      LOG_INFO("SIGUSR1: access log reopened");
+    }
     return;
   }
   if (shuttingDown_) {
@@ -144,6 +179,8 @@ void Server::checkWorkersDone() {
   uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sighup_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sigusr1_), nullptr);
+  admin_->close();
   uv_close(reinterpret_cast<uv_handle_t*>(&shutdownTimer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&pollTimer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&watchDebounce_), nullptr);
@@ -190,12 +227,16 @@ void Server::onFileEvent() {
 
 std::string Server::reload() {
   auto loaded = config::loadConfigFile(configPath_);
-  if (!loaded) {
-    std::string msg = loaded.error().format();
+  std::string token;
+  std::string msg = loaded ? readToken(*loaded, token) : loaded.error().format();
+  if (!msg.empty()) {
     LOG_ERROR("reload refused, keeping the running config: %s", msg.c_str());
     return msg;
   }
   auto cfg = std::make_shared<const config::Config>(std::move(*loaded));
+  if (cfg->admin.listen.text != snap_->config->admin.listen.text)
+    LOG_WARN("reload: admin.listen %s needs a restart; still on %s", cfg->admin.listen.text.c_str(),
+             snap_->config->admin.listen.text.c_str());
   const unsigned workers = static_cast<unsigned>(workers_.size());
   if (cfg->workers && cfg->workers != workers)
     LOG_WARN("reload: workers: %u needs a restart; still running %u", cfg->workers, workers);
@@ -218,7 +259,8 @@ std::string Server::reload() {
       LOG_ERROR("reload refused, keeping the running config: %s", opened.error().c_str());
       return opened.error();
     }
-    for (unsigned w = 0; w < workers; ++w) fresh[w].push_back({listenerKey(l), (*opened)[w]});
+    const uint32_t slot = listenerSlot(l.name);
+    for (unsigned w = 0; w < workers; ++w) fresh[w].push_back({listenerKey(l), (*opened)[w], slot});
   }
   for (const auto& ol : snap_->config->listeners) {
     bool kept = false;
@@ -229,6 +271,11 @@ std::string Server::reload() {
   ++version_;
   health_->update(snap_);
   for (unsigned w = 0; w < workers; ++w) workers_[w]->postSnapshot(snap_, std::move(fresh[w]));
+  admin_->setToken(std::move(token));
+  listenerInfo_.clear();
+  for (const config::Listener& l : cfg->listeners) listenerInfo_.push_back({l.name, l.listen.text});
+  if (std::string err = accessLog_->configure(cfg->accessLog); !err.empty())
+    LOG_ERROR("reload: %s; the access log is left as it was", err.c_str());
   LOG_INFO("reloaded %s (config version %llu)", configPath_.c_str(),
            static_cast<unsigned long long>(version_));
   return "";

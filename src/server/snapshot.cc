@@ -26,6 +26,7 @@ std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
       for (const auto& op : previous->pools)
         if (op->name == p.name) old = op.get();
     }
+    set->stats = old && old->stats ? old->stats : std::make_shared<metrics::StatsBlock>(workers);
     for (const config::Backend& b : p.backends) {
       std::shared_ptr<upstream::Backend> kept;
       if (old) {

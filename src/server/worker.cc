@@ -27,6 +27,7 @@ void Worker::addListener(const ListenFd& lf) {
   l->worker = this;
   l->key = lf.key;
   l->fd = lf.fd;
+  l->slot = lf.slot;
   for (size_t i = 0; i < cfg.listeners.size(); ++i) {
     if (listenerKey(cfg.listeners[i]) != lf.key) continue;
     l->name = cfg.listeners[i].name;
@@ -50,6 +51,11 @@ void Worker::start(std::shared_ptr<const Snapshot> snap, std::vector<ListenFd> l
   sweep_.data = this;
   uv_timer_start(&sweep_, [](uv_timer_t* t) { static_cast<Worker*>(t->data)->sweepIdle(); },
                  kSweepMs, kSweepMs);
+  uv_timer_init(&loop_, &logFlush_);
+  logFlush_.data = this;
+  uv_timer_start(&logFlush_, [](uv_timer_t* t) {
+    if (auto* log = static_cast<Worker*>(t->data)->log_) log->flush();
+  }, metrics::WorkerLog::kFlushIntervalMs, metrics::WorkerLog::kFlushIntervalMs);
   view_ = std::make_shared<WorkerView>(snap);
   for (const ListenFd& lf : listenFds) addListener(lf);
   thread_ = std::thread([this] { run(); });
@@ -163,6 +169,8 @@ void Worker::maybeFinish() {
   for (const auto& set : view_->snap->pools)
     for (const auto& b : set->backends) upstream::UpstreamConn::closeAllIdle(*b, id_);
   uv_close(reinterpret_cast<uv_handle_t*>(&sweep_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&logFlush_), nullptr);
+  if (log_) log_->flush();
   uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
 }
 
@@ -170,8 +178,13 @@ void Worker::sweepIdle() {
   uint64_t now = uv_now(&loop_);
   for (const auto& set : view_->snap->pools) {
     uint64_t idleMs = static_cast<uint64_t>(set->cfg.timeouts.upstreamIdle.count());
-    if (now < idleMs) continue;
-    for (const auto& b : set->backends) upstream::UpstreamConn::closeIdleBefore(*b, id_, now - idleMs);
+    for (const auto& b : set->backends) {
+      if (b->adminState() == upstream::AdminState::kDisabled) {
+        upstream::UpstreamConn::closeAllIdle(*b, id_);  // disabled through the admin API
+      } else if (now >= idleMs) {
+        upstream::UpstreamConn::closeIdleBefore(*b, id_, now - idleMs);
+      }
+    }
   }
 }
 

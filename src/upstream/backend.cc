@@ -10,6 +10,7 @@ Backend::Backend(const config::Backend& cfg, std::string poolName, unsigned work
       weight_(cfg.weight),
       effectiveWeight_(cfg.weight),
       workers_(workers),
-      idle_(new IdleList[workers]) {}
+      idle_(new IdleList[workers]),
+      stats_(workers) {}
 
 }  // namespace sy::upstream

@@ -3,10 +3,18 @@
 namespace sy::upstream {
 namespace {
 
-void onClose(uv_handle_t* h) { delete static_cast<UpstreamConn*>(h->data); }
+void onClose(uv_handle_t* h) {
+  auto* c = static_cast<UpstreamConn*>(h->data);
+  c->backend->stats().shard(c->worker).add(metrics::kUpConnClosed);
+  delete c;
+}
 
 void onConnect(uv_connect_t* req, int status) {
   auto* c = static_cast<UpstreamConn*>(req->data);
+  if (status == 0) {
+    c->backend->stats().shard(c->worker).observe(metrics::kUpstreamConnect,
+                                                 uv_hrtime() - c->connectStartNs);
+  }
   if (c->user) {
     c->user->onUpstreamConnect(status);
   } else {
@@ -48,6 +56,8 @@ UpstreamConn* UpstreamConn::connect(uv_loop_t* loop, std::shared_ptr<Backend> ba
     return nullptr;
   }
   c->tcp.data = c;
+  c->backend->stats().shard(worker).add(metrics::kUpConnOpened);
+  c->connectStartNs = uv_hrtime();
   uv_tcp_nodelay(&c->tcp, 1);
   c->connectReq_.data = c;
   *err = uv_tcp_connect(&c->connectReq_, &c->tcp,

@@ -14,6 +14,7 @@
 
 #include "switchyard/http/forward.h"
 #include "switchyard/http/parser.h"
+#include "switchyard/http/request_id.h"
 #include "switchyard/net/buffer.h"
 #include "switchyard/proxy/selection_keys.h"
 #include "switchyard/server/snapshot.h"
@@ -124,6 +125,10 @@ class Session final : public http::Parser::Handler, public upstream::ConnUser {
 
   const config::Timeouts& timeouts() const;
 
+  // observability (session_telemetry.cc)
+  void noteRequestHead();  // head parsed: keep its bytes, pick the request id
+  void recordExchange();   // the exchange ended: count it and write its access log line
+
   server::Worker& w_;
   server::WorkerListener& listener_;
   uv_tcp_t tcp_;
@@ -181,6 +186,21 @@ class Session final : public http::Parser::Handler, public upstream::ConnUser {
   bool respComplete_ = false;
   http::ResponseBody respBody_ = http::ResponseBody::kNone;
   net::WriteBatch* clientOut_ = nullptr;  // response bytes being collected for the client
+
+  // observability: one exchange's timings and what its access log line needs
+  uint64_t reqStartNs_ = 0;   // uv_hrtime() at the request's first byte; 0 = no exchange open
+  uint64_t upSentNs_ = 0;     // request started going out on a connected upstream connection
+  int64_t upConnectNs_ = -1;  // new upstream connection's connect time (-1: none)
+  int64_t upResponseNs_ = -1; // upSentNs_ to the response head (-1: no response head)
+  uint64_t respBytes_ = 0;    // bytes handed to the client socket
+  int status_ = 0;            // status sent to the client (0: none yet)
+  net::Block* headRef_ = nullptr;  // keeps the request head (and the views below) alive
+  std::string_view method_;
+  std::string_view target_;
+  std::string_view userAgent_;
+  std::string_view referer_;
+  std::string_view reqId_;    // X-Request-Id: the client's (a view into the head) or genId_
+  char genId_[http::kGeneratedRequestIdLength];
 };
 
 }  // namespace sy::proxy

@@ -1,7 +1,8 @@
 #pragma once
 // The process: loads the config, opens the listening sockets, starts the workers and runs the
 // main loop (signals: SIGHUP reloads, SIGTERM/SIGINT drain and exit, a second SIGINT exits at
-// once). Main thread only.
+// once, SIGUSR1 reopens the access log). The main loop also serves the admin API (/metrics,
+// /status...; server_admin.cc). Main thread only.
 
 #include <atomic>
 #include <expected>
@@ -11,14 +12,19 @@
 
 #include <uv.h>
 
+#include "switchyard/admin/admin_server.h"
+#include "switchyard/admin/status.h"
 #include "switchyard/config/config.h"
 #include "switchyard/health/monitor.h"
+#include "switchyard/metrics/access_log.h"
+#include "switchyard/metrics/collect.h"
+#include "switchyard/metrics/stats.h"
 #include "switchyard/server/snapshot.h"
 #include "switchyard/server/worker.h"
 
 namespace sy::server {
 
-class Server {
+class Server final : private admin::Host {
  public:
   explicit Server(std::string configPath, bool watch = false);
   ~Server();
@@ -29,6 +35,22 @@ class Server {
   std::string reload();
 
  private:
+  // admin::Host (server_admin.cc)
+  bool draining() const override { return shuttingDown_; }
+  void writeMetrics(std::string& out) override;
+  void writeStatus(std::string& out) override;
+  std::string reloadConfig() override;  // reload(), counted
+  uint64_t configVersion() const override { return version_; }
+  bool setAdminState(std::string_view pool, std::string_view backend,
+                     upstream::AdminState state) override;
+  // Reads admin.token_file (if set) into `token`; returns an error text or "".
+  static std::string readToken(const config::Config& cfg, std::string& token);
+  // Start-up part of the observability (before the first snapshot is built): listener slots,
+  // stats, access log, admin token. Returns "" or an error.
+  std::string setUpTelemetry(const config::Config& cfg);
+  // Counts a reload attempt for the metrics; `err` is what reload() returned.
+  void countReload(const std::string& err);
+
   void onSignal(int signum);
   // Opens one SO_REUSEPORT socket per worker for `l` (an ephemeral port 0 is resolved by the
   // first bind and reused by the others). On error closes what it opened.
@@ -40,7 +62,7 @@ class Server {
 
   std::string configPath_;
   uv_loop_t loop_;
-  uv_signal_t sigterm_, sigint_, sighup_;
+  uv_signal_t sigterm_, sigint_, sighup_, sigusr1_;
   uv_timer_t shutdownTimer_;
   uv_timer_t pollTimer_;
   uv_fs_event_t watch_;
@@ -54,11 +76,25 @@ class Server {
   std::unique_ptr<health::Monitor> health_;  // follows snap_; closed when the workers are done
   std::atomic<uint32_t> connections_{0};
   uint64_t version_ = 0;
+  // observability
+  std::unique_ptr<metrics::StatsBlock> stats_;  // client side, unrouted answers
+  std::unique_ptr<metrics::AccessLog> accessLog_;
+  std::unique_ptr<admin::AdminServer> admin_;
+  metrics::ServerCounters counters_;
+  std::vector<std::string> listenerNames_;       // by metrics slot
+  static constexpr uint32_t kSpareListenerSlots = 8;
+  // Main thread: the metrics slot for a listener name (new names take a spare slot).
+  uint32_t listenerSlot(const std::string& name);
+  std::vector<admin::ListenerInfo> listenerInfo_;
+  uint64_t startNs_ = 0;
+  std::string pendingToken_;  // admin token read at start-up, until the admin server exists
   bool shuttingDown_ = false;
   int exitCode_ = 0;
 };
 
 // Online CPU count (at least 1).
 unsigned onlineCores();
+// Current unix time in seconds (main thread bookkeeping; not for the request path).
+double wallSeconds();
 
 }  // namespace sy::server

@@ -13,6 +13,8 @@
 
 #include <uv.h>
 
+#include "switchyard/metrics/access_log.h"
+#include "switchyard/metrics/stats.h"
 #include "switchyard/net/buffer.h"
 #include "switchyard/server/snapshot.h"
 
@@ -31,6 +33,7 @@ struct WorkerListener {
   std::string key;  // listenerKey(): a reload keeps the socket while name and address match
   std::string name;
   int routeIndex = -1;  // index of this listener in the worker's current snapshot
+  uint32_t slot = 0;    // the listener's metrics slot (Server::listenerSlot)
   int fd = -1;          // handed over by the main thread
   bool tls = false;
   // Lifetime: sessions refer to their listener, so a listener removed by a reload is freed
@@ -47,6 +50,7 @@ std::string listenerKey(const config::Listener& l);
 struct ListenFd {
   std::string key;
   int fd = -1;
+  uint32_t slot = 0;  // metrics slot of the listener
 };
 
 class Worker {
@@ -61,6 +65,12 @@ class Worker {
   // sockets for listeners the worker does not have yet; listeners no longer in the snapshot
   // are closed, the others keep their sockets (no connection is refused by a reload).
   void postSnapshot(std::shared_ptr<const Snapshot> snap, std::vector<ListenFd> newFds = {});
+  // Main thread, before start(): the server's stats block and this worker's access log buffer
+  // (both outlive the worker).
+  void attachTelemetry(metrics::StatsBlock* stats, metrics::WorkerLog* log) {
+    stats_ = stats;
+    log_ = log;
+  }
   // Any thread: stop accepting, finish in-flight requests, close idle connections, then the
   // loop ends. Call join() afterwards.
   void postShutdown();
@@ -74,6 +84,9 @@ class Worker {
   net::WritePool& writes() { return writes_; }
   const std::shared_ptr<WorkerView>& view() const { return view_; }
   bool draining() const { return draining_; }
+  // The server-wide block (client connections, bytes, unrouted answers): this worker's shard.
+  metrics::ShardRef stats() { return stats_->shard(id_); }
+  metrics::WorkerLog* accessLog() { return log_; }
   void sessionOpened(proxy::Session* s);
   void sessionClosed(proxy::Session* s);
 
@@ -92,11 +105,14 @@ class Worker {
   uv_loop_t loop_;
   uv_async_t async_;
   uv_timer_t sweep_;
+  uv_timer_t logFlush_;
   std::thread thread_;
   std::vector<std::unique_ptr<WorkerListener>> listeners_;
   std::shared_ptr<WorkerView> view_;
   net::BlockPool blocks_;
   net::WritePool writes_;
+  metrics::StatsBlock* stats_ = nullptr;
+  metrics::WorkerLog* log_ = nullptr;
   proxy::Session* sessions_ = nullptr;  // intrusive list of open sessions
   size_t sessionCount_ = 0;
   bool draining_ = false;

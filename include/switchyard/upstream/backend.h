@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "switchyard/config/config.h"
+#include "switchyard/metrics/stats.h"
 
 namespace sy::upstream {
 
@@ -85,6 +86,9 @@ class Backend : public std::enable_shared_from_this<Backend> {
 
   IdleList& idle(unsigned worker) { return idle_[worker]; }
   unsigned workers() const { return workers_; }
+  // Per-worker metric shards: worker w writes only stats().shard(w); the scrape merges them.
+  metrics::StatsBlock& stats() { return stats_; }
+  const metrics::StatsBlock& stats() const { return stats_; }
 
  private:
   config::Backend cfg_;
@@ -100,6 +104,7 @@ class Backend : public std::enable_shared_from_this<Backend> {
   HealthCounters health_;
   unsigned workers_;
   std::unique_ptr<IdleList[]> idle_;
+  metrics::StatsBlock stats_;
 };
 
 // The backends of one pool in one snapshot, in config order.
@@ -107,6 +112,9 @@ struct BackendSet {
   std::string name;
   config::Pool cfg;
   std::vector<std::shared_ptr<Backend>> backends;
+  // Answers given for this pool without a backend (503 no backend available). Carried over by
+  // pool name from the previous snapshot; may be null (sets built outside a snapshot).
+  std::shared_ptr<metrics::StatsBlock> stats;
 };
 
 }  // namespace sy::upstream

@@ -34,6 +34,7 @@ class UpstreamConn {
   unsigned worker = 0;
   uint32_t requests = 0;     // requests sent on this connection
   uint64_t idleSince = 0;    // uv_now() when it entered the idle list
+  uint64_t connectStartNs = 0;  // uv_hrtime() when the connect began (metrics)
   UpstreamConn* prev = nullptr;  // idle list links
   UpstreamConn* next = nullptr;
   bool inIdle = false;

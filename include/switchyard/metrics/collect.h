@@ -1,0 +1,38 @@
+#pragma once
+// Builds the /metrics page: merges the per-worker shards of every stats block (backends, pools,
+// the server's own block) and writes every family of families.h in table order.
+// Main thread (the admin listener), at scrape time.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "switchyard/metrics/stats.h"
+#include "switchyard/upstream/backend.h"
+
+namespace sy::metrics {
+
+// Counters kept by the main thread itself.
+struct ServerCounters {
+  uint64_t reloadsOk = 0;
+  uint64_t reloadsFailed = 0;
+  double lastReloadSuccess = 0;  // unix seconds (start-up counts as a successful load)
+  uint64_t configVersion = 0;
+};
+
+struct ScrapeInput {
+  // Pools of the current snapshot, in config order.
+  const std::vector<std::unique_ptr<upstream::BackendSet>>* pools = nullptr;
+  // Listener names by slot (start-up config order).
+  const std::vector<std::string>* listeners = nullptr;
+  // The server's block: unrouted answers, client connections and bytes.
+  const StatsBlock* server = nullptr;
+  const ServerCounters* counters = nullptr;
+  uint64_t accessLogDropped = 0;
+  bool processStats = true;  // include process_* (off in unit tests for stable output)
+};
+
+void writeMetrics(const ScrapeInput& in, std::string& out);
+
+}  // namespace sy::metrics

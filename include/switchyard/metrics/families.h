@@ -1,0 +1,165 @@
+#pragma once
+// Every metric Switchyard exports, declared once (DESIGN.md "Metrics"): name, type, help text
+// and label names, plus the histogram bucket bounds. The collector (collect.cc) writes the
+// families in this order with TextWriter (exposition.h); nothing else spells a metric name.
+// Constant data: any thread.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace sy::metrics {
+
+enum class Type : uint8_t { kCounter, kGauge, kHistogram };
+
+struct Family {
+  std::string_view name;
+  Type type;
+  std::string_view help;
+  std::array<std::string_view, 4> labels;  // label names in order; unused entries empty
+
+  constexpr size_t labelCount() const {
+    size_t n = 0;
+    while (n < labels.size() && !labels[n].empty()) ++n;
+    return n;
+  }
+};
+
+enum class FamilyId : uint8_t {
+  kRequests,
+  kRequestDuration,
+  kUpstreamResponse,
+  kUpstreamConnect,
+  kDownstreamActive,
+  kDownstreamTotal,
+  kBytesReceived,
+  kBytesSent,
+  kUpstreamActive,
+  kUpstreamTotal,
+  kUpstreamReuses,
+  kUpstreamConnectFailures,
+  kRetries,
+  kBackendUp,
+  kBackendEjected,
+  kBackendAdminState,
+  kBackendInFlight,
+  kBackendWeight,
+  kBackendWeightEffective,
+  kHealthChecks,
+  kBackendEjections,
+  kConfigReloads,
+  kConfigLastReloadSuccess,
+  kConfigVersion,
+  kAccessLogDropped,
+  kBuildInfo,
+  kProcessCpu,
+  kProcessResident,
+  kProcessVirtual,
+  kProcessOpenFds,
+  kProcessMaxFds,
+  kProcessStartTime,
+  kCount,
+};
+
+// Indexed by FamilyId.
+inline constexpr Family kFamilies[] = {
+    {"switchyard_requests_total", Type::kCounter,
+     "Requests answered, by listener, pool, backend (last one tried; empty when none was) and "
+     "status class of the answer sent to the client.",
+     {"listener", "pool", "backend", "code_class"}},
+    {"switchyard_request_duration_seconds", Type::kHistogram,
+     "Client-side request duration: first request byte received to last response byte handed "
+     "to the client socket.",
+     {"pool", "backend"}},
+    {"switchyard_upstream_response_seconds", Type::kHistogram,
+     "Backend time to response head: request written on a connected upstream connection to "
+     "the response head received (connect time excluded).",
+     {"pool", "backend"}},
+    {"switchyard_upstream_connect_seconds", Type::kHistogram,
+     "Time to establish a new TCP connection to a backend (successful connects).",
+     {"pool", "backend"}},
+    {"switchyard_downstream_connections_active", Type::kGauge, "Open client connections.",
+     {"listener"}},
+    {"switchyard_downstream_connections_total", Type::kCounter, "Client connections accepted.",
+     {"listener"}},
+    {"switchyard_bytes_received_total", Type::kCounter,
+     "Bytes read from client connections (heads and bodies).", {"listener"}},
+    {"switchyard_bytes_sent_total", Type::kCounter,
+     "Bytes written to client connections (heads and bodies).", {"listener"}},
+    {"switchyard_upstream_connections_active", Type::kGauge,
+     "Open connections to a backend (connecting, in use or idle in a keep-alive pool).",
+     {"pool", "backend"}},
+    {"switchyard_upstream_connections_total", Type::kCounter,
+     "Connections opened to a backend.", {"pool", "backend"}},
+    {"switchyard_upstream_connection_reuses_total", Type::kCounter,
+     "Requests sent on a kept-alive upstream connection instead of a new one.",
+     {"pool", "backend"}},
+    {"switchyard_upstream_connect_failures_total", Type::kCounter,
+     "Failed or timed-out connects to a backend.", {"pool", "backend"}},
+    {"switchyard_retries_total", Type::kCounter,
+     "Requests retried on another backend after this backend failed.", {"pool", "backend"}},
+    {"switchyard_backend_up", Type::kGauge,
+     "1 if the backend is healthy and not ejected, else 0 (admin state not included).",
+     {"pool", "backend"}},
+    {"switchyard_backend_ejected", Type::kGauge,
+     "1 while outlier detection has ejected the backend.", {"pool", "backend"}},
+    {"switchyard_backend_admin_state", Type::kGauge,
+     "Admin state set through the admin API: 1 for the current state.",
+     {"pool", "backend", "state"}},
+    {"switchyard_backend_in_flight", Type::kGauge,
+     "Requests in flight on the backend across all workers.", {"pool", "backend"}},
+    {"switchyard_backend_weight", Type::kGauge, "Configured weight of the backend.",
+     {"pool", "backend"}},
+    {"switchyard_backend_weight_effective", Type::kGauge,
+     "Weight the balancing policy uses now (lower than configured during slow start).",
+     {"pool", "backend"}},
+    {"switchyard_health_checks_total", Type::kCounter,
+     "Active health checks by result (success, failure).", {"pool", "backend", "result"}},
+    {"switchyard_backend_ejections_total", Type::kCounter,
+     "Backend ejections by outlier detection, by reason.", {"pool", "backend", "reason"}},
+    {"switchyard_config_reloads_total", Type::kCounter,
+     "Configuration reloads (SIGHUP or POST /reload) by result (success, failure).",
+     {"result"}},
+    {"switchyard_config_last_reload_success_timestamp_seconds", Type::kGauge,
+     "Unix time of the last successful configuration load (start-up counts).", {}},
+    {"switchyard_config_version", Type::kGauge,
+     "Version number of the running configuration (1 at start-up, +1 per successful reload).",
+     {}},
+    {"switchyard_access_log_dropped_total", Type::kCounter,
+     "Access log lines dropped because the log writer fell behind.", {}},
+    {"switchyard_build_info", Type::kGauge, "Always 1; the version label names the build.",
+     {"version"}},
+    {"process_cpu_seconds_total", Type::kCounter,
+     "Total user and system CPU time spent in seconds.", {}},
+    {"process_resident_memory_bytes", Type::kGauge, "Resident memory size in bytes.", {}},
+    {"process_virtual_memory_bytes", Type::kGauge, "Virtual memory size in bytes.", {}},
+    {"process_open_fds", Type::kGauge, "Number of open file descriptors.", {}},
+    {"process_max_fds", Type::kGauge, "Maximum number of open file descriptors.", {}},
+    {"process_start_time_seconds", Type::kGauge,
+     "Start time of the process since unix epoch in seconds.", {}},
+};
+static_assert(std::size(kFamilies) == static_cast<size_t>(FamilyId::kCount),
+              "one kFamilies entry per FamilyId, in the same order");
+
+constexpr const Family& family(FamilyId id) { return kFamilies[static_cast<size_t>(id)]; }
+
+// Histogram bucket upper bounds (inclusive, "le"), in nanoseconds: 100 µs to 10 s, roughly
+// 1-2.5-5 per decade, which resolves both a proxy's sub-millisecond overhead on a LAN and
+// slow backends near the usual timeouts. Observations above the last bound land in +Inf.
+inline constexpr uint64_t kBucketBoundsNs[] = {
+    100'000,       250'000,       500'000,       1'000'000,     2'500'000,   5'000'000,
+    10'000'000,    25'000'000,    50'000'000,    100'000'000,   250'000'000, 500'000'000,
+    1'000'000'000, 2'500'000'000, 5'000'000'000, 10'000'000'000,
+};
+inline constexpr uint32_t kBucketBounds = static_cast<uint32_t>(std::size(kBucketBoundsNs));
+inline constexpr uint32_t kBuckets = kBucketBounds + 1;  // + the +Inf bucket
+
+// Index of the bucket an observation of `ns` falls in (kBucketBounds = +Inf).
+constexpr uint32_t bucketIndex(uint64_t ns) {
+  uint32_t i = 0;
+  while (i < kBucketBounds && ns > kBucketBoundsNs[i]) ++i;
+  return i;
+}
+
+}  // namespace sy::metrics

@@ -1,0 +1,160 @@
+#pragma once
+// Per-worker metric shards (DESIGN.md "Metrics"). A StatsBlock holds one cache-line aligned
+// shard of plain 64-bit cells per worker; worker w writes only shard(w), with a relaxed load and
+// a relaxed store (no read-modify-write, no lock, no cache line shared with another worker).
+// The scrape (main thread) sums the shards with relaxed loads.
+//
+// Where blocks live, so that counters survive config snapshots:
+//  - each upstream::Backend owns one (a backend kept across a reload keeps its counters);
+//  - each pool (BackendSet) shares one, carried over by name, for answers given without a
+//    backend (503 no backend available);
+//  - the server owns one for the rest (unrouted requests, client connections, bytes).
+// Every block has the same layout: counters, histograms, then per-listener cells, where the
+// listener slot is the listener's index in the start-up config (listeners cannot be added by a
+// reload, so the slot of a listener never changes).
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "switchyard/metrics/families.h"
+
+namespace sy::metrics {
+
+// One counter cell. Written by a single thread; read by any.
+struct Cell {
+  std::atomic<uint64_t> v{0};
+  void add(uint64_t d) {
+    v.store(v.load(std::memory_order_relaxed) + d, std::memory_order_relaxed);
+  }
+  uint64_t get() const { return v.load(std::memory_order_relaxed); }
+};
+
+enum Counter : uint32_t {
+  kUpConnOpened,      // upstream connections opened (connect started)
+  kUpConnClosed,      // upstream connections closed (handle closed)
+  kUpReuses,          // requests sent on a pooled connection
+  kUpConnectFailures,
+  kRetries,           // attempts given up on this backend and retried elsewhere
+  kCounterCount,
+};
+
+enum Histogram : uint32_t {
+  kRequestDuration,
+  kUpstreamResponse,
+  kUpstreamConnect,
+  kHistogramCount,
+};
+
+enum PerListener : uint32_t {
+  kCode1xx,  // kCode1xx + class-1 for 1xx..5xx
+  kCode2xx,
+  kCode3xx,
+  kCode4xx,
+  kCode5xx,
+  kConnOpened,
+  kConnClosed,
+  kBytesIn,
+  kBytesOut,
+  kPerListenerCount,
+};
+
+inline constexpr uint32_t kCodeClasses = 5;
+
+// Cell offsets inside one shard.
+struct Layout {
+  static constexpr uint32_t kHistCells = kBuckets + 1;  // buckets (not cumulative), then sum (ns)
+  uint32_t listeners = 1;
+
+  static constexpr uint32_t counter(Counter c) { return c; }
+  static constexpr uint32_t bucket(Histogram h, uint32_t b) {
+    return kCounterCount + h * kHistCells + b;
+  }
+  static constexpr uint32_t histSum(Histogram h) { return bucket(h, kBuckets); }
+  uint32_t listener(uint32_t slot, PerListener k) const {
+    if (slot >= listeners) slot = listeners - 1;
+    return kCounterCount + kHistogramCount * kHistCells + slot * kPerListenerCount + k;
+  }
+  uint32_t cells() const {
+    return kCounterCount + kHistogramCount * kHistCells + listeners * kPerListenerCount;
+  }
+};
+
+// Listener slots every new StatsBlock has: set once by the server before the first snapshot is
+// built (main thread, before workers start); 1 until then (unit tests).
+void setListenerSlots(uint32_t n);
+uint32_t listenerSlots();
+
+// Status class index 0..4 for 1xx..5xx (anything else counts as 5xx).
+constexpr uint32_t codeClass(int status) {
+  return status >= 100 && status < 600 ? static_cast<uint32_t>(status / 100 - 1) : 4;
+}
+
+// One worker's view of a block: cheap to make, holds no state of its own.
+class ShardRef {
+ public:
+  ShardRef(Cell* cells, const Layout* layout) : c_(cells), l_(layout) {}
+  void add(Counter k, uint64_t d = 1) { c_[Layout::counter(k)].add(d); }
+  void addListener(uint32_t slot, PerListener k, uint64_t d = 1) {
+    c_[l_->listener(slot, k)].add(d);
+  }
+  void countRequest(uint32_t slot, int status) {
+    addListener(slot, static_cast<PerListener>(kCode1xx + codeClass(status)));
+  }
+  void observe(Histogram h, uint64_t ns) {
+    c_[Layout::bucket(h, bucketIndex(ns))].add(1);
+    c_[Layout::histSum(h)].add(ns);
+  }
+
+ private:
+  Cell* c_;
+  const Layout* l_;
+};
+
+// The shards of all workers merged (plain sums), laid out like a shard.
+class Merged {
+ public:
+  Merged() = default;
+  Merged(std::vector<uint64_t> cells, Layout layout) : v_(std::move(cells)), l_(layout) {}
+  uint64_t counter(Counter k) const { return v_[Layout::counter(k)]; }
+  uint64_t listener(uint32_t slot, PerListener k) const { return v_[l_.listener(slot, k)]; }
+  // Non-cumulative bucket counts (kBuckets of them; the last one is +Inf).
+  const uint64_t* buckets(Histogram h) const { return &v_[Layout::bucket(h, 0)]; }
+  uint64_t histSumNs(Histogram h) const { return v_[Layout::histSum(h)]; }
+  uint64_t histCount(Histogram h) const;
+  uint64_t requests(uint32_t slot) const;  // all status classes
+  const Layout& layout() const { return l_; }
+
+ private:
+  std::vector<uint64_t> v_;
+  Layout l_;
+};
+
+class StatsBlock {
+ public:
+  // `listeners` = 0 takes listenerSlots().
+  explicit StatsBlock(unsigned workers, uint32_t listeners = 0);
+  StatsBlock(const StatsBlock&) = delete;
+  StatsBlock& operator=(const StatsBlock&) = delete;
+
+  // Worker `w` only (w < workers()).
+  ShardRef shard(unsigned w) { return ShardRef(cells_.get() + size_t{w} * stride_, &layout_); }
+  // Any thread: the sum over all workers.
+  Merged merge() const;
+
+  unsigned workers() const { return workers_; }
+  const Layout& layout() const { return layout_; }
+
+ private:
+  struct Deleter {
+    void operator()(Cell* p) const;
+  };
+  Layout layout_;
+  unsigned workers_;
+  size_t stride_;  // cells per shard, rounded up to whole cache lines
+  std::unique_ptr<Cell, Deleter> cells_;
+};
+
+}  // namespace sy::metrics

@@ -1,0 +1,197 @@
+#include "switchyard/metrics/collect.h"
+
+#include "switchyard/health/slow_start.h"
+#include "switchyard/metrics/exposition.h"
+#include "switchyard/metrics/process.h"
+
+namespace sy::metrics {
+namespace {
+
+constexpr std::string_view kCodeClassNames[kCodeClasses] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+
+// One merged stats block with the labels it is exported under.
+struct Row {
+  std::string_view pool;
+  std::string_view backend;  // empty for a pool's or the server's own block
+  const upstream::Backend* b = nullptr;
+  Merged m;
+};
+
+uint64_t gauge(uint64_t opened, uint64_t closed) { return opened > closed ? opened - closed : 0; }
+
+// Health checker and outlier detection counters: std::atomic totals on upstream::Backend kept
+// by the health monitor (src/health).
+void writeHealthFamilies(TextWriter& w, const std::vector<Row>& backends) {
+  w.begin(FamilyId::kHealthChecks);
+  for (const Row& r : backends) {
+    const upstream::HealthCounters& h = r.b->health();
+    w.sample(FamilyId::kHealthChecks, {r.pool, r.backend, "success"},
+             h.checksOk.load(std::memory_order_relaxed));
+    w.sample(FamilyId::kHealthChecks, {r.pool, r.backend, "failure"},
+             h.checksFailed.load(std::memory_order_relaxed));
+  }
+  w.begin(FamilyId::kBackendEjections);
+  for (const Row& r : backends)
+    w.sample(FamilyId::kBackendEjections, {r.pool, r.backend, "consecutive_failures"},
+             r.b->health().ejections.load(std::memory_order_relaxed));
+}
+
+// Effective weight in configured-weight units (slow-start pools keep it scaled).
+double effectiveWeightUnits(const upstream::Backend& b,
+                            const std::vector<std::unique_ptr<upstream::BackendSet>>& pools) {
+  for (const auto& set : pools)
+    if (set->name == b.poolName() && set->cfg.slowStart.count() > 0)
+      return static_cast<double>(b.effectiveWeight()) / health::kWeightScale;
+  return static_cast<double>(b.effectiveWeight());
+}
+
+std::string_view adminStateName(upstream::AdminState s) {
+  switch (s) {
+    case upstream::AdminState::kEnabled: return "enabled";
+    case upstream::AdminState::kDraining: return "draining";
+    case upstream::AdminState::kDisabled: return "disabled";
+  }
+  return "enabled";
+}
+
+}  // namespace
+
+void writeMetrics(const ScrapeInput& in, std::string& out) {
+  TextWriter w(out);
+  static const std::vector<std::string> kNoListeners;
+  static const std::vector<std::unique_ptr<upstream::BackendSet>> kNoPools;
+  const auto& listeners = in.listeners ? *in.listeners : kNoListeners;
+  const auto& pools = in.pools ? *in.pools : kNoPools;
+
+  // Merge every block once.
+  std::vector<Row> backends;  // one per backend
+  std::vector<Row> others;    // pool blocks, then the server's block
+  for (const auto& set : pools) {
+    if (set->stats) others.push_back({set->name, {}, nullptr, set->stats->merge()});
+    for (const auto& b : set->backends)
+      backends.push_back({set->name, b->name(), b.get(), b->stats().merge()});
+  }
+  if (in.server) others.push_back({{}, {}, nullptr, in.server->merge()});
+
+  // Requests: every backend series exists from the start (so rate() sees the first increase);
+  // pool and unrouted rows only once they have counts.
+  w.begin(FamilyId::kRequests);
+  for (uint32_t slot = 0; slot < listeners.size(); ++slot) {
+    const std::string_view l = listeners[slot];
+    for (const Row& r : backends) {
+      for (uint32_t c = 0; c < kCodeClasses; ++c) {
+        w.sample(FamilyId::kRequests, {l, r.pool, r.backend, kCodeClassNames[c]},
+                 r.m.listener(slot, static_cast<PerListener>(kCode1xx + c)));
+      }
+    }
+    for (const Row& r : others) {
+      for (uint32_t c = 0; c < kCodeClasses; ++c) {
+        uint64_t n = r.m.listener(slot, static_cast<PerListener>(kCode1xx + c));
+        if (n) w.sample(FamilyId::kRequests, {l, r.pool, r.backend, kCodeClassNames[c]}, n);
+      }
+    }
+  }
+
+  struct HistFamily {
+    FamilyId id;
+    Histogram h;
+    bool others;  // also for pool and unrouted blocks
+  };
+  for (HistFamily hf : {HistFamily{FamilyId::kRequestDuration, kRequestDuration, true},
+                        HistFamily{FamilyId::kUpstreamResponse, kUpstreamResponse, false},
+                        HistFamily{FamilyId::kUpstreamConnect, kUpstreamConnect, false}}) {
+    w.begin(hf.id);
+    for (const Row& r : backends)
+      w.histogram(hf.id, {r.pool, r.backend}, r.m.buckets(hf.h), r.m.histSumNs(hf.h));
+    if (!hf.others) continue;
+    for (const Row& r : others)
+      if (r.m.histCount(hf.h))
+        w.histogram(hf.id, {r.pool, r.backend}, r.m.buckets(hf.h), r.m.histSumNs(hf.h));
+  }
+
+  // Client side, by listener (the server's block).
+  const Merged* srv = in.server ? &others.back().m : nullptr;
+  struct ListenerFamily {
+    FamilyId id;
+    PerListener k;
+  };
+  w.begin(FamilyId::kDownstreamActive);
+  for (uint32_t slot = 0; srv && slot < listeners.size(); ++slot)
+    w.sample(FamilyId::kDownstreamActive, {listeners[slot]},
+             gauge(srv->listener(slot, kConnOpened), srv->listener(slot, kConnClosed)));
+  for (ListenerFamily lf : {ListenerFamily{FamilyId::kDownstreamTotal, kConnOpened},
+                            ListenerFamily{FamilyId::kBytesReceived, kBytesIn},
+                            ListenerFamily{FamilyId::kBytesSent, kBytesOut}}) {
+    w.begin(lf.id);
+    for (uint32_t slot = 0; srv && slot < listeners.size(); ++slot)
+      w.sample(lf.id, {listeners[slot]}, srv->listener(slot, lf.k));
+  }
+
+  // Upstream side, by backend.
+  w.begin(FamilyId::kUpstreamActive);
+  for (const Row& r : backends)
+    w.sample(FamilyId::kUpstreamActive, {r.pool, r.backend},
+             gauge(r.m.counter(kUpConnOpened), r.m.counter(kUpConnClosed)));
+  struct CounterFamily {
+    FamilyId id;
+    Counter k;
+  };
+  for (CounterFamily cf : {CounterFamily{FamilyId::kUpstreamTotal, kUpConnOpened},
+                           CounterFamily{FamilyId::kUpstreamReuses, kUpReuses},
+                           CounterFamily{FamilyId::kUpstreamConnectFailures, kUpConnectFailures},
+                           CounterFamily{FamilyId::kRetries, kRetries}}) {
+    w.begin(cf.id);
+    for (const Row& r : backends) w.sample(cf.id, {r.pool, r.backend}, r.m.counter(cf.k));
+  }
+
+  // Backend state (the shared atomics on Backend).
+  w.begin(FamilyId::kBackendUp);
+  for (const Row& r : backends)
+    w.sample(FamilyId::kBackendUp, {r.pool, r.backend},
+             uint64_t{r.b->healthy() && !r.b->ejected()});
+  w.begin(FamilyId::kBackendEjected);
+  for (const Row& r : backends)
+    w.sample(FamilyId::kBackendEjected, {r.pool, r.backend}, uint64_t{r.b->ejected()});
+  w.begin(FamilyId::kBackendAdminState);
+  for (const Row& r : backends) {
+    const upstream::AdminState now = r.b->adminState();
+    for (auto s : {upstream::AdminState::kEnabled, upstream::AdminState::kDraining,
+                   upstream::AdminState::kDisabled})
+      w.sample(FamilyId::kBackendAdminState, {r.pool, r.backend, adminStateName(s)},
+               uint64_t{s == now});
+  }
+  w.begin(FamilyId::kBackendInFlight);
+  for (const Row& r : backends) {
+    const int32_t n = r.b->inFlight();
+    w.sample(FamilyId::kBackendInFlight, {r.pool, r.backend}, uint64_t(n > 0 ? n : 0));
+  }
+  w.begin(FamilyId::kBackendWeight);
+  for (const Row& r : backends)
+    w.sample(FamilyId::kBackendWeight, {r.pool, r.backend}, uint64_t{r.b->weight()});
+  w.begin(FamilyId::kBackendWeightEffective);
+  for (const Row& r : backends)
+    w.sample(FamilyId::kBackendWeightEffective, {r.pool, r.backend},
+             effectiveWeightUnits(*r.b, pools));
+  writeHealthFamilies(w, backends);
+
+  // The process.
+  static const ServerCounters kNoCounters;
+  const ServerCounters& sc = in.counters ? *in.counters : kNoCounters;
+  w.sample(FamilyId::kConfigReloads, {"success"}, sc.reloadsOk);
+  w.sample(FamilyId::kConfigReloads, {"failure"}, sc.reloadsFailed);
+  w.sample(FamilyId::kConfigLastReloadSuccess, {}, sc.lastReloadSuccess);
+  w.sample(FamilyId::kConfigVersion, {}, sc.configVersion);
+  w.sample(FamilyId::kAccessLogDropped, {}, in.accessLogDropped);
+  w.sample(FamilyId::kBuildInfo, {SWITCHYARD_VERSION}, uint64_t{1});
+  if (in.processStats) {
+    const ProcessStats p = readProcessStats();
+    w.sample(FamilyId::kProcessCpu, {}, p.cpuSeconds);
+    w.sample(FamilyId::kProcessResident, {}, p.residentBytes);
+    w.sample(FamilyId::kProcessVirtual, {}, p.virtualBytes);
+    w.sample(FamilyId::kProcessOpenFds, {}, p.openFds);
+    w.sample(FamilyId::kProcessMaxFds, {}, p.maxFds);
+    w.sample(FamilyId::kProcessStartTime, {}, p.startTimeSeconds);
+  }
+}
+
+}  // namespace sy::metrics
