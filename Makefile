@@ -38,9 +38,11 @@ clean:
 
 # The unit and integration tests against an AddressSanitizer + UBSan build (a sanitizer
 # report in the proxy's stderr fails the test that produced it).
+# -fno-sanitize=vptr: UBSan's vptr check probes memory through a pipe(2), which fails while the
+# fd-exhaustion test holds every descriptor, and then reports valid objects as bad.
 build-asan/build.ninja:
 	meson setup build-asan --buildtype=debugoptimized -Db_sanitize=address,undefined \
-	  -Db_lundef=false
+	  -Db_lundef=false -Dcpp_args=-fno-sanitize=vptr
 
 test-sanitize: deps build-asan/build.ninja
 	ninja -C build-asan
