@@ -7,7 +7,7 @@ profile=${1:-test}
 pkgs=(build-essential g++ pkg-config meson ninja-build libuv1-dev node-llhttp libyaml-cpp-dev
       libssl-dev doctest-dev python3 curl procps)
 case "$profile" in
-  test)  pkgs+=(python3-pytest nginx-light prometheus iproute2) ;;
+  test)  pkgs+=(python3-pytest python3-yaml nginx-light prometheus iproute2 dnsmasq-base) ;;
   bench) pkgs+=(nginx-light haproxy wrk) ;;
   build) ;;
   *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;

@@ -10,6 +10,8 @@
 namespace sy::server {
 namespace {
 constexpr int kBacklog = 4096;
+// Longest start-up wait for the first answers of discovered names (one UDP lookup's bound).
+constexpr uint64_t kDiscoveryWaitMs = discovery::Discovery::kLookupTimeout.count();
 }
 
 unsigned onlineCores() {
@@ -52,7 +54,7 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
   signal(SIGPIPE, SIG_IGN);
   const unsigned workers = cfg->workers ? cfg->workers : onlineCores();
   workerCount_ = workers;
-  snap_ = buildSnapshot(cfg, nullptr, workers, ++version_);
+  fileConfig_ = cfg;
 
   // Every worker gets its own SO_REUSEPORT socket per listener.
   std::vector<std::vector<ListenFd>> fds(workers);
@@ -85,6 +87,19 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
   uv_timer_init(&loop_, &watchDebounce_);
   watchDebounce_.data = this;
   if (watchRequested_ || cfg->watch) startWatching();
+  uv_timer_init(&loop_, &startupWait_);
+  startupWait_.data = this;
+  discovery_ = std::make_unique<discovery::Discovery>(&loop_, [this] { onDiscoveryChange(); });
+  discovery_->update(*cfg);
+  waitForDiscovery();
+  if (shuttingDown_) {  // stopped while waiting: no worker ever started
+    for (auto& v : fds)
+      for (const ListenFd& f : v) ::close(f.fd);
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uv_loop_close(&loop_);
+    return exitCode_;
+  }
+  snap_ = buildSnapshot(discovery_->expand(cfg), nullptr, workers, ++version_);
 
   for (unsigned w = 0; w < workers; ++w) {
     workers_.push_back(std::make_unique<Worker>(w, &connections_));
@@ -103,6 +118,10 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
 
 void Server::onSignal(int signum) {
   if (signum == SIGHUP) {
+    if (workers_.empty()) {
+      LOG_WARN("SIGHUP ignored: still starting (waiting for DNS discovery)");
+      return;
+    }
     std::string err = reload();
     (void)err;
     return;
@@ -115,7 +134,7 @@ void Server::onSignal(int signum) {
     return;
   }
   LOG_INFO("%s: draining (up to %lld ms), no new connections", signum == SIGTERM ? "SIGTERM" : "SIGINT",
-           static_cast<long long>(snap_->config->timeouts.shutdown.count()));
+           static_cast<long long>(fileConfig_->timeouts.shutdown.count()));
   beginShutdown();
 }
 
@@ -125,7 +144,7 @@ void Server::beginShutdown() {
   uv_timer_start(&shutdownTimer_, [](uv_timer_t*) {
     LOG_WARN("shutdown timeout reached with requests still in flight: exiting");
     _exit(0);
-  }, static_cast<uint64_t>(snap_->config->timeouts.shutdown.count()), 0);
+  }, static_cast<uint64_t>(fileConfig_->timeouts.shutdown.count()), 0);
   uv_timer_start(&pollTimer_, [](uv_timer_t* t) {
     static_cast<Server*>(t->data)->checkWorkersDone();
   }, 20, 20);
@@ -140,6 +159,8 @@ void Server::checkWorkersDone() {
   uv_close(reinterpret_cast<uv_handle_t*>(&shutdownTimer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&pollTimer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&watchDebounce_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&startupWait_), nullptr);
+  discovery_->close();
   if (watching_) uv_close(reinterpret_cast<uv_handle_t*>(&watch_), nullptr);
 }
 
@@ -212,11 +233,41 @@ std::string Server::reload() {
     for (const auto& l : cfg->listeners) kept = kept || listenerKey(ol) == listenerKey(l);
     if (!kept) LOG_INFO("reload: listener %s (%s) removed", ol.name.c_str(), ol.listen.text.c_str());
   }
-  snap_ = buildSnapshot(cfg, snap_.get(), workers, ++version_);
-  for (unsigned w = 0; w < workers; ++w) workers_[w]->postSnapshot(snap_, std::move(fresh[w]));
+  fileConfig_ = cfg;
+  discovery_->update(*cfg);
+  publish(std::move(fresh));
   LOG_INFO("reloaded %s (config version %llu)", configPath_.c_str(),
            static_cast<unsigned long long>(version_));
   return "";
+}
+
+void Server::publish(std::vector<std::vector<ListenFd>> fresh) {
+  snap_ = buildSnapshot(discovery_->expand(fileConfig_), snap_.get(),
+                        static_cast<unsigned>(workers_.size()), ++version_);
+  for (size_t w = 0; w < workers_.size(); ++w) {
+    workers_[w]->postSnapshot(snap_, w < fresh.size() ? std::move(fresh[w]) : std::vector<ListenFd>{});
+  }
+}
+
+void Server::onDiscoveryChange() {
+  if (shuttingDown_ || workers_.empty()) return;  // before start, run() builds from expand()
+  publish({});
+  LOG_INFO("discovery: published the new backend set (config version %llu)",
+           static_cast<unsigned long long>(version_));
+}
+
+void Server::waitForDiscovery() {
+  if (discovery_->settled()) return;
+  LOG_INFO("waiting up to %llu ms for the first DNS answers",
+           static_cast<unsigned long long>(kDiscoveryWaitMs));
+  bool expired = false;
+  startupWait_.data = &expired;
+  uv_timer_start(&startupWait_, [](uv_timer_t* t) { *static_cast<bool*>(t->data) = true; },
+                 kDiscoveryWaitMs, 0);
+  while (!expired && !shuttingDown_ && !discovery_->settled()) uv_run(&loop_, UV_RUN_ONCE);
+  uv_timer_stop(&startupWait_);
+  startupWait_.data = this;
+  if (expired) LOG_WARN("starting before every discovered name has answered");
 }
 
 }  // namespace sy::server

@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "switchyard/config/config.h"
+#include "switchyard/discovery/discovery.h"
 #include "switchyard/server/snapshot.h"
 #include "switchyard/server/worker.h"
 
@@ -27,6 +28,9 @@ class Server {
   // Loads the file again and publishes it to the workers; returns an error text or "".
   std::string reload();
 
+  // DNS discovery totals (lookups, failures, changes). Valid while run() runs; any thread.
+  const discovery::Stats& discoveryStats() const { return discovery_->stats(); }
+
  private:
   void onSignal(int signum);
   // Opens one SO_REUSEPORT socket per worker for `l` (an ephemeral port 0 is resolved by the
@@ -36,6 +40,13 @@ class Server {
   void onFileEvent();
   void beginShutdown();
   void checkWorkersDone();
+  // Runs the loop until every discovered name has had its first answer (bounded), so pools
+  // that only discover their backends do not start empty. Before the workers start.
+  void waitForDiscovery();
+  // Publishes fileConfig_ with the discovered backends substituted as a new snapshot. `fresh`:
+  // one list per worker of sockets for listeners it does not have yet (or empty).
+  void publish(std::vector<std::vector<ListenFd>> fresh);
+  void onDiscoveryChange();
 
   std::string configPath_;
   uv_loop_t loop_;
@@ -44,12 +55,15 @@ class Server {
   uv_timer_t pollTimer_;
   uv_fs_event_t watch_;
   uv_timer_t watchDebounce_;
+  uv_timer_t startupWait_;
   bool watching_ = false;
   bool watchRequested_ = false;
   std::string watchName_;
   unsigned workerCount_ = 0;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::shared_ptr<const Snapshot> snap_;
+  std::shared_ptr<const config::Config> fileConfig_;  // as loaded, before discovery expands it
+  std::unique_ptr<discovery::Discovery> discovery_;
   std::atomic<uint32_t> connections_{0};
   uint64_t version_ = 0;
   bool shuttingDown_ = false;
