@@ -20,7 +20,8 @@ import pytest
 
 from conftest import LOOPBACK, REPO, free_port, request
 
-yaml = pytest.importorskip("yaml", reason="python3-yaml not installed (scripts/install-deps.sh test)")
+yaml = pytest.importorskip("yaml",
+                           reason="python3-yaml not installed (scripts/install-deps.sh test)")
 
 DOCKER = REPO / "docker"
 CONFIG_PATH = "/etc/switchyard/switchyard.yaml"

@@ -25,8 +25,8 @@ struct Discovery::Target {
   std::string lastError;
 
   std::string describe() const {
-    return spec.host + " (" + (spec.resolver ? "resolver " + spec.resolver->text : "system resolver") +
-           ")";
+    std::string via = spec.resolver ? "resolver " + spec.resolver->text : "system resolver";
+    return spec.host + " (" + via + ")";
   }
 };
 

@@ -32,14 +32,6 @@ uint16_t get16(std::span<const uint8_t> m, size_t at) {
 
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
-// Lowercase, without the final dot.
-std::string canonical(std::string_view name) {
-  if (name.ends_with('.')) name.remove_suffix(1);
-  std::string out(name);
-  for (char& c : out) c = lower(c);
-  return out;
-}
-
 // Reads the (possibly compressed) name at `at`: sets `out` to its canonical text and returns
 // the offset just past it in the record, or nullopt when it is malformed.
 std::optional<size_t> readName(std::span<const uint8_t> m, size_t at, std::string& out) {
@@ -84,6 +76,13 @@ struct Record {
 };
 
 }  // namespace
+
+std::string canonicalName(std::string_view name) {
+  if (name.ends_with('.')) name.remove_suffix(1);
+  std::string out(name);
+  for (char& c : out) c = lower(c);
+  return out;
+}
 
 std::expected<std::vector<uint8_t>, std::string> buildQuery(uint16_t id, std::string_view name,
                                                             RecordType type) {
@@ -138,7 +137,7 @@ std::expected<DnsAnswer, DnsError> parseResponse(std::span<const uint8_t> m, uin
     return notOurs("not a response to this query");
   }
   if (get16(m, 4) != 1) return notOurs("not a response to this query (question count)");
-  const std::string want = canonical(name);
+  const std::string want = canonicalName(name);
   std::string owner;
   std::optional<size_t> at = readName(m, kHeaderBytes, owner);
   if (!at || *at + 4 > m.size()) return failed("malformed answer (question)");

@@ -7,16 +7,10 @@
 #include <cstring>
 
 #include "switchyard/config/units.h"
+#include "switchyard/discovery/dns_message.h"
 
 namespace sy::discovery {
 namespace {
-
-std::string lowercase(std::string s) {
-  for (char& c : s)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  if (s.ends_with('.')) s.pop_back();
-  return s;
-}
 
 // One backend for `address` made from `model` (a `resolve: true` entry or a pool's template).
 std::optional<config::Backend> discovered(const config::Backend& model, const std::string& name,
@@ -50,7 +44,7 @@ void add(config::Pool& pool, config::Backend b, std::vector<std::string>* skippe
 
 std::string targetKey(const std::string& host,
                       const std::optional<config::SocketAddress>& resolver) {
-  return (resolver ? resolver->text : std::string("system")) + "|" + lowercase(host);
+  return (resolver ? resolver->text : std::string("system")) + "|" + canonicalName(host);
 }
 
 std::vector<Target> targetsOf(const config::Config& cfg) {

@@ -97,6 +97,7 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
       for (const ListenFd& f : v) ::close(f.fd);
     uv_run(&loop_, UV_RUN_DEFAULT);
     uv_loop_close(&loop_);
+    LOG_INFO("switchyard stopped");
     return exitCode_;
   }
   snap_ = buildSnapshot(discovery_->expand(cfg), nullptr, workers, ++version_);
@@ -245,7 +246,8 @@ void Server::publish(std::vector<std::vector<ListenFd>> fresh) {
   snap_ = buildSnapshot(discovery_->expand(fileConfig_), snap_.get(),
                         static_cast<unsigned>(workers_.size()), ++version_);
   for (size_t w = 0; w < workers_.size(); ++w) {
-    workers_[w]->postSnapshot(snap_, w < fresh.size() ? std::move(fresh[w]) : std::vector<ListenFd>{});
+    std::vector<ListenFd> fds = w < fresh.size() ? std::move(fresh[w]) : std::vector<ListenFd>{};
+    workers_[w]->postSnapshot(snap_, std::move(fds));
   }
 }
 

@@ -16,6 +16,9 @@ enum class RecordType : uint16_t { kA = 1, kAAAA = 28 };
 // UDP payload size offered in the EDNS0 OPT record (the size most resolvers use).
 constexpr uint16_t kUdpPayload = 4096;
 
+// `name` as DNS compares it: lowercase, without a final dot.
+std::string canonicalName(std::string_view name);
+
 // A query for `name` (a final dot is optional) with recursion desired and an EDNS0 OPT record.
 // Error: the name is not a valid DNS name (empty label, label over 63 or name over 253 bytes).
 std::expected<std::vector<uint8_t>, std::string> buildQuery(uint16_t id, std::string_view name,

@@ -41,8 +41,9 @@ using Found = std::map<std::string, Addresses>;
 
 // `base` with the discovered backends substituted (see the top of this file): in each pool the
 // listed backends come first, then those found for `resolve: true` entries, then those of
-// `discovery.dns`. A name without an entry in `found` contributes no backend. A discovered backend whose name is already used
-// in its pool is left out; `skipped` (if given) receives a line about each.
+// `discovery.dns`. A name without an entry in `found` contributes no backend. A discovered
+// backend whose name is already used in its pool is left out; `skipped` (if given) receives a
+// line about each.
 config::Config expand(const config::Config& base, const Found& found,
                       std::vector<std::string>* skipped = nullptr);
 
