@@ -14,6 +14,7 @@ constexpr std::string_view kPolicies[] = {"round_robin", "least_conn", "geo_weig
 constexpr int64_t kMaxWeight = 10000;
 constexpr int kMinStatus = 100;
 constexpr int kMaxStatus = 599;
+constexpr Duration kMinDiscoveryInterval = std::chrono::milliseconds(100);
 
 std::string policyList() {
   std::string out;
@@ -156,15 +157,59 @@ void loadRetries(Walker& w, const YAML::Node& node, const std::string& path, Ret
       });
 }
 
+// A name:port that is resolved at run time (DNS discovery), so it is only checked for syntax.
+std::optional<SocketAddress> readDnsAddress(Walker& w, const YAML::Node& node,
+                                            const std::string& path) {
+  if (!w.ok()) return std::nullopt;
+  std::optional<std::string> text = readString(w, node, path);
+  if (!text) return std::nullopt;
+  auto address = parseHostPort(*text);
+  if (!address) {
+    w.fail(node, path, address.error());
+    return std::nullopt;
+  }
+  bool literal = !address->text.empty() && address->text.front() == '[';
+  if ((literal && !parseSocketAddress(address->text)) || (!literal && !isDnsName(address->host))) {
+    w.fail(node, path,
+           "must be name:port with a DNS name, e.g. web.default.svc.cluster.local:80");
+    return std::nullopt;
+  }
+  if (address->port == 0) {
+    w.fail(node, path, "port must be > 0");
+    return std::nullopt;
+  }
+  return std::move(*address);
+}
+
+// pools[].discovery (the cross-check against the backends is in loadPool).
+void loadDiscovery(Walker& w, const YAML::Node& node, const std::string& path, Discovery& out) {
+  MapView m(w, node, path, {"dns", "interval", "resolver", "weight"});
+  if (!m.ok()) return;
+  if (std::optional<YAML::Node> dns = m.get("dns")) {
+    out.dns = readDnsAddress(w, *dns, m.pathOf("dns"));
+  }
+  if (m.duration("interval", out.interval) && out.interval < kMinDiscoveryInterval) {
+    w.fail(*m.get("interval"), m.pathOf("interval"),
+           "must be at least " + formatDuration(kMinDiscoveryInterval));
+  }
+  if (std::optional<YAML::Node> resolver = m.get("resolver")) {
+    out.resolver = readAddress(w, *resolver, m.pathOf("resolver"), false);
+  }
+  m.integer("weight", out.weight, 1, kMaxWeight);
+}
+
 void loadBackend(Walker& w, const YAML::Node& node, const std::string& path, const Config& config,
                  Pool& pool) {
-  MapView m(w, node, path, {"name", "address", "weight", "region", "zone", "location"});
+  MapView m(w, node, path,
+            {"name", "address", "weight", "region", "zone", "location", "resolve"});
   if (!m.ok()) return;
   Backend backend;
   backend.mark = m.mark();
+  m.boolean("resolve", backend.resolve);
   if (m.require("address")) {
     std::optional<SocketAddress> address =
-        readAddress(w, *m.get("address"), m.pathOf("address"), false);
+        backend.resolve ? readDnsAddress(w, *m.get("address"), m.pathOf("address"))
+                        : readAddress(w, *m.get("address"), m.pathOf("address"), false);
     if (!address) return;
     backend.address = std::move(*address);
     backend.name = backend.address.text;
@@ -211,7 +256,7 @@ void loadBackend(Walker& w, const YAML::Node& node, const std::string& path, con
 void loadPool(Walker& w, const YAML::Node& node, const std::string& path, Config& config) {
   MapView m(w, node, path,
             {"name", "policy", "backends", "health_check", "outlier_detection", "slow_start",
-             "panic_threshold", "retries", "geo", "hash_key", "timeouts"});
+             "panic_threshold", "retries", "geo", "hash_key", "timeouts", "discovery"});
   if (!m.ok()) return;
   Pool pool;
   pool.mark = m.mark();
@@ -230,14 +275,28 @@ void loadPool(Walker& w, const YAML::Node& node, const std::string& path, Config
     for (std::string_view p : kPolicies) known = known || p == pool.policy;
     if (!known) w.fail(*m.get("policy"), m.pathOf("policy"), "must be one of: " + policyList());
   }
-  if (m.require("backends")) {
-    YAML::Node backends = *m.get("backends");
-    forEachItem(w, backends, m.pathOf("backends"),
-                [&](const YAML::Node& item, const std::string& itemPath, size_t) {
-                  loadBackend(w, item, itemPath, config, pool);
-                });
-    if (w.ok() && pool.backends.empty()) {
-      w.fail(backends, m.pathOf("backends"), "must have at least one backend");
+  std::optional<YAML::Node> discovery = m.get("discovery");
+  if (discovery) loadDiscovery(w, *discovery, m.pathOf("discovery"), pool.discovery);
+  // A pool that discovers its backends through `discovery.dns` may list none itself.
+  const bool discovers = pool.discovery.dns.has_value();
+  if (discovers || m.require("backends")) {
+    std::optional<YAML::Node> backends = m.get("backends");
+    if (backends) {
+      forEachItem(w, *backends, m.pathOf("backends"),
+                  [&](const YAML::Node& item, const std::string& itemPath, size_t) {
+                    loadBackend(w, item, itemPath, config, pool);
+                  });
+    }
+    if (w.ok() && backends && pool.backends.empty() && !discovers) {
+      w.fail(*backends, m.pathOf("backends"), "must have at least one backend");
+    }
+  }
+  if (w.ok() && discovery && !discovers) {
+    bool resolves = false;
+    for (const Backend& b : pool.backends) resolves = resolves || b.resolve;
+    if (!resolves) {
+      w.fail(*discovery, m.pathOf("discovery"),
+             "has nothing to resolve: give it `dns: name:port`, or mark backends `resolve: true`");
     }
   }
   if (std::optional<YAML::Node> hc = m.get("health_check")) {

@@ -159,12 +159,11 @@ std::expected<double, std::string> parseFraction(std::string_view text) {
   return fraction;
 }
 
-std::expected<SocketAddress, std::string> parseSocketAddress(std::string_view text) {
+std::expected<SocketAddress, std::string> parseHostPort(std::string_view text) {
   text = trim(text);
   SocketAddress out;
   out.text = std::string(text);
   std::string_view portText;
-  bool bracketed = false;
   if (!text.empty() && text.front() == '[') {
     size_t close = text.find(']');
     if (close == std::string_view::npos) return fail("missing ']' after IPv6 address");
@@ -172,7 +171,6 @@ std::expected<SocketAddress, std::string> parseSocketAddress(std::string_view te
     std::string_view after = text.substr(close + 1);
     if (after.empty() || after.front() != ':') return fail(kAddressSyntax);
     portText = after.substr(1);
-    bracketed = true;
   } else {
     size_t colon = text.rfind(':');
     if (colon == std::string_view::npos) return fail(kAddressSyntax);
@@ -191,6 +189,14 @@ std::expected<SocketAddress, std::string> parseSocketAddress(std::string_view te
     return fail("port must be a number between 0 and 65535");
   }
   out.port = static_cast<uint16_t>(port);
+  return out;
+}
+
+std::expected<SocketAddress, std::string> parseSocketAddress(std::string_view text) {
+  auto parsed = parseHostPort(text);
+  if (!parsed) return parsed;
+  SocketAddress out = std::move(*parsed);
+  const bool bracketed = !out.text.empty() && out.text.front() == '[';
 
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -222,6 +228,22 @@ std::expected<SocketAddress, std::string> parseSocketAddress(std::string_view te
     return fail("'" + out.host + "' is not an IPv4 or IPv6 address");
   }
   return out;
+}
+
+bool isDnsName(std::string_view name) {
+  if (name.ends_with('.')) name.remove_suffix(1);
+  if (name.empty() || name.size() > 253) return false;
+  size_t label = 0;
+  for (char c : name) {
+    if (c == '.') {
+      if (label == 0) return false;
+      label = 0;
+      continue;
+    }
+    if (!isAlpha(c) && !isDigit(c) && c != '-' && c != '_') return false;
+    if (++label > 63) return false;
+  }
+  return label > 0;
 }
 
 std::expected<Cidr, std::string> parseCidr(std::string_view text) {

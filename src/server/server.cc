@@ -11,6 +11,8 @@
 namespace sy::server {
 namespace {
 constexpr int kBacklog = 4096;
+// Longest start-up wait for the first answers of discovered names (one UDP lookup's bound).
+constexpr uint64_t kDiscoveryWaitMs = discovery::Discovery::kLookupTimeout.count();
 }
 
 double wallSeconds() {
@@ -63,12 +65,7 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
   signal(SIGPIPE, SIG_IGN);
   const unsigned workers = cfg->workers ? cfg->workers : onlineCores();
   workerCount_ = workers;
-  auto built = buildSnapshot(cfg, nullptr, workers, ++version_);
-  if (!built) {
-    LOG_ERROR("invalid configuration: %s", built.error().c_str());
-    return 1;
-  }
-  snap_ = std::move(*built);
+  fileConfig_ = cfg;
 
   // Every worker gets its own SO_REUSEPORT socket per listener.
   std::vector<std::vector<ListenFd>> fds(workers);
@@ -103,6 +100,28 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
   uv_timer_init(&loop_, &watchDebounce_);
   watchDebounce_.data = this;
   if (watchRequested_ || cfg->watch) startWatching();
+  uv_timer_init(&loop_, &startupWait_);
+  startupWait_.data = this;
+  discovery_ = std::make_unique<discovery::Discovery>(&loop_, [this] { onDiscoveryChange(); });
+  discovery_->update(*cfg);
+  waitForDiscovery();
+  auto built = shuttingDown_ ? std::expected<std::shared_ptr<const Snapshot>, std::string>{}
+                             : buildSnapshot(discovery_->expand(cfg), nullptr, workers, ++version_);
+  if (shuttingDown_ || !built) {  // stopped while waiting, or invalid: no worker ever started
+    if (!shuttingDown_) {
+      LOG_ERROR("invalid configuration: %s", built.error().c_str());
+      exitCode_ = 1;
+      shuttingDown_ = true;
+      checkWorkersDone();
+    }
+    for (auto& v : fds)
+      for (const ListenFd& f : v) ::close(f.fd);
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uv_loop_close(&loop_);
+    LOG_INFO("switchyard stopped");
+    return exitCode_;
+  }
+  snap_ = std::move(*built);
   health_ = std::make_unique<health::Monitor>(&loop_);
   health_->update(snap_);
 
@@ -138,6 +157,10 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
 
 void Server::onSignal(int signum) {
   if (signum == SIGHUP) {
+    if (workers_.empty()) {
+      LOG_WARN("SIGHUP ignored: still starting (waiting for DNS discovery)");
+      return;
+    }
     countReload(reload());
     return;
   }
@@ -157,7 +180,7 @@ void Server::onSignal(int signum) {
     return;
   }
   LOG_INFO("%s: draining (up to %lld ms), no new connections", signum == SIGTERM ? "SIGTERM" : "SIGINT",
-           static_cast<long long>(snap_->config->timeouts.shutdown.count()));
+           static_cast<long long>(fileConfig_->timeouts.shutdown.count()));
   beginShutdown();
 }
 
@@ -167,7 +190,7 @@ void Server::beginShutdown() {
   uv_timer_start(&shutdownTimer_, [](uv_timer_t*) {
     LOG_WARN("shutdown timeout reached with requests still in flight: exiting");
     _exit(0);
-  }, static_cast<uint64_t>(snap_->config->timeouts.shutdown.count()), 0);
+  }, static_cast<uint64_t>(fileConfig_->timeouts.shutdown.count()), 0);
   uv_timer_start(&pollTimer_, [](uv_timer_t* t) {
     static_cast<Server*>(t->data)->checkWorkersDone();
   }, 20, 20);
@@ -180,12 +203,14 @@ void Server::checkWorkersDone() {
   uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sighup_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sigusr1_), nullptr);
-  admin_->close();
+  if (admin_) admin_->close();
   uv_close(reinterpret_cast<uv_handle_t*>(&shutdownTimer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&pollTimer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&watchDebounce_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&startupWait_), nullptr);
+  discovery_->close();
   if (watching_) uv_close(reinterpret_cast<uv_handle_t*>(&watch_), nullptr);
-  health_->close();
+  if (health_) health_->close();
 }
 
 void Server::startWatching() {
@@ -240,7 +265,7 @@ std::string Server::reload() {
   const unsigned workers = static_cast<unsigned>(workers_.size());
   if (cfg->workers && cfg->workers != workers)
     LOG_WARN("reload: workers: %u needs a restart; still running %u", cfg->workers, workers);
-  auto built = buildSnapshot(cfg, snap_.get(), workers, version_ + 1);
+  auto built = buildSnapshot(discovery_->expand(cfg), snap_.get(), workers, version_ + 1);
   if (!built) {
     LOG_ERROR("reload refused, keeping the running config: %s", built.error().c_str());
     return built.error();
@@ -267,6 +292,8 @@ std::string Server::reload() {
     for (const auto& l : cfg->listeners) kept = kept || listenerKey(ol) == listenerKey(l);
     if (!kept) LOG_INFO("reload: listener %s (%s) removed", ol.name.c_str(), ol.listen.text.c_str());
   }
+  fileConfig_ = cfg;
+  discovery_->update(*cfg);
   snap_ = std::move(*built);
   ++version_;
   health_->update(snap_);
@@ -279,6 +306,46 @@ std::string Server::reload() {
   LOG_INFO("reloaded %s (config version %llu)", configPath_.c_str(),
            static_cast<unsigned long long>(version_));
   return "";
+}
+
+void Server::publish(std::vector<std::vector<ListenFd>> fresh) {
+  auto built = buildSnapshot(discovery_->expand(fileConfig_), snap_.get(),
+                             static_cast<unsigned>(workers_.size()), version_ + 1);
+  if (!built) {
+    LOG_ERROR("discovery: new backend set refused, keeping the running one: %s",
+              built.error().c_str());
+    for (auto& v : fresh)
+      for (const ListenFd& f : v) ::close(f.fd);
+    return;
+  }
+  snap_ = std::move(*built);
+  ++version_;
+  health_->update(snap_);
+  for (size_t w = 0; w < workers_.size(); ++w) {
+    std::vector<ListenFd> fds = w < fresh.size() ? std::move(fresh[w]) : std::vector<ListenFd>{};
+    workers_[w]->postSnapshot(snap_, std::move(fds));
+  }
+}
+
+void Server::onDiscoveryChange() {
+  if (shuttingDown_ || workers_.empty()) return;  // before start, run() builds from expand()
+  publish({});
+  LOG_INFO("discovery: published the new backend set (config version %llu)",
+           static_cast<unsigned long long>(version_));
+}
+
+void Server::waitForDiscovery() {
+  if (discovery_->settled()) return;
+  LOG_INFO("waiting up to %llu ms for the first DNS answers",
+           static_cast<unsigned long long>(kDiscoveryWaitMs));
+  bool expired = false;
+  startupWait_.data = &expired;
+  uv_timer_start(&startupWait_, [](uv_timer_t* t) { *static_cast<bool*>(t->data) = true; },
+                 kDiscoveryWaitMs, 0);
+  while (!expired && !shuttingDown_ && !discovery_->settled()) uv_run(&loop_, UV_RUN_ONCE);
+  uv_timer_stop(&startupWait_);
+  startupWait_.data = this;
+  if (expired) LOG_WARN("starting before every discovered name has answered");
 }
 
 }  // namespace sy::server

@@ -105,6 +105,10 @@ struct Backend {
   std::string region;               // "" = none; must name an entry of Config::regions
   std::string zone;                 // "" = none
   std::optional<LatLon> location;   // explicit coordinates (override the region's)
+  // `resolve: true`: address.host is a DNS name, not looked up by the loader (address.addrLen
+  // is 0); the running server expands this entry to one backend per A/AAAA record
+  // (src/discovery). Expanded entries have resolve = false.
+  bool resolve = false;
   Mark mark;
 };
 
@@ -142,6 +146,14 @@ struct Retries {
   uint32_t on = kRetryConnectFailure;
 };
 
+// pools[].discovery: DNS service discovery (src/discovery).
+struct Discovery {
+  std::optional<SocketAddress> dns;  // name:port, one backend per record; not looked up here
+  Duration interval = 10s;           // re-resolve period (also for backends with resolve: true)
+  std::optional<SocketAddress> resolver;  // a DNS server; nullopt = the system's (getaddrinfo)
+  uint32_t weight = 1;                    // of each backend found through `dns`
+};
+
 struct Pool {
   std::string name;
   std::string policy = "round_robin";  // round_robin | least_conn | geo_weighted | p2c | hash
@@ -154,6 +166,7 @@ struct Pool {
   double geoOverprovisioning = 1.4;  // pools[].geo.overprovisioning
   std::string hashKey;               // for policy: hash; "" = client IP (see parseHashKey)
   Timeouts timeouts;  // global timeouts, overridden by the pool's own `timeouts:` keys
+  Discovery discovery;
   Mark mark;
 };
 

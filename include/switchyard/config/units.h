@@ -24,6 +24,14 @@ std::expected<double, std::string> parseFraction(std::string_view text);
 // "host:port", "[v6]:port"; names are resolved with getaddrinfo (first result).
 std::expected<SocketAddress, std::string> parseSocketAddress(std::string_view text);
 
+// The syntax of parseSocketAddress without the lookup: text, host and port are set, addr stays
+// empty (addrLen 0). For names that are resolved later, again and again (DNS discovery).
+std::expected<SocketAddress, std::string> parseHostPort(std::string_view text);
+
+// A host name as DNS carries it: dot-separated labels of 1-63 letters, digits, '-' or '_',
+// at most 253 characters, an optional final dot. IPv4 literals pass too.
+bool isDnsName(std::string_view name);
+
 // "10.0.0.0/8", "::1/128"; a bare address means /32 or /128. Refuses host bits set below the
 // prefix ("10.0.0.1/8"). Fills the network bytes (16 for v6, 4 for v4) and prefix.
 struct Cidr {

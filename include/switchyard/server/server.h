@@ -15,6 +15,7 @@
 #include "switchyard/admin/admin_server.h"
 #include "switchyard/admin/status.h"
 #include "switchyard/config/config.h"
+#include "switchyard/discovery/discovery.h"
 #include "switchyard/health/monitor.h"
 #include "switchyard/metrics/access_log.h"
 #include "switchyard/metrics/collect.h"
@@ -33,6 +34,9 @@ class Server final : private admin::Host {
 
   // Loads the file again and publishes it to the workers; returns an error text or "".
   std::string reload();
+
+  // DNS discovery totals (lookups, failures, changes). Valid while run() runs; any thread.
+  const discovery::Stats& discoveryStats() const { return discovery_->stats(); }
 
  private:
   // admin::Host (server_admin.cc)
@@ -59,6 +63,13 @@ class Server final : private admin::Host {
   void onFileEvent();
   void beginShutdown();
   void checkWorkersDone();
+  // Runs the loop until every discovered name has had its first answer (bounded), so pools
+  // that only discover their backends do not start empty. Before the workers start.
+  void waitForDiscovery();
+  // Publishes fileConfig_ with the discovered backends substituted as a new snapshot. `fresh`:
+  // one list per worker of sockets for listeners it does not have yet (or empty).
+  void publish(std::vector<std::vector<ListenFd>> fresh);
+  void onDiscoveryChange();
 
   std::string configPath_;
   uv_loop_t loop_;
@@ -67,6 +78,7 @@ class Server final : private admin::Host {
   uv_timer_t pollTimer_;
   uv_fs_event_t watch_;
   uv_timer_t watchDebounce_;
+  uv_timer_t startupWait_;
   bool watching_ = false;
   bool watchRequested_ = false;
   std::string watchName_;
@@ -74,6 +86,8 @@ class Server final : private admin::Host {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::shared_ptr<const Snapshot> snap_;
   std::unique_ptr<health::Monitor> health_;  // follows snap_; closed when the workers are done
+  std::shared_ptr<const config::Config> fileConfig_;  // as loaded, before discovery expands it
+  std::unique_ptr<discovery::Discovery> discovery_;
   std::atomic<uint32_t> connections_{0};
   uint64_t version_ = 0;
   // observability

@@ -1,0 +1,71 @@
+#pragma once
+// DNS service discovery on the main loop: follows the names a config asks for (expand.h),
+// looks each one up every `discovery.interval` (lookup.h; workers are never involved), keeps
+// the last good answer of each, and calls `onChange` when one changes so the server can publish
+// a new snapshot. A failed lookup keeps the last good answer; it is logged and counted.
+// Main thread only, except stats() (atomics, any thread).
+
+#include <atomic>
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <uv.h>
+
+#include "switchyard/config/config.h"
+#include "switchyard/discovery/expand.h"
+
+namespace sy::discovery {
+
+// Totals since start, for metrics (relaxed atomics).
+struct Stats {
+  std::atomic<uint64_t> lookups{0};   // lookups finished
+  std::atomic<uint64_t> failures{0};  // of which failed (the last good answer was kept)
+  std::atomic<uint64_t> changes{0};   // answers that differed from the previous one
+};
+
+class Discovery {
+ public:
+  // Upper bound of one UDP lookup (resends included).
+  static constexpr config::Duration kLookupTimeout = std::chrono::seconds(5);
+
+  Discovery(uv_loop_t* loop, std::function<void()> onChange);
+  // Precondition: close() was called and the loop has run since (the handles are released).
+  ~Discovery();
+  Discovery(const Discovery&) = delete;
+  Discovery& operator=(const Discovery&) = delete;
+
+  // Follows the names of `cfg`: new names are looked up at once, names still asked for keep
+  // their last answer (an interval change applies from the next lookup), names no longer asked
+  // for are dropped. Does not call onChange.
+  void update(const config::Config& cfg);
+
+  // `base` with the backends found so far substituted (expand.h); `base` itself when it asks
+  // for no name. Collisions of discovered names are logged.
+  std::shared_ptr<const config::Config> expand(std::shared_ptr<const config::Config> base) const;
+
+  // Every name has had its first lookup finish (with an answer or not).
+  bool settled() const;
+
+  // Stops all timers and lookups. Idempotent.
+  void close();
+
+  const Stats& stats() const { return stats_; }
+
+ private:
+  struct Target;
+  void lookUp(Target* t);
+  void onResult(Target* t, std::expected<Addresses, std::string> result);
+  void retire(Target* t);
+
+  uv_loop_t* loop_;
+  std::function<void()> onChange_;
+  std::vector<Target*> targets_;  // owned; freed in their timer's close callback
+  Stats stats_;
+  bool closed_ = false;
+};
+
+}  // namespace sy::discovery

@@ -1,0 +1,54 @@
+#pragma once
+// DNS service discovery, the pure part: which names a config follows, and the config with the
+// addresses found for them in place of the entries that asked. Any thread.
+//
+// Two ways to ask (config/README.md, pools[].discovery):
+//   - a backend with `resolve: true` stands for one backend per address of its host name,
+//     named "<name>-<address>", with the entry's port, weight, region, zone and location;
+//   - a pool's `discovery.dns: name:port` adds one backend per address, "<pool>-<address>",
+//     after the backends listed.
+// Names are deterministic, so a backend found again keeps its identity (pool, name, address)
+// across re-resolutions and reloads (server/snapshot.cc).
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "switchyard/config/config.h"
+
+namespace sy::discovery {
+
+// Numeric addresses as inet_ntop writes them.
+using Addresses = std::vector<std::string>;
+
+// One name to follow.
+struct Target {
+  std::string key;  // identity across reloads: resolver and lowercased name (targetKey)
+  std::string host;
+  std::optional<config::SocketAddress> resolver;  // nullopt = the system resolver
+  config::Duration interval{};                    // the shortest of the pools asking
+};
+
+std::string targetKey(const std::string& host,
+                      const std::optional<config::SocketAddress>& resolver);
+
+// The names `cfg` asks to follow, each once (in config order).
+std::vector<Target> targetsOf(const config::Config& cfg);
+
+// Last good answer per Target::key.
+using Found = std::map<std::string, Addresses>;
+
+// `base` with the discovered backends substituted (see the top of this file): in each pool the
+// listed backends come first, then those found for `resolve: true` entries, then those of
+// `discovery.dns`. A name without an entry in `found` contributes no backend. A discovered
+// backend whose name is already used in its pool is left out; `skipped` (if given) receives a
+// line about each.
+config::Config expand(const config::Config& base, const Found& found,
+                      std::vector<std::string>* skipped = nullptr);
+
+// Sorted (IPv4 before IPv6, then by address bytes) and without duplicates; entries that are
+// not numeric addresses are dropped.
+Addresses normalizeAddresses(Addresses in);
+
+}  // namespace sy::discovery

@@ -1,0 +1,195 @@
+#pragma once
+// Test helpers for discovery: a DNS message builder and a fake DNS server on a libuv loop
+// (127.0.0.1, port 0) whose answers the test sets.
+
+#include <arpa/inet.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace sy::discovery::testing {
+
+// Builds DNS messages byte by byte; names are written uncompressed unless given as a pointer.
+class DnsBuilder {
+ public:
+  DnsBuilder& header(uint16_t id, uint16_t flags, uint16_t qd, uint16_t an, uint16_t ns = 0,
+                     uint16_t ar = 0) {
+    put16(id);
+    put16(flags);
+    put16(qd);
+    put16(an);
+    put16(ns);
+    put16(ar);
+    return *this;
+  }
+  DnsBuilder& name(const std::string& n) {
+    size_t start = 0;
+    while (start < n.size()) {
+      size_t dot = n.find('.', start);
+      if (dot == std::string::npos) dot = n.size();
+      bytes.push_back(static_cast<uint8_t>(dot - start));
+      bytes.insert(bytes.end(), n.begin() + start, n.begin() + dot);
+      start = dot + 1;
+    }
+    bytes.push_back(0);
+    return *this;
+  }
+  DnsBuilder& pointer(uint16_t offset) {
+    put16(static_cast<uint16_t>(0xc000 | offset));
+    return *this;
+  }
+  DnsBuilder& question(uint16_t type, uint16_t cls = 1) {
+    put16(type);
+    put16(cls);
+    return *this;
+  }
+  // Type, class, TTL and rdata of a record whose owner name was just written.
+  DnsBuilder& record(uint16_t type, const std::vector<uint8_t>& data, uint16_t cls = 1) {
+    put16(type);
+    put16(cls);
+    put16(0);
+    put16(60);
+    put16(static_cast<uint16_t>(data.size()));
+    bytes.insert(bytes.end(), data.begin(), data.end());
+    return *this;
+  }
+  DnsBuilder& a(const std::string& ip) {
+    std::vector<uint8_t> d(4);
+    inet_pton(AF_INET, ip.c_str(), d.data());
+    return record(1, d);
+  }
+  DnsBuilder& aaaa(const std::string& ip) {
+    std::vector<uint8_t> d(16);
+    inet_pton(AF_INET6, ip.c_str(), d.data());
+    return record(28, d);
+  }
+  void put16(uint16_t v) {
+    bytes.push_back(static_cast<uint8_t>(v >> 8));
+    bytes.push_back(static_cast<uint8_t>(v & 0xff));
+  }
+
+  std::vector<uint8_t> bytes;
+};
+
+constexpr uint16_t kResponse = 0x8180;  // QR, RD, RA, NOERROR
+
+// A DNS server on the loop answering A/AAAA queries from `records` (name -> addresses; the
+// family picks the type). Names not in the map get NXDOMAIN; `rcode` != 0 answers everything
+// with that code; `silent` drops queries. Counts the queries it saw.
+class FakeDnsServer {
+ public:
+  explicit FakeDnsServer(uv_loop_t* loop) {
+    uv_udp_init(loop, &udp_);
+    udp_.data = this;
+    sockaddr_in addr{};
+    uv_ip4_addr("127.0.0.1", 0, &addr);
+    uv_udp_bind(&udp_, reinterpret_cast<const sockaddr*>(&addr), 0);
+    sockaddr_in bound{};
+    int len = sizeof bound;
+    uv_udp_getsockname(&udp_, reinterpret_cast<sockaddr*>(&bound), &len);
+    port = ntohs(bound.sin_port);
+    uv_udp_recv_start(
+        &udp_,
+        [](uv_handle_t* h, size_t, uv_buf_t* buf) {
+          auto* self = static_cast<FakeDnsServer*>(h->data);
+          *buf = uv_buf_init(self->buf_, sizeof self->buf_);
+        },
+        [](uv_udp_t* h, ssize_t n, const uv_buf_t* buf, const sockaddr* from, unsigned) {
+          if (n <= 0 || !from) return;
+          static_cast<FakeDnsServer*>(h->data)->onQuery(
+              reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(n), from);
+        });
+  }
+  void close() { uv_close(reinterpret_cast<uv_handle_t*>(&udp_), nullptr); }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port); }
+
+  std::map<std::string, std::vector<std::string>> records;
+  int rcode = 0;
+  bool silent = false;
+  bool strayFirst = false;  // send a reply with a wrong id before each real one
+  int queries = 0;
+  uint16_t port = 0;
+
+ private:
+  void onQuery(const uint8_t* q, size_t n, const sockaddr* from) {
+    ++queries;
+    if (silent || n < 17) return;
+    uint16_t id = static_cast<uint16_t>((q[0] << 8) | q[1]);
+    std::string qname;
+    size_t at = 12;
+    while (at < n && q[at] != 0) {
+      if (!qname.empty()) qname += '.';
+      qname.append(reinterpret_cast<const char*>(q + at + 1), q[at]);
+      at += 1 + q[at];
+    }
+    at += 1;
+    uint16_t qtype = static_cast<uint16_t>((q[at] << 8) | q[at + 1]);
+    auto it = records.find(qname);
+    std::vector<std::string> answers;
+    if (it != records.end()) {
+      for (const std::string& ip : it->second) {
+        bool v6 = ip.find(':') != std::string::npos;
+        if ((qtype == 28) == v6) answers.push_back(ip);
+      }
+    }
+    uint16_t rc = static_cast<uint16_t>(rcode ? rcode : (it == records.end() ? 3 : 0));
+    if (strayFirst) send(reply(static_cast<uint16_t>(id + 1), rc, qname, qtype, answers), from);
+    send(reply(id, rc, qname, qtype, answers), from);
+  }
+
+  static std::vector<uint8_t> reply(uint16_t id, uint16_t rc, const std::string& qname,
+                                    uint16_t qtype, const std::vector<std::string>& answers) {
+    DnsBuilder b;
+    b.header(id, static_cast<uint16_t>(kResponse | rc), 1,
+             static_cast<uint16_t>(rc == 0 ? answers.size() : 0));
+    b.name(qname).question(qtype);
+    if (rc == 0) {
+      for (const std::string& ip : answers) {
+        b.pointer(12);
+        if (qtype == 28) {
+          b.aaaa(ip);
+        } else {
+          b.a(ip);
+        }
+      }
+    }
+    return b.bytes;
+  }
+
+  void send(std::vector<uint8_t> msg, const sockaddr* to) {
+    uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(msg.data()),
+                               static_cast<unsigned>(msg.size()));
+    uv_udp_try_send(&udp_, &buf, 1, to);
+  }
+
+  uv_udp_t udp_;
+  char buf_[4096];
+};
+
+// Runs `loop` until `done()` or `ms` pass; returns done().
+inline bool runUntil(uv_loop_t* loop, const std::function<bool()>& done, uint64_t ms) {
+  uv_timer_t tick;
+  uv_timer_init(loop, &tick);
+  uv_timer_start(&tick, [](uv_timer_t*) {}, 5, 5);
+  uint64_t deadline = uv_now(loop) + ms;
+  while (!done() && uv_now(loop) < deadline) uv_run(loop, UV_RUN_ONCE);
+  uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr);
+  uv_run(loop, UV_RUN_NOWAIT);
+  return done();
+}
+
+// Runs the loop until its handles and requests are gone (at most 2 s); true when
+// uv_loop_close then succeeds.
+inline bool closeLoop(uv_loop_t* loop) {
+  for (int i = 0; i < 2000 && uv_loop_alive(loop); ++i) {
+    uv_run(loop, UV_RUN_NOWAIT);
+    if (uv_loop_alive(loop)) uv_sleep(1);
+  }
+  return uv_loop_close(loop) == 0;
+}
+
+}  // namespace sy::discovery::testing
