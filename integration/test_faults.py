@@ -78,3 +78,30 @@ def test_fds_return_to_baseline_after_faults(origins, switchyard):
             pass  # /close-mid ends in an incomplete read on purpose
     assert request(p.port, "/echo", "POST", body=b"x" * 100000).status == 200
     wait_until(lambda: fd_count(pid) <= base, 8, what="fds back to baseline (%d)" % base)
+
+
+def test_retries_on_503_and_reset_for_idempotent_requests(origins, switchyard):
+    """retries.on: [connect_failure, reset, 503]: a GET answered 503 (or reset) by one backend
+    is replayed on another; a POST with a body is not (its body was already streamed)."""
+    b1, b2 = origins(2)
+    cfg = switchyard.config([b1, b2])
+    cfg["pools"][0]["retries"] = {"attempts": 1, "on": ["connect_failure", "reset", "503"]}
+    p = switchyard.start(cfg)
+    b1.get("/_control/status?status=503")
+    for _ in range(10):
+        r = request(p.port, "/")
+        assert r.status == 200 and r.header("X-Backend") == "b2", r
+    statuses = {request(p.port, "/echo", "POST", body=b"x" * 10).status for _ in range(6)}
+    assert statuses == {200}  # /echo is not affected by the forced status
+    b1.get("/_control/status?status=0")
+    # /reset closes with RST on every backend: GETs are retried once, then 502.
+    assert request(p.port, "/reset").status == 502
+    assert "retrying" in p.stderr() or "closed the connection" in p.stderr()
+
+
+def test_no_retry_on_503_unless_configured(origins, switchyard):
+    b1, b2 = origins(2)
+    p = switchyard.start(switchyard.config([b1, b2]))
+    b1.get("/_control/status?status=503")
+    seen = {request(p.port, "/").status for _ in range(10)}
+    assert seen == {200, 503}

@@ -159,6 +159,7 @@ void Session::beginRequest() {
   respBody_ = http::ResponseBody::kNone;
   triedCount_ = attempts_ = 0;
   freshOnly_ = false;
+  retryStatus_ = 0;
   backend_ = nullptr;
   upstreamDeadline_ = 0;
   if (reqHead_) {
@@ -688,6 +689,14 @@ void Session::processUpstreamInput() {
     http::Parser::Result r = respParser_.execute(upIn_.at(upIn_.parsed), upIn_.unparsed());
     upIn_.parsed += static_cast<uint32_t>(r.consumed);
     if (r.err == HPE_OK || r.err == HPE_PAUSED) break;
+    if (retryStatus_) {
+      LOG_WARN("upstream %s (%s) answered %d: retrying %.*s on another backend",
+               backend_->name().c_str(), backend_->address().text.c_str(), retryStatus_,
+               static_cast<int>(req_.target.size()), req_.target.data());
+      retryStatus_ = 0;
+      retryElsewhere();
+      return;
+    }
     LOG_WARN("upstream %s (%s): invalid response: %s", backend_->name().c_str(),
              backend_->address().text.c_str(),
              respParser_.failReason() ? respParser_.failReason() : respParser_.errorReason());
@@ -725,6 +734,15 @@ int Session::responseHeadersComplete() {
   if (status < 200) return 0;  // 1xx: dropped; the proxy answered 100-continue itself
   if (status >= 500) {
     health::reportFailure(*backend_, *set_, health::Outcome::kServerError);
+    const uint32_t cond = status == 502   ? config::kRetry502
+                          : status == 503 ? config::kRetry503
+                          : status == 504 ? config::kRetry504
+                                          : 0;
+    if (cond && replayable(cond)) {
+      retryStatus_ = status;  // processUpstreamInput() retries once llhttp has returned
+      respParser_.fail(status, "retrying on another backend");
+      return -1;
+    }
   } else {
     health::reportSuccess(*backend_);
   }
@@ -786,6 +804,32 @@ void Session::releaseUpstream(bool reusable) {
   }
 }
 
+bool Session::replayable(uint32_t condition) const {
+  // Idempotent methods (RFC 9110 §9.2.2) without a body: the whole request is the kept head,
+  // so it can be sent again; a body has already been streamed away and cannot.
+  if (!(set_->cfg.retries.on & condition) || requestHasBody_ || respHeadSent_) return false;
+  if (attempts_ >= 1 + set_->cfg.retries.attempts) return false;
+  switch (reqParser_.method()) {
+    case HTTP_GET:
+    case HTTP_HEAD:
+    case HTTP_OPTIONS:
+    case HTTP_TRACE:
+    case HTTP_PUT:
+    case HTTP_DELETE:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void Session::retryElsewhere() {
+  releaseUpstream(false);
+  if (upOut_) w_.writes().release(upOut_);
+  upOut_ = w_.writes().acquire();
+  upOut_->addRef(reqHead_, reqHead_->data(), reqHeadLen_);
+  startAttempt();  // the failed backend is in tried_: another one is chosen
+}
+
 void Session::upstreamFailed(Failure kind, int err) {
   if (phase_ == Phase::kClosed || !backend_) return;
   const char* what = kind == Failure::kConnect   ? "connect failed"
@@ -826,6 +870,11 @@ void Session::upstreamFailed(Failure kind, int err) {
       upOut_ = pending;
     }
     startAttempt();
+    return;
+  }
+  if (!upSawBytes_ && replayable(kind == Failure::kTimeout ? config::kRetry504
+                                                         : config::kRetryReset)) {
+    retryElsewhere();  // retries.on: reset / 504, idempotent request not yet answered
     return;
   }
   releaseUpstream(false);

@@ -112,6 +112,10 @@ class Session final : public http::Parser::Handler, public upstream::ConnUser {
   void useConnection(upstream::UpstreamConn* c, bool reused);
   void flushUpstream();
   void upstreamFailed(Failure kind, int err);
+  // retries.on beyond connect failures: whether this request may go to another backend after
+  // `condition` (a config::RetryOn bit), and doing it.
+  bool replayable(uint32_t condition) const;
+  void retryElsewhere();
   void releaseUpstream(bool reusable);
   void processUpstreamInput();
   bool upstreamBackpressured() const;
@@ -180,6 +184,7 @@ class Session final : public http::Parser::Handler, public upstream::ConnUser {
   bool upReading_ = false;
   bool upSawBytes_ = false;
   bool freshOnly_ = false;  // next attempt must open a new connection
+  int retryStatus_ = 0;     // a 5xx answer being dropped for a retry (retries.on)
   http::Parser respParser_;
   InputBuffer upIn_;
   bool respHeadSent_ = false;
