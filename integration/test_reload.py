@@ -178,3 +178,29 @@ def test_watch_reloads_on_file_change(origins, switchyard):
     assert backend_of(port) == "b1"
     write_atomically(p.cfg_path, b)
     wait_until(lambda: backend_of(port) == "b2", 3, what="watched change applied")
+
+
+def test_health_state_of_kept_backend_survives_reload(origins, switchyard):
+    """A backend marked down by active checks stays down across a reload (its state belongs to
+    the backend, which the new snapshot keeps), while its checks go on."""
+    from obs_util import backend_status
+
+    b1, b2 = origins(2)
+    cfg = switchyard.config([b1, b2])
+    cfg["pools"][0]["health_check"] = {"type": "http", "path": "/healthz", "interval": "100ms",
+                                       "timeout": "500ms", "unhealthy_threshold": 2,
+                                       "healthy_threshold": 2}
+    p = switchyard.start(cfg)
+    b2.set_health(500)
+    wait_until(lambda: not backend_status(p.admin_port, "web", "b2")["healthy"], 5,
+               what="b2 marked down")
+    cfg["listeners"][0]["routes"].insert(0, {"match": {"path_prefix": "/other/"}, "pool": "web"})
+    write_atomically(p.cfg_path, cfg)
+    p.signal(signal.SIGHUP)
+    wait_until(lambda: "reloaded" in p.stderr(), 5, what="reload applied")
+    assert not backend_status(p.admin_port, "web", "b2")["healthy"]
+    for _ in range(20):
+        assert backend_of(p.port) == "b1"
+    b2.set_health(200)
+    wait_until(lambda: backend_status(p.admin_port, "web", "b2")["healthy"], 5,
+               what="b2 back up after the reload")
