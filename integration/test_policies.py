@@ -89,8 +89,8 @@ def test_least_conn_sends_concurrent_requests_away_from_a_slow_backend(origins, 
     assert sum(seen.values()) == 40
     # Round robin would send 13 or 14 of the 40 to the slow backend; least_conn sees its
     # requests piling up and sends it only a few (one or two per worker at first).
-    assert seen["slow"] <= 6, seen
-    assert seen["b1"] >= 12 and seen["b2"] >= 12, seen
+    assert seen["slow"] <= 8, seen  # margin for a loaded CI machine
+    assert seen["b1"] >= 10 and seen["b2"] >= 10, seen
 
 
 def test_round_robin_contrast_with_a_slow_backend(origins, switchyard, slow_origin):

@@ -40,14 +40,44 @@ const llhttp_settings_t* Parser::settings() {
   return &kSettings;
 }
 
-Parser::Parser(llhttp_type_t type, Handler* handler, ParserLimits limits)
-    : handler_(handler), limits_(limits) {
+HeaderPool::~HeaderPool() {
+  for (auto* v : free_) delete v;
+}
+
+std::vector<Header>* HeaderPool::acquire() {
+  if (free_.empty()) {
+    auto* v = new std::vector<Header>();
+    v->reserve(32);
+    return v;
+  }
+  auto* v = free_.back();
+  free_.pop_back();
+  return v;
+}
+
+void HeaderPool::release(std::vector<Header>* v) {
+  v->clear();
+  free_.push_back(v);
+}
+
+Parser::~Parser() { releaseHeaders(); }
+
+void Parser::releaseHeaders() {
+  if (pool_ && headers_ != &own_) {
+    pool_->release(headers_);
+    headers_ = &own_;
+  }
+}
+
+Parser::Parser(llhttp_type_t type, Handler* handler, ParserLimits limits, HeaderPool* pool)
+    : handler_(handler), limits_(limits), pool_(pool) {
   llhttp_init(&p_, type, settings());
   p_.data = this;
 }
 
 void Parser::reset() {
   llhttp_reset(&p_);
+  releaseHeaders();
   p_.data = this;
   inMessage_ = headDone_ = false;
   failStatus_ = 0;
@@ -78,7 +108,8 @@ int Parser::cbMessageBegin(llhttp_t* p) {
   s->fieldOpen_ = s->valueOpen_ = s->urlOpen_ = s->statusOpen_ = false;
   s->url_ = {};
   s->status_ = {};
-  s->headers_.clear();
+  if (s->pool_ && s->headers_ == &s->own_) s->headers_ = s->pool_->acquire();
+  s->headers_->clear();
   s->failStatus_ = 0;
   s->failReason_ = nullptr;
   return 0;
@@ -123,14 +154,14 @@ int Parser::cbHeaderField(llhttp_t* p, const char* at, size_t n) {
   Parser* s = self(p);
   if (s->headDone_) return 0;  // trailer fields after a chunked body: dropped
   if (!s->fieldOpen_) {
-    if (s->headers_.size() >= s->limits_.maxHeaders) {
+    if (s->headers_->size() >= s->limits_.maxHeaders) {
       s->fail(431, "Request Header Fields Too Large");
       return -1;
     }
-    s->headers_.push_back(Header{});
+    s->headers_->push_back(Header{});
     s->valueOpen_ = false;
   }
-  return s->extend(s->headers_.back().name, s->fieldOpen_, at, n);
+  return s->extend(s->headers_->back().name, s->fieldOpen_, at, n);
 }
 
 int Parser::cbHeaderFieldComplete(llhttp_t* p) {
@@ -143,17 +174,17 @@ int Parser::cbHeaderFieldComplete(llhttp_t* p) {
 int Parser::cbHeaderValue(llhttp_t* p, const char* at, size_t n) {
   Parser* s = self(p);
   if (s->headDone_) return 0;
-  if (s->headers_.empty()) return -1;
-  return s->extend(s->headers_.back().value, s->valueOpen_, at, n);
+  if (s->headers_->empty()) return -1;
+  return s->extend(s->headers_->back().value, s->valueOpen_, at, n);
 }
 
 int Parser::cbHeaderValueComplete(llhttp_t* p) {
   Parser* s = self(p);
   if (s->headDone_) return 0;
   s->valueOpen_ = false;
-  if (!s->headers_.empty()) {
+  if (!s->headers_->empty()) {
     // llhttp may leave trailing whitespace in the value.
-    Header& h = s->headers_.back();
+    Header& h = s->headers_->back();
     while (h.value.len > 0) {
       char c = s->base_[h.value.off + h.value.len - 1];
       if (c != ' ' && c != '\t') break;

@@ -82,9 +82,9 @@ void InputBuffer::release() {
 Session::Session(server::Worker& worker, server::WorkerListener& listener)
     : w_(worker),
       listener_(listener),
-      reqParser_(HTTP_REQUEST, this,
-                 requestLimits(worker.view()->snap->config->limits)),
-      respParser_(HTTP_RESPONSE, this, {kMaxResponseHead, 1000}) {
+      reqParser_(HTTP_REQUEST, this, requestLimits(worker.view()->snap->config->limits),
+                 &worker.headerPool()),
+      respParser_(HTTP_RESPONSE, this, {kMaxResponseHead, 1000}, &worker.headerPool()) {
   uv_tcp_init(w_.loop(), &tcp_);
   tcp_.data = this;
   uv_timer_init(w_.loop(), &timer_);
@@ -301,7 +301,11 @@ void Session::processClientInput() {
 }
 
 int Session::onHeadersComplete(http::Parser& p) {
-  return &p == &reqParser_ ? requestHeadersComplete() : responseHeadersComplete();
+  // The header arrays go back to the worker's pool as soon as the head is handled: everything
+  // kept from it is a view into the read block.
+  int rc = &p == &reqParser_ ? requestHeadersComplete() : responseHeadersComplete();
+  p.releaseHeaders();
+  return rc;
 }
 
 int Session::requestHeadersComplete() {

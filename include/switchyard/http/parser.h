@@ -31,6 +31,22 @@ struct ParserLimits {
   uint32_t maxHeaders = 100;
 };
 
+// Header arrays lent to parsers while they parse a head, so that connections between requests
+// hold none (a worker has one pool; arrays keep their capacity, so steady state allocates
+// nothing). Single-threaded.
+class HeaderPool {
+ public:
+  HeaderPool() = default;
+  HeaderPool(const HeaderPool&) = delete;
+  HeaderPool& operator=(const HeaderPool&) = delete;
+  ~HeaderPool();
+  std::vector<Header>* acquire();
+  void release(std::vector<Header>* v);
+
+ private:
+  std::vector<std::vector<Header>*> free_;
+};
+
 class Parser {
  public:
   class Handler {
@@ -50,9 +66,15 @@ class Parser {
     size_t consumed = 0;
   };
 
-  Parser(llhttp_type_t type, Handler* handler, ParserLimits limits);
+  // With a `pool`, the header array is borrowed from it for each message and given back by
+  // releaseHeaders() (or reset/destruction); without one the parser keeps its own.
+  Parser(llhttp_type_t type, Handler* handler, ParserLimits limits, HeaderPool* pool = nullptr);
   Parser(const Parser&) = delete;
   Parser& operator=(const Parser&) = delete;
+  ~Parser();
+  // The owner is done with headers() of the current message (their spans are still valid
+  // through view() while the bytes are).
+  void releaseHeaders();
 
   // Parses bytes. On HPE_PAUSED, `consumed` is where parsing stopped (the next message starts
   // there); call resume() before feeding more.
@@ -79,7 +101,7 @@ class Parser {
   std::string_view url() const { return view(url_); }
   Span urlSpan() const { return url_; }
   std::string_view reason() const { return view(status_); }
-  const std::vector<Header>& headers() const { return headers_; }
+  const std::vector<Header>& headers() const { return *headers_; }
   uint8_t method() const { return llhttp_get_method(const_cast<llhttp_t*>(&p_)); }
   int statusCode() const { return p_.status_code; }
   int versionMajor() const { return p_.http_major; }
@@ -130,7 +152,9 @@ class Parser {
   bool statusOpen_ = false;
   Span url_;
   Span status_;
-  std::vector<Header> headers_;
+  HeaderPool* pool_ = nullptr;
+  std::vector<Header> own_;
+  std::vector<Header>* headers_ = &own_;  // own_, or an array borrowed from pool_
   int failStatus_ = 0;
   const char* failReason_ = nullptr;
 };

@@ -15,6 +15,7 @@
 
 #include "switchyard/metrics/access_log.h"
 #include "switchyard/metrics/stats.h"
+#include "switchyard/http/parser.h"
 #include "switchyard/net/buffer.h"
 #include "switchyard/server/snapshot.h"
 
@@ -82,6 +83,7 @@ class Worker {
   unsigned id() const { return id_; }
   net::BlockPool& blocks() { return blocks_; }
   net::WritePool& writes() { return writes_; }
+  http::HeaderPool& headerPool() { return headerPool_; }
   const std::shared_ptr<WorkerView>& view() const { return view_; }
   bool draining() const { return draining_; }
   // The server-wide block (client connections, bytes, unrouted answers): this worker's shard.
@@ -111,6 +113,7 @@ class Worker {
   std::shared_ptr<WorkerView> view_;
   net::BlockPool blocks_;
   net::WritePool writes_;
+  http::HeaderPool headerPool_;
   metrics::StatsBlock* stats_ = nullptr;
   metrics::WorkerLog* log_ = nullptr;
   proxy::Session* sessions_ = nullptr;  // intrusive list of open sessions
