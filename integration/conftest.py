@@ -448,7 +448,8 @@ def switchyard_bin():
 class Proxy:
     """One running switchyard process."""
 
-    def __init__(self, binary, cfg_path, port, admin_port, log_dir, index, extra_args=()):
+    def __init__(self, binary, cfg_path, port, admin_port, log_dir, index, extra_args=(),
+                 extra_env=None):
         self.cfg_path = cfg_path
         self.port = port
         self.admin_port = admin_port
@@ -458,7 +459,8 @@ class Proxy:
         self._out = open(self.stdout_path, "wb")
         self.killed = False
         self.expect_failure = False  # set by tests that expect a non-zero exit
-        self.proc = subprocess.Popen([str(binary), "-c", str(cfg_path), *extra_args],
+        env = dict(os.environ, **extra_env) if extra_env else None
+        self.proc = subprocess.Popen([str(binary), "-c", str(cfg_path), *extra_args], env=env,
                                      stdout=self._out, stderr=self._err,
                                      stdin=subprocess.DEVNULL, preexec_fn=_pdeathsig)
 
@@ -576,7 +578,7 @@ class ProxyManager:
         path.write_text(cfg if isinstance(cfg, str) else to_yaml(cfg))
         return path
 
-    def start(self, cfg, port=None, admin_port=None, wait=True, extra_args=()):
+    def start(self, cfg, port=None, admin_port=None, wait=True, extra_args=(), extra_env=None):
         """Start switchyard on cfg (dict or YAML text); wait until the listener accepts.
 
         For YAML text pass port= (the listener to wait for).
@@ -587,7 +589,7 @@ class ProxyManager:
                 admin_port = int(cfg["admin"]["listen"].rsplit(":", 1)[1])
         path = self.write(cfg)
         p = Proxy(self.binary, path, port, admin_port, self.tmp_path, len(self.proxies) + 1,
-                  extra_args)
+                  extra_args, extra_env)
         self.proxies.append(p)
         if wait:
             p.wait_ready(10.0)
