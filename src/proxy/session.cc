@@ -15,6 +15,8 @@ constexpr uint32_t kMinRead = 2048;
 constexpr uint64_t kLingerMs = 2000;
 constexpr uint32_t kMaxResponseHead = 64 * 1024;
 constexpr uint32_t kMaxPipelined = 8 * 1024;
+// At most the low-water mark, so that bytes held back never keep the client paused.
+constexpr size_t kFlushBytes = kLowWater;
 // A request answered locally keeps its connection only if its body is small enough to skip.
 constexpr uint64_t kMaxDiscardBody = 64 * 1024;
 constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -634,6 +636,10 @@ void Session::onUpstreamConnect(int status) {
 
 void Session::flushUpstream() {
   if (!up_ || !upConnected_ || !upOut_ || upOut_->empty()) return;
+  // A request body is coalesced: the backend gets it once the request is complete or a
+  // sizeable batch is pending, so a body that arrives in several reads goes out, with the
+  // head, in one writev (as nginx's request buffering does for small bodies, but streaming).
+  if (requestHasBody_ && !requestComplete_ && upOut_->bytes < kFlushBytes) return;
   net::WriteBatch* b = upOut_;
   upOut_ = nullptr;
   if (bodyQueued_) bodyStarted_ = true;
