@@ -353,3 +353,32 @@ def test_reload_swaps_certificates_and_refuses_bad_ones(switchyard, origins, tls
     wait_until(lambda: "reload refused" in proxy.stderr(), 10, what="reload refused")
     assert "does not match" in proxy.stderr()
     assert served_subject(proxy.port, "unknown.test") == "api.test"
+
+
+def test_health_checks_use_the_pool_tls(switchyard, origins, tls_pki):
+    (good,) = origins(1, names=["good"], extra_args=("--tls-cert", str(tls_pki / "backend.crt"),
+                                                     "--tls-key", str(tls_pki / "backend.key")))
+    (bad,) = origins(1, names=["expired"],
+                     extra_args=("--tls-cert", str(tls_pki / "expired.crt"),
+                                 "--tls-key", str(tls_pki / "expired.key")))
+    cfg = switchyard.config([good, bad])
+    cfg["pools"][0]["tls"] = {"ca": str(tls_pki / "ca.crt")}
+    cfg["pools"][0]["health_check"] = {"path": "/healthz", "interval": "100ms", "timeout": "1s",
+                                       "healthy_threshold": 1, "unhealthy_threshold": 1}
+    proxy = switchyard.start(cfg)
+
+    def status():
+        c = http.client.HTTPConnection(LOOPBACK, proxy.admin_port, timeout=5)
+        c.request("GET", "/status")
+        doc = json.loads(c.getresponse().read())
+        return {b["name"]: b for p in doc["pools"] for b in p["backends"]}
+
+    wait_until(lambda: "certificate has expired" in proxy.stderr(), 10,
+               what="TLS health check failure logged")
+    wait_until(lambda: not status()["expired"]["healthy"] and status()["good"]["healthy"], 10,
+               what="expired down, good up")
+    for _ in range(4):
+        conn = http.client.HTTPConnection(LOOPBACK, proxy.port, timeout=10)
+        conn.request("GET", "/")
+        r = conn.getresponse()
+        assert r.status == 200 and r.read() == b"hello from good\n"
