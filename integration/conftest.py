@@ -353,13 +353,14 @@ def get_request(method, path, host="test.local", headers=(), body=b""):
 class Origin:
     """One integration/origin.py process."""
 
-    def __init__(self, name, log_dir, port=0):
+    def __init__(self, name, log_dir, port=0, extra_args=()):
         self.name = name
         # port: a fixed port, e.g. to restart a killed origin where it was (0 = a free one)
         self.log_path = Path(log_dir) / ("origin-%s%s.stderr" % (name, "-%d" % port if port else ""))
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [PYTHON, str(ORIGIN_PY), "--port", str(port), "--name", name, "--host", LOOPBACK],
+            [PYTHON, str(ORIGIN_PY), "--port", str(port), "--name", name, "--host", LOOPBACK,
+             *extra_args],
             stdout=subprocess.PIPE, stderr=self._log, stdin=subprocess.DEVNULL,
             preexec_fn=_pdeathsig)
         self.port = None
@@ -420,9 +421,9 @@ def origins(tmp_path):
     """Factory: origins(n, names=None) starts n origins (default names b1..bn) in parallel."""
     started = []
 
-    def start(n=1, names=None):
+    def start(n=1, names=None, extra_args=()):
         names = names or ["b%d" % (len(started) + i + 1) for i in range(n)]
-        batch = [Origin(name, tmp_path) for name in names]
+        batch = [Origin(name, tmp_path, extra_args=extra_args) for name in names]
         started.extend(batch)
         for o in batch:
             o.wait_ready()

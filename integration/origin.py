@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Switchyard test origin: a small HTTP/1.1 backend built on raw sockets so it can inject faults.
 
-Usage: origin.py --port 9001 --name web1 [--host 127.0.0.1]
+Usage: origin.py --port 9001 --name web1 [--host 127.0.0.1] [--tls-cert C --tls-key K]
 
 Prints "ready <port>" on stdout once listening (--port 0 picks a free port). One thread per
 connection; keep-alive and pipelining; request bodies framed by Content-Length or chunked;
@@ -331,6 +331,8 @@ class Connection:
         srv.stats.add("active")
         try:
             self.sock.settimeout(IDLE_TIMEOUT)
+            if srv.tls is not None:  # --tls-cert: the handshake runs on this connection's thread
+                self.sock = srv.tls.wrap_socket(self.sock, server_side=True)
             first = True
             while True:
                 head = self.read_head()
@@ -501,8 +503,9 @@ class Connection:
 
 
 class Server:
-    def __init__(self, host, port, name):
+    def __init__(self, host, port, name, tls=None):
         self.name = name
+        self.tls = tls  # ssl.SSLContext or None
         self.stats = Stats()
         self.health_status = 200
         self.default_status = None  # set by /_control/status
@@ -529,7 +532,14 @@ def main(argv=None):
     ap.add_argument("--port", type=int, default=9001)
     ap.add_argument("--name", default="origin")
     ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (chain)")
+    ap.add_argument("--tls-key", help="private key for --tls-cert")
     args = ap.parse_args(argv)
+    tls = None
+    if args.tls_cert:
+        import ssl
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
 
     def on_signal(signum, frame):
         sys.stdout.flush()
@@ -538,7 +548,7 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     threading.stack_size(256 * 1024)
-    srv = Server(args.host, args.port, args.name)
+    srv = Server(args.host, args.port, args.name, tls)
     print("ready %d" % srv.port, flush=True)
     srv.serve_forever()
 

@@ -1,4 +1,5 @@
 #include "switchyard/config/loader.h"
+#include "switchyard/net/tls.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -288,6 +289,11 @@ std::optional<ListenerTls> loadTls(Walker& w, const YAML::Node& node, const std:
                   if (c.require("key") && c.string("key", cert.key) && cert.key.empty()) {
                     w.fail(*c.get("key"), c.pathOf("key"), "must be a file path");
                   }
+                  if (w.ok()) {
+                    // Read the files now, so --check and a reload refuse a bad certificate.
+                    std::string err = net::checkCertificateFiles(cert.cert, cert.key);
+                    if (!err.empty()) w.fail(item, itemPath, err);
+                  }
                   if (w.ok()) tls.certificates.push_back(std::move(cert));
                 });
     if (w.ok() && tls.certificates.empty()) {
@@ -340,7 +346,7 @@ std::optional<Route> loadRoute(Walker& w, const YAML::Node& node, const std::str
 
 void loadListener(Walker& w, const YAML::Node& node, const std::string& path, size_t index,
                   Config& config) {
-  MapView m(w, node, path, {"name", "listen", "tls", "routes", "timeouts"});
+  MapView m(w, node, path, {"name", "listen", "tls", "redirect_https", "routes", "timeouts"});
   if (!m.ok()) return;
   Listener listener;
   listener.mark = m.mark();
@@ -378,6 +384,10 @@ void loadListener(Walker& w, const YAML::Node& node, const std::string& path, si
   }
   if (std::optional<YAML::Node> tls = m.get("tls")) {
     listener.tls = loadTls(w, *tls, m.pathOf("tls"));
+  }
+  if (m.integer("redirect_https", listener.redirectHttps, 1, 65535) && listener.tls) {
+    w.fail(*m.get("redirect_https"), m.pathOf("redirect_https"),
+           "only for plain HTTP listeners (this one has tls:)");
   }
   if (m.require("routes")) {
     YAML::Node routes = *m.get("routes");

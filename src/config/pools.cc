@@ -5,6 +5,7 @@
 
 #include "sections.h"
 #include "switchyard/config/units.h"
+#include "switchyard/net/tls.h"
 
 namespace sy::config::detail {
 namespace {
@@ -253,10 +254,36 @@ void loadBackend(Walker& w, const YAML::Node& node, const std::string& path, con
   pool.backends.push_back(std::move(backend));
 }
 
+// pools[].tls. Files are read here so --check and a reload refuse a bad CA or client certificate.
+std::optional<PoolTls> loadPoolTls(Walker& w, const YAML::Node& node, const std::string& path) {
+  MapView m(w, node, path, {"enabled", "ca", "verify", "sni", "cert", "key"});
+  if (!m.ok()) return std::nullopt;
+  PoolTls tls;
+  tls.mark = m.mark();
+  m.boolean("enabled", tls.enabled);
+  m.boolean("verify", tls.verify);
+  m.string("sni", tls.sni);
+  if (m.string("ca", tls.ca)) {
+    if (std::string err = net::checkCaFile(tls.ca); !err.empty())
+      w.fail(*m.get("ca"), m.pathOf("ca"), err);
+  }
+  const bool hasCert = m.string("cert", tls.cert);
+  const bool hasKey = m.string("key", tls.key);
+  if (hasCert != hasKey) {
+    w.fail(node, path, "cert and key go together: give both or neither");
+  } else if (hasCert) {
+    if (std::string err = net::checkCertificateFiles(tls.cert, tls.key); !err.empty())
+      w.fail(*m.get("cert"), m.pathOf("cert"), err);
+  }
+  if (!w.ok()) return std::nullopt;
+  if (!tls.enabled) return std::nullopt;
+  return tls;
+}
+
 void loadPool(Walker& w, const YAML::Node& node, const std::string& path, Config& config) {
   MapView m(w, node, path,
             {"name", "policy", "backends", "health_check", "outlier_detection", "slow_start",
-             "panic_threshold", "retries", "geo", "hash_key", "timeouts", "discovery"});
+             "panic_threshold", "retries", "geo", "hash_key", "timeouts", "discovery", "tls"});
   if (!m.ok()) return;
   Pool pool;
   pool.mark = m.mark();
@@ -320,6 +347,9 @@ void loadPool(Walker& w, const YAML::Node& node, const std::string& path, Config
     }
   }
   readTimeouts(m, pool.timeouts);
+  if (std::optional<YAML::Node> tls = m.get("tls")) {
+    pool.tls = loadPoolTls(w, *tls, m.pathOf("tls"));
+  }
   if (w.ok()) config.pools.push_back(std::move(pool));
 }
 

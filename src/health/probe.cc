@@ -47,9 +47,12 @@ std::string formatMs(int64_t ms) {
 }
 
 Probe* Probe::start(uv_loop_t* loop, const config::SocketAddress& addr,
-                    const config::HealthCheck& hc, std::string_view host, Done done) {
+                    const config::HealthCheck& hc, std::string_view host, Done done,
+                    std::shared_ptr<const net::TlsClientContext> tls) {
   auto* p = new Probe();
   p->done_ = std::move(done);
+  p->tlsCtx_ = std::move(tls);
+  p->addrHost_ = addr.host;
   p->http_ = hc.type != "tcp";
   p->timeoutMs_ = static_cast<uint64_t>(std::max<int64_t>(hc.timeout.count(), 1));
   p->expected_ = hc.expectedStatuses;
@@ -104,31 +107,129 @@ void Probe::onConnected(int status) {
                                    : std::string("connect failed: ") + uv_strerror(status));
     return;
   }
-  if (!http_) {
+  if (!http_ && !tlsCtx_) {
     finish({true, 0, ""});
     return;
+  }
+  if (tlsCtx_) {
+    const std::string& name = tlsCtx_->sni().empty() ? addrHost_ : tlsCtx_->sni();
+    tls_ = std::make_unique<net::TlsStream>(tlsCtx_, name, name);
+    if (!tls_->valid()) {
+      fail("cannot start TLS");
+      return;
+    }
+    cipher_.resize(16 * 1024);
   }
   auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
   int rc = uv_read_start(
       stream,
       [](uv_handle_t* h, size_t, uv_buf_t* buf) {
         auto* self = static_cast<Probe*>(h->data);
+        if (self->tls_) {
+          *buf = uv_buf_init(self->cipher_.data(), static_cast<unsigned>(self->cipher_.size()));
+          return;
+        }
         *buf = uv_buf_init(self->buf_ + self->len_,
                            static_cast<unsigned>(sizeof self->buf_ - self->len_));
       },
-      [](uv_stream_t* s, ssize_t n, const uv_buf_t*) { static_cast<Probe*>(s->data)->onData(n); });
+      [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+        auto* self = static_cast<Probe*>(s->data);
+        if (self->tls_ && n > 0) {
+          self->onCipher(buf->base, static_cast<size_t>(n));
+        } else {
+          self->onData(n);
+        }
+      });
   if (rc != 0) {
     fail(std::string("read: ") + uv_strerror(rc));
     return;
   }
-  uv_buf_t out = uv_buf_init(request_.data(), static_cast<unsigned>(request_.size()));
-  writeReq_.data = this;
-  rc = uv_write(&writeReq_, stream, &out, 1, [](uv_write_t* req, int status) {
-    auto* self = static_cast<Probe*>(req->data);
-    if (status != 0 && !self->finished_)
-      self->fail(std::string("sending the check failed: ") + uv_strerror(status));
-  });
-  if (rc != 0) fail(std::string("sending the check failed: ") + uv_strerror(rc));
+  if (tls_) {
+    if (tls_->handshake() < 0) {
+      fail("TLS handshake failed: " + tls_->error());
+      return;
+    }
+    flushTls();
+    return;
+  }
+  sendRequest();
+}
+
+void Probe::sendRequest() {
+  if (!tls_) {
+    sendRaw(request_.data(), request_.size());
+    return;
+  }
+  uv_buf_t b = uv_buf_init(request_.data(), static_cast<unsigned>(request_.size()));
+  if (!tls_->write(&b, 1)) {
+    fail("TLS write failed: " + tls_->error());
+    return;
+  }
+  flushTls();
+}
+
+void Probe::flushTls() {
+  net::BlockPool blocks;  // main loop, a few blocks per check: not worth a shared pool
+  net::WriteBatch batch;
+  tls_->drain(&batch, blocks);
+  for (const uv_buf_t& b : batch.bufs) sendRaw(b.base, b.len);
+  batch.reset();
+}
+
+void Probe::sendRaw(const char* p, size_t n) {
+  if (finished_ || n == 0) return;
+  struct Write {
+    uv_write_t req;
+    Probe* probe;
+    std::string data;
+  };
+  auto* w = new Write{{}, this, std::string(p, n)};
+  w->req.data = w;
+  uv_buf_t out = uv_buf_init(w->data.data(), static_cast<unsigned>(n));
+  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), &out, 1,
+                    [](uv_write_t* req, int status) {
+                      auto* w = static_cast<Write*>(req->data);
+                      Probe* self = w->probe;
+                      delete w;
+                      if (status != 0 && !self->finished_)
+                        self->fail(std::string("sending the check failed: ") +
+                                   uv_strerror(status));
+                    });
+  if (rc != 0) {
+    delete w;
+    fail(std::string("sending the check failed: ") + uv_strerror(rc));
+  }
+}
+
+void Probe::onCipher(const char* p, size_t n) {
+  if (finished_) return;
+  tls_->feed(p, n);
+  if (!tls_->established()) {
+    int h = tls_->handshake();
+    if (h < 0) {
+      flushTls();
+      fail("TLS handshake failed: " + tls_->error());
+      return;
+    }
+    flushTls();
+    if (h == 0) return;
+    if (!http_) {
+      finish({true, 0, ""});
+      return;
+    }
+    sendRequest();
+  }
+  while (!finished_ && len_ < sizeof buf_) {
+    ssize_t r = tls_->read(buf_ + len_, sizeof buf_ - len_);
+    if (r == net::TlsStream::kWant) break;
+    if (r == net::TlsStream::kError) {
+      fail("TLS error: " + tls_->error());
+      return;
+    }
+    onData(r == net::TlsStream::kEof ? static_cast<ssize_t>(UV_EOF) : r);
+    if (r == net::TlsStream::kEof) return;
+  }
+  if (!finished_) flushTls();
 }
 
 void Probe::onData(ssize_t n) {

@@ -372,7 +372,8 @@ void writeClientResponseHead(const Parser& resp, ResponseBody body, bool closeAf
 }
 
 size_t writeLocalResponse(int status, std::string_view body, bool closeAfter, bool isHead,
-                          char* out, size_t capacity, std::string_view requestId) {
+                          char* out, size_t capacity, std::string_view requestId,
+                          std::string_view location) {
   HeadWriter w(out, capacity);
   w.put("HTTP/1.1 ");
   w.putUint(static_cast<uint64_t>(status));
@@ -384,6 +385,11 @@ size_t writeLocalResponse(int status, std::string_view body, bool closeAfter, bo
   if (!requestId.empty()) {
     w.put("X-Request-Id: ");
     w.put(requestId);
+    w.put("\r\n");
+  }
+  if (!location.empty()) {
+    w.put("Location: ");
+    w.put(location);
     w.put("\r\n");
   }
   if (closeAfter) w.put("Connection: close\r\n");
@@ -398,6 +404,7 @@ std::string_view reasonPhrase(int status) {
     case 200: return "OK";
     case 204: return "No Content";
     case 304: return "Not Modified";
+    case 308: return "Permanent Redirect";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";

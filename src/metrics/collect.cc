@@ -121,7 +121,9 @@ void writeMetrics(const ScrapeInput& in, std::string& out) {
              gauge(srv->listener(slot, kConnOpened), srv->listener(slot, kConnClosed)));
   for (ListenerFamily lf : {ListenerFamily{FamilyId::kDownstreamTotal, kConnOpened},
                             ListenerFamily{FamilyId::kBytesReceived, kBytesIn},
-                            ListenerFamily{FamilyId::kBytesSent, kBytesOut}}) {
+                            ListenerFamily{FamilyId::kBytesSent, kBytesOut},
+                            ListenerFamily{FamilyId::kTlsHandshakeFailures,
+                                           kTlsHandshakeFailures}}) {
     w.begin(lf.id);
     for (uint32_t slot = 0; srv && slot < listeners.size(); ++slot)
       w.sample(lf.id, {listeners[slot]}, srv->listener(slot, lf.k));

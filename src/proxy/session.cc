@@ -112,6 +112,16 @@ void Session::start() {
   if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&peer_), &len) == 0)
     net::formatIp(reinterpret_cast<const sockaddr*>(&peer_), clientIp_, sizeof clientIp_);
   beginRequest();
+  const auto& tlsContexts = view_->snap->listenerTls;
+  if (listener_.routeIndex >= 0 && static_cast<size_t>(listener_.routeIndex) < tlsContexts.size())
+    if (const auto& ctx = tlsContexts[listener_.routeIndex]) {
+      tls_ = std::make_unique<net::TlsStream>(ctx);
+      if (!tls_->valid()) {
+        LOG_WARN("client %s: cannot start TLS (out of memory)", clientIp_);
+        abort();
+        return;
+      }
+    }
   startClientReading();
 }
 
@@ -197,12 +207,70 @@ void Session::stopClientReading() {
 
 void Session::onClientAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
   auto* s = static_cast<Session*>(h->data);
+  if (s->tls_) {
+    *buf = net::TlsStream::readBuffer();  // ciphertext: fed to OpenSSL at once
+    return;
+  }
   *buf = s->in_.prepare(s->w_.blocks(), s->reqParser_,
                         static_cast<uint32_t>(s->view_->snap->config->limits.maxHeaderBytes));
 }
 
-void Session::onClientRead(uv_stream_t* st, ssize_t n, const uv_buf_t*) {
+void Session::onClientRead(uv_stream_t* st, ssize_t n, const uv_buf_t* buf) {
   auto* s = static_cast<Session*>(st->data);
+  if (s->tls_ && n > 0) {
+    s->onClientCipher(buf->base, static_cast<size_t>(n));
+    return;
+  }
+  s->onClientData(n);
+}
+
+void Session::onClientCipher(const char* p, size_t n) {
+  if (phase_ == Phase::kLingering || phase_ == Phase::kClosed) return;  // discarded
+  const bool wasEstablished = tls_->established();
+  tls_->feed(p, n);
+  // Everything decryptable is read now, even if reading pauses on the way: a pause holds at most
+  // one socket read's worth, and no plaintext is left inside OpenSSL waiting for a resume.
+  for (;;) {
+    uv_buf_t b = in_.prepare(w_.blocks(), reqParser_,
+                             static_cast<uint32_t>(view_->snap->config->limits.maxHeaderBytes));
+    ssize_t r = tls_->read(b.base, b.len);
+    if (r > 0) {
+      onClientData(r);
+      if (phase_ == Phase::kClosed) return;
+      if (phase_ == Phase::kLingering) break;
+      continue;
+    }
+    if (r == net::TlsStream::kWant) break;
+    if (r == net::TlsStream::kEof) {
+      flushClientTls();
+      onClientData(UV_EOF);
+      return;
+    }
+    if (!tls_->established()) {
+      w_.stats().addListener(listener_.slot, metrics::kTlsHandshakeFailures);
+      LOG_DEBUG("client %s: TLS handshake failed: %s", clientIp_, tls_->error().c_str());
+    } else {
+      LOG_DEBUG("client %s: TLS error: %s", clientIp_, tls_->error().c_str());
+    }
+    flushClientTls();  // the alert, if OpenSSL made one
+    abort();
+    return;
+  }
+  in_.releaseIfEmpty(reqParser_);
+  flushClientTls();
+  if (!wasEstablished && tls_->established() && phase_ == Phase::kIdle)
+    setClientDeadline(uv_now(w_.loop()) + timeouts().clientIdle.count());
+}
+
+void Session::flushClientTls() {
+  if (!tls_ || phase_ == Phase::kClosed) return;
+  net::WriteBatch* b = w_.writes().acquire();
+  tls_->drain(b, w_.blocks());
+  sendClient(b);
+}
+
+void Session::onClientData(ssize_t n) {
+  Session* s = this;
   if (n == 0) return;
   if (n < 0) {
     if (n == UV_EOF && s->phase_ == Phase::kIdle && s->clientWrites_ > 0) {
@@ -330,6 +398,11 @@ int Session::requestHeadersComplete() {
   uint64_t now = uv_now(w_.loop());
   setClientDeadline(requestHasBody_ ? now + timeouts().clientBody.count() : 0);
 
+  if (listener_.routeIndex >= 0 && static_cast<size_t>(listener_.routeIndex) < cfg.listeners.size())
+    if (uint16_t port = cfg.listeners[listener_.routeIndex].redirectHttps) {
+      redirectHttps(port);
+      return 0;
+    }
   int poolIdx = listener_.routeIndex < 0
                     ? -1
                     : view_->snap->routes[listener_.routeIndex].match(req_.host, req_.path);
@@ -342,7 +415,7 @@ int Session::requestHeadersComplete() {
   selection_ = computeSelectionInputs(policy_->needs(), view_->snap->geo.get(),
                                       reinterpret_cast<const sockaddr*>(&peer_), reqParser_, req_);
 
-  http::ForwardContext fc{clientIp_, listener_.tls, reqId_};
+  http::ForwardContext fc{clientIp_, tls_ != nullptr, reqId_};
   size_t bound = http::upstreamRequestHeadBound(reqParser_, req_, fc);
   reqHead_ = w_.blocks().acquire(static_cast<uint32_t>(bound));
   http::HeadWriter hw(reqHead_->data(), reqHead_->capacity);
@@ -410,7 +483,7 @@ int Session::onMessageComplete(http::Parser& p) {
   return HPE_PAUSED;
 }
 
-void Session::respondLocal(int status, const char* body, bool close) {
+void Session::respondLocal(int status, const char* body, bool close, std::string_view location) {
   if (phase_ == Phase::kClosed) return;
   if (respHeadSent_) {
     abort();
@@ -440,7 +513,7 @@ void Session::respondLocal(int status, const char* body, bool close) {
   }
   net::Block* b = w_.blocks().acquire();
   size_t len = http::writeLocalResponse(status, bodyText, closeAfter_, req_.isHead, b->data(),
-                                        b->capacity, reqId_);
+                                        b->capacity, reqId_, location);
   net::WriteBatch* wb = w_.writes().acquire();
   wb->addRef(b, b->data(), len);
   net::BlockPool::unref(b);
@@ -450,15 +523,50 @@ void Session::respondLocal(int status, const char* body, bool close) {
   maybeFinishExchange();
 }
 
+void Session::redirectHttps(uint16_t port) {
+  if (req_.host.empty()) {
+    respondLocal(400, "a Host header is needed to redirect to https", false);
+    return;
+  }
+  std::string location = "https://";
+  const bool v6 = req_.host.find(':') != std::string_view::npos && req_.host.front() != '[';
+  if (v6) location += '[';
+  location += req_.host;
+  if (v6) location += ']';
+  if (port != 443) location += ':' + std::to_string(port);
+  location += req_.target.empty() ? std::string_view("/") : req_.target;
+  respondLocal(308, "use https\n", false, location);
+}
+
 void Session::writeClient(net::WriteBatch* batch) {
+  if (phase_ == Phase::kClosed || batch->empty()) {
+    w_.writes().release(batch);
+    return;
+  }
+  respBytes_ += batch->bytes;
+  w_.stats().addListener(listener_.slot, metrics::kBytesOut, batch->bytes);
+  if (tls_) {
+    batch->finalize();
+    const bool ok = tls_->write(batch->pendingBufs(), batch->pendingCount());
+    w_.writes().release(batch);  // the plaintext blocks are free again
+    if (!ok) {
+      LOG_DEBUG("client %s: TLS write failed: %s", clientIp_, tls_->error().c_str());
+      abort();
+      return;
+    }
+    batch = w_.writes().acquire();
+    tls_->drain(batch, w_.blocks());
+  }
+  sendClient(batch);
+}
+
+void Session::sendClient(net::WriteBatch* batch) {
   if (phase_ == Phase::kClosed || batch->empty()) {
     w_.writes().release(batch);
     return;
   }
   batch->owner = this;
   bool done = false;
-  respBytes_ += batch->bytes;
-  w_.stats().addListener(listener_.slot, metrics::kBytesOut, batch->bytes);
   int rc = net::writeBatch(reinterpret_cast<uv_stream_t*>(&tcp_), batch,
                            [](uv_write_t* req, int status) {
                              auto* b = static_cast<net::WriteBatch*>(req->data);
@@ -541,6 +649,12 @@ void Session::closeAfterWrites() {
 void Session::lingerClose() {
   // Half-close, then discard what the client still sends until it closes too (or a short
   // timeout), so an unread request body does not turn our answer into a reset.
+  if (tls_ && !tlsShutdown_) {
+    tlsShutdown_ = true;
+    tls_->shutdown();  // close_notify first; onClientWriteDone comes back here once it is sent
+    flushClientTls();
+    if (clientWrites_ > 0 || phase_ == Phase::kClosed) return;
+  }
   shutdownReq_.data = this;
   if (uv_shutdown(&shutdownReq_, reinterpret_cast<uv_stream_t*>(&tcp_),
                   [](uv_shutdown_t* req, int status) {
@@ -594,14 +708,16 @@ void Session::startAttempt() {
   holdsInFlight_ = true;
   upSawBytes_ = false;
   if (!freshOnly_) {
-    if (upstream::UpstreamConn* c = upstream::UpstreamConn::takeIdle(*b, w_.id(), this)) {
+    if (upstream::UpstreamConn* c =
+            upstream::UpstreamConn::takeIdle(*b, w_.id(), this, set_->tls.get())) {
       useConnection(c, true);
       return;
     }
   }
   freshOnly_ = false;
   int err = 0;
-  up_ = upstream::UpstreamConn::connect(w_.loop(), b->shared_from_this(), w_.id(), this, &err);
+  up_ = upstream::UpstreamConn::connect(w_.loop(), b->shared_from_this(), w_.id(), this, &err,
+                                        set_->tls, &w_.blocks(), &w_.writes());
   upConnected_ = false;
   upReused_ = false;
   if (!up_) {

@@ -1,5 +1,7 @@
 #include "switchyard/server/snapshot.h"
 
+#include "switchyard/common/log.h"
+
 namespace sy::server {
 
 int Snapshot::listenerIndex(const std::string& name) const {
@@ -26,6 +28,14 @@ std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
       for (const auto& op : previous->pools)
         if (op->name == p.name) old = op.get();
     }
+    if (p.tls) {
+      std::string err;
+      set->tls = net::TlsClientContext::create(*p.tls, &err);
+      if (!set->tls) return std::unexpected("pools." + p.name + ".tls: " + err);
+      if (!p.tls->verify)
+        LOG_WARN("pool %s: tls.verify is false: backend certificates are not checked",
+                 p.name.c_str());
+    }
     set->stats = old && old->stats ? old->stats : std::make_shared<metrics::StatsBlock>(workers);
     for (const config::Backend& b : p.backends) {
       std::shared_ptr<upstream::Backend> kept;
@@ -46,6 +56,13 @@ std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
     snap->pools.push_back(std::move(set));
   }
   for (const config::Listener& l : cfg->listeners) {
+    std::shared_ptr<const net::TlsServerContext> tls;
+    if (l.tls) {
+      std::string err;
+      tls = net::TlsServerContext::create(*l.tls, &err);
+      if (!tls) return std::unexpected("listener " + l.name + ": tls: " + err);
+    }
+    snap->listenerTls.push_back(std::move(tls));
     routing::RouteTable table;
     for (const config::Route& r : l.routes) {
       uint32_t idx = 0;

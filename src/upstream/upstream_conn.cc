@@ -1,5 +1,7 @@
 #include "switchyard/upstream/upstream_conn.h"
 
+#include "switchyard/common/log.h"
+
 namespace sy::upstream {
 namespace {
 
@@ -15,16 +17,22 @@ void onConnect(uv_connect_t* req, int status) {
     c->backend->stats().shard(c->worker).observe(metrics::kUpstreamConnect,
                                                  uv_hrtime() - c->connectStartNs);
   }
-  if (c->user) {
-    c->user->onUpstreamConnect(status);
-  } else {
+  if (!c->user) {
     c->close();  // the user left while connecting
+    return;
   }
+  if (status == 0 && c->tlsCtx) {
+    c->startTls();  // onUpstreamConnect follows the handshake
+    return;
+  }
+  c->user->onUpstreamConnect(status);
 }
 
 void onAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf) {
   auto* c = static_cast<UpstreamConn*>(h->data);
-  if (c->user) {
+  if (c->tls) {
+    *buf = net::TlsStream::readBuffer();  // ciphertext, fed to OpenSSL at once
+  } else if (c->user) {
     c->user->onUpstreamAlloc(suggested, buf);
   } else {
     // Idle: anything the backend sends is unexpected; a tiny buffer is enough to notice it.
@@ -35,7 +43,13 @@ void onAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf) {
 
 void onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   auto* c = static_cast<UpstreamConn*>(s->data);
-  if (c->user) {
+  if (c->tls && n > 0) {
+    c->onCipher(buf->base, static_cast<size_t>(n));
+  } else if (c->tls && n < 0 && c->user && !c->tls->established()) {
+    LOG_WARN("upstream %s (%s): connection closed during the TLS handshake: %s",
+             c->backend->name().c_str(), c->backend->address().text.c_str(), uv_strerror(n));
+    c->user->onUpstreamConnect(static_cast<int>(n));
+  } else if (c->user) {
     c->user->onUpstreamRead(n, buf);
   } else if (n != 0) {
     c->close();  // idle connection closed by the backend, or sent unsolicited bytes
@@ -45,8 +59,13 @@ void onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
 }  // namespace
 
 UpstreamConn* UpstreamConn::connect(uv_loop_t* loop, std::shared_ptr<Backend> backend,
-                                    unsigned worker, ConnUser* user, int* err) {
+                                    unsigned worker, ConnUser* user, int* err,
+                                    std::shared_ptr<const net::TlsClientContext> tls,
+                                    net::BlockPool* blocks, net::WritePool* writes) {
   auto* c = new UpstreamConn();
+  c->tlsCtx = std::move(tls);
+  c->blocks_ = blocks;
+  c->writePool_ = writes;
   c->backend = std::move(backend);
   c->user = user;
   c->worker = worker;
@@ -91,6 +110,23 @@ void UpstreamConn::stopReading() {
 
 int UpstreamConn::write(net::WriteBatch* batch, net::WritePool* pool, bool* done) {
   writePool_ = pool;
+  if (tls) {
+    batch->finalize();
+    const bool ok = tls->write(batch->pendingBufs(), batch->pendingCount());
+    pool->release(batch);
+    if (!ok) {
+      LOG_WARN("upstream %s (%s): TLS write failed: %s", backend->name().c_str(),
+               backend->address().text.c_str(), tls->error().c_str());
+      return UV_EPROTO;
+    }
+    batch = pool->acquire();
+    tls->drain(batch, *blocks_);
+    if (batch->empty()) {
+      pool->release(batch);
+      *done = true;
+      return 0;
+    }
+  }
   batch->owner = this;
   int rc = net::writeBatch(stream(), batch, [](uv_write_t* req, int status) {
     auto* b = static_cast<net::WriteBatch*>(req->data);
@@ -126,15 +162,110 @@ void UpstreamConn::unlinkIdle() {
   inIdle = false;
 }
 
-UpstreamConn* UpstreamConn::takeIdle(Backend& backend, unsigned worker, ConnUser* user) {
+UpstreamConn* UpstreamConn::takeIdle(Backend& backend, unsigned worker, ConnUser* user,
+                                     const net::TlsClientContext* tls) {
   IdleList& l = backend.idle(worker);
   while (UpstreamConn* c = l.head) {
     c->unlinkIdle();
     if (c->closing()) continue;
+    if (c->tlsCtx.get() != tls) {
+      c->close();
+      continue;
+    }
     c->user = user;
     return c;
   }
   return nullptr;
+}
+
+void UpstreamConn::startTls() {
+  const std::string& host = backend->address().host;
+  const std::string& name = tlsCtx->sni().empty() ? host : tlsCtx->sni();
+  tls = std::make_unique<net::TlsStream>(tlsCtx, name, name);
+  if (!tls->valid()) {
+    LOG_WARN("upstream %s (%s): cannot start TLS (out of memory)", backend->name().c_str(),
+             backend->address().text.c_str());
+    tls.reset();
+    user->onUpstreamConnect(UV_ENOMEM);
+    return;
+  }
+  int rc = startReading();
+  if (rc != 0) {
+    user->onUpstreamConnect(rc);
+    return;
+  }
+  if (tls->handshake() < 0) {
+    tlsFailed();
+    return;
+  }
+  flushTls();
+}
+
+void UpstreamConn::tlsFailed() {
+  LOG_WARN("upstream %s (%s): TLS handshake failed: %s", backend->name().c_str(),
+           backend->address().text.c_str(), tls->error().c_str());
+  flushTls();  // the alert, if any
+  if (user) user->onUpstreamConnect(UV_EPROTO);
+}
+
+void UpstreamConn::flushTls() {
+  if (closing() || !writePool_ || !blocks_) return;
+  net::WriteBatch* b = writePool_->acquire();
+  tls->drain(b, *blocks_);
+  if (b->empty()) {
+    writePool_->release(b);
+    return;
+  }
+  b->owner = this;
+  bool done = false;
+  int rc = net::writeBatch(stream(), b, [](uv_write_t* req, int) {
+    auto* wb = static_cast<net::WriteBatch*>(req->data);
+    static_cast<UpstreamConn*>(wb->owner)->writePool_->release(wb);
+  }, &done);
+  if (rc <= 0) writePool_->release(b);  // written at once, or failed (the read side will see it)
+}
+
+void UpstreamConn::onCipher(const char* p, size_t n) {
+  tls->feed(p, n);
+  if (!tls->established()) {
+    int h = tls->handshake();
+    if (h < 0) {
+      tlsFailed();
+      return;
+    }
+    flushTls();
+    if (h == 0) return;
+    if (!user) {
+      close();
+      return;
+    }
+    user->onUpstreamConnect(0);
+  }
+  // Decrypt everything now (see Session::onClientCipher): nothing waits inside OpenSSL.
+  while (!closing()) {
+    if (!user) {
+      // Idle: only TLS housekeeping (session tickets) is expected; data or close ends it.
+      char sink[256];
+      if (tls->read(sink, sizeof sink) != net::TlsStream::kWant) close();
+      break;
+    }
+    uv_buf_t b;
+    user->onUpstreamAlloc(64 * 1024, &b);
+    ssize_t r = tls->read(b.base, b.len);
+    if (r == net::TlsStream::kWant) {
+      user->onUpstreamRead(0, &b);
+      break;
+    }
+    if (r == net::TlsStream::kError) {
+      LOG_WARN("upstream %s (%s): TLS error: %s", backend->name().c_str(),
+               backend->address().text.c_str(), tls->error().c_str());
+      user->onUpstreamRead(UV_EPROTO, &b);
+      return;
+    }
+    user->onUpstreamRead(r == net::TlsStream::kEof ? static_cast<ssize_t>(UV_EOF) : r, &b);
+    if (r == net::TlsStream::kEof) return;
+  }
+  flushTls();
 }
 
 size_t UpstreamConn::closeIdleBefore(Backend& backend, unsigned worker, uint64_t cutoff) {

@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "../tls_util.h"
+
 namespace sy::config {
 namespace {
 
@@ -155,6 +157,7 @@ TEST_CASE("defaults of a minimal config") {
 }
 
 TEST_CASE("every key is read") {
+  sy::testing::CertDir certs;  // a.crt, b.crt, ... in the current directory
   Config c = load(R"(
 workers: 4
 admin: {listen: "[::1]:9902", token_file: /etc/switchyard/token}
@@ -642,6 +645,7 @@ pools:
 }
 
 TEST_CASE("listener values") {
+  sy::testing::CertDir certs;
   auto listenerError = [](const std::string& listener) {
     return errorOf(
         "pools: [{name: web, backends: [{address: 127.0.0.1:9001}]}]\n"
@@ -824,6 +828,86 @@ TEST_CASE("watch: boolean, default off") {
   REQUIRE(on.has_value());
   CHECK(on->watch);
   CHECK(errorOf(std::string(kMinimal) + "watch: maybe\n") == "t.yaml:7:8: watch: must be true or false");
+}
+
+}  // namespace
+}  // namespace sy::config
+
+namespace sy::config {
+namespace {
+
+TEST_CASE("tls files are checked at load time, with the certificate entry's position") {
+  sy::testing::CertDir certs;
+  auto listener = [](const std::string& tls) {
+    return "pools: [{name: web, backends: [{address: 127.0.0.1:9001}]}]\n"
+           "listeners:\n"
+           "  - listen: 127.0.0.1:0\n"
+           "    routes: [{pool: web}]\n"
+           "    tls:\n"
+           "      certificates:\n"
+           "        - {cert: a.crt, key: a.key}\n" +
+           tls;
+  };
+  CHECK(load(listener("")).listeners[0].tls->certificates.size() == 1);
+  CHECK(errorOf(listener("        - {cert: missing.crt, key: a.key}\n")) ==
+        "t.yaml:8:11: listeners[0].tls.certificates[1]: cannot read missing.crt: No such file or "
+        "directory");
+  CHECK(errorOf(listener("        - {cert: a.crt, key: b.key}\n")) ==
+        "t.yaml:8:11: listeners[0].tls.certificates[1]: the key in b.key does not match the "
+        "certificate in a.crt");
+  std::ofstream("junk.pem") << "not a certificate\n";
+  CHECK(errorOf(listener("        - {cert: junk.pem, key: a.key}\n")) ==
+        "t.yaml:8:11: listeners[0].tls.certificates[1]: junk.pem: not a PEM certificate");
+  CHECK(errorOf(listener("        - {cert: a.crt, key: junk.pem}\n")) ==
+        "t.yaml:8:11: listeners[0].tls.certificates[1]: junk.pem: not a PEM private key "
+        "(encrypted keys are not supported)");
+  CHECK(errorOf(listener("    redirect_https: 443\n")) ==
+        "t.yaml:8:21: listeners[0].redirect_https: only for plain HTTP listeners (this one has "
+        "tls:)");
+}
+
+TEST_CASE("redirect_https and pools[].tls") {
+  sy::testing::CertDir certs;
+  Config c = load(R"(listeners:
+  - listen: 127.0.0.1:0
+    redirect_https: 8443
+    routes: [{pool: web}]
+pools:
+  - name: web
+    backends: [{address: 127.0.0.1:9001}]
+    tls: {ca: a.crt, sni: a.test, cert: b.crt, key: b.key}
+  - name: plain
+    backends: [{address: 127.0.0.1:9002}]
+    tls: {enabled: false}
+  - name: insecure
+    backends: [{address: 127.0.0.1:9003}]
+    tls: {verify: false}
+)");
+  CHECK(c.listeners[0].redirectHttps == 8443);
+  REQUIRE(c.pools[0].tls.has_value());
+  CHECK(c.pools[0].tls->ca == "a.crt");
+  CHECK(c.pools[0].tls->sni == "a.test");
+  CHECK(c.pools[0].tls->verify);
+  CHECK(c.pools[0].tls->cert == "b.crt");
+  CHECK_FALSE(c.pools[1].tls.has_value());
+  REQUIRE(c.pools[2].tls.has_value());
+  CHECK_FALSE(c.pools[2].tls->verify);
+  CHECK(c.pools[2].tls->ca.empty());
+
+  auto poolError = [](const std::string& tls) {
+    return errorOf("listeners: [{listen: 127.0.0.1:0, routes: [{pool: web}]}]\n"
+                   "pools:\n"
+                   "  - name: web\n"
+                   "    backends: [{address: 127.0.0.1:9001}]\n"
+                   "    tls: " + tls + "\n");
+  };
+  CHECK(poolError("{ca: nope.pem}") ==
+        "t.yaml:5:15: pools[0].tls.ca: cannot read nope.pem: No such file or directory");
+  CHECK(poolError("{cert: a.crt}") ==
+        "t.yaml:5:10: pools[0].tls: cert and key go together: give both or neither");
+  CHECK(poolError("{cert: a.crt, key: b.key}") ==
+        "t.yaml:5:17: pools[0].tls.cert: the key in b.key does not match the certificate in a.crt");
+  CHECK(poolError("{verify: maybe}").starts_with("t.yaml:5:19: pools[0].tls.verify:"));
 }
 
 }  // namespace

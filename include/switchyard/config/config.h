@@ -88,6 +88,9 @@ struct Listener {
   std::string name;
   SocketAddress listen;
   std::optional<ListenerTls> tls;
+  // `redirect_https: PORT` (plain listeners only): every request is answered with a 308 to
+  // https://<host>[:PORT]<target>; 0 = off.
+  uint16_t redirectHttps = 0;
   std::vector<Route> routes;
   Timeouts timeouts;  // global timeouts, overridden by the listener's own `timeouts:` keys
   Mark mark;
@@ -154,6 +157,17 @@ struct Discovery {
   uint32_t weight = 1;                    // of each backend found through `dns`
 };
 
+// pools[].tls: TLS to the backends.
+struct PoolTls {
+  bool enabled = true;
+  std::string ca;      // PEM bundle to verify backends against; "" = the system trust store
+  bool verify = true;  // false must be explicit (logged as a warning)
+  std::string sni;     // server name sent and verified; "" = the backend address's host
+  std::string cert;    // optional client certificate (with key)
+  std::string key;
+  Mark mark;
+};
+
 struct Pool {
   std::string name;
   std::string policy = "round_robin";  // round_robin | least_conn | geo_weighted | p2c | hash
@@ -167,6 +181,7 @@ struct Pool {
   std::string hashKey;               // for policy: hash; "" = client IP (see parseHashKey)
   Timeouts timeouts;  // global timeouts, overridden by the pool's own `timeouts:` keys
   Discovery discovery;
+  std::optional<PoolTls> tls;  // set and enabled: backends speak TLS
   Mark mark;
 };
 

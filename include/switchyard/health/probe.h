@@ -2,7 +2,9 @@
 // One active health check of one backend, on the main loop. `tcp`: a completed connect
 // passes. `http`: connect, send "GET <path> HTTP/1.1" with Host and "Connection: close", read
 // the status line, pass if the status is expected; the rest of the answer is not read. The
-// whole check, connect included, must finish within the timeout.
+// whole check, connect included, must finish within the timeout. With a TLS context (the pool's
+// `tls:`) the check runs over TLS with the same verification as live traffic; a `tcp` check
+// then passes once the handshake completes.
 //
 // A Probe owns its handles and frees itself once they are closed: after delivering its result
 // (exactly once) or after cancel() (then no result is delivered).
@@ -17,6 +19,7 @@
 #include <vector>
 
 #include "switchyard/config/config.h"
+#include "switchyard/net/tls.h"
 
 namespace sy::health {
 
@@ -34,7 +37,8 @@ class Probe {
   // even immediate ones, are delivered through `done` from the loop, never from start().
   // nullptr (and no callback) only if libuv could not set up a timer.
   static Probe* start(uv_loop_t* loop, const config::SocketAddress& addr,
-                      const config::HealthCheck& hc, std::string_view host, Done done);
+                      const config::HealthCheck& hc, std::string_view host, Done done,
+                      std::shared_ptr<const net::TlsClientContext> tls = nullptr);
   // No result will be delivered; the probe closes and frees itself. Idempotent.
   void cancel();
 
@@ -46,12 +50,15 @@ class Probe {
   void closeHandles();
   void onConnected(int status);
   void onData(ssize_t n);
+  void onCipher(const char* p, size_t n);
+  void sendRequest();
+  void sendRaw(const char* p, size_t n);
+  void flushTls();
   static void onClosed(uv_handle_t* h);
 
   uv_tcp_t tcp_;
   uv_timer_t timer_;
   uv_connect_t connectReq_;
-  uv_write_t writeReq_;
   int openHandles_ = 0;
   bool tcpOpen_ = false;
   bool finished_ = false;
@@ -64,6 +71,10 @@ class Probe {
   CheckResult early_;  // a failure found in start(), delivered by a 0 ms timer
   bool hasEarly_ = false;
   Done done_;
+  std::string addrHost_;  // TLS name default
+  std::shared_ptr<const net::TlsClientContext> tlsCtx_;
+  std::unique_ptr<net::TlsStream> tls_;
+  std::vector<char> cipher_;  // TLS read buffer
 };
 
 // The status code of an HTTP/1.x status line at the start of `data`: > 0 when the line is

@@ -58,6 +58,7 @@ enum PerListener : uint32_t {
   kConnClosed,
   kBytesIn,
   kBytesOut,
+  kTlsHandshakeFailures,
   kPerListenerCount,
 };
 

@@ -16,6 +16,7 @@
 #include "switchyard/http/parser.h"
 #include "switchyard/http/request_id.h"
 #include "switchyard/net/buffer.h"
+#include "switchyard/net/tls.h"
 #include "switchyard/proxy/selection_keys.h"
 #include "switchyard/server/snapshot.h"
 #include "switchyard/upstream/upstream_conn.h"
@@ -87,6 +88,9 @@ class Session final : public http::Parser::Handler, public upstream::ConnUser {
   // client side
   static void onClientAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void onClientRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
+  void onClientData(ssize_t n);  // n plaintext bytes landed in in_ (or an error/EOF)
+  void onClientCipher(const char* p, size_t n);  // TLS: decrypts into in_
+  void flushClientTls();  // TLS: sends what OpenSSL produced (handshake, tickets, alerts)
   static void onTimer(uv_timer_t* t);
   static void onHandleClosed(uv_handle_t* h);
   void processClientInput();
@@ -94,12 +98,14 @@ class Session final : public http::Parser::Handler, public upstream::ConnUser {
   void stopClientReading();
   void beginRequest();
   void finishExchange();
-  void writeClient(net::WriteBatch* batch);
+  void writeClient(net::WriteBatch* batch);  // plaintext response bytes
+  void sendClient(net::WriteBatch* batch);   // bytes for the socket as they are
   void onClientWriteDone(int status);
   int requestHeadersComplete();
   int responseHeadersComplete();
   // Answers locally. `close` ends the connection after the answer.
-  void respondLocal(int status, const char* body, bool close);
+  void respondLocal(int status, const char* body, bool close, std::string_view location = {});
+  void redirectHttps(uint16_t port);
   void closeAfterWrites();
   void lingerClose();
 
@@ -153,6 +159,9 @@ class Session final : public http::Parser::Handler, public upstream::ConnUser {
   uv_shutdown_t shutdownReq_;
   char clientIp_[48] = {0};
   sockaddr_storage peer_{};
+
+  std::unique_ptr<net::TlsStream> tls_;  // set when the listener terminates TLS
+  bool tlsShutdown_ = false;              // close_notify queued
 
   http::Parser reqParser_;
   InputBuffer in_;

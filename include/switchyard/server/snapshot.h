@@ -12,6 +12,7 @@
 #include "switchyard/balancing/policy.h"
 #include "switchyard/config/config.h"
 #include "switchyard/geo/locator.h"
+#include "switchyard/net/tls.h"
 #include "switchyard/routing/route_table.h"
 #include "switchyard/upstream/backend.h"
 
@@ -23,6 +24,9 @@ struct Snapshot {
   std::vector<std::unique_ptr<upstream::BackendSet>> pools;  // config.pools order
   std::vector<routing::RouteTable> routes;                    // config.listeners order
   std::shared_ptr<const geo::Locator> geo;  // client location resolution; read-only on workers
+  // config.listeners order; null for plain listeners. A reload builds new contexts (new
+  // certificates, new ticket keys); connections keep the context they started with.
+  std::vector<std::shared_ptr<const net::TlsServerContext>> listenerTls;
 
   int listenerIndex(const std::string& name) const;
 };

@@ -12,6 +12,10 @@
 #include "switchyard/config/config.h"
 #include "switchyard/metrics/stats.h"
 
+namespace sy::net {
+class TlsClientContext;
+}
+
 namespace sy::upstream {
 
 class UpstreamConn;
@@ -115,6 +119,8 @@ struct BackendSet {
   // Answers given for this pool without a backend (503 no backend available). Carried over by
   // pool name from the previous snapshot; may be null (sets built outside a snapshot).
   std::shared_ptr<metrics::StatsBlock> stats;
+  // pools[].tls: connections to the backends speak TLS with this context; null = plain TCP.
+  std::shared_ptr<const net::TlsClientContext> tls;
 };
 
 }  // namespace sy::upstream

@@ -1,5 +1,5 @@
 #pragma once
-// One TCP connection to a backend, owned by a worker. While a session uses it, the session
+// One TCP (or TLS over TCP) connection to a backend, owned by a worker. While a session uses it, the session
 // drives reads and writes (`user` is set); while idle it sits in the backend's per-worker
 // idle list and any byte or EOF from the backend closes it. Freed only in its close callback.
 
@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "switchyard/net/buffer.h"
+#include "switchyard/net/tls.h"
 #include "switchyard/upstream/backend.h"
 
 namespace sy::upstream {
@@ -24,9 +25,14 @@ class ConnUser {
 
 class UpstreamConn {
  public:
-  // Starts a connect to `backend` on `loop`. Events go to `user`.
+  // Starts a connect to `backend` on `loop`. Events go to `user`. With `tls` (pools[].tls) the
+  // TLS handshake runs before onUpstreamConnect(0); a failed handshake or certificate check is
+  // logged (backend name, address, reason) and reported as onUpstreamConnect(UV_EPROTO).
+  // `blocks`/`writes` are the worker's pools (TLS handshake output).
   static UpstreamConn* connect(uv_loop_t* loop, std::shared_ptr<Backend> backend,
-                               unsigned worker, ConnUser* user, int* err);
+                               unsigned worker, ConnUser* user, int* err,
+                               std::shared_ptr<const net::TlsClientContext> tls = nullptr,
+                               net::BlockPool* blocks = nullptr, net::WritePool* writes = nullptr);
 
   uv_tcp_t tcp;
   std::shared_ptr<Backend> backend;
@@ -39,6 +45,8 @@ class UpstreamConn {
   UpstreamConn* next = nullptr;
   bool inIdle = false;
   bool reading = false;
+  std::shared_ptr<const net::TlsClientContext> tlsCtx;  // null: plain TCP
+  std::unique_ptr<net::TlsStream> tls;
 
   uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp); }
   bool closing() const { return uv_is_closing(reinterpret_cast<const uv_handle_t*>(&tcp)) != 0; }
@@ -55,16 +63,27 @@ class UpstreamConn {
   // Puts the connection in the backend's idle list (this worker) and watches it for close.
   void park(uint64_t now);
   // Takes the most recently parked healthy connection of `backend` on `worker`, or nullptr.
-  static UpstreamConn* takeIdle(Backend& backend, unsigned worker, ConnUser* user);
+  // Connections made with another TLS context than `tls` (a reload changed pools[].tls) are
+  // closed instead.
+  static UpstreamConn* takeIdle(Backend& backend, unsigned worker, ConnUser* user,
+                                const net::TlsClientContext* tls = nullptr);
   // Closes idle connections parked before `cutoff` (uv_now() ms); returns how many.
   static size_t closeIdleBefore(Backend& backend, unsigned worker, uint64_t cutoff);
   static size_t closeAllIdle(Backend& backend, unsigned worker);
 
+  // Internal (libuv callbacks in upstream_conn.cc): TLS handshake and decryption.
+  void startTls();
+  void onCipher(const char* p, size_t n);
+  void tlsFailed();
+
  private:
   UpstreamConn() = default;
+  // Sends what OpenSSL produced outside a user write (handshake, alerts).
+  void flushTls();
   void unlinkIdle();
   uv_connect_t connectReq_;
   net::WritePool* writePool_ = nullptr;
+  net::BlockPool* blocks_ = nullptr;
 };
 
 }  // namespace sy::upstream

@@ -1,0 +1,129 @@
+#pragma once
+// TLS with OpenSSL over memory BIOs, driven by the libuv streams: the loop never blocks and the
+// buffer, write-batch and backpressure logic stays the same as for plain TCP.
+//
+// Why memory BIOs rather than OpenSSL on the socket fd: libuv owns the fd (epoll, uv_try_write,
+// write queues); a memory BIO lets the same read callbacks and WriteBatch writes carry the
+// ciphertext, so write-queue sizes keep measuring backpressure. Cost: ciphertext is copied into
+// the read BIO and out of the write BIO (the plaintext copy into the session's InputBuffer is
+// the one OpenSSL makes anyway).
+//
+// Contexts (TlsServerContext, TlsClientContext) are built on the main thread with a snapshot and
+// then shared read-only by the workers (SSL_CTX is safe for SSL_new from several threads).
+// A TlsStream belongs to one connection on one worker thread.
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <openssl/ssl.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "switchyard/net/buffer.h"
+
+namespace sy::config {
+struct ListenerTls;
+struct PoolTls;
+}  // namespace sy::config
+
+namespace sy::net {
+
+// Loader checks (main thread): "" when the PEM files are readable, parse, and the key matches
+// the certificate; else a message for the user.
+std::string checkCertificateFiles(const std::string& certPath, const std::string& keyPath);
+// "" when `path` is a readable PEM bundle holding at least one certificate.
+std::string checkCaFile(const std::string& path);
+
+// DNS names a certificate answers for: its SAN dNSName entries, else its subject CN. Lowercase.
+std::vector<std::string> certificateNames(X509* cert);
+// Exact (case-insensitive) or one-label wildcard ("*.example.com") match.
+bool hostMatches(const std::string& pattern, const std::string& host);
+
+// One TLS listener's server side: an SSL_CTX per certificate; the first is the default and
+// carries the SNI callback that switches a handshake to the certificate naming the host.
+class TlsServerContext {
+ public:
+  static std::shared_ptr<TlsServerContext> create(const config::ListenerTls& cfg,
+                                                  std::string* err);
+  ~TlsServerContext();
+  SSL_CTX* ctx() const { return entries_.front().ctx; }
+  // Index of the certificate chosen for `host` (exact names first, then wildcards; 0 = default).
+  size_t select(const std::string& host) const;
+  SSL_CTX* contextFor(const std::string& host) const { return entries_[select(host)].ctx; }
+
+ private:
+  TlsServerContext() = default;
+  struct Entry {
+    SSL_CTX* ctx = nullptr;
+    std::vector<std::string> names;
+  };
+  std::vector<Entry> entries_;
+};
+
+// A pool's client side (pools[].tls).
+class TlsClientContext {
+ public:
+  static std::shared_ptr<TlsClientContext> create(const config::PoolTls& cfg, std::string* err);
+  ~TlsClientContext();
+  SSL_CTX* ctx() const { return ctx_; }
+  const std::string& sni() const { return sni_; }
+  bool verify() const { return verify_; }
+
+ private:
+  TlsClientContext() = default;
+  SSL_CTX* ctx_ = nullptr;
+  std::string sni_;
+  bool verify_ = true;
+};
+
+// One TLS connection's state. Feed it the ciphertext read from the socket, read plaintext out,
+// write plaintext in, and drain the ciphertext it produces into write batches.
+class TlsStream {
+ public:
+  static constexpr ssize_t kWant = 0;    // read(): no plaintext until more ciphertext arrives
+  static constexpr ssize_t kEof = -1;    // read(): the peer sent close_notify
+  static constexpr ssize_t kError = -2;  // read(): protocol or verification error (see error())
+
+  // Server side (accept state); holds the context alive for the connection's lifetime.
+  explicit TlsStream(std::shared_ptr<const TlsServerContext> server);
+  // Client side (connect state): sends SNI `sni` (if not empty) and, when the context verifies,
+  // checks the peer certificate against `verifyName` (a host name or an IP address).
+  TlsStream(std::shared_ptr<const TlsClientContext> client, const std::string& sni,
+            const std::string& verifyName);
+  ~TlsStream();
+  TlsStream(const TlsStream&) = delete;
+  TlsStream& operator=(const TlsStream&) = delete;
+
+  bool valid() const { return ssl_ != nullptr; }
+  bool established() const { return SSL_is_init_finished(ssl_) != 0; }
+  // Appends ciphertext read from the socket.
+  void feed(const char* p, size_t n);
+  // Client side: advances the handshake. 1 = done, 0 = waiting for the peer, -1 = failed.
+  int handshake();
+  // Plaintext into [buf, buf+cap): bytes (>0), kWant, kEof or kError. Performs the server
+  // handshake implicitly.
+  ssize_t read(char* buf, size_t cap);
+  // Encrypts the buffers (small ones are coalesced into one record). False on error.
+  bool write(const uv_buf_t* bufs, unsigned n);
+  // Queues a close_notify alert.
+  void shutdown();
+  // Moves pending ciphertext into `batch` as references to blocks from `pool`; returns bytes.
+  size_t drain(WriteBatch* batch, BlockPool& pool);
+  // What went wrong, for logs: the verification error or the OpenSSL error string.
+  const std::string& error() const { return error_; }
+
+  // A thread-local buffer for socket reads of ciphertext (fed right away in the read callback).
+  static uv_buf_t readBuffer();
+
+ private:
+  void noteError(int sslErr);
+  SSL* ssl_ = nullptr;
+  BIO* rbio_ = nullptr;
+  BIO* wbio_ = nullptr;
+  std::shared_ptr<const void> keep_;
+  std::string error_;
+};
+
+}  // namespace sy::net
