@@ -482,7 +482,9 @@ class Proxy:
             if self.proc.poll() is not None:
                 pytest.fail("switchyard exited with %s before listening; stderr:\n%s"
                             % (self.proc.returncode, self.stderr()[-4000:]))
-            if self.accepts(port):
+            # The admin listener opens a moment after the proxy's sockets: wait for both.
+            if self.accepts(port) and (port or self.admin_port is None
+                                       or self.accepts(self.admin_port)):
                 return self
             if time.monotonic() >= deadline:
                 pytest.fail("switchyard not accepting on port %d after %.1fs; stderr:\n%s"
