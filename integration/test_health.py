@@ -172,7 +172,11 @@ def test_killed_backend_is_marked_down_with_zero_errors_and_comes_back_ramping(
         origins, switchyard, respawn):
     b1, b2, b3 = origins(3)
     slow_start = 2.0
-    p = switchyard.start(health_config(switchyard, [b1, b2, b3], slow_start="2s"))
+    # A GET in flight on b2 when it is killed sees a reset: retries.on `reset` replays it
+    # (idempotent, bodiless), so clients see no error at all.
+    p = switchyard.start(health_config(switchyard, [b1, b2, b3], slow_start="2s",
+                                       retries={"attempts": 2,
+                                                "on": ["connect_failure", "reset"]}))
     assert "backends start healthy until 3 checks in a row fail" in p.stderr()
     load = LoadLoop(p.port, clients=2)
     try:
