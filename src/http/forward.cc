@@ -282,17 +282,14 @@ void writeUpstreamRequestHead(const Parser& p, const RequestInfo& info, const Fo
     w.put("\r\n");
   }
   w.put("Via: ");
-  bool sawVia = false;
   for (const Header& h : p.headers()) {
     if (h.name.len == 3 && equalsIgnoreCase(p.view(h.name), "via")) {
       std::string_view v = trimOws(p.view(h.value));
       if (v.empty()) continue;
       w.put(v);
       w.put(", ");
-      sawVia = true;
     }
   }
-  (void)sawVia;
   w.put(info.http10 ? "1.0 switchyard" : kVia);
   w.put("\r\n");
   if (!fc.requestId.empty()) {
