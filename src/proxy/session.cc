@@ -165,7 +165,7 @@ void Session::beginRequest() {
   policy_ = nullptr;
   req_ = http::RequestInfo{};
   bodyBytes_ = 0;
-  requestHasBody_ = bodyStarted_ = bodyQueued_ = false;
+  requestHasBody_ = false;
   discardBody_ = requestComplete_ = false;
   respHeadSent_ = respComplete_ = false;
   respBody_ = http::ResponseBody::kNone;
@@ -450,7 +450,6 @@ int Session::onBody(http::Parser& p, const char* data, size_t n) {
     if (req_.chunked) addChunkHeader(upOut_, n);
     upOut_->addRef(in_.block, data, n);
     if (req_.chunked) upOut_->addStatic("\r\n", 2);
-    bodyQueued_ = true;
     return 0;
   }
   // Response body.
@@ -758,7 +757,6 @@ void Session::flushUpstream() {
   if (requestHasBody_ && !requestComplete_ && upOut_->bytes < kFlushBytes) return;
   net::WriteBatch* b = upOut_;
   upOut_ = nullptr;
-  if (bodyQueued_) bodyStarted_ = true;
   bool done = false;
   if (up_->write(b, &w_.writes(), &done) != 0) {
     upstreamFailed(Failure::kClosed, UV_EPIPE);
@@ -863,7 +861,7 @@ int Session::responseHeadersComplete() {
     const uint32_t cond = status == 502   ? config::kRetry502
                           : status == 503 ? config::kRetry503
                           : status == 504 ? config::kRetry504
-                                          : 0;
+                                          : 0u;
     if (cond && replayable(cond)) {
       retryStatus_ = status;  // processUpstreamInput() retries once llhttp has returned
       respParser_.fail(status, "retrying on another backend");

@@ -152,7 +152,6 @@ class Session final : public http::Parser::Handler, public upstream::ConnUser {
   bool clientPaused_ = false;     // parser paused at a message end (next request waits)
   bool inPump_ = false;
   bool pumpAgain_ = false;
-  bool bodyQueued_ = false;       // body bytes were added to upOut_
   uint32_t clientWrites_ = 0;     // uv_writes in flight to the client
   uint32_t upWrites_ = 0;         // uv_writes in flight to the backend
   uint64_t armedAt_ = 0;          // deadline the timer is armed for (0 = stopped)
@@ -179,7 +178,6 @@ class Session final : public http::Parser::Handler, public upstream::ConnUser {
   uint32_t reqHeadLen_ = 0;
   net::WriteBatch* upOut_ = nullptr;  // bytes waiting for the upstream connection
   bool requestHasBody_ = false;
-  bool bodyStarted_ = false;  // some body bytes have been handed to an upstream write
 
   // upstream
   upstream::UpstreamConn* up_ = nullptr;
