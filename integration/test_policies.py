@@ -246,3 +246,16 @@ def test_policy_serves_and_retries_past_a_dead_backend(origins, switchyard, poli
     seen = _spread(p.port, 12, threads=3)
     assert sum(seen.values()) == 12
     assert "dead1" not in seen
+
+
+def test_status_shows_backend_locality(origins, switchyard):
+    """/status lists each backend's region, zone and coordinates, so an operator can see which
+    tier a client falls in (the debug log shows the tier chosen for each request)."""
+    from obs_util import backend_status
+
+    eu1, eu2, us1, ap1 = origins(names=["eu1", "eu2", "us1", "ap1"])
+    p = switchyard.start(_geo_config(switchyard, eu1, eu2, us1, ap1))
+    assert backend_status(p.admin_port, "web", "eu1")["region"] == "eu-west"
+    assert backend_status(p.admin_port, "web", "us1")["region"] == "us-east"
+    loc = backend_status(p.admin_port, "web", "ap1")["location"]
+    assert abs(loc["lat"] - 1.35) < 1e-9 and abs(loc["lon"] - 103.82) < 1e-9

@@ -61,6 +61,24 @@ void putBackend(std::string& out, const upstream::Backend& b, uint32_t weightSca
   out += ',';
   key(out, "address");
   json::appendString(out, b.address().text);
+  // Locality, for geo_weighted pools: which tier a backend falls in for a given client.
+  if (!b.config().region.empty()) {
+    out += ',';
+    key(out, "region");
+    json::appendString(out, b.config().region);
+  }
+  if (!b.config().zone.empty()) {
+    out += ',';
+    key(out, "zone");
+    json::appendString(out, b.config().zone);
+  }
+  if (b.config().location) {
+    out += ",\"location\":{\"lat\":";
+    putDouble(out, b.config().location->lat);
+    out += ",\"lon\":";
+    putDouble(out, b.config().location->lon);
+    out += '}';
+  }
   out += ",\"weight\":";
   putUint(out, b.weight());
   out += ",\"weight_effective\":";
