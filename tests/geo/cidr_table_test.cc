@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "geo_test_util.h"
 #include "switchyard/geo/cidr_table.h"
 
 using sy::geo::CidrTable;
@@ -12,19 +13,7 @@ using sy::geo::IpAddress;
 
 namespace {
 
-sockaddr_storage addr(const char* text) {
-  sockaddr_storage ss{};
-  if (std::strchr(text, ':')) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-    a->sin6_family = AF_INET6;
-    REQUIRE(inet_pton(AF_INET6, text, &a->sin6_addr) == 1);
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-    a->sin_family = AF_INET;
-    REQUIRE(inet_pton(AF_INET, text, &a->sin_addr) == 1);
-  }
-  return ss;
-}
+using sy::geo::test::addr;
 
 int lookup(const CidrTable& t, const char* text) {
   sockaddr_storage ss = addr(text);

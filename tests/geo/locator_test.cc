@@ -10,6 +10,7 @@
 #include <string>
 
 #include "switchyard/config/loader.h"
+#include "geo_test_util.h"
 #include "switchyard/geo/locator.h"
 #include "switchyard/geo/mmdb.h"
 
@@ -19,19 +20,7 @@ using sy::geo::Locator;
 
 namespace {
 
-sockaddr_storage addr(const char* text) {
-  sockaddr_storage ss{};
-  if (std::strchr(text, ':')) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-    a->sin6_family = AF_INET6;
-    REQUIRE(inet_pton(AF_INET6, text, &a->sin6_addr) == 1);
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-    a->sin_family = AF_INET;
-    REQUIRE(inet_pton(AF_INET, text, &a->sin_addr) == 1);
-  }
-  return ss;
-}
+using sy::geo::test::addr;
 
 const sockaddr* sa(const sockaddr_storage& ss) { return reinterpret_cast<const sockaddr*>(&ss); }
 
