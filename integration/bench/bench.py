@@ -671,7 +671,9 @@ class Bench:
                 return None, "idle_conns.py did not report (status %s)" % child.poll()
             fields = dict(kv.split("=", 1) for kv in line.split()[1:])
             ok, fail = int(fields["ok"]), int(fields["fail"])
-            time.sleep(1.0)
+            # Idle means idle: what a proxy still holds once the connections have been quiet
+            # for a few seconds (pools that give a burst's memory back do so within ~2 s).
+            time.sleep(3.0)
             after = tree_rss_kib(p.pid) if p.alive() else None
         finally:
             try:
@@ -908,7 +910,7 @@ class Bench:
                          ratio(m["per_conn"], best.get("per_conn"))])
         return (["## Memory per idle keep-alive client connection (%d connections, one request "
                  "each)\n" % self.idle_conns] + md_table(head, rows) +
-                ["", "RSS is VmRSS summed over the proxy's processes, 1 s after the last "
+                ["", "RSS is VmRSS summed over the proxy's processes, 3 s after the last "
                  "connection went idle (each proxy freshly started, 20 requests of warm-up).", ""])
 
 

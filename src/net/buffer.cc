@@ -1,28 +1,43 @@
 #include "switchyard/net/buffer.h"
 
+#include <sys/mman.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <new>
 
 namespace sy::net {
+namespace {
 
-BlockPool::~BlockPool() {
-  while (free_) {
-    Block* b = free_;
-    free_ = b->nextFree;
+constexpr size_t kStandardBytes = sizeof(Block) + BlockPool::kBlockSize;  // 32 KiB, page multiple
+
+// Standard blocks are mapped directly: a block given back by trim() returns its pages to the
+// system at once (a malloc'd one would leave a resident hole in the heap after a burst).
+void* mapStandard() {
+  void* p = mmap(nullptr, kStandardBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                 -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+void freeBlock(Block* b) {
+  if (b->capacity == BlockPool::kBlockSize) {
+    munmap(b, kStandardBytes);
+  } else {
     std::free(b);
   }
 }
 
+}  // namespace
+
+BlockPool::~BlockPool() { free_.clear(freeBlock); }
+
 Block* BlockPool::acquire(uint32_t minCapacity) {
-  Block* b;
-  if (minCapacity <= kBlockSize && free_) {
-    b = free_;
-    free_ = b->nextFree;
-    --freeCount_;
-  } else {
-    uint32_t cap = minCapacity <= kBlockSize ? kBlockSize : minCapacity;
-    void* mem = std::malloc(sizeof(Block) + cap);
+  Block* b = minCapacity <= kBlockSize ? free_.pop() : nullptr;
+  if (!b) {
+    const bool standard = minCapacity <= kBlockSize;
+    uint32_t cap = standard ? kBlockSize : minCapacity;
+    void* mem = standard ? mapStandard() : std::malloc(sizeof(Block) + cap);
     if (!mem) throw std::bad_alloc();
     b = static_cast<Block*>(mem);
     b->pool = this;
@@ -36,14 +51,14 @@ Block* BlockPool::acquire(uint32_t minCapacity) {
 
 void BlockPool::recycle(Block* b) {
   --live_;
-  if (b->capacity == kBlockSize && freeCount_ < maxFree_) {
-    b->nextFree = free_;
-    free_ = b;
-    ++freeCount_;
+  if (b->capacity == kBlockSize && free_.size() < maxFree_) {
+    free_.push(b);
   } else {
-    std::free(b);
+    freeBlock(b);
   }
 }
+
+size_t BlockPool::trim(size_t keep) { return free_.trim(keep, freeBlock); }
 
 void WriteBatch::addRef(Block* b, const char* p, size_t n) {
   if (n == 0) return;

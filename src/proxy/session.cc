@@ -44,22 +44,22 @@ void addChunkHeader(net::WriteBatch* b, size_t n) {
 // ---------------------------------------------------------------------------------------------
 // InputBuffer
 
-uv_buf_t InputBuffer::prepare(net::BlockPool& pool, http::Parser& parser, uint32_t maxHead) {
+uv_buf_t InputBuffer::prepare(net::BlockPool& pool, http::Parser* parser, uint32_t maxHead) {
+  const bool head = parser && parser->inHead();
   if (!block) {
     block = pool.acquire();
     parsed = end = 0;
-  } else if (block->refs == 1 && parsed == end && !parser.inHead()) {
+  } else if (block->refs == 1 && parsed == end && !head) {
     parsed = end = 0;  // nothing in it is needed any more: read from the start again
   }
   if (block->capacity - end < kMinRead) {
-    const bool head = parser.inHead();
-    uint32_t live = head ? static_cast<uint32_t>(parser.base() - block->data()) : parsed;
+    uint32_t live = head ? static_cast<uint32_t>(parser->base() - block->data()) : parsed;
     uint32_t keep = end - live;
     uint32_t want = keep + kMinRead;
     if (want > net::BlockPool::kBlockSize) want = std::max(keep + 16 * 1024, maxHead + kMinRead);
     net::Block* nb = pool.acquire(want);
     std::memcpy(nb->data(), block->data() + live, keep);
-    if (head) parser.rebase(nb->data());
+    if (head) parser->rebase(nb->data());
     parsed -= live;
     end -= live;
     net::BlockPool::unref(block);
@@ -68,8 +68,8 @@ uv_buf_t InputBuffer::prepare(net::BlockPool& pool, http::Parser& parser, uint32
   return uv_buf_init(block->data() + end, block->capacity - end);
 }
 
-void InputBuffer::releaseIfEmpty(const http::Parser& parser) {
-  if (block && parsed == end && !parser.inHead()) release();
+void InputBuffer::releaseIfEmpty(const http::Parser* parser) {
+  if (block && parsed == end && !(parser && parser->inHead())) release();
 }
 
 void InputBuffer::release() {
@@ -79,40 +79,127 @@ void InputBuffer::release() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Exchange and its pool
+
+Exchange::Exchange(http::HeaderPool* headers)
+    : reqParser_(HTTP_REQUEST, nullptr, {}, headers),
+      respParser_(HTTP_RESPONSE, nullptr, {kMaxResponseHead, 1000}, headers) {}
+
+ExchangePool::~ExchangePool() {
+  free_.clear([](Exchange* x) { delete x; });
+}
+
+Exchange* ExchangePool::acquire() {
+  if (Exchange* x = free_.pop()) return x;
+  return new Exchange(headers_);
+}
+
+void ExchangePool::release(Exchange* x) {
+  if (free_.size() >= maxFree_) {
+    delete x;
+    return;
+  }
+  free_.push(x);
+}
+
+size_t ExchangePool::trim(size_t keep) {
+  return free_.trim(keep, [](Exchange* x) { delete x; });
+}
+
+Exchange& Session::ensureExchange() {
+  if (!ex_) {
+    ex_ = w_.exchanges().acquire();
+    ex_->reqParser_.reset();
+    ex_->reqParser_.setHandler(this);
+    ex_->respParser_.reset();
+    ex_->respParser_.setHandler(this);
+    resetExchange();
+  }
+  return *ex_;
+}
+
+void Session::resetExchange() {
+  Exchange& x = *ex_;
+  x.view_ = w_.view();  // a new request (also on a kept-alive connection) uses the newest config
+  x.reqParser_.setLimits(requestLimits(x.view_->snap->config->limits));
+  x.set_ = nullptr;
+  x.policy_ = nullptr;
+  x.req_ = http::RequestInfo{};
+  x.bodyBytes_ = 0;
+  x.requestHasBody_ = false;
+  x.discardBody_ = x.requestComplete_ = false;
+  x.respHeadSent_ = x.respComplete_ = false;
+  x.respBody_ = http::ResponseBody::kNone;
+  x.triedCount_ = x.attempts_ = 0;
+  x.freshOnly_ = false;
+  x.retryStatus_ = 0;
+  x.backend_ = nullptr;
+  if (x.reqHead_) {
+    net::BlockPool::unref(x.reqHead_);
+    x.reqHead_ = nullptr;
+  }
+  x.reqStartNs_ = 0;
+  x.status_ = 0;
+  x.respBytes_ = 0;
+  x.upConnectNs_ = x.upResponseNs_ = -1;
+}
+
+void Session::releaseExchange() {
+  if (!ex_) return;
+  Exchange& x = *ex_;
+  if (x.headRef_) {
+    net::BlockPool::unref(x.headRef_);
+    x.headRef_ = nullptr;
+  }
+  if (x.reqHead_) {
+    net::BlockPool::unref(x.reqHead_);
+    x.reqHead_ = nullptr;
+  }
+  x.upIn_.release();
+  if (x.upOut_) {
+    w_.writes().release(x.upOut_);
+    x.upOut_ = nullptr;
+  }
+  if (x.clientOut_) {
+    w_.writes().release(x.clientOut_);
+    x.clientOut_ = nullptr;
+  }
+  x.view_.reset();
+  x.reqParser_.reset();  // gives borrowed header arrays back
+  x.respParser_.reset();
+  x.reqParser_.setHandler(nullptr);
+  x.respParser_.setHandler(nullptr);
+  w_.exchanges().release(ex_);
+  ex_ = nullptr;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Lifetime
 
 Session::Session(server::Worker& worker, server::WorkerListener& listener)
-    : w_(worker),
-      listener_(listener),
-      reqParser_(HTTP_REQUEST, this, requestLimits(worker.view()->snap->config->limits),
-                 &worker.headerPool()),
-      respParser_(HTTP_RESPONSE, this, {kMaxResponseHead, 1000}, &worker.headerPool()) {
+    : w_(worker), listener_(listener) {
   uv_tcp_init(w_.loop(), &tcp_);
   tcp_.data = this;
-  uv_timer_init(w_.loop(), &timer_);
+  timer_.fire = onTimer;
   timer_.data = this;
-  openHandles_ = 2;
   ++listener_.sessions;
   w_.stats().addListener(listener_.slot, metrics::kConnOpened);
 }
 
 Session::~Session() {
-  if (headRef_) net::BlockPool::unref(headRef_);
+  w_.timers().cancel(&timer_);
+  releaseExchange();
   in_.release();
-  upIn_.release();
-  if (reqHead_) net::BlockPool::unref(reqHead_);
-  if (upOut_) w_.writes().release(upOut_);
-  if (clientOut_) w_.writes().release(clientOut_);
   if (--listener_.sessions == 0 && listener_.closed && listener_.handleClosed) delete &listener_;
 }
 
 void Session::start() {
   uv_tcp_nodelay(&tcp_, 1);
   int len = sizeof peer_;
-  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&peer_), &len) == 0)
-    net::formatIp(reinterpret_cast<const sockaddr*>(&peer_), clientIp_, sizeof clientIp_);
+  if (uv_tcp_getpeername(&tcp_, &peer_.sa, &len) == 0)
+    net::formatIp(&peer_.sa, clientIp_, sizeof clientIp_);
   beginRequest();
-  const auto& tlsContexts = view_->snap->listenerTls;
+  const auto& tlsContexts = w_.view()->snap->listenerTls;
   if (listener_.routeIndex >= 0 && static_cast<size_t>(listener_.routeIndex) < tlsContexts.size())
     if (const auto& ctx = tlsContexts[listener_.routeIndex]) {
       tls_ = std::make_unique<net::TlsStream>(ctx);
@@ -127,20 +214,18 @@ void Session::start() {
 
 void Session::onHandleClosed(uv_handle_t* h) {
   auto* s = static_cast<Session*>(h->data);
-  if (--s->openHandles_ == 0) {
-    s->w_.stats().addListener(s->listener_.slot, metrics::kConnClosed);
-    s->w_.sessionClosed(s);
-    delete s;
-  }
+  s->w_.stats().addListener(s->listener_.slot, metrics::kConnClosed);
+  s->w_.sessionClosed(s);
+  delete s;
 }
 
 void Session::abort() {
   if (phase_ == Phase::kClosed) return;
   recordExchange();
   phase_ = Phase::kClosed;
-  releaseUpstream(false);
+  if (ex_) releaseUpstream(false);
+  w_.timers().cancel(&timer_);
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), onHandleClosed);
-  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), onHandleClosed);
 }
 
 void Session::drain() {
@@ -148,46 +233,39 @@ void Session::drain() {
   if (phase_ == Phase::kIdle && in_.unparsed() == 0 && clientWrites_ == 0) abort();
 }
 
+const config::Config& Session::config() const {
+  return ex_ && ex_->view_ ? *ex_->view_->snap->config : *w_.view()->snap->config;
+}
+
 const config::Timeouts& Session::timeouts() const {
-  const auto& cfg = *view_->snap->config;
+  const auto& cfg = config();
   if (listener_.routeIndex >= 0 && static_cast<size_t>(listener_.routeIndex) < cfg.listeners.size())
     return cfg.listeners[listener_.routeIndex].timeouts;
   return cfg.timeouts;
+}
+
+uint32_t Session::maxHeaderBytes() const {
+  return static_cast<uint32_t>(config().limits.maxHeaderBytes);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Client side
 
 void Session::beginRequest() {
-  view_ = w_.view();  // a new request (also on a kept-alive connection) uses the newest config
-  reqParser_.setLimits(requestLimits(view_->snap->config->limits));
-  set_ = nullptr;
-  policy_ = nullptr;
-  req_ = http::RequestInfo{};
-  bodyBytes_ = 0;
-  requestHasBody_ = false;
-  discardBody_ = requestComplete_ = false;
-  respHeadSent_ = respComplete_ = false;
-  respBody_ = http::ResponseBody::kNone;
-  triedCount_ = attempts_ = 0;
-  freshOnly_ = false;
-  retryStatus_ = 0;
-  backend_ = nullptr;
   upstreamDeadline_ = 0;
-  if (reqHead_) {
-    net::BlockPool::unref(reqHead_);
-    reqHead_ = nullptr;
-  }
-  reqStartNs_ = 0;
-  status_ = 0;
-  respBytes_ = 0;
-  upConnectNs_ = upResponseNs_ = -1;
   uint64_t now = uv_now(w_.loop());
   if (in_.unparsed() > 0) {
-    reqStartNs_ = uv_hrtime();
+    // A pipelined request is waiting: keep the exchange (and the parser's place) for it.
+    if (ex_) {
+      resetExchange();
+    } else {
+      ensureExchange();
+    }
+    ex_->reqStartNs_ = uv_hrtime();
     phase_ = Phase::kHead;
     setClientDeadline(now + timeouts().clientHeader.count());
   } else {
+    releaseExchange();  // idle between requests: the connection holds no per-request state
     phase_ = Phase::kIdle;
     setClientDeadline(now + timeouts().clientIdle.count());
   }
@@ -211,8 +289,7 @@ void Session::onClientAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
     *buf = net::TlsStream::readBuffer();  // ciphertext: fed to OpenSSL at once
     return;
   }
-  *buf = s->in_.prepare(s->w_.blocks(), s->reqParser_,
-                        static_cast<uint32_t>(s->view_->snap->config->limits.maxHeaderBytes));
+  *buf = s->in_.prepare(s->w_.blocks(), s->reqParser(), s->maxHeaderBytes());
 }
 
 void Session::onClientRead(uv_stream_t* st, ssize_t n, const uv_buf_t* buf) {
@@ -231,8 +308,7 @@ void Session::onClientCipher(const char* p, size_t n) {
   // Everything decryptable is read now, even if reading pauses on the way: a pause holds at most
   // one socket read's worth, and no plaintext is left inside OpenSSL waiting for a resume.
   for (;;) {
-    uv_buf_t b = in_.prepare(w_.blocks(), reqParser_,
-                             static_cast<uint32_t>(view_->snap->config->limits.maxHeaderBytes));
+    uv_buf_t b = in_.prepare(w_.blocks(), reqParser(), maxHeaderBytes());
     ssize_t r = tls_->read(b.base, b.len);
     if (r > 0) {
       onClientData(r);
@@ -256,7 +332,7 @@ void Session::onClientCipher(const char* p, size_t n) {
     abort();
     return;
   }
-  in_.releaseIfEmpty(reqParser_);
+  in_.releaseIfEmpty(reqParser());
   flushClientTls();
   if (!wasEstablished && tls_->established() && phase_ == Phase::kIdle)
     setClientDeadline(uv_now(w_.loop()) + timeouts().clientIdle.count());
@@ -280,7 +356,7 @@ void Session::onClientData(ssize_t n) {
       s->phase_ = Phase::kLingering;
       return;
     }
-    if (n == UV_EOF && s->requestComplete_ && s->phase_ == Phase::kWaiting) {
+    if (n == UV_EOF && s->phase_ == Phase::kWaiting && s->ex_ && s->ex_->requestComplete_) {
       // Half-close after a complete request: answer it, then close.
       s->stopClientReading();
       s->closeAfter_ = true;
@@ -299,10 +375,10 @@ void Session::onClientData(ssize_t n) {
   }
   uint64_t now = uv_now(s->w_.loop());
   if (s->phase_ == Phase::kIdle) {
-    s->reqStartNs_ = uv_hrtime();
+    s->ensureExchange().reqStartNs_ = uv_hrtime();
     s->phase_ = Phase::kHead;
     s->setClientDeadline(now + s->timeouts().clientHeader.count());
-  } else if (s->phase_ == Phase::kBody && s->requestHasBody_ && !s->requestComplete_) {
+  } else if (s->phase_ == Phase::kBody && s->ex_->requestHasBody_ && !s->ex_->requestComplete_) {
     s->setClientDeadline(now + s->timeouts().clientBody.count());
   }
   s->pump();
@@ -325,11 +401,12 @@ void Session::processClientInput() {
   while (in_.block && in_.unparsed() > 0 && !clientPaused_ &&
          (phase_ == Phase::kIdle || phase_ == Phase::kHead || phase_ == Phase::kBody)) {
     if (phase_ == Phase::kIdle) {
-      if (!reqStartNs_) reqStartNs_ = uv_hrtime();
+      Exchange& x = ensureExchange();
+      if (!x.reqStartNs_) x.reqStartNs_ = uv_hrtime();
       phase_ = Phase::kHead;
       setClientDeadline(uv_now(w_.loop()) + timeouts().clientHeader.count());
     }
-    http::Parser::Result r = reqParser_.execute(in_.at(in_.parsed), in_.unparsed());
+    http::Parser::Result r = ex_->reqParser_.execute(in_.at(in_.parsed), in_.unparsed());
     in_.parsed += static_cast<uint32_t>(r.consumed);
     if (r.err == HPE_OK) break;
     if (r.err == HPE_PAUSED) {
@@ -337,14 +414,15 @@ void Session::processClientInput() {
       break;
     }
     // Malformed or refused request: answer and close (the framing can no longer be trusted).
-    int status = reqParser_.failStatus() ? reqParser_.failStatus() : 400;
-    const char* reason = reqParser_.failReason() ? reqParser_.failReason()
+    int status = ex_->reqParser_.failStatus() ? ex_->reqParser_.failStatus() : 400;
+    const char* reason = ex_->reqParser_.failReason() ? ex_->reqParser_.failReason()
                                                  : llhttp_errno_name(r.err);
     LOG_DEBUG("client %s: refused request (%d): %s", clientIp_, status,
-              reqParser_.failReason() ? reqParser_.failReason() : reqParser_.errorReason());
+              ex_->reqParser_.failReason() ? ex_->reqParser_.failReason()
+                                           : ex_->reqParser_.errorReason());
     in_.parsed = in_.end;
-    if (up_) releaseUpstream(false);
-    if (respHeadSent_) {
+    if (ex_->up_) releaseUpstream(false);
+    if (ex_->respHeadSent_) {
       abort();
     } else {
       respondLocal(status, reason, true);
@@ -352,8 +430,13 @@ void Session::processClientInput() {
     return;
   }
   if (phase_ == Phase::kClosed || phase_ == Phase::kLingering) return;
-  if (reqParser_.inHead() && in_.block &&
-      reqParser_.headBytesSoFar(in_.at(in_.end)) > view_->snap->config->limits.maxHeaderBytes) {
+  if (!ex_) {  // idle between requests
+    startClientReading();
+    in_.releaseIfEmpty(nullptr);
+    return;
+  }
+  if (ex_->reqParser_.inHead() && in_.block &&
+      ex_->reqParser_.headBytesSoFar(in_.at(in_.end)) > maxHeaderBytes()) {
     in_.parsed = in_.end;
     respondLocal(431, "Request Header Fields Too Large", true);
     return;
@@ -363,17 +446,17 @@ void Session::processClientInput() {
   // pipelined bytes beyond one block's worth wait in the kernel instead.
   if (upstreamBackpressured() || (clientPaused_ && in_.unparsed() > kMaxPipelined)) {
     stopClientReading();
-  } else if (!closeAfter_ || !requestComplete_) {
+  } else if (!closeAfter_ || !ex_->requestComplete_) {
     startClientReading();
   }
-  in_.releaseIfEmpty(reqParser_);
-  if (requestComplete_) maybeFinishExchange();
+  in_.releaseIfEmpty(reqParser());
+  if (ex_->requestComplete_) maybeFinishExchange();
 }
 
 int Session::onHeadersComplete(http::Parser& p) {
   // The header arrays go back to the worker's pool as soon as the head is handled: everything
   // kept from it is a view into the read block.
-  int rc = &p == &reqParser_ ? requestHeadersComplete() : responseHeadersComplete();
+  int rc = &p == &ex_->reqParser_ ? requestHeadersComplete() : responseHeadersComplete();
   p.releaseHeaders();
   return rc;
 }
@@ -381,22 +464,22 @@ int Session::onHeadersComplete(http::Parser& p) {
 int Session::requestHeadersComplete() {
   noteRequestHead();
   const char* reason = nullptr;
-  int status = http::analyzeRequest(reqParser_, req_, &reason);
+  int status = http::analyzeRequest(ex_->reqParser_, ex_->req_, &reason);
   if (status != 0) {
-    reqParser_.fail(status, reason);
+    ex_->reqParser_.fail(status, reason);
     return -1;
   }
-  const config::Config& cfg = *view_->snap->config;
-  if (cfg.limits.maxBodyBytes > 0 && req_.hasContentLength &&
-      req_.contentLength > cfg.limits.maxBodyBytes) {
-    reqParser_.fail(413, "Content Too Large");
+  const config::Config& cfg = *ex_->view_->snap->config;
+  if (cfg.limits.maxBodyBytes > 0 && ex_->req_.hasContentLength &&
+      ex_->req_.contentLength > cfg.limits.maxBodyBytes) {
+    ex_->reqParser_.fail(413, "Content Too Large");
     return -1;
   }
-  if (!req_.keepAlive || w_.draining()) closeAfter_ = true;
-  requestHasBody_ = req_.chunked || (req_.hasContentLength && req_.contentLength > 0);
+  if (!ex_->req_.keepAlive || w_.draining()) closeAfter_ = true;
+  ex_->requestHasBody_ = ex_->req_.chunked || (ex_->req_.hasContentLength && ex_->req_.contentLength > 0);
   phase_ = Phase::kBody;
   uint64_t now = uv_now(w_.loop());
-  setClientDeadline(requestHasBody_ ? now + timeouts().clientBody.count() : 0);
+  setClientDeadline(ex_->requestHasBody_ ? now + timeouts().clientBody.count() : 0);
 
   if (listener_.routeIndex >= 0 && static_cast<size_t>(listener_.routeIndex) < cfg.listeners.size())
     if (uint16_t port = cfg.listeners[listener_.routeIndex].redirectHttps) {
@@ -405,30 +488,30 @@ int Session::requestHeadersComplete() {
     }
   int poolIdx = listener_.routeIndex < 0
                     ? -1
-                    : view_->snap->routes[listener_.routeIndex].match(req_.host, req_.path);
+                    : ex_->view_->snap->routes[listener_.routeIndex].match(ex_->req_.host, ex_->req_.path);
   if (poolIdx < 0) {
     respondLocal(404, "no route for this host and path\n", false);
     return 0;
   }
-  set_ = view_->snap->pools[poolIdx].get();
-  policy_ = view_->policies[poolIdx].get();
-  selection_ = computeSelectionInputs(policy_->needs(), view_->snap->geo.get(),
-                                      reinterpret_cast<const sockaddr*>(&peer_), reqParser_, req_);
+  ex_->set_ = ex_->view_->snap->pools[poolIdx].get();
+  ex_->policy_ = ex_->view_->policies[poolIdx].get();
+  ex_->selection_ = computeSelectionInputs(ex_->policy_->needs(), ex_->view_->snap->geo.get(),
+                                      reinterpret_cast<const sockaddr*>(&peer_), ex_->reqParser_, ex_->req_);
 
-  http::ForwardContext fc{clientIp_, tls_ != nullptr, reqId_};
-  size_t bound = http::upstreamRequestHeadBound(reqParser_, req_, fc);
-  reqHead_ = w_.blocks().acquire(static_cast<uint32_t>(bound));
-  http::HeadWriter hw(reqHead_->data(), reqHead_->capacity);
-  http::writeUpstreamRequestHead(reqParser_, req_, fc, hw);
+  http::ForwardContext fc{clientIp_, tls_ != nullptr, ex_->reqId_};
+  size_t bound = http::upstreamRequestHeadBound(ex_->reqParser_, ex_->req_, fc);
+  ex_->reqHead_ = w_.blocks().acquire(static_cast<uint32_t>(bound));
+  http::HeadWriter hw(ex_->reqHead_->data(), ex_->reqHead_->capacity);
+  http::writeUpstreamRequestHead(ex_->reqParser_, ex_->req_, fc, hw);
   if (hw.overflow()) {
-    reqParser_.fail(500, "Internal Server Error");
+    ex_->reqParser_.fail(500, "Internal Server Error");
     return -1;
   }
-  reqHeadLen_ = static_cast<uint32_t>(hw.size());
-  upOut_ = w_.writes().acquire();
-  upOut_->addRef(reqHead_, reqHead_->data(), reqHeadLen_);
+  ex_->reqHeadLen_ = static_cast<uint32_t>(hw.size());
+  ex_->upOut_ = w_.writes().acquire();
+  ex_->upOut_->addRef(ex_->reqHead_, ex_->reqHead_->data(), ex_->reqHeadLen_);
 
-  if (req_.expectContinue && requestHasBody_) {
+  if (ex_->req_.expectContinue && ex_->requestHasBody_) {
     net::WriteBatch* b = w_.writes().acquire();
     b->addStatic(k100Continue.data(), k100Continue.size());
     writeClient(b);
@@ -438,68 +521,68 @@ int Session::requestHeadersComplete() {
 }
 
 int Session::onBody(http::Parser& p, const char* data, size_t n) {
-  if (&p == &reqParser_) {
-    if (discardBody_) return 0;
-    bodyBytes_ += n;
-    uint64_t max = view_->snap->config->limits.maxBodyBytes;
-    if (max > 0 && bodyBytes_ > max) {
-      reqParser_.fail(413, "Content Too Large");
+  if (&p == &ex_->reqParser_) {
+    if (ex_->discardBody_) return 0;
+    ex_->bodyBytes_ += n;
+    uint64_t max = ex_->view_->snap->config->limits.maxBodyBytes;
+    if (max > 0 && ex_->bodyBytes_ > max) {
+      ex_->reqParser_.fail(413, "Content Too Large");
       return -1;
     }
-    if (!upOut_) upOut_ = w_.writes().acquire();
-    if (req_.chunked) addChunkHeader(upOut_, n);
-    upOut_->addRef(in_.block, data, n);
-    if (req_.chunked) upOut_->addStatic("\r\n", 2);
+    if (!ex_->upOut_) ex_->upOut_ = w_.writes().acquire();
+    if (ex_->req_.chunked) addChunkHeader(ex_->upOut_, n);
+    ex_->upOut_->addRef(in_.block, data, n);
+    if (ex_->req_.chunked) ex_->upOut_->addStatic("\r\n", 2);
     return 0;
   }
   // Response body.
-  if (respBody_ == http::ResponseBody::kNone) return 0;
-  if (!clientOut_) clientOut_ = w_.writes().acquire();
-  if (respBody_ == http::ResponseBody::kChunked) addChunkHeader(clientOut_, n);
-  clientOut_->addRef(upIn_.block, data, n);
-  if (respBody_ == http::ResponseBody::kChunked) clientOut_->addStatic("\r\n", 2);
+  if (ex_->respBody_ == http::ResponseBody::kNone) return 0;
+  if (!ex_->clientOut_) ex_->clientOut_ = w_.writes().acquire();
+  if (ex_->respBody_ == http::ResponseBody::kChunked) addChunkHeader(ex_->clientOut_, n);
+  ex_->clientOut_->addRef(ex_->upIn_.block, data, n);
+  if (ex_->respBody_ == http::ResponseBody::kChunked) ex_->clientOut_->addStatic("\r\n", 2);
   return 0;
 }
 
 int Session::onMessageComplete(http::Parser& p) {
-  if (&p == &reqParser_) {
-    requestComplete_ = true;
+  if (&p == &ex_->reqParser_) {
+    ex_->requestComplete_ = true;
     setClientDeadline(0);
-    if (!discardBody_ && req_.chunked) {
-      if (!upOut_) upOut_ = w_.writes().acquire();
-      upOut_->addStatic(kLastChunk.data(), kLastChunk.size());
+    if (!ex_->discardBody_ && ex_->req_.chunked) {
+      if (!ex_->upOut_) ex_->upOut_ = w_.writes().acquire();
+      ex_->upOut_->addStatic(kLastChunk.data(), kLastChunk.size());
     }
     if (phase_ == Phase::kBody) phase_ = Phase::kWaiting;
     return HPE_PAUSED;  // one request at a time: the next one waits in the buffer
   }
-  int status = respParser_.statusCode();
+  int status = ex_->respParser_.statusCode();
   if (status >= 100 && status < 200) return 0;  // interim answer: the real one follows
-  respComplete_ = true;
-  if (respBody_ == http::ResponseBody::kChunked) {
-    if (!clientOut_) clientOut_ = w_.writes().acquire();
-    clientOut_->addStatic(kLastChunk.data(), kLastChunk.size());
+  ex_->respComplete_ = true;
+  if (ex_->respBody_ == http::ResponseBody::kChunked) {
+    if (!ex_->clientOut_) ex_->clientOut_ = w_.writes().acquire();
+    ex_->clientOut_->addStatic(kLastChunk.data(), kLastChunk.size());
   }
   return HPE_PAUSED;
 }
 
 void Session::respondLocal(int status, const char* body, bool close, std::string_view location) {
   if (phase_ == Phase::kClosed) return;
-  if (respHeadSent_) {
+  if (ex_->respHeadSent_) {
     abort();
     return;
   }
-  if (!requestComplete_ && requestHasBody_ &&
-      (req_.chunked || req_.contentLength - bodyBytes_ > kMaxDiscardBody))
+  if (!ex_->requestComplete_ && ex_->requestHasBody_ &&
+      (ex_->req_.chunked || ex_->req_.contentLength - ex_->bodyBytes_ > kMaxDiscardBody))
     close = true;
   if (close) closeAfter_ = true;
-  status_ = status;
+  ex_->status_ = status;
   if (status >= 500)
-    LOG_WARN("%s %.*s -> %d: %s", clientIp_, static_cast<int>(req_.target.size()),
-             req_.target.data(), status, body);
-  discardBody_ = true;
-  if (upOut_) {
-    w_.writes().release(upOut_);
-    upOut_ = nullptr;
+    LOG_WARN("%s %.*s -> %d: %s", clientIp_, static_cast<int>(ex_->req_.target.size()),
+             ex_->req_.target.data(), status, body);
+  ex_->discardBody_ = true;
+  if (ex_->upOut_) {
+    w_.writes().release(ex_->upOut_);
+    ex_->upOut_ = nullptr;
   }
   std::string_view text(body);
   char buf[512];
@@ -511,29 +594,29 @@ void Session::respondLocal(int status, const char* body, bool close, std::string
     bodyText = std::string_view(buf, n + 1);
   }
   net::Block* b = w_.blocks().acquire();
-  size_t len = http::writeLocalResponse(status, bodyText, closeAfter_, req_.isHead, b->data(),
-                                        b->capacity, reqId_, location);
+  size_t len = http::writeLocalResponse(status, bodyText, closeAfter_, ex_->req_.isHead, b->data(),
+                                        b->capacity, ex_->reqId_, location);
   net::WriteBatch* wb = w_.writes().acquire();
   wb->addRef(b, b->data(), len);
   net::BlockPool::unref(b);
-  respHeadSent_ = true;
-  respComplete_ = true;
+  ex_->respHeadSent_ = true;
+  ex_->respComplete_ = true;
   writeClient(wb);
   maybeFinishExchange();
 }
 
 void Session::redirectHttps(uint16_t port) {
-  if (req_.host.empty()) {
+  if (ex_->req_.host.empty()) {
     respondLocal(400, "a Host header is needed to redirect to https", false);
     return;
   }
   std::string location = "https://";
-  const bool v6 = req_.host.find(':') != std::string_view::npos && req_.host.front() != '[';
+  const bool v6 = ex_->req_.host.find(':') != std::string_view::npos && ex_->req_.host.front() != '[';
   if (v6) location += '[';
-  location += req_.host;
+  location += ex_->req_.host;
   if (v6) location += ']';
   if (port != 443) location += ':' + std::to_string(port);
-  location += req_.target.empty() ? std::string_view("/") : req_.target;
+  location += ex_->req_.target.empty() ? std::string_view("/") : ex_->req_.target;
   respondLocal(308, "use https\n", false, location);
 }
 
@@ -542,7 +625,7 @@ void Session::writeClient(net::WriteBatch* batch) {
     w_.writes().release(batch);
     return;
   }
-  respBytes_ += batch->bytes;
+  ex_->respBytes_ += batch->bytes;
   w_.stats().addListener(listener_.slot, metrics::kBytesOut, batch->bytes);
   if (tls_) {
     batch->finalize();
@@ -593,9 +676,9 @@ void Session::onClientWriteDone(int status) {
     if (clientWrites_ == 0) lingerClose();
     return;
   }
-  if (up_ && upConnected_ && !upReading_ && !respComplete_) {
+  if (ex_ && ex_->up_ && ex_->upConnected_ && !ex_->upReading_ && !ex_->respComplete_) {
     if (!clientBackpressured()) {
-      if (up_->startReading() == 0) upReading_ = true;
+      if (ex_->up_->startReading() == 0) ex_->upReading_ = true;
       if (phase_ == Phase::kWaiting) setClientDeadline(0);
     } else if (phase_ == Phase::kWaiting) {
       setClientDeadline(uv_now(w_.loop()) + timeouts().clientSend.count());  // progress
@@ -605,31 +688,33 @@ void Session::onClientWriteDone(int status) {
 
 bool Session::clientBackpressured() const {
   return uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&tcp_)) >
-         (upReading_ ? kHighWater : kLowWater);
+         (ex_ && ex_->upReading_ ? kHighWater : kLowWater);
 }
 
 bool Session::upstreamBackpressured() const {
-  size_t pending = upOut_ ? upOut_->bytes : 0;
-  if (up_ && upConnected_) pending += uv_stream_get_write_queue_size(up_->stream());
+  if (!ex_) return false;
+  size_t pending = ex_->upOut_ ? ex_->upOut_->bytes : 0;
+  if (ex_->up_ && ex_->upConnected_)
+    pending += uv_stream_get_write_queue_size(ex_->up_->stream());
   return pending > (clientReading_ ? kHighWater : kLowWater);
 }
 
 void Session::maybeFinishExchange() {
   if (phase_ == Phase::kClosed || phase_ == Phase::kLingering) return;
-  if (!respComplete_) return;
-  if (!requestComplete_ && !closeAfter_) return;  // still skipping the body of a local answer
+  if (!ex_->respComplete_) return;
+  if (!ex_->requestComplete_ && !closeAfter_) return;  // still skipping the body of a local answer
   finishExchange();
 }
 
 void Session::finishExchange() {
   recordExchange();
   releaseUpstream(false);
-  if (closeAfter_ || !requestComplete_ || w_.draining() || listener_.closed) {
+  if (closeAfter_ || !ex_->requestComplete_ || w_.draining() || listener_.closed) {
     closeAfterWrites();
     return;
   }
   if (clientPaused_) {
-    reqParser_.resume();
+    ex_->reqParser_.resume();
     clientPaused_ = false;
   }
   beginRequest();
@@ -654,8 +739,11 @@ void Session::lingerClose() {
     flushClientTls();
     if (clientWrites_ > 0 || phase_ == Phase::kClosed) return;
   }
-  shutdownReq_.data = this;
-  if (uv_shutdown(&shutdownReq_, reinterpret_cast<uv_stream_t*>(&tcp_),
+  // The request lives in an Exchange (borrowed now if the connection was idle), which is given
+  // back only when the session is freed, after the socket has closed.
+  uv_shutdown_t* req = &ensureExchange().shutdownReq_;
+  req->data = this;
+  if (uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&tcp_),
                   [](uv_shutdown_t* req, int status) {
                     auto* s = static_cast<Session*>(req->data);
                     if (status < 0) s->abort();
@@ -672,69 +760,69 @@ void Session::lingerClose() {
 // Upstream side
 
 void Session::startAttempt() {
-  const uint32_t maxAttempts = 1 + set_->cfg.retries.attempts;
+  const uint32_t maxAttempts = 1 + ex_->set_->cfg.retries.attempts;
   upstream::Backend* b = nullptr;
-  if (attempts_ < maxAttempts && triedCount_ < std::size(tried_)) {
+  if (ex_->attempts_ < maxAttempts && ex_->triedCount_ < std::size(ex_->tried_)) {
     balancing::SelectionContext ctx;
     ctx.client = reinterpret_cast<const sockaddr*>(&peer_);
-    ctx.location = selection_.location.known() ? &selection_.location : nullptr;
-    ctx.hashKey = selection_.hashKey;
-    ctx.tried = tried_;
-    ctx.triedCount = triedCount_;
-    b = policy_->select(ctx);
+    ctx.location = ex_->selection_.location.known() ? &ex_->selection_.location : nullptr;
+    ctx.hashKey = ex_->selection_.hashKey;
+    ctx.tried = ex_->tried_;
+    ctx.triedCount = ex_->triedCount_;
+    b = ex_->policy_->select(ctx);
   }
   if (!b) {
     // 503 when nothing in the pool was believed up: none chosen, or (in panic mode) every
     // backend tried is down or ejected. 502 when backends thought healthy all failed.
     bool allDown = true;
-    for (uint32_t i = 0; i < triedCount_; ++i) allDown = allDown && !tried_[i]->available();
-    if (triedCount_ == 0) {
+    for (uint32_t i = 0; i < ex_->triedCount_; ++i) allDown = allDown && !ex_->tried_[i]->available();
+    if (ex_->triedCount_ == 0) {
       respondLocal(503, "no backend available in pool", false);
     } else if (allDown) {
       respondLocal(503, "service unavailable: every backend of the pool is down",
-                   !requestComplete_);
+                   !ex_->requestComplete_);
     } else {
-      respondLocal(502, "bad gateway: no backend could be reached", !requestComplete_);
+      respondLocal(502, "bad gateway: no backend could be reached", !ex_->requestComplete_);
     }
     return;
   }
-  if (attempts_ > 0 && backend_ && !freshOnly_)
-    backend_->stats().shard(w_.id()).add(metrics::kRetries);  // backend_ failed: moving on
-  ++attempts_;
-  tried_[triedCount_++] = b;
-  backend_ = b;
+  if (ex_->attempts_ > 0 && ex_->backend_ && !ex_->freshOnly_)
+    ex_->backend_->stats().shard(w_.id()).add(metrics::kRetries);  // ex_->backend_ failed: moving on
+  ++ex_->attempts_;
+  ex_->tried_[ex_->triedCount_++] = b;
+  ex_->backend_ = b;
   b->addInFlight(1);
-  holdsInFlight_ = true;
-  upSawBytes_ = false;
-  if (!freshOnly_) {
+  ex_->holdsInFlight_ = true;
+  ex_->upSawBytes_ = false;
+  if (!ex_->freshOnly_) {
     if (upstream::UpstreamConn* c =
-            upstream::UpstreamConn::takeIdle(*b, w_.id(), this, set_->tls.get())) {
+            upstream::UpstreamConn::takeIdle(*b, w_.id(), this, ex_->set_->tls.get())) {
       useConnection(c, true);
       return;
     }
   }
-  freshOnly_ = false;
+  ex_->freshOnly_ = false;
   int err = 0;
-  up_ = upstream::UpstreamConn::connect(w_.loop(), b->shared_from_this(), w_.id(), this, &err,
-                                        set_->tls, &w_.blocks(), &w_.writes());
-  upConnected_ = false;
-  upReused_ = false;
-  if (!up_) {
+  ex_->up_ = upstream::UpstreamConn::connect(w_.loop(), b->shared_from_this(), w_.id(), this, &err,
+                                        ex_->set_->tls, &w_.blocks(), &w_.writes());
+  ex_->upConnected_ = false;
+  ex_->upReused_ = false;
+  if (!ex_->up_) {
     upstreamFailed(Failure::kConnect, err);
     return;
   }
-  setUpstreamDeadline(uv_now(w_.loop()) + set_->cfg.timeouts.upstreamConnect.count());
+  setUpstreamDeadline(uv_now(w_.loop()) + ex_->set_->cfg.timeouts.upstreamConnect.count());
 }
 
 void Session::useConnection(upstream::UpstreamConn* c, bool reused) {
-  up_ = c;
-  upConnected_ = true;
-  upReused_ = reused;
+  ex_->up_ = c;
+  ex_->upConnected_ = true;
+  ex_->upReused_ = reused;
   ++c->requests;
-  upSentNs_ = uv_hrtime();
-  if (reused) backend_->stats().shard(w_.id()).add(metrics::kUpReuses);
-  if (up_->startReading() == 0) upReading_ = true;
-  setUpstreamDeadline(uv_now(w_.loop()) + set_->cfg.timeouts.upstreamResponse.count());
+  ex_->upSentNs_ = uv_hrtime();
+  if (reused) ex_->backend_->stats().shard(w_.id()).add(metrics::kUpReuses);
+  if (ex_->up_->startReading() == 0) ex_->upReading_ = true;
+  setUpstreamDeadline(uv_now(w_.loop()) + ex_->set_->cfg.timeouts.upstreamResponse.count());
   flushUpstream();
 }
 
@@ -743,63 +831,63 @@ void Session::onUpstreamConnect(int status) {
     upstreamFailed(Failure::kConnect, status);
     return;
   }
-  upConnectNs_ = static_cast<int64_t>(uv_hrtime() - up_->connectStartNs);
-  useConnection(up_, false);
+  ex_->upConnectNs_ = static_cast<int64_t>(uv_hrtime() - ex_->up_->connectStartNs);
+  useConnection(ex_->up_, false);
   if (!clientPaused_ && !clientReading_ && phase_ == Phase::kBody && !upstreamBackpressured())
     startClientReading();
 }
 
 void Session::flushUpstream() {
-  if (!up_ || !upConnected_ || !upOut_ || upOut_->empty()) return;
+  if (!ex_->up_ || !ex_->upConnected_ || !ex_->upOut_ || ex_->upOut_->empty()) return;
   // A request body is coalesced: the backend gets it once the request is complete or a
   // sizeable batch is pending, so a body that arrives in several reads goes out, with the
   // head, in one writev (as nginx's request buffering does for small bodies, but streaming).
-  if (requestHasBody_ && !requestComplete_ && upOut_->bytes < kFlushBytes) return;
-  net::WriteBatch* b = upOut_;
-  upOut_ = nullptr;
+  if (ex_->requestHasBody_ && !ex_->requestComplete_ && ex_->upOut_->bytes < kFlushBytes) return;
+  net::WriteBatch* b = ex_->upOut_;
+  ex_->upOut_ = nullptr;
   bool done = false;
-  if (up_->write(b, &w_.writes(), &done) != 0) {
+  if (ex_->up_->write(b, &w_.writes(), &done) != 0) {
     upstreamFailed(Failure::kClosed, UV_EPIPE);
     return;
   }
   if (done) {
-    setUpstreamDeadline(uv_now(w_.loop()) + set_->cfg.timeouts.upstreamResponse.count());
+    setUpstreamDeadline(uv_now(w_.loop()) + ex_->set_->cfg.timeouts.upstreamResponse.count());
   } else {
-    ++upWrites_;
+    ++ex_->upWrites_;
   }
 }
 
 void Session::onUpstreamWriteDone(int status) {
-  --upWrites_;
+  --ex_->upWrites_;
   if (status < 0) {
     if (status != UV_ECANCELED) upstreamFailed(Failure::kClosed, status);
     return;
   }
   uint64_t now = uv_now(w_.loop());
-  setUpstreamDeadline(now + set_->cfg.timeouts.upstreamResponse.count());
+  setUpstreamDeadline(now + ex_->set_->cfg.timeouts.upstreamResponse.count());
   if (!clientPaused_ && !clientReading_ && phase_ == Phase::kBody && !upstreamBackpressured())
     startClientReading();
 }
 
 void Session::onUpstreamAlloc(size_t, uv_buf_t* buf) {
-  *buf = upIn_.prepare(w_.blocks(), respParser_, kMaxResponseHead);
+  *buf = ex_->upIn_.prepare(w_.blocks(), &ex_->respParser_, kMaxResponseHead);
 }
 
 void Session::onUpstreamRead(ssize_t n, const uv_buf_t*) {
   if (n == 0) return;
   if (n > 0) {
-    upIn_.end += static_cast<uint32_t>(n);
-    upSawBytes_ = true;
-    setUpstreamDeadline(uv_now(w_.loop()) + set_->cfg.timeouts.upstreamResponse.count());
+    ex_->upIn_.end += static_cast<uint32_t>(n);
+    ex_->upSawBytes_ = true;
+    setUpstreamDeadline(uv_now(w_.loop()) + ex_->set_->cfg.timeouts.upstreamResponse.count());
     processUpstreamInput();
     return;
   }
-  if (n == UV_EOF && respParser_.inMessage() && respParser_.needsEof()) {
+  if (n == UV_EOF && ex_->respParser_.inMessage() && ex_->respParser_.needsEof()) {
     // Read-until-close body: EOF completes it.
-    if (respParser_.finish() == HPE_OK || respComplete_) {
-      if (clientOut_) {
-        writeClient(clientOut_);
-        clientOut_ = nullptr;
+    if (ex_->respParser_.finish() == HPE_OK || ex_->respComplete_) {
+      if (ex_->clientOut_) {
+        writeClient(ex_->clientOut_);
+        ex_->clientOut_ = nullptr;
       }
       onResponseComplete();
       return;
@@ -809,131 +897,131 @@ void Session::onUpstreamRead(ssize_t n, const uv_buf_t*) {
 }
 
 void Session::processUpstreamInput() {
-  while (upIn_.block && upIn_.unparsed() > 0 && !respComplete_) {
-    http::Parser::Result r = respParser_.execute(upIn_.at(upIn_.parsed), upIn_.unparsed());
-    upIn_.parsed += static_cast<uint32_t>(r.consumed);
+  while (ex_->upIn_.block && ex_->upIn_.unparsed() > 0 && !ex_->respComplete_) {
+    http::Parser::Result r = ex_->respParser_.execute(ex_->upIn_.at(ex_->upIn_.parsed), ex_->upIn_.unparsed());
+    ex_->upIn_.parsed += static_cast<uint32_t>(r.consumed);
     if (r.err == HPE_OK || r.err == HPE_PAUSED) break;
-    if (retryStatus_) {
+    if (ex_->retryStatus_) {
       LOG_WARN("upstream %s (%s) answered %d: retrying %.*s on another backend",
-               backend_->name().c_str(), backend_->address().text.c_str(), retryStatus_,
-               static_cast<int>(req_.target.size()), req_.target.data());
-      retryStatus_ = 0;
+               ex_->backend_->name().c_str(), ex_->backend_->address().text.c_str(), ex_->retryStatus_,
+               static_cast<int>(ex_->req_.target.size()), ex_->req_.target.data());
+      ex_->retryStatus_ = 0;
       retryElsewhere();
       return;
     }
-    LOG_WARN("upstream %s (%s): invalid response: %s", backend_->name().c_str(),
-             backend_->address().text.c_str(),
-             respParser_.failReason() ? respParser_.failReason() : respParser_.errorReason());
+    LOG_WARN("upstream %s (%s): invalid response: %s", ex_->backend_->name().c_str(),
+             ex_->backend_->address().text.c_str(),
+             ex_->respParser_.failReason() ? ex_->respParser_.failReason() : ex_->respParser_.errorReason());
     upstreamFailed(Failure::kInvalid, 0);
     return;
   }
   if (phase_ == Phase::kClosed) return;
-  if (clientOut_) {
-    net::WriteBatch* b = clientOut_;
-    clientOut_ = nullptr;
+  if (ex_->clientOut_) {
+    net::WriteBatch* b = ex_->clientOut_;
+    ex_->clientOut_ = nullptr;
     writeClient(b);
     if (phase_ == Phase::kClosed) return;
   }
-  if (respComplete_) {
+  if (ex_->respComplete_) {
     onResponseComplete();
     return;
   }
-  if (up_ && upReading_ && clientBackpressured()) {
+  if (ex_->up_ && ex_->upReading_ && clientBackpressured()) {
     // The client reads slower than the backend sends: hold the backend, and give the client
     // client_send to make progress.
-    up_->stopReading();
-    upReading_ = false;
+    ex_->up_->stopReading();
+    ex_->upReading_ = false;
     if (phase_ == Phase::kWaiting)
       setClientDeadline(uv_now(w_.loop()) + timeouts().clientSend.count());
   }
-  upIn_.releaseIfEmpty(respParser_);
+  ex_->upIn_.releaseIfEmpty(&ex_->respParser_);
 }
 
 int Session::responseHeadersComplete() {
-  int status = respParser_.statusCode();
+  int status = ex_->respParser_.statusCode();
   if (status == 101) {
-    respParser_.fail(502, "protocol upgrade not supported");
+    ex_->respParser_.fail(502, "protocol upgrade not supported");
     return -1;
   }
   if (status < 200) return 0;  // 1xx: dropped; the proxy answered 100-continue itself
   if (status >= 500) {
-    health::reportFailure(*backend_, *set_, health::Outcome::kServerError);
+    health::reportFailure(*ex_->backend_, *ex_->set_, health::Outcome::kServerError);
     const uint32_t cond = status == 502   ? config::kRetry502
                           : status == 503 ? config::kRetry503
                           : status == 504 ? config::kRetry504
                                           : 0u;
     if (cond && replayable(cond)) {
-      retryStatus_ = status;  // processUpstreamInput() retries once llhttp has returned
-      respParser_.fail(status, "retrying on another backend");
+      ex_->retryStatus_ = status;  // processUpstreamInput() retries once llhttp has returned
+      ex_->respParser_.fail(status, "retrying on another backend");
       return -1;
     }
   } else {
-    health::reportSuccess(*backend_);
+    health::reportSuccess(*ex_->backend_);
   }
-  respBody_ = http::chooseResponseBody(respParser_, req_.isHead, req_.http10);
-  if (respBody_ == http::ResponseBody::kUntilClose || w_.draining()) closeAfter_ = true;
-  status_ = status;
-  upResponseNs_ = static_cast<int64_t>(uv_hrtime() - upSentNs_);
-  backend_->stats().shard(w_.id()).observe(metrics::kUpstreamResponse,
-                                           static_cast<uint64_t>(upResponseNs_));
-  size_t bound = http::clientResponseHeadBound(respParser_);
+  ex_->respBody_ = http::chooseResponseBody(ex_->respParser_, ex_->req_.isHead, ex_->req_.http10);
+  if (ex_->respBody_ == http::ResponseBody::kUntilClose || w_.draining()) closeAfter_ = true;
+  ex_->status_ = status;
+  ex_->upResponseNs_ = static_cast<int64_t>(uv_hrtime() - ex_->upSentNs_);
+  ex_->backend_->stats().shard(w_.id()).observe(metrics::kUpstreamResponse,
+                                           static_cast<uint64_t>(ex_->upResponseNs_));
+  size_t bound = http::clientResponseHeadBound(ex_->respParser_);
   net::Block* b = w_.blocks().acquire(static_cast<uint32_t>(bound));
   http::HeadWriter hw(b->data(), b->capacity);
-  http::writeClientResponseHead(respParser_, respBody_, closeAfter_, req_.http10, hw, reqId_);
+  http::writeClientResponseHead(ex_->respParser_, ex_->respBody_, closeAfter_, ex_->req_.http10, hw, ex_->reqId_);
   if (hw.overflow()) {
     net::BlockPool::unref(b);
-    respParser_.fail(502, "response head too large");
+    ex_->respParser_.fail(502, "response head too large");
     return -1;
   }
-  if (!clientOut_) clientOut_ = w_.writes().acquire();
-  clientOut_->addRef(b, b->data(), hw.size());
+  if (!ex_->clientOut_) ex_->clientOut_ = w_.writes().acquire();
+  ex_->clientOut_->addRef(b, b->data(), hw.size());
   net::BlockPool::unref(b);
-  respHeadSent_ = true;
+  ex_->respHeadSent_ = true;
   // No body follows for HEAD, 204 and 304 whatever Content-Length says (llhttp would wait).
-  return respBody_ == http::ResponseBody::kNone ? 1 : 0;
+  return ex_->respBody_ == http::ResponseBody::kNone ? 1 : 0;
 }
 
 void Session::onResponseComplete() {
   setUpstreamDeadline(0);
-  const bool reusable = respParser_.keepAlive() && requestComplete_ && upWrites_ == 0 &&
-                        (!upOut_ || upOut_->empty()) && upIn_.unparsed() == 0 &&
-                        !respParser_.needsEof();
-  if (!requestComplete_) closeAfter_ = true;  // cannot skip the rest of the body reliably
+  const bool reusable = ex_->respParser_.keepAlive() && ex_->requestComplete_ && ex_->upWrites_ == 0 &&
+                        (!ex_->upOut_ || ex_->upOut_->empty()) && ex_->upIn_.unparsed() == 0 &&
+                        !ex_->respParser_.needsEof();
+  if (!ex_->requestComplete_) closeAfter_ = true;  // cannot skip the rest of the body reliably
   releaseUpstream(reusable);
   maybeFinishExchange();
 }
 
 void Session::releaseUpstream(bool reusable) {
-  if (holdsInFlight_) {
-    backend_->addInFlight(-1);
-    holdsInFlight_ = false;
+  if (ex_->holdsInFlight_) {
+    ex_->backend_->addInFlight(-1);
+    ex_->holdsInFlight_ = false;
   }
-  upstream::UpstreamConn* c = up_;
-  up_ = nullptr;
-  upConnected_ = false;
-  upReading_ = false;
+  upstream::UpstreamConn* c = ex_->up_;
+  ex_->up_ = nullptr;
+  ex_->upConnected_ = false;
+  ex_->upReading_ = false;
   if (c) {
     if (reusable && !c->closing() && !w_.draining() &&
-        backend_->adminState() != upstream::AdminState::kDisabled) {
+        ex_->backend_->adminState() != upstream::AdminState::kDisabled) {
       c->park(uv_now(w_.loop()));
     } else {
       c->close();
     }
   }
-  respParser_.reset();
-  upIn_.release();
-  if (upOut_ && !discardBody_) {
-    w_.writes().release(upOut_);
-    upOut_ = nullptr;
+  ex_->respParser_.reset();
+  ex_->upIn_.release();
+  if (ex_->upOut_ && !ex_->discardBody_) {
+    w_.writes().release(ex_->upOut_);
+    ex_->upOut_ = nullptr;
   }
 }
 
 bool Session::replayable(uint32_t condition) const {
   // Idempotent methods (RFC 9110 §9.2.2) without a body: the whole request is the kept head,
   // so it can be sent again; a body has already been streamed away and cannot.
-  if (!(set_->cfg.retries.on & condition) || requestHasBody_ || respHeadSent_) return false;
-  if (attempts_ >= 1 + set_->cfg.retries.attempts) return false;
-  switch (reqParser_.method()) {
+  if (!(ex_->set_->cfg.retries.on & condition) || ex_->requestHasBody_ || ex_->respHeadSent_) return false;
+  if (ex_->attempts_ >= 1 + ex_->set_->cfg.retries.attempts) return false;
+  switch (ex_->reqParser_.method()) {
     case HTTP_GET:
     case HTTP_HEAD:
     case HTTP_OPTIONS:
@@ -948,66 +1036,66 @@ bool Session::replayable(uint32_t condition) const {
 
 void Session::retryElsewhere() {
   releaseUpstream(false);
-  if (upOut_) w_.writes().release(upOut_);
-  upOut_ = w_.writes().acquire();
-  upOut_->addRef(reqHead_, reqHead_->data(), reqHeadLen_);
-  startAttempt();  // the failed backend is in tried_: another one is chosen
+  if (ex_->upOut_) w_.writes().release(ex_->upOut_);
+  ex_->upOut_ = w_.writes().acquire();
+  ex_->upOut_->addRef(ex_->reqHead_, ex_->reqHead_->data(), ex_->reqHeadLen_);
+  startAttempt();  // the failed backend is in ex_->tried_: another one is chosen
 }
 
 void Session::upstreamFailed(Failure kind, int err) {
-  if (phase_ == Phase::kClosed || !backend_) return;
+  if (phase_ == Phase::kClosed || !ex_->backend_) return;
   const char* what = kind == Failure::kConnect   ? "connect failed"
                      : kind == Failure::kTimeout ? "timed out"
                      : kind == Failure::kInvalid ? "sent an invalid response"
                                                  : "closed the connection";
   // A kept-alive connection the backend closed just as we reused it: nothing was processed.
   // Only bodiless requests are replayed (their whole request is the kept head).
-  const bool staleReuse = upReused_ && !upSawBytes_ && kind == Failure::kClosed &&
-                          !requestHasBody_;
-  if (kind == Failure::kConnect) backend_->stats().shard(w_.id()).add(metrics::kUpConnectFailures);
-  LOG_WARN("upstream %s (%s) %s%s%s", backend_->name().c_str(),
-           backend_->address().text.c_str(), what, err ? ": " : "",
+  const bool staleReuse = ex_->upReused_ && !ex_->upSawBytes_ && kind == Failure::kClosed &&
+                          !ex_->requestHasBody_;
+  if (kind == Failure::kConnect) ex_->backend_->stats().shard(w_.id()).add(metrics::kUpConnectFailures);
+  LOG_WARN("upstream %s (%s) %s%s%s", ex_->backend_->name().c_str(),
+           ex_->backend_->address().text.c_str(), what, err ? ": " : "",
            err ? uv_strerror(err) : "");
   if (!staleReuse) {
-    health::reportFailure(*backend_, *set_,
+    health::reportFailure(*ex_->backend_, *ex_->set_,
                           kind == Failure::kConnect   ? health::Outcome::kConnectFailure
                           : kind == Failure::kTimeout ? health::Outcome::kTimeout
                           : kind == Failure::kInvalid ? health::Outcome::kInvalidResponse
                                                       : health::Outcome::kReset);
   }
 
-  if (!respHeadSent_ && (kind == Failure::kConnect || staleReuse)) {
+  if (!ex_->respHeadSent_ && (kind == Failure::kConnect || staleReuse)) {
     // Nothing reached the backend's application: safe to try again for any method. After a
-    // connect failure the request bytes are all still queued in upOut_.
+    // connect failure the request bytes are all still queued in ex_->upOut_.
     if (staleReuse) {
       releaseUpstream(false);
-      if (upOut_) w_.writes().release(upOut_);
-      upOut_ = w_.writes().acquire();
-      upOut_->addRef(reqHead_, reqHead_->data(), reqHeadLen_);
-      --triedCount_;  // not the backend's fault: it may be picked again, on a new connection
-      --attempts_;
-      freshOnly_ = true;
+      if (ex_->upOut_) w_.writes().release(ex_->upOut_);
+      ex_->upOut_ = w_.writes().acquire();
+      ex_->upOut_->addRef(ex_->reqHead_, ex_->reqHead_->data(), ex_->reqHeadLen_);
+      --ex_->triedCount_;  // not the backend's fault: it may be picked again, on a new connection
+      --ex_->attempts_;
+      ex_->freshOnly_ = true;
     } else {
-      net::WriteBatch* pending = upOut_;
-      upOut_ = nullptr;
+      net::WriteBatch* pending = ex_->upOut_;
+      ex_->upOut_ = nullptr;
       releaseUpstream(false);
-      upOut_ = pending;
+      ex_->upOut_ = pending;
     }
     startAttempt();
     return;
   }
-  if (!upSawBytes_ && replayable(kind == Failure::kTimeout ? config::kRetry504
+  if (!ex_->upSawBytes_ && replayable(kind == Failure::kTimeout ? config::kRetry504
                                                          : config::kRetryReset)) {
     retryElsewhere();  // retries.on: reset / 504, idempotent request not yet answered
     return;
   }
   releaseUpstream(false);
-  if (!respHeadSent_) {
+  if (!ex_->respHeadSent_) {
     int status = kind == Failure::kTimeout ? 504 : 502;
     respondLocal(status,
                  status == 504 ? "gateway timeout: the backend did not answer in time"
                                : "bad gateway: the backend failed",
-                 !requestComplete_);
+                 !ex_->requestComplete_);
   } else {
     abort();  // part of the response was sent: closing is the only honest signal
   }
@@ -1031,16 +1119,16 @@ void Session::armTimer() {
   uint64_t next = 0;
   if (clientDeadline_) next = clientDeadline_;
   if (upstreamDeadline_ && (!next || upstreamDeadline_ < next)) next = upstreamDeadline_;
-  if (next == 0) return;  // a stale timer firing finds nothing due and stays quiet
-  // Deadlines usually move later; only re-arm when the new one is earlier than the armed one.
-  if (armedAt_ && armedAt_ <= next) return;
-  uint64_t now = uv_now(w_.loop());
+  if (next == 0) return;  // a stale entry firing finds nothing due and stays quiet
+  // Deadlines usually move later; only reschedule when the new one is earlier than the armed
+  // one (a too-early firing re-arms for what is due then).
+  if (armedAt_ && armedAt_ <= next && timer_.scheduled()) return;
   armedAt_ = next;
-  uv_timer_start(&timer_, onTimer, next > now ? next - now : 0, 0);
+  w_.timers().schedule(&timer_, next);
 }
 
-void Session::onTimer(uv_timer_t* t) {
-  auto* s = static_cast<Session*>(t->data);
+void Session::onTimer(net::TimerWheel::Entry* e) {
+  auto* s = static_cast<Session*>(e->data);
   s->armedAt_ = 0;
   s->onDeadline();
   s->armTimer();
@@ -1064,7 +1152,7 @@ void Session::onDeadline() {
       case Phase::kBody:
         LOG_DEBUG("client %s timed out (%s)", clientIp_,
                   phase_ == Phase::kHead ? "request head" : "request body");
-        if (up_) releaseUpstream(false);
+        if (ex_->up_) releaseUpstream(false);
         respondLocal(408, "request timeout", true);
         return;
       default:
@@ -1073,8 +1161,8 @@ void Session::onDeadline() {
   }
   if (upstreamDeadline_ && now >= upstreamDeadline_) {
     upstreamDeadline_ = 0;
-    if (up_) upstreamFailed(up_ && !upConnected_ ? Failure::kConnect : Failure::kTimeout,
-                            UV_ETIMEDOUT);
+    if (ex_ && ex_->up_)
+      upstreamFailed(!ex_->upConnected_ ? Failure::kConnect : Failure::kTimeout, UV_ETIMEDOUT);
   }
 }
 

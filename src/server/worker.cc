@@ -10,10 +10,14 @@ namespace sy::server {
 namespace {
 constexpr int kBacklog = 4096;
 constexpr uint64_t kSweepMs = 1000;
+constexpr size_t kKeepBlocks = 32;     // idle I/O blocks always kept (1 MiB of address space)
+constexpr size_t kKeepExchanges = 32;
 }  // namespace
 
 Worker::Worker(unsigned id, std::atomic<uint32_t>* connectionCount)
-    : id_(id), connectionCount_(connectionCount) {}
+    : id_(id),
+      connectionCount_(connectionCount),
+      exchanges_(std::make_unique<proxy::ExchangePool>(&headerPool_)) {}
 
 Worker::~Worker() {
   if (thread_.joinable()) thread_.join();
@@ -47,6 +51,7 @@ void Worker::start(std::shared_ptr<const Snapshot> snap, std::vector<ListenFd> l
   loop_.data = this;
   uv_async_init(&loop_, &async_, [](uv_async_t* a) { static_cast<Worker*>(a->data)->adoptPending(); });
   async_.data = this;
+  timers_ = std::make_unique<net::TimerWheel>(&loop_);
   uv_timer_init(&loop_, &sweep_);
   sweep_.data = this;
   uv_timer_start(&sweep_, [](uv_timer_t* t) { static_cast<Worker*>(t->data)->sweepIdle(); },
@@ -170,11 +175,15 @@ void Worker::maybeFinish() {
     for (const auto& b : set->backends) upstream::UpstreamConn::closeAllIdle(*b, id_);
   uv_close(reinterpret_cast<uv_handle_t*>(&sweep_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&logFlush_), nullptr);
+  timers_->close();
   if (log_) log_->flush();
   uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
 }
 
 void Worker::sweepIdle() {
+  // Pooled memory a burst left behind goes back once it has been idle for a whole sweep period.
+  blocks_.trim(kKeepBlocks);
+  exchanges_->trim(kKeepExchanges);
   uint64_t now = uv_now(&loop_);
   for (const auto& set : view_->snap->pools) {
     uint64_t idleMs = static_cast<uint64_t>(set->cfg.timeouts.upstreamIdle.count());

@@ -130,6 +130,39 @@ TEST_CASE("BlockPool: setMaxFree bounds the free list") {
   CHECK(pool.freeCount() == 2);
 }
 
+TEST_CASE("BlockPool: trim gives back only blocks that stayed idle since the last trim") {
+  BlockPool pool;
+  std::vector<Block*> bs;
+  for (int i = 0; i < 10; ++i) bs.push_back(pool.acquire());
+  for (Block* b : bs) BlockPool::unref(b);
+  bs.clear();
+  CHECK(pool.freeCount() == 10);
+  // The 10 were all taken since the pool started (the free list was empty): nothing is surplus.
+  CHECK(pool.trim(2) == 0);
+  CHECK(pool.freeCount() == 10);
+
+  // Steady use of 3 blocks: the other 7 stayed idle the whole period and go; the working set
+  // (3, more than `keep`) stays.
+  for (int round = 0; round < 4; ++round) {
+    for (int i = 0; i < 3; ++i) bs.push_back(pool.acquire());
+    for (Block* b : bs) BlockPool::unref(b);
+    bs.clear();
+  }
+  CHECK(pool.trim(2) == 7);
+  CHECK(pool.freeCount() == 3);  // the working set stays
+
+  // Nothing used since: all but `keep` go; blocks stay writable and usable afterwards.
+  CHECK(pool.trim(2) == 1);
+  CHECK(pool.freeCount() == 2);
+  Block* b = pool.acquire();
+  std::memset(b->data(), 'y', b->capacity);
+  CHECK(b->data()[b->capacity - 1] == 'y');
+  BlockPool::unref(b);
+  // One block was taken since the last trim: only the other one is surplus.
+  CHECK(pool.trim(0) == 1);
+  CHECK(pool.freeCount() == 1);
+}
+
 TEST_CASE("WriteBatch: addRef takes references, reset drops them") {
   BlockPool pool;
   Block* b = pool.acquire();

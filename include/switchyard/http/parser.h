@@ -85,6 +85,7 @@ class Parser {
   // Starts over for a fresh connection (drops state and head).
   void reset();
   void setLimits(ParserLimits l) { limits_ = l; }
+  void setHandler(Handler* h) { handler_ = h; }
 
   // Owner hooks for the head bytes.
   const char* base() const { return base_; }

@@ -13,6 +13,8 @@
 
 #include <uv.h>
 
+#include "switchyard/common/free_list.h"
+
 namespace sy::net {
 
 class BlockPool;
@@ -42,17 +44,20 @@ class BlockPool {
     if (--b->refs == 0) b->pool->recycle(b);
   }
 
-  size_t freeCount() const { return freeCount_; }
+  size_t freeCount() const { return free_.size(); }
   size_t liveCount() const { return live_; }
   // Keep at most this many idle standard blocks (the rest are freed).
   void setMaxFree(size_t n) { maxFree_ = n; }
+  // Called periodically: frees the idle blocks beyond `keep` that stayed unused since the
+  // previous call (so a burst's blocks go back to the system once it is over, while steady
+  // traffic keeps its working set). Returns how many were freed.
+  size_t trim(size_t keep);
 
  private:
   void recycle(Block* b);
-  Block* free_ = nullptr;
-  size_t freeCount_ = 0;
+  common::FreeList<Block> free_;
   size_t live_ = 0;
-  size_t maxFree_ = 64;  // 2 MiB of idle standard blocks per worker
+  size_t maxFree_ = 4096;  // hard cap (128 MiB of address space; trim() keeps it far lower)
 };
 
 // A uv_write of several buffers that keeps the blocks it points into alive until the write

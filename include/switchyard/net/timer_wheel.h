@@ -1,7 +1,7 @@
 #pragma once
 // Per-worker deadlines for many connections, driven by one uv_timer.
 //
-// A connection embeds a 32-byte TimerWheel::Entry instead of its own uv_timer_t (152 bytes plus
+// A connection embeds a 40-byte TimerWheel::Entry instead of its own uv_timer_t (152 bytes plus
 // a heap node); moving a deadline is an unlink and a link (O(1), no heap). Deadlines are kept in
 // a hashed wheel of slots of one tick each (8 ms x 1024 by default): an entry sits in the slot of the tick its
 // deadline rounds up to, and a slot is visited at that tick (entries due in a later turn of the
@@ -27,6 +27,7 @@ class TimerWheel {
     Entry* next = nullptr;
     uint64_t due = 0;  // uv_now() milliseconds
     void (*fire)(Entry*) = nullptr;
+    void* data = nullptr;  // the owner's
     bool scheduled() const { return prev != nullptr; }
   };
 

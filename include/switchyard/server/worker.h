@@ -17,10 +17,12 @@
 #include "switchyard/metrics/stats.h"
 #include "switchyard/http/parser.h"
 #include "switchyard/net/buffer.h"
+#include "switchyard/net/timer_wheel.h"
 #include "switchyard/server/snapshot.h"
 
 namespace sy::proxy {
 class Session;
+class ExchangePool;
 }
 
 namespace sy::server {
@@ -84,6 +86,9 @@ class Worker {
   net::BlockPool& blocks() { return blocks_; }
   net::WritePool& writes() { return writes_; }
   http::HeaderPool& headerPool() { return headerPool_; }
+  proxy::ExchangePool& exchanges() { return *exchanges_; }
+  // Client connections' deadlines.
+  net::TimerWheel& timers() { return *timers_; }
   const std::shared_ptr<WorkerView>& view() const { return view_; }
   bool draining() const { return draining_; }
   // The server-wide block (client connections, bytes, unrouted answers): this worker's shard.
@@ -114,6 +119,8 @@ class Worker {
   net::BlockPool blocks_;
   net::WritePool writes_;
   http::HeaderPool headerPool_;
+  std::unique_ptr<proxy::ExchangePool> exchanges_;  // after headerPool_: borrows from it
+  std::unique_ptr<net::TimerWheel> timers_;         // created with the loop
   metrics::StatsBlock* stats_ = nullptr;
   metrics::WorkerLog* log_ = nullptr;
   proxy::Session* sessions_ = nullptr;  // intrusive list of open sessions
