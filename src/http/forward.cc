@@ -45,9 +45,35 @@ bool namedByConnection(const Parser& p, std::string_view name) {
   return found;
 }
 
-bool hasConnectionHeader(const Parser& p) {
+// The Connection tokens of a head, gathered once (instead of rescanning every header for each
+// header forwarded). Tokens naming hop-by-hop fields (keep-alive, close...) are dropped anyway.
+struct ConnTokens {
+  std::string_view tok[8];
+  int n = 0;
+  bool overflow = false;
+  bool any = false;
+};
+
+ConnTokens gatherConnectionTokens(const Parser& p) {
+  ConnTokens t;
   for (const Header& h : p.headers())
-    if (h.name.len == 10 && equalsIgnoreCase(p.view(h.name), "connection")) return true;
+    if (h.name.len == 10 && equalsIgnoreCase(p.view(h.name), "connection")) t.any = true;
+  if (!t.any) return t;
+  forEachConnectionToken(p, [&](std::string_view tok) {
+    if (t.n == 8) {
+      t.overflow = true;
+      return true;
+    }
+    t.tok[t.n++] = tok;
+    return false;
+  });
+  return t;
+}
+
+bool namedBy(const ConnTokens& t, const Parser& p, std::string_view name) {
+  if (t.overflow) return namedByConnection(p, name);
+  for (int i = 0; i < t.n; ++i)
+    if (t.tok[i].size() == name.size() && equalsIgnoreCase(t.tok[i], name)) return true;
   return false;
 }
 
@@ -70,15 +96,6 @@ bool validHostValue(std::string_view v) {
 }
 
 }  // namespace
-
-void HeadWriter::put(std::string_view s) {
-  if (overflow_ || static_cast<size_t>(end_ - p_) < s.size()) {
-    overflow_ = true;
-    return;
-  }
-  std::memcpy(p_, s.data(), s.size());
-  p_ += s.size();
-}
 
 void HeadWriter::putChar(char c) {
   if (overflow_ || p_ == end_) {
@@ -206,7 +223,7 @@ void writeUpstreamRequestHead(const Parser& p, const RequestInfo& info, const Fo
   w.put(info.target);
   w.put(" HTTP/1.1\r\n");
 
-  const bool checkConnectionTokens = hasConnectionHeader(p);
+  const ConnTokens conn = gatherConnectionTokens(p);
   bool sawXff = false;
   bool sawHost = false;
   for (const Header& h : p.headers()) {
@@ -249,7 +266,7 @@ void writeUpstreamRequestHead(const Parser& p, const RequestInfo& info, const Fo
         if (equalsIgnoreCase(n, "x-forwarded-proto")) continue;
         break;
     }
-    if (checkConnectionTokens && namedByConnection(p, n)) continue;
+    if (conn.any && namedBy(conn, p, n)) continue;
     w.put(n);
     w.put(": ");
     w.put(p.view(h.value));
@@ -327,7 +344,7 @@ void writeClientResponseHead(const Parser& resp, ResponseBody body, bool closeAf
   w.putChar(' ');
   w.put(resp.reason().empty() ? reasonPhrase(resp.statusCode()) : resp.reason());
   w.put("\r\n");
-  const bool checkConnectionTokens = hasConnectionHeader(resp);
+  const ConnTokens conn = gatherConnectionTokens(resp);
   for (const Header& h : resp.headers()) {
     std::string_view n = resp.view(h.name);
     if (isHopByHop(n)) continue;
@@ -336,7 +353,7 @@ void writeClientResponseHead(const Parser& resp, ResponseBody body, bool closeAf
       if (body != ResponseBody::kNone || resp.chunked()) continue;
     }
     if (!requestId.empty() && n.size() == 12 && equalsIgnoreCase(n, "x-request-id")) continue;
-    if (checkConnectionTokens && namedByConnection(resp, n)) continue;
+    if (conn.any && namedBy(conn, resp, n)) continue;
     w.put(n);
     w.put(": ");
     w.put(resp.view(h.value));

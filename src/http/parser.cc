@@ -1,17 +1,8 @@
 #include "switchyard/http/parser.h"
 
-namespace sy::http {
+#include <cstring>
 
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    unsigned char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x += 32;
-    if (y >= 'A' && y <= 'Z') y += 32;
-    if (x != y) return false;
-  }
-  return true;
-}
+namespace sy::http {
 
 std::string_view trimOws(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -192,12 +183,10 @@ int Parser::cbHeaderValueComplete(llhttp_t* p) {
     }
     // llhttp accepts obs-fold (a line starting with whitespace continues the value) even in
     // strict mode; RFC 9112 §5.2 lets a server refuse it, and a proxy must not pass it on.
-    for (uint32_t i = 0; i < h.value.len; ++i) {
-      char c = s->base_[h.value.off + i];
-      if (c == '\r' || c == '\n') {
-        s->fail(400, "obsolete line folding in a header value");
-        return -1;
-      }
+    const char* v = s->base_ + h.value.off;
+    if (std::memchr(v, '\n', h.value.len) || std::memchr(v, '\r', h.value.len)) {
+      s->fail(400, "obsolete line folding in a header value");
+      return -1;
     }
   }
   return 0;

@@ -1,8 +1,12 @@
 #include "switchyard/net/buffer.h"
 
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -104,11 +108,38 @@ void WriteBatch::advance(size_t n) {
   }
 }
 
+namespace {
+
+// uv_try_write() without its writev(): when nothing is queued on the stream, sendmsg() on the
+// socket directly (on Linux a socket sendmsg skips the VFS layers write/writev go through:
+// ~0.1-0.2 us less per call on loopback). Same contract as uv_try_write: bytes written, or a
+// negative libuv error (UV_EAGAIN when nothing could be written now).
+ssize_t trySend(uv_stream_t* s, uv_buf_t* bufs, unsigned count) {
+  uv_os_fd_t fd;
+  if (s->connect_req != nullptr || uv_stream_get_write_queue_size(s) != 0 ||
+      uv_fileno(reinterpret_cast<const uv_handle_t*>(s), &fd) != 0 ||
+      s->type != UV_TCP)
+    return uv_try_write(s, bufs, count);
+  msghdr msg{};
+  // uv_buf_t is laid out as struct iovec on Unix (libuv documents and relies on it).
+  msg.msg_iov = reinterpret_cast<iovec*>(bufs);
+  msg.msg_iovlen = std::min<unsigned>(count, IOV_MAX);
+  for (;;) {
+    ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return UV_EAGAIN;
+    return -errno;  // libuv's error codes are negated errno values on Unix
+  }
+}
+
+}  // namespace
+
 int writeBatch(uv_stream_t* s, WriteBatch* b, uv_write_cb cb, bool* done) {
   b->finalize();
   *done = false;
-  int n = uv_try_write(s, b->pendingBufs(), b->pendingCount());
-  if (n < 0 && n != UV_EAGAIN) return n;
+  ssize_t n = trySend(s, b->pendingBufs(), b->pendingCount());
+  if (n < 0 && n != UV_EAGAIN) return static_cast<int>(n);
   if (n > 0) b->advance(static_cast<size_t>(n));
   if (b->pendingCount() == 0) {
     *done = true;

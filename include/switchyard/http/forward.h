@@ -15,7 +15,14 @@ namespace sy::http {
 class HeadWriter {
  public:
   HeadWriter(char* begin, size_t capacity) : begin_(begin), p_(begin), end_(begin + capacity) {}
-  void put(std::string_view s);
+  void put(std::string_view s) {
+    if (overflow_ || static_cast<size_t>(end_ - p_) < s.size()) [[unlikely]] {
+      overflow_ = true;
+      return;
+    }
+    __builtin_memcpy(p_, s.data(), s.size());
+    p_ += s.size();
+  }
   void putChar(char c);
   void putUint(uint64_t v);
   size_t size() const { return static_cast<size_t>(p_ - begin_); }

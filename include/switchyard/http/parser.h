@@ -161,7 +161,16 @@ class Parser {
 };
 
 // Case-insensitive ASCII comparison of header names and tokens.
-bool equalsIgnoreCase(std::string_view a, std::string_view b);
+inline bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    unsigned char x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
+    if (x == y) continue;
+    x |= 0x20;
+    if (x != (y | 0x20) || x < 'a' || x > 'z') return false;
+  }
+  return true;
+}
 // Strips leading and trailing SP / HTAB.
 std::string_view trimOws(std::string_view s);
 
