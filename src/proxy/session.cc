@@ -165,10 +165,9 @@ void Session::releaseExchange() {
     x.clientOut_ = nullptr;
   }
   x.view_.reset();
-  x.reqParser_.reset();  // gives borrowed header arrays back
-  x.respParser_.reset();
-  x.reqParser_.setHandler(nullptr);
-  x.respParser_.setHandler(nullptr);
+  // Borrowed header arrays go back now; parser state is reset when the Exchange is next taken.
+  x.reqParser_.releaseHeaders();
+  x.respParser_.releaseHeaders();
   w_.exchanges().release(ex_);
   ex_ = nullptr;
 }
