@@ -328,9 +328,9 @@ def proxy_nginx_conf(tmp, port, backends, nofile, tls=None):
 def haproxy_cfg(port, backends, nofile, pem=None):
     """pem: combined cert+key file for an https bind (default session cache and tickets)."""
     ssl = " ssl crt %s ssl-min-ver TLSv1.2" % pem if pem else ""
-    # Two fds per proxied connection at worst, but idle client connections need one each: with
-    # half the fd limit HAProxy could not hold BENCH_IDLE_CONNS=10000 under a 20000-fd limit.
-    maxconn = nofile - 1000
+    # HAProxy refuses to start unless 2 x maxconn fds fit in the limit (so under a 20000-fd
+    # limit it holds at most 9900 connections).
+    maxconn = (nofile - 200) // 2
     servers = "\n".join("    server b%d 127.0.0.1:%d" % (i + 1, p) for i, p in enumerate(backends))
     return f"""# HAProxy as the reverse proxy: one thread, upstream keep-alive, round robin
 global
