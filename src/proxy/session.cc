@@ -999,6 +999,10 @@ void Session::releaseUpstream(bool reusable) {
   ex_->up_ = nullptr;
   ex_->upConnected_ = false;
   ex_->upReading_ = false;
+  // Writes still pending on a connection given up here never report back (park() and close()
+  // detach this session), so they no longer count: a kept count would mark every later
+  // connection of this Exchange (and of the next session to borrow it) as not reusable.
+  ex_->upWrites_ = 0;
   if (c) {
     if (reusable && !c->closing() && !w_.draining() &&
         ex_->backend_->adminState() != upstream::AdminState::kDisabled) {
