@@ -88,6 +88,17 @@ def sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
+def stop_process(proc, timeout=5.0):
+    """SIGTERM a helper process (origin, dnsmasq, Prometheus) and reap it; SIGKILL if it is stuck."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
 def _pdeathsig():
     """Child-side: die with the test runner, so a killed pytest leaves no processes behind."""
     try:
@@ -405,13 +416,7 @@ class Origin:
         self.get("/_control/health?status=%d" % status)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
         self.proc.stdout.close()
         self._log.close()
 

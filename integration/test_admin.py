@@ -5,7 +5,6 @@ import json
 import signal
 import socket
 import threading
-import time
 
 from conftest import LOOPBACK, RawConn, get_request, request, wait_until
 from obs_util import admin, admin_json, backend_status, scrape, status

@@ -2,12 +2,10 @@
 
 import http.client
 import json
-import os
 import subprocess
 import time
 from collections import Counter
 
-import pytest
 
 from conftest import RawConn, get_request, pattern_bytes, request, sha256
 

@@ -20,7 +20,7 @@ import time
 import pytest
 
 from conftest import (LOOPBACK, ORIGIN_PY, PYTHON, Origin, _pdeathsig, free_port, request,
-                      to_yaml, wait_until)
+                      stop_process, to_yaml, wait_until)
 
 DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 INTERVAL = "200ms"
@@ -118,13 +118,8 @@ class Dnsmasq:
                    what="dnsmasq to answer %s -> %s" % (name, addresses))
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc:
+            stop_process(self.proc)
 
     @property
     def address(self):

@@ -5,7 +5,7 @@ and the proxy's open file descriptors return to their baseline afterwards."""
 import os
 import time
 
-from conftest import RawConn, get_request, request, sha256, wait_until
+from conftest import RawConn, get_request, request, wait_until
 
 
 def fd_count(pid):

@@ -3,7 +3,6 @@
 import re
 import signal
 import threading
-import time
 
 from conftest import request, wait_until
 

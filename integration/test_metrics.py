@@ -3,7 +3,6 @@ a real Prometheus server scraping Switchyard."""
 
 import json
 import math
-import os
 import shutil
 import signal
 import subprocess
@@ -15,7 +14,7 @@ import urllib.request
 import pytest
 
 from conftest import (LOOPBACK, RawConn, dead_port, free_port, get_request, request,
-                      wait_until, _pdeathsig)
+                      stop_process, wait_until, _pdeathsig)
 from obs_util import Metrics, promtool, promtool_check, scrape, scrape_until
 
 needs_promtool = pytest.mark.skipif(promtool() is None, reason="promtool (Debian prometheus) "
@@ -235,10 +234,5 @@ def test_prometheus_server_scrapes_switchyard(origins, switchyard, tmp_path):
     finally:
         stop.set()
         t.join(5)
-        prom.terminate()
-        try:
-            prom.wait(10)
-        except subprocess.TimeoutExpired:
-            prom.kill()
-            prom.wait(5)
+        stop_process(prom, 10)
         log.close()

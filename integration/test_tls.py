@@ -15,8 +15,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import time
-import urllib.parse
 
 import pytest
 

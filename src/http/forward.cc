@@ -1,5 +1,6 @@
 #include "switchyard/http/forward.h"
 
+#include <charconv>
 #include <cstring>
 
 #include "switchyard/http/request_id.h"
@@ -106,13 +107,9 @@ void HeadWriter::putChar(char c) {
 }
 
 void HeadWriter::putUint(uint64_t v) {
-  char tmp[24];
-  int i = sizeof tmp;
-  do {
-    tmp[--i] = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v);
-  put(std::string_view(tmp + i, sizeof tmp - i));
+  char tmp[20];
+  const char* end = std::to_chars(tmp, tmp + sizeof tmp, v).ptr;
+  put(std::string_view(tmp, static_cast<size_t>(end - tmp)));
 }
 
 int analyzeRequest(const Parser& p, RequestInfo& info, const char** reason) {

@@ -1,5 +1,6 @@
 // Access log line formats (access_log.h): JSON and Apache/nginx "combined".
 
+#include <charconv>
 #include <ctime>
 
 #include "switchyard/common/json.h"
@@ -60,13 +61,8 @@ void refresh(TimeCache& tc, int64_t second) {
 }
 
 void putUint(std::string& out, uint64_t v) {
-  char tmp[24];
-  int i = sizeof tmp;
-  do {
-    tmp[--i] = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v);
-  out.append(tmp + i, sizeof tmp - i);
+  char tmp[20];
+  out.append(tmp, std::to_chars(tmp, tmp + sizeof tmp, v).ptr);
 }
 
 // Nanoseconds as a decimal with 3 fractional digits of `unit` (1e6 = ms, 1e9 = s).

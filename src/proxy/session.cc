@@ -1,6 +1,7 @@
 #include "switchyard/proxy/session.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 
 #include "switchyard/common/log.h"
@@ -29,14 +30,10 @@ http::ParserLimits requestLimits(const config::Limits& l) {
 // Appends "<hex>\r\n" for a chunk of n bytes.
 void addChunkHeader(net::WriteBatch* b, size_t n) {
   char tmp[20];
-  int i = sizeof tmp;
-  tmp[--i] = '\n';
-  tmp[--i] = '\r';
-  do {
-    tmp[--i] = "0123456789abcdef"[n & 15];
-    n >>= 4;
-  } while (n);
-  b->addCopy(tmp + i, sizeof tmp - i);
+  char* end = std::to_chars(tmp, tmp + sizeof tmp - 2, n, 16).ptr;
+  *end++ = '\r';
+  *end++ = '\n';
+  b->addCopy(tmp, static_cast<size_t>(end - tmp));
 }
 
 }  // namespace

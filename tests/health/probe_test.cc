@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 
+#include "../uv_test_loop.h"
 #include "health_test_util.h"
 
 using sy::health::CheckResult;
@@ -149,31 +150,7 @@ struct TestOrigin {
   }
 };
 
-struct Loop {
-  uv_loop_t loop;
-  Loop() { REQUIRE(uv_loop_init(&loop) == 0); }
-  ~Loop() {
-    uv_walk(
-        &loop,
-        [](uv_handle_t* h, void*) {
-          if (!uv_is_closing(h)) uv_close(h, nullptr);
-        },
-        nullptr);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    CHECK(uv_loop_close(&loop) == 0);
-  }
-  // Runs the loop until `done` or about `ms` of wall time passed.
-  template <class F>
-  bool runUntil(F done, uint64_t ms = 3000) {
-    const uint64_t deadline = uv_hrtime() / 1000000 + ms;
-    while (!done()) {
-      if (uv_hrtime() / 1000000 >= deadline) return false;
-      uv_run(&loop, UV_RUN_NOWAIT);
-      uv_sleep(1);
-    }
-    return true;
-  }
-};
+using Loop = UvTestLoop;
 
 sy::config::HealthCheck httpCheck() {
   sy::config::HealthCheck hc;

@@ -7,17 +7,14 @@
 
 #include <uv.h>
 
+#include "../uv_test_loop.h"
 #include "switchyard/net/timer_wheel.h"
 
 using sy::net::TimerWheel;
 
 namespace {
 
-struct Loop {
-  uv_loop_t loop;
-  Loop() { uv_loop_init(&loop); }
-  ~Loop() { uv_loop_close(&loop); }
-};
+using Loop = UvTestLoop;
 
 // An entry that records when it fired.
 struct Probe {
@@ -40,9 +37,9 @@ struct Probe {
   }
 };
 
-// Runs the loop until the wheel is empty (the wheel's timer is the only handle).
-void runUntilEmpty(uv_loop_t* loop, TimerWheel& w) {
-  for (int i = 0; i < 100000 && w.size() > 0; ++i) uv_run(loop, UV_RUN_ONCE);
+// Runs the loop until the wheel is empty (or 5 s passed).
+void runUntilEmpty(Loop& l, TimerWheel& w) {
+  l.runUntil([&] { return w.size() == 0; }, 5000);
 }
 
 // Closes the wheel's timer and lets the close finish (before the wheel's memory goes).
@@ -67,7 +64,7 @@ TEST_CASE("TimerWheel: entries fire in deadline order, never early, at most abou
     w.schedule(&probes[i].entry, due[i]);
   }
   CHECK(w.size() == probes.size());
-  runUntilEmpty(&l.loop, w);
+  runUntilEmpty(l, w);
   CHECK(w.size() == 0);
   for (size_t i = 0; i < probes.size(); ++i) {
     CAPTURE(i);
@@ -130,7 +127,7 @@ TEST_CASE("TimerWheel: cancel and reschedule, also from inside a callback") {
   w.cancel(&d.entry);  // twice is harmless
   CHECK(w.size() == 3);
 
-  runUntilEmpty(&l.loop, w);
+  runUntilEmpty(l, w);
   CHECK(a.fired == 1);
   CHECK(b.fired == 0);
   CHECK(d.fired == 0);
@@ -157,7 +154,7 @@ TEST_CASE("TimerWheel: an entry rescheduled from its own callback fires again") 
     if (x->at.size() < 5) x->w->schedule(&self->entry, self->firedAt + 30);  // 30 ms apart
   };
   w.schedule(&p.entry, uv_now(&l.loop) + 30);
-  runUntilEmpty(&l.loop, w);
+  runUntilEmpty(l, w);
   REQUIRE(ctx.at.size() == 5);
   for (size_t i = 1; i < ctx.at.size(); ++i) CHECK(ctx.at[i] >= ctx.at[i - 1] + 30);
   finish(l, w);
@@ -178,7 +175,7 @@ TEST_CASE("TimerWheel: many entries spread over several turns, half cancelled") 
   }
   for (size_t i = 0; i < probes.size(); i += 2) w.cancel(&probes[i].entry);
   CHECK(w.size() == probes.size() / 2);
-  runUntilEmpty(&l.loop, w);
+  runUntilEmpty(l, w);
   size_t fired = 0;
   for (size_t i = 0; i < probes.size(); ++i) {
     CAPTURE(i);
