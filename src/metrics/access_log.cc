@@ -187,19 +187,23 @@ void AccessLog::writeOut(const std::string& data) {
   reportedError_ = false;
 }
 
+void AccessLog::switchTarget() {
+  std::lock_guard<std::mutex> g(mu_);
+  if (!havePending_) return;
+  if (ownsFd_) ::close(fd_);
+  fd_ = pendingFd_;
+  ownsFd_ = pendingOwned_;
+  havePending_ = false;
+}
+
 bool AccessLog::drainOnce() {
-  {
-    std::lock_guard<std::mutex> g(mu_);
-    if (havePending_) {
-      if (ownsFd_) ::close(fd_);
-      fd_ = pendingFd_;
-      ownsFd_ = pendingOwned_;
-      havePending_ = false;
-    }
-  }
+  switchTarget();
   bool any = false;
   for (auto& w : workers_) {
     while (std::string* s = w->full_.pop()) {
+      // Checked after the pop: a buffer queued after reopen() returned was queued after the
+      // new target was set, so it is never written to the old file.
+      switchTarget();
       any = true;
       writeOut(*s);
       s->clear();

@@ -136,6 +136,7 @@ class AccessLog {
  private:
   void run();
   bool drainOnce();
+  void switchTarget();  // writer thread: adopt the target openTarget() left pending
   void writeOut(const std::string& data);
   std::string openTarget(const std::string& path);
 
