@@ -364,13 +364,13 @@ def get_request(method, path, host="test.local", headers=(), body=b""):
 class Origin:
     """One integration/origin.py process."""
 
-    def __init__(self, name, log_dir, port=0, extra_args=()):
+    def __init__(self, name, log_dir, port=0, extra_args=(), script=None):
         self.name = name
         # port: a fixed port, e.g. to restart a killed origin where it was (0 = a free one)
         self.log_path = Path(log_dir) / ("origin-%s%s.stderr" % (name, "-%d" % port if port else ""))
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [PYTHON, str(ORIGIN_PY), "--port", str(port), "--name", name, "--host", LOOPBACK,
+            [PYTHON, str(script or ORIGIN_PY), "--port", str(port), "--name", name, "--host", LOOPBACK,
              *extra_args],
             stdout=subprocess.PIPE, stderr=self._log, stdin=subprocess.DEVNULL,
             preexec_fn=_pdeathsig)

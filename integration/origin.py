@@ -26,6 +26,8 @@ Endpoints (any method unless stated; HEAD gets the same head without a body):
   /silent                reads the request, never answers; holds the socket until the peer
                          closes it or 60 s pass
   /close-mid             head with Content-Length 1000, 100 body bytes, then FIN
+  /switch                101 Switching Protocols to websocket (asked for or not), then a raw
+                         echo of whatever arrives, until the peer closes
   /garbage               a line that is not HTTP, then close
   /bighead               a ~100 KiB response head
   /ka-close              a normal keep-alive answer, then the origin closes the connection
@@ -432,6 +434,17 @@ class Connection:
             self.sock.sendall(self.head_bytes(200, [("Content-Length", "1000")], False) + data)
             self.lingering_close()
             return False
+        elif path == "/switch":
+            # 101 Switching Protocols to websocket, asked for or not; then the connection is
+            # a raw echo (what arrives is sent back) until the peer closes.
+            self.sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                              b"Connection: Upgrade\r\nX-Backend: %s\r\n\r\n"
+                              % srv.name.encode())
+            while True:
+                data = self.sock.recv(65536)
+                if not data:
+                    return False
+                self.sock.sendall(data)
         elif path == "/garbage":
             self.sock.sendall(b"this is not HTTP at all\r\n\r\n")
             self.lingering_close()

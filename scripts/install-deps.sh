@@ -7,7 +7,7 @@ profile=${1:-test}
 pkgs=(build-essential g++ pkg-config meson ninja-build libuv1-dev node-llhttp libyaml-cpp-dev
       libssl-dev doctest-dev libmaxminddb-dev python3 curl procps)
 case "$profile" in
-  test)  pkgs+=(python3-pytest python3-yaml nginx-light prometheus iproute2 dnsmasq-base
+  test)  pkgs+=(python3-pytest python3-yaml python3-websockets nginx-light prometheus iproute2 dnsmasq-base
                libmaxmind-db-writer-perl) ;;
   bench) pkgs+=(nginx-light haproxy wrk) ;;
   fuzz)  pkgs+=(clang libclang-rt-14-dev) ;;

@@ -35,7 +35,7 @@ void readTimeouts(const MapView& parent, Timeouts& out) {
   if (!node) return;
   MapView m(parent.walker(), *node, parent.pathOf("timeouts"),
             {"client_header", "client_body", "client_idle", "client_send", "upstream_connect",
-             "upstream_response", "upstream_idle", "shutdown"});
+             "upstream_response", "upstream_idle", "tunnel_idle", "shutdown"});
   m.duration("client_header", out.clientHeader);
   m.duration("client_body", out.clientBody);
   m.duration("client_idle", out.clientIdle);
@@ -43,6 +43,7 @@ void readTimeouts(const MapView& parent, Timeouts& out) {
   m.duration("upstream_connect", out.upstreamConnect);
   m.duration("upstream_response", out.upstreamResponse);
   m.duration("upstream_idle", out.upstreamIdle);
+  m.duration("tunnel_idle", out.tunnelIdle);
   m.duration("shutdown", out.shutdown);
 }
 

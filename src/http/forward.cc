@@ -204,13 +204,32 @@ int analyzeRequest(const Parser& p, RequestInfo& info, const char** reason) {
   info.host = stripPort(info.authority);
   size_t q = info.target.find('?');
   info.path = q == std::string_view::npos ? info.target : info.target.substr(0, q);
+  if (p.upgrade() && !info.http10 && p.method() == HTTP_GET && !info.chunked &&
+      info.contentLength == 0) {
+    std::string_view up = upgradeHeader(p);
+    std::string_view first = trimOws(up.substr(0, up.find_first_of(",/")));
+    if (first.size() == 9 && equalsIgnoreCase(first, "websocket")) info.upgrade = up;
+  }
   return 0;
+}
+
+std::string_view upgradeHeader(const Parser& p) {
+  std::string_view value;
+  int count = 0;
+  for (const Header& h : p.headers()) {
+    if (h.name.len == 7 && equalsIgnoreCase(p.view(h.name), "upgrade")) {
+      value = trimOws(p.view(h.value));
+      ++count;
+    }
+  }
+  return count == 1 ? value : std::string_view{};
 }
 
 size_t upstreamRequestHeadBound(const Parser& p, const RequestInfo& info, const ForwardContext& fc) {
   size_t n = 64 + info.target.size();
   for (const Header& h : p.headers()) n += h.name.len + h.value.len + 4;
-  return n + 3 * info.authority.size() + fc.clientIp.size() + fc.requestId.size() + 256;
+  return n + 3 * info.authority.size() + fc.clientIp.size() + fc.requestId.size() +
+         info.upgrade.size() + 256;
 }
 
 void writeUpstreamRequestHead(const Parser& p, const RequestInfo& info, const ForwardContext& fc,
@@ -311,6 +330,11 @@ void writeUpstreamRequestHead(const Parser& p, const RequestInfo& info, const Fo
     w.put(fc.requestId);
     w.put("\r\n");
   }
+  if (!info.upgrade.empty()) {
+    w.put("Connection: upgrade\r\nUpgrade: ");
+    w.put(info.upgrade);
+    w.put("\r\n");
+  }
   if (info.chunked) {
     w.put("Transfer-Encoding: chunked\r\n");
   } else if (info.hasContentLength) {
@@ -374,7 +398,11 @@ void writeClientResponseHead(const Parser& resp, ResponseBody body, bool closeAf
       break;
   }
   w.put("Via: 1.1 switchyard\r\n");
-  if (closeAfter) {
+  if (resp.upgrade()) {
+    w.put("Connection: upgrade\r\nUpgrade: ");
+    w.put(upgradeHeader(resp));
+    w.put("\r\n");
+  } else if (closeAfter) {
     w.put("Connection: close\r\n");
   } else if (clientHttp10) {
     w.put("Connection: keep-alive\r\n");

@@ -78,13 +78,25 @@ void Parser::reset() {
 Parser::Result Parser::execute(const char* data, size_t n) {
   if (!inMessage_) base_ = data;  // the next message (or leading CRLFs) starts here
   llhttp_errno_t err = llhttp_execute(&p_, data, n);
+  size_t skipped = 0;
+  while (err == HPE_PAUSED_UPGRADE && p_.type == HTTP_REQUEST) {
+    // A request that asked for an upgrade ends like any other: whether the connection switches
+    // protocols is the owner's call (it stops feeding bytes); if it goes on, they are HTTP.
+    const size_t at = static_cast<size_t>(llhttp_get_error_pos(&p_) - data);
+    llhttp_resume_after_upgrade(&p_);
+    data += at;
+    n -= at;
+    skipped += at;
+    if (!inMessage_) base_ = data;
+    err = llhttp_execute(&p_, data, n);
+  }
   Result r;
   r.err = err;
   if (err == HPE_OK) {
-    r.consumed = n;
+    r.consumed = skipped + n;
   } else {
     const char* pos = llhttp_get_error_pos(&p_);
-    r.consumed = pos ? static_cast<size_t>(pos - data) : 0;
+    r.consumed = skipped + (pos ? static_cast<size_t>(pos - data) : 0);
   }
   return r;
 }

@@ -128,6 +128,13 @@ void writeMetrics(const ScrapeInput& in, std::string& out) {
     for (uint32_t slot = 0; srv && slot < listeners.size(); ++slot)
       w.sample(lf.id, {listeners[slot]}, srv->listener(slot, lf.k));
   }
+  w.begin(FamilyId::kTunnelsActive);
+  for (uint32_t slot = 0; srv && slot < listeners.size(); ++slot)
+    w.sample(FamilyId::kTunnelsActive, {listeners[slot]},
+             gauge(srv->listener(slot, kUpgrades), srv->listener(slot, kTunnelsClosed)));
+  w.begin(FamilyId::kUpgrades);
+  for (uint32_t slot = 0; srv && slot < listeners.size(); ++slot)
+    w.sample(FamilyId::kUpgrades, {listeners[slot]}, srv->listener(slot, kUpgrades));
 
   // Upstream side, by backend.
   w.begin(FamilyId::kUpstreamActive);

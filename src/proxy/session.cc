@@ -126,6 +126,7 @@ void Session::resetExchange() {
   x.requestHasBody_ = false;
   x.discardBody_ = x.requestComplete_ = false;
   x.respHeadSent_ = x.respComplete_ = false;
+  x.tunnel_ = x.clientEof_ = false;
   x.respBody_ = http::ResponseBody::kNone;
   x.triedCount_ = x.attempts_ = 0;
   x.freshOnly_ = false;
@@ -183,6 +184,7 @@ Session::Session(server::Worker& worker, server::WorkerListener& listener)
 }
 
 Session::~Session() {
+  if (ex_ && ex_->tunnel_) w_.stats().addListener(listener_.slot, metrics::kTunnelsClosed);
   w_.timers().cancel(&timer_);
   releaseExchange();
   in_.release();
@@ -356,6 +358,15 @@ void Session::onClientData(ssize_t n) {
       // Half-close after a complete request: answer it, then close.
       s->stopClientReading();
       s->closeAfter_ = true;
+      s->ex_->clientEof_ = true;
+      return;
+    }
+    if (n == UV_EOF && s->phase_ == Phase::kTunnel) {
+      // Half-close passed on: the backend gets a FIN after the client's last bytes and may
+      // still answer; the tunnel ends when it closes too (or after tunnel_idle).
+      s->stopClientReading();
+      s->ex_->clientEof_ = true;
+      if (s->ex_->up_) s->ex_->up_->shutdownWrite();
       return;
     }
     // EOF or error from the client. Between requests this is a normal close; otherwise the
@@ -394,6 +405,10 @@ void Session::pump() {
 }
 
 void Session::processClientInput() {
+  if (phase_ == Phase::kTunnel) {
+    tunnelToUpstream();
+    return;
+  }
   while (in_.block && in_.unparsed() > 0 && !clientPaused_ &&
          (phase_ == Phase::kIdle || phase_ == Phase::kHead || phase_ == Phase::kBody)) {
     if (phase_ == Phase::kIdle) {
@@ -847,10 +862,15 @@ void Session::flushUpstream() {
     return;
   }
   if (done) {
-    setUpstreamDeadline(uv_now(w_.loop()) + ex_->set_->cfg.timeouts.upstreamResponse.count());
+    armResponseDeadline();
   } else {
     ++ex_->upWrites_;
   }
+}
+
+void Session::armResponseDeadline() {
+  if (phase_ == Phase::kTunnel) return;
+  setUpstreamDeadline(uv_now(w_.loop()) + ex_->set_->cfg.timeouts.upstreamResponse.count());
 }
 
 void Session::onUpstreamWriteDone(int status) {
@@ -859,8 +879,11 @@ void Session::onUpstreamWriteDone(int status) {
     if (status != UV_ECANCELED) upstreamFailed(Failure::kClosed, status);
     return;
   }
-  uint64_t now = uv_now(w_.loop());
-  setUpstreamDeadline(now + ex_->set_->cfg.timeouts.upstreamResponse.count());
+  if (phase_ == Phase::kTunnel) {
+    if (!clientReading_ && !ex_->clientEof_ && !upstreamBackpressured()) startClientReading();
+    return;
+  }
+  armResponseDeadline();
   if (!clientPaused_ && !clientReading_ && phase_ == Phase::kBody && !upstreamBackpressured())
     startClientReading();
 }
@@ -874,8 +897,12 @@ void Session::onUpstreamRead(ssize_t n, const uv_buf_t*) {
   if (n > 0) {
     ex_->upIn_.end += static_cast<uint32_t>(n);
     ex_->upSawBytes_ = true;
-    setUpstreamDeadline(uv_now(w_.loop()) + ex_->set_->cfg.timeouts.upstreamResponse.count());
+    armResponseDeadline();
     processUpstreamInput();
+    return;
+  }
+  if (phase_ == Phase::kTunnel) {
+    tunnelUpstreamClosed();
     return;
   }
   if (n == UV_EOF && ex_->respParser_.inMessage() && ex_->respParser_.needsEof()) {
@@ -893,10 +920,18 @@ void Session::onUpstreamRead(ssize_t n, const uv_buf_t*) {
 }
 
 void Session::processUpstreamInput() {
+  if (phase_ == Phase::kTunnel) {
+    tunnelToClient();
+    return;
+  }
   while (ex_->upIn_.block && ex_->upIn_.unparsed() > 0 && !ex_->respComplete_) {
     http::Parser::Result r = ex_->respParser_.execute(ex_->upIn_.at(ex_->upIn_.parsed), ex_->upIn_.unparsed());
     ex_->upIn_.parsed += static_cast<uint32_t>(r.consumed);
     if (r.err == HPE_OK || r.err == HPE_PAUSED) break;
+    if (r.err == HPE_PAUSED_UPGRADE && ex_->tunnel_) {
+      openTunnel();  // what follows the 101 head is the new protocol's
+      return;
+    }
     if (ex_->retryStatus_) {
       LOG_WARN("upstream %s (%s) answered %d: retrying %.*s on another backend",
                ex_->backend_->name().c_str(), ex_->backend_->address().text.c_str(), ex_->retryStatus_,
@@ -936,10 +971,15 @@ void Session::processUpstreamInput() {
 int Session::responseHeadersComplete() {
   int status = ex_->respParser_.statusCode();
   if (status == 101) {
-    ex_->respParser_.fail(502, "protocol upgrade not supported");
-    return -1;
+    // Only an upgrade the client asked for (and we passed on) may be accepted.
+    if (ex_->req_.upgrade.empty() || !ex_->respParser_.upgrade() ||
+        http::upgradeHeader(ex_->respParser_).empty()) {
+      ex_->respParser_.fail(502, "unexpected 101 Switching Protocols");
+      return -1;
+    }
+  } else if (status < 200) {
+    return 0;  // 1xx: dropped; the proxy answered 100-continue itself
   }
-  if (status < 200) return 0;  // 1xx: dropped; the proxy answered 100-continue itself
   if (status >= 500) {
     health::reportFailure(*ex_->backend_, *ex_->set_, health::Outcome::kServerError);
     const uint32_t cond = status == 502   ? config::kRetry502
@@ -973,6 +1013,7 @@ int Session::responseHeadersComplete() {
   ex_->clientOut_->addRef(b, b->data(), hw.size());
   net::BlockPool::unref(b);
   ex_->respHeadSent_ = true;
+  ex_->tunnel_ = status == 101;  // llhttp stops right after this head (HPE_PAUSED_UPGRADE)
   // No body follows for HEAD, 204 and 304 whatever Content-Length says (llhttp would wait).
   return ex_->respBody_ == http::ResponseBody::kNone ? 1 : 0;
 }
@@ -1044,6 +1085,10 @@ void Session::retryElsewhere() {
 
 void Session::upstreamFailed(Failure kind, int err) {
   if (phase_ == Phase::kClosed || !ex_->backend_) return;
+  if (phase_ == Phase::kTunnel) {
+    tunnelUpstreamClosed();
+    return;
+  }
   const char* what = kind == Failure::kConnect   ? "connect failed"
                      : kind == Failure::kTimeout ? "timed out"
                      : kind == Failure::kInvalid ? "sent an invalid response"
@@ -1102,6 +1147,70 @@ void Session::upstreamFailed(Failure kind, int err) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Tunnel (an upgraded connection: WebSocket)
+
+void Session::openTunnel() {
+  phase_ = Phase::kTunnel;
+  clientPaused_ = false;  // the request parser is done with this connection
+  setUpstreamDeadline(0);
+  w_.stats().addListener(listener_.slot, metrics::kUpgrades);
+  tunnelToClient();  // the 101 head and any bytes the backend sent right after it
+  if (phase_ != Phase::kTunnel) return;
+  tunnelToUpstream();  // bytes the client sent after its request
+  if (phase_ == Phase::kTunnel && ex_->clientEof_ && ex_->up_) ex_->up_->shutdownWrite();
+}
+
+void Session::armTunnelDeadline() {
+  setClientDeadline(uv_now(w_.loop()) + ex_->set_->cfg.timeouts.tunnelIdle.count());
+}
+
+void Session::tunnelToUpstream() {
+  if (uint32_t n = in_.unparsed(); n > 0 && ex_->up_) {
+    if (!ex_->upOut_) ex_->upOut_ = w_.writes().acquire();
+    ex_->upOut_->addRef(in_.block, in_.at(in_.parsed), n);
+    ex_->bodyBytes_ += n;
+    in_.parsed = in_.end;
+    armTunnelDeadline();
+    flushUpstream();
+    if (phase_ != Phase::kTunnel) return;
+  }
+  in_.releaseIfEmpty(nullptr);
+  if (upstreamBackpressured()) {
+    stopClientReading();
+  } else if (!ex_->clientEof_) {
+    startClientReading();
+  }
+}
+
+void Session::tunnelToClient() {
+  Exchange& x = *ex_;
+  if (uint32_t n = x.upIn_.unparsed(); n > 0) {
+    if (!x.clientOut_) x.clientOut_ = w_.writes().acquire();
+    x.clientOut_->addRef(x.upIn_.block, x.upIn_.at(x.upIn_.parsed), n);
+    x.upIn_.parsed = x.upIn_.end;
+  }
+  if (x.clientOut_) {
+    net::WriteBatch* b = x.clientOut_;
+    x.clientOut_ = nullptr;
+    writeClient(b);
+    if (phase_ != Phase::kTunnel) return;
+    armTunnelDeadline();
+  }
+  x.upIn_.releaseIfEmpty(nullptr);
+  if (x.up_ && x.upReading_ && clientBackpressured()) {
+    x.up_->stopReading();  // resumed by onClientWriteDone once the client catches up
+    x.upReading_ = false;
+  }
+}
+
+void Session::tunnelUpstreamClosed() {
+  // The backend closed (or failed): the client gets what was already relayed, then a close.
+  releaseUpstream(false);
+  closeAfter_ = true;
+  closeAfterWrites();
+}
+
+// ---------------------------------------------------------------------------------------------
 // Timers
 
 void Session::setClientDeadline(uint64_t ms) {
@@ -1146,6 +1255,10 @@ void Session::onDeadline() {
         return;
       case Phase::kWaiting:
         LOG_DEBUG("client %s stalled reading the response: closing", clientIp_);
+        abort();
+        return;
+      case Phase::kTunnel:
+        LOG_DEBUG("client %s: tunnel idle for tunnel_idle: closing", clientIp_);
         abort();
         return;
       case Phase::kHead:

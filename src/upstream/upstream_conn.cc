@@ -95,6 +95,17 @@ void UpstreamConn::close() {
   if (!closing()) uv_close(reinterpret_cast<uv_handle_t*>(&tcp), onClose);
 }
 
+void UpstreamConn::shutdownWrite() {
+  if (closing() || shutdownSent_) return;
+  shutdownSent_ = true;
+  if (tls) {
+    tls->shutdown();
+    flushTls();
+  }
+  // libuv sends the FIN after the queued writes; a failure shows on the read side.
+  uv_shutdown(&shutdownReq_, stream(), [](uv_shutdown_t*, int) {});
+}
+
 int UpstreamConn::startReading() {
   if (reading) return 0;
   int rc = uv_read_start(stream(), onAlloc, onRead);

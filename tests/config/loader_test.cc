@@ -107,6 +107,7 @@ TEST_CASE("defaults of a minimal config") {
   CHECK(c.timeouts.upstreamConnect == 3s);
   CHECK(c.timeouts.upstreamResponse == 30s);
   CHECK(c.timeouts.upstreamIdle == 60s);
+  CHECK(c.timeouts.tunnelIdle == 1h);
   CHECK(c.timeouts.shutdown == 30s);
   CHECK(c.limits.maxConnections == 10000);
   CHECK(c.limits.maxHeaderBytes == 32 * 1024);
@@ -169,6 +170,7 @@ timeouts:
   upstream_connect: 4s
   upstream_response: 5s
   upstream_idle: 6s
+  tunnel_idle: 90m
   shutdown: 7s
 limits: {max_connections: 5, max_header_bytes: 8KiB, max_headers: 50, max_body_bytes: 0}
 listeners:
@@ -235,6 +237,7 @@ geo:
   CHECK(c.timeouts.upstreamConnect == 4s);
   CHECK(c.timeouts.upstreamResponse == 5s);
   CHECK(c.timeouts.upstreamIdle == 6s);
+  CHECK(c.timeouts.tunnelIdle == 90min);
   CHECK(c.timeouts.shutdown == 7s);
   CHECK(c.limits.maxConnections == 5);
   CHECK(c.limits.maxHeaderBytes == 8192);
@@ -483,7 +486,7 @@ pools:
   CHECK(errorOf(std::string(kMinimal) + "timeouts: {client_headers: 5s}\n") ==
         "t.yaml:7:12: timeouts.client_headers: unknown key (expected one of: client_header, "
         "client_body, client_idle, client_send, upstream_connect, upstream_response, upstream_idle, "
-        "shutdown)");
+        "tunnel_idle, shutdown)");
 }
 
 TEST_CASE("duplicate YAML keys") {

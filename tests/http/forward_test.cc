@@ -682,3 +682,88 @@ TEST_CASE("reasonPhrase") {
   CHECK(reasonPhrase(504) == "Gateway Timeout");
   CHECK(reasonPhrase(299) == "Unknown");
 }
+
+// ------------------------------------------------------------------------ upgrades (WebSocket)
+
+TEST_CASE("analyzeRequest: which upgrades may open a tunnel") {
+  const std::string ws =
+      "GET /chat HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\n"
+      "Upgrade: WebSocket\r\nSec-WebSocket-Version: 13\r\n";
+  SUBCASE("websocket GET") {
+    ParsedHead ph(ws + "\r\n");
+    Analyzed a = analyze(ph);
+    REQUIRE(a.status == 0);
+    CHECK(a.info.upgrade == "WebSocket");
+  }
+  SUBCASE("websocket listed first among several protocols") {
+    ParsedHead ph("GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\n"
+                  "Upgrade: websocket, foo/2\r\n\r\n");
+    CHECK(analyze(ph).info.upgrade == "websocket, foo/2");
+  }
+  SUBCASE("not eligible: other protocols, no Connection token, bodies, methods, 1.0, two") {
+    const char* heads[] = {
+        "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+        "HTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocketx\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n"
+        "Content-Length: 0\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n"
+        "Content-Length: 5\r\n\r\n",
+        "GET / HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n"
+        "Upgrade: websocket\r\n\r\n",
+    };
+    for (const char* h : heads) {
+      CAPTURE(h);
+      ParsedHead ph(h);
+      Analyzed a = analyze(ph);
+      CHECK(a.status == 0);
+      CHECK(a.info.upgrade.empty());
+    }
+  }
+}
+
+TEST_CASE("writeUpstreamRequestHead: an eligible upgrade is passed on, others are dropped") {
+  SUBCASE("websocket") {
+    ParsedHead ph("GET /chat HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
+    std::string out = upstreamHead(ph);
+    auto ls = lines(out);
+    CHECK(hasLine(ls, "Connection: upgrade"));
+    CHECK(hasLine(ls, "Upgrade: websocket"));
+    CHECK(hasLine(ls, "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="));
+    CHECK(countHeader(ls, "connection") == 1);
+    CHECK(countHeader(ls, "upgrade") == 1);
+    ParsedHead again(out);
+    CHECK(again.ok());
+    CHECK(again.parser.upgrade());
+  }
+  SUBCASE("h2c") {
+    ParsedHead ph("GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                  "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n");
+    auto ls = lines(upstreamHead(ph));
+    CHECK(countHeader(ls, "connection") == 0);
+    CHECK(countHeader(ls, "upgrade") == 0);
+    CHECK(countHeader(ls, "http2-settings") == 0);
+  }
+}
+
+TEST_CASE("writeClientResponseHead: 101 Switching Protocols keeps its upgrade headers") {
+  ParsedHead r("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+               HTTP_RESPONSE);
+  REQUIRE(r.parser.upgrade());
+  CHECK(upgradeHeader(r.parser) == "websocket");
+  std::string out = clientHead(r, ResponseBody::kNone, true, false);
+  CHECK(out ==
+        "HTTP/1.1 101 Switching Protocols\r\n"
+        "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+        "Via: 1.1 switchyard\r\n"
+        "Connection: upgrade\r\n"
+        "Upgrade: websocket\r\n"
+        "\r\n");
+  // A 101 without the upgrade headers is not a switch (llhttp reads it as an interim answer).
+  ParsedHead bare("HTTP/1.1 101 Switching Protocols\r\n\r\n", HTTP_RESPONSE);
+  CHECK_FALSE(bare.parser.upgrade());
+}

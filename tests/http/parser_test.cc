@@ -497,3 +497,35 @@ TEST_CASE("parser: reset() starts over after an error") {
   CHECK(p.url() == "/ok");
   CHECK(h.messageCompleteCalls == 1);
 }
+
+TEST_CASE("Parser: bytes after an upgrade request stay HTTP unless the owner stops") {
+  RecordingHandler h;
+  h.completeReturn = HPE_PAUSED;  // one message at a time, as the proxy parses
+  Parser p(HTTP_REQUEST, &h, ParserLimits{});
+  const std::string first = "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n";
+  const std::string second = "GET /next HTTP/1.1\r\nHost: a\r\n\r\n";
+  const std::string all = first + second;
+  Parser::Result r = p.execute(all.data(), all.size());
+  REQUIRE(r.err == HPE_PAUSED);
+  CHECK(r.consumed == first.size());
+  CHECK(p.upgrade());
+  // The backend declined the upgrade: parsing goes on with the next request.
+  p.resume();
+  r = p.execute(all.data() + first.size(), second.size());
+  CHECK(r.err == HPE_PAUSED);
+  CHECK(r.consumed == second.size());
+  REQUIRE(h.urls.size() == 2);
+  CHECK(h.urls[1] == "/next");
+  CHECK_FALSE(p.upgrade());
+}
+
+TEST_CASE("Parser: a 101 response stops at the first byte of the new protocol") {
+  RecordingHandler h;
+  Parser p(HTTP_RESPONSE, &h, ParserLimits{});
+  const std::string head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n";
+  const std::string all = head + "\x81\x02hi";
+  Parser::Result r = p.execute(all.data(), all.size());
+  CHECK(r.err == HPE_PAUSED_UPGRADE);
+  CHECK(r.consumed == head.size());
+  CHECK(h.headersCompleteCalls == 1);
+}

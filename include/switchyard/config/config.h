@@ -42,6 +42,7 @@ struct Timeouts {
   Duration upstreamConnect = 3s;
   Duration upstreamResponse = 30s;
   Duration upstreamIdle = 60s;
+  Duration tunnelIdle = 1h;  // an upgraded (WebSocket) connection with no bytes either way
   Duration shutdown = 30s;
 };
 

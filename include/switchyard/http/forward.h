@@ -49,6 +49,10 @@ struct RequestInfo {
   bool http10 = false;
   bool isHead = false;
   bool absoluteForm = false;  // target was absolute-form: its authority replaces Host
+  // The Upgrade header of a request that may switch the connection to a tunnel: a bodiless
+  // HTTP/1.1 GET with "Connection: upgrade" and one Upgrade header naming websocket first.
+  // Empty otherwise (other upgrades, e.g. h2c, are dropped like any hop-by-hop header).
+  std::string_view upgrade;
 };
 
 // Checks what strict llhttp does not (Host presence and uniqueness for HTTP/1.1, a single
@@ -70,7 +74,8 @@ size_t upstreamRequestHeadBound(const Parser& p, const RequestInfo& info, const 
 // (hop-by-hop ones and those named by Connection removed), framing re-derived from the parsed
 // body (Content-Length or chunked), X-Forwarded-For appended, X-Forwarded-Proto and
 // X-Forwarded-Host set, Via appended, X-Request-Id set from fc.requestId. Expect is dropped
-// (the proxy answers 100-continue).
+// (the proxy answers 100-continue). An info.upgrade is passed on as "Connection: upgrade" and
+// "Upgrade".
 void writeUpstreamRequestHead(const Parser& p, const RequestInfo& info, const ForwardContext& fc,
                               HeadWriter& w);
 
@@ -87,9 +92,12 @@ ResponseBody chooseResponseBody(const Parser& resp, bool requestWasHead, bool cl
 // Writes the response head sent to the client: status line, end-to-end headers, the framing
 // header for `body`, Via appended, and "Connection: close" when `closeAfter` (or
 // "Connection: keep-alive" for a keep-alive HTTP/1.0 client). A non-empty `requestId` is sent
-// as X-Request-Id, replacing the backend's.
+// as X-Request-Id, replacing the backend's. A 101 that switches protocols (resp.upgrade())
+// carries "Connection: upgrade" and the backend's Upgrade instead.
 void writeClientResponseHead(const Parser& resp, ResponseBody body, bool closeAfter,
                              bool clientHttp10, HeadWriter& w, std::string_view requestId = {});
+// The value of the only Upgrade header of a head; empty if there is none or several.
+std::string_view upgradeHeader(const Parser& p);
 // Includes room for an X-Request-Id of up to kMaxRequestIdLength.
 size_t clientResponseHeadBound(const Parser& resp);
 

@@ -77,7 +77,10 @@ class Parser {
   void releaseHeaders();
 
   // Parses bytes. On HPE_PAUSED, `consumed` is where parsing stopped (the next message starts
-  // there); call resume() before feeding more.
+  // there); call resume() before feeding more. A request parser treats the bytes after an
+  // upgrade request as HTTP (the owner stops feeding it once a tunnel is open); a response
+  // parser returns HPE_PAUSED_UPGRADE after a 101 that switches protocols, with `consumed` at
+  // the first byte of the new protocol.
   Result execute(const char* data, size_t n);
   // The peer closed: completes a read-until-close body, or reports a truncated message.
   llhttp_errno_t finish();
@@ -112,6 +115,9 @@ class Parser {
   bool hasContentLength() const { return (p_.flags & F_CONTENT_LENGTH) != 0; }
   uint64_t contentLength() const { return p_.content_length; }  // valid before body starts
   bool needsEof() const { return llhttp_message_needs_eof(&p_) != 0; }
+  // The head has "Connection: upgrade" and an Upgrade header (llhttp's view; for a response,
+  // only a 101 counts).
+  bool upgrade() const { return p_.upgrade != 0; }
   const llhttp_t* raw() const { return &p_; }
 
   // Rejects the message from a handler callback: `status` is the HTTP status to answer with

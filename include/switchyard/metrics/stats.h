@@ -59,6 +59,8 @@ enum PerListener : uint32_t {
   kBytesIn,
   kBytesOut,
   kTlsHandshakeFailures,
+  kUpgrades,       // tunnels opened (101 relayed)
+  kTunnelsClosed,  // tunnels ended
   kPerListenerCount,
 };
 

@@ -101,6 +101,8 @@ struct Exchange {
   int retryStatus_ = 0;     // a 5xx answer being dropped for a retry (retries.on)
   bool respHeadSent_ = false;
   bool respComplete_ = false;
+  bool tunnel_ = false;     // the backend answered 101: the connection becomes a byte tunnel
+  bool clientEof_ = false;  // the client half-closed (tunnel: close once its bytes are sent)
   http::ResponseBody respBody_ = http::ResponseBody::kNone;
   net::WriteBatch* clientOut_ = nullptr;  // response bytes being collected for the client
   uv_shutdown_t shutdownReq_;             // used once, when the connection closes
@@ -174,6 +176,7 @@ class Session final : public http::Parser::Handler, public upstream::ConnUser {
     kHead,      // reading a request head
     kBody,      // request routed; body (if any) streaming
     kWaiting,   // request complete; response not finished
+    kTunnel,    // upgraded (101): bytes relayed both ways until either side closes
     kLingering, // answered and closing: discard input until EOF or timeout
     kClosed,
   };
@@ -222,6 +225,13 @@ class Session final : public http::Parser::Handler, public upstream::ConnUser {
   // `condition` (a config::RetryOn bit), and doing it.
   bool replayable(uint32_t condition) const;
   void retryElsewhere();
+  // The upgraded connection (Phase::kTunnel): relaying bytes as they are, both ways.
+  void openTunnel();
+  void tunnelToUpstream();
+  void tunnelToClient();
+  void tunnelUpstreamClosed();
+  void armTunnelDeadline();
+  void armResponseDeadline();  // upstream_response from now (nothing while tunnelling)
   void releaseUpstream(bool reusable);
   void processUpstreamInput();
   bool upstreamBackpressured() const;

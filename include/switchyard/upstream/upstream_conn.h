@@ -59,6 +59,9 @@ class UpstreamConn {
   // Writes `batch` (from the worker's write pool; released when written). *done = true when it
   // was all written at once (no onUpstreamWriteDone follows). Returns <0 on error.
   int write(net::WriteBatch* batch, net::WritePool* pool, bool* done);
+  // Half-closes the sending side once queued writes are out (TLS: close_notify first); the
+  // connection is not reusable afterwards. Idempotent.
+  void shutdownWrite();
 
   // Puts the connection in the backend's idle list (this worker) and watches it for close.
   void park(uint64_t now);
@@ -82,6 +85,8 @@ class UpstreamConn {
   void flushTls();
   void unlinkIdle();
   uv_connect_t connectReq_;
+  uv_shutdown_t shutdownReq_;
+  bool shutdownSent_ = false;
   net::WritePool* writePool_ = nullptr;
   net::BlockPool* blocks_ = nullptr;
 };
