@@ -118,7 +118,7 @@ def _geo_config(switchyard, eu1, eu2, us1, ap1, **geo):
 
 def test_geo_weighted_serves_the_header_region_and_spills_when_it_is_down(origins, switchyard):
     eu1, eu2, us1, ap1 = origins(names=["eu1", "eu2", "us1", "ap1"])
-    # 127.0.0.1 is a trusted proxy by default (geo.trusted_proxies: [127.0.0.0/8]).
+    # 127.0.0.1 is a trusted proxy by default (geo.trusted_proxies: [127.0.0.0/8, ::1]).
     p = switchyard.start(_geo_config(switchyard, eu1, eu2, us1, ap1),
                          extra_args=("--log-level", "debug"))
     eu = {"X-Client-Region": "eu-west"}

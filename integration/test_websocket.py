@@ -193,6 +193,12 @@ def test_declined_upgrade_keeps_the_connection_http(switchyard, origins):
             c.send(get_request("GET", "/"))
             r = c.read_response()
             assert r.status == 200 and r.body.startswith(b"hello from")
+        # A request pipelined right behind the upgrade request is HTTP too (this was answered
+        # "400 HPE_PAUSED_UPGRADE" before tunnels existed).
+        c.send(upgrade_request("/") + get_request("GET", "/").decode("latin-1"))
+        assert c.read_response().status == 200
+        r = c.read_response()
+        assert r.status == 200 and r.body.startswith(b"hello from")
 
 
 def test_refused_upgrade_status_reaches_the_client(switchyard, ws_origin):

@@ -114,7 +114,7 @@ TEST_CASE("defaults of a minimal config") {
   CHECK(c.limits.maxHeaders == 100);
   CHECK(c.limits.maxBodyBytes == 100ull * 1024 * 1024);
   CHECK(c.regions.empty());
-  CHECK(c.geo.trustedProxies == std::vector<std::string>{"127.0.0.0/8"});
+  CHECK(c.geo.trustedProxies == std::vector<std::string>{"127.0.0.0/8", "::1"});
   CHECK(c.geo.clientHeader == "X-Client-Region");
   CHECK(c.geo.networks.empty());
   CHECK_FALSE(c.geo.database.has_value());
@@ -354,7 +354,7 @@ geo: {trusted_proxies: ~, default_region: null}
   CHECK(c.workers == 0);
   CHECK(c.admin.listen.text == "127.0.0.1:9901");
   CHECK(c.timeouts.clientHeader == 10s);
-  CHECK(c.geo.trustedProxies == std::vector<std::string>{"127.0.0.0/8"});
+  CHECK(c.geo.trustedProxies == std::vector<std::string>{"127.0.0.0/8", "::1"});
 }
 
 TEST_CASE("value forms") {

@@ -75,14 +75,15 @@ TEST_CASE("distanceKm: known great-circle distances") {
 }
 
 TEST_CASE("Locator: only trusted proxies may set the header") {
-  auto l = build("");  // default: trusted_proxies [127.0.0.0/8], header X-Client-Region
+  auto l = build("");  // default: trusted_proxies [127.0.0.0/8, ::1], header X-Client-Region
   CHECK(l->clientHeader() == "X-Client-Region");
   sockaddr_storage local = addr("127.0.0.1"), other = addr("10.0.0.1"),
-                   mapped = addr("::ffff:127.0.0.5"), v6 = addr("::1");
+                   mapped = addr("::ffff:127.0.0.5"), v6 = addr("::1"), v6other = addr("fd00::1");
   CHECK(l->trusted(sa(local)));
   CHECK(l->trusted(sa(mapped)));
+  CHECK(l->trusted(sa(v6)));
   CHECK_FALSE(l->trusted(sa(other)));
-  CHECK_FALSE(l->trusted(sa(v6)));
+  CHECK_FALSE(l->trusted(sa(v6other)));
   auto custom = build("geo: {trusted_proxies: [10.0.0.0/8, '::1'], client_header: X-Geo}\n");
   CHECK(custom->clientHeader() == "X-Geo");
   CHECK_FALSE(custom->trusted(sa(local)));

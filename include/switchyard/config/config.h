@@ -192,7 +192,7 @@ struct GeoNetwork {
 };
 
 struct Geo {
-  std::vector<std::string> trustedProxies = {"127.0.0.0/8"};  // CIDRs, validated
+  std::vector<std::string> trustedProxies = {"127.0.0.0/8", "::1"};  // CIDRs, validated
   std::string clientHeader = "X-Client-Region";
   std::vector<GeoNetwork> networks;
   std::optional<std::string> database;
