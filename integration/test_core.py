@@ -188,6 +188,42 @@ def test_pipelined_requests_answered_in_order(origins, switchyard):
     assert last.status == 202
 
 
+# ---- routing ---------------------------------------------------------------------------------------
+
+
+def test_routes_by_host_and_path_and_rewrite_prefix(origins, switchyard):
+    b1, b2 = origins(2)
+    cfg = switchyard.config([b1])
+    cfg["pools"].append({"name": "other", "backends": [{"name": b2.name, "address": b2.address}]})
+    cfg["listeners"][0]["routes"] = [
+        {"match": {"host": "api.test"}, "pool": "other"},
+        {"match": {"path_prefix": "/svc"}, "pool": "other", "rewrite_prefix": "/"},
+        {"match": {"path_prefix": "/old/"}, "pool": "web", "rewrite_prefix": "/"},
+        {"match": {"path_prefix": "/"}, "pool": "web"},
+    ]
+    p = switchyard.start(cfg)
+
+    def ask(path, host="test.local"):
+        with RawConn(p.port) as c:
+            c.send(get_request("GET", path, host=host, headers=[("X-Forwarded-Prefix", "/x")]))
+            r = c.read_response()
+            assert r.status == 200, r
+            doc = json.loads(r.body)
+            return r.header("X-Backend"), doc["request_line"], dict(
+                (k.lower(), v) for k, v in doc["headers"])
+
+    backend, line, headers = ask("/headers", host="api.test")
+    assert (backend, line) == ("b2", "GET /headers HTTP/1.1")
+    assert headers["x-forwarded-prefix"] == "/x"  # no rewrite: passed through untouched
+    backend, line, headers = ask("/svc/headers?a=1")
+    assert (backend, line) == ("b2", "GET /headers?a=1 HTTP/1.1")
+    assert headers["x-forwarded-prefix"] == "/svc"  # the client's value is replaced
+    backend, line, _ = ask("/old/headers")
+    assert (backend, line) == ("b1", "GET /headers HTTP/1.1")
+    backend, line, _ = ask("/headers")
+    assert (backend, line) == ("b1", "GET /headers HTTP/1.1")
+
+
 # ---- forwarding headers ----------------------------------------------------------------------------
 
 

@@ -309,9 +309,16 @@ std::optional<ListenerTls> loadTls(Walker& w, const YAML::Node& node, const std:
   return tls;
 }
 
+// A path prefix as routes use it: starts with '/', no spaces, controls, '?' or '#'.
+bool cleanPathPrefix(std::string_view p) {
+  bool clean = p.starts_with('/');
+  for (char c : p) clean = clean && c > ' ' && c != 0x7f && c != '?' && c != '#';
+  return clean;
+}
+
 std::optional<Route> loadRoute(Walker& w, const YAML::Node& node, const std::string& path,
                                const Config& config) {
-  MapView m(w, node, path, {"match", "pool"});
+  MapView m(w, node, path, {"match", "pool", "rewrite_prefix"});
   Route route;
   route.mark = markOf(node);
   if (std::optional<YAML::Node> match = m.get("match")) {
@@ -326,13 +333,21 @@ std::optional<Route> loadRoute(Walker& w, const YAML::Node& node, const std::str
       }
     }
     std::string& prefix = route.match.pathPrefix;
-    if (mm.string("path_prefix", prefix)) {
-      bool clean = prefix.starts_with('/');
-      for (char c : prefix) clean = clean && c > ' ' && c != 0x7f && c != '?' && c != '#';
-      if (!clean) {
-        w.fail(*mm.get("path_prefix"), mm.pathOf("path_prefix"),
-               "must start with '/' and contain no spaces, '?' or '#'");
-      }
+    if (mm.string("path_prefix", prefix) && !cleanPathPrefix(prefix)) {
+      w.fail(*mm.get("path_prefix"), mm.pathOf("path_prefix"),
+             "must start with '/' and contain no spaces, '?' or '#'");
+    }
+  }
+  std::string rewrite;
+  if (m.string("rewrite_prefix", rewrite)) {
+    if (!cleanPathPrefix(rewrite)) {
+      w.fail(*m.get("rewrite_prefix"), m.pathOf("rewrite_prefix"),
+             "must start with '/' and contain no spaces, '?' or '#'");
+    } else if (route.match.pathPrefix.empty()) {
+      w.fail(*m.get("rewrite_prefix"), m.pathOf("rewrite_prefix"),
+             "needs match.path_prefix (the part of the path it replaces)");
+    } else {
+      route.rewritePrefix = std::move(rewrite);
     }
   }
   if (m.require("pool") && m.name("pool", route.pool) && !config.findPool(route.pool)) {

@@ -229,14 +229,21 @@ size_t upstreamRequestHeadBound(const Parser& p, const RequestInfo& info, const 
   size_t n = 64 + info.target.size();
   for (const Header& h : p.headers()) n += h.name.len + h.value.len + 4;
   return n + 3 * info.authority.size() + fc.clientIp.size() + fc.requestId.size() +
-         info.upgrade.size() + 256;
+         info.upgrade.size() + fc.newPrefix.size() + fc.stripPrefix.size() + 256;
 }
 
 void writeUpstreamRequestHead(const Parser& p, const RequestInfo& info, const ForwardContext& fc,
                               HeadWriter& w) {
   w.put(llhttp_method_name(static_cast<llhttp_method_t>(p.method())));
   w.putChar(' ');
-  w.put(info.target);
+  if (fc.rewrite) {
+    std::string_view rest = info.target.substr(fc.stripPrefix.size());
+    if (fc.newPrefix.ends_with('/') && rest.starts_with('/')) rest.remove_prefix(1);
+    w.put(fc.newPrefix);
+    w.put(rest);
+  } else {
+    w.put(info.target);
+  }
   w.put(" HTTP/1.1\r\n");
 
   const ConnTokens conn = gatherConnectionTokens(p);
@@ -278,6 +285,9 @@ void writeUpstreamRequestHead(const Parser& p, const RequestInfo& info, const Fo
       case 16:
         if (equalsIgnoreCase(n, "x-forwarded-host")) continue;
         break;
+      case 18:
+        if (fc.rewrite && equalsIgnoreCase(n, "x-forwarded-prefix")) continue;  // set below
+        break;
       case 17:
         if (equalsIgnoreCase(n, "x-forwarded-proto")) continue;
         break;
@@ -312,6 +322,11 @@ void writeUpstreamRequestHead(const Parser& p, const RequestInfo& info, const Fo
   if (!info.authority.empty()) {
     w.put("X-Forwarded-Host: ");
     w.put(info.authority);
+    w.put("\r\n");
+  }
+  if (fc.rewrite) {
+    w.put("X-Forwarded-Prefix: ");
+    w.put(fc.stripPrefix);
     w.put("\r\n");
   }
   w.put("Via: ");

@@ -497,19 +497,25 @@ int Session::requestHeadersComplete() {
       redirectHttps(port);
       return 0;
     }
-  int poolIdx = listener_.routeIndex < 0
-                    ? -1
-                    : ex_->view_->snap->routes[listener_.routeIndex].match(ex_->req_.host, ex_->req_.path);
-  if (poolIdx < 0) {
+  const routing::RouteTable::Entry* route =
+      listener_.routeIndex < 0
+          ? nullptr
+          : ex_->view_->snap->routes[listener_.routeIndex].find(ex_->req_.host, ex_->req_.path);
+  if (!route) {
     respondLocal(404, "no route for this host and path\n", false);
     return 0;
   }
-  ex_->set_ = ex_->view_->snap->pools[poolIdx].get();
-  ex_->policy_ = ex_->view_->policies[poolIdx].get();
+  ex_->set_ = ex_->view_->snap->pools[route->pool].get();
+  ex_->policy_ = ex_->view_->policies[route->pool].get();
   ex_->selection_ = computeSelectionInputs(ex_->policy_->needs(), ex_->view_->snap->geo.get(),
                                       reinterpret_cast<const sockaddr*>(&peer_), ex_->reqParser_, ex_->req_);
 
   http::ForwardContext fc{clientIp_, tls_ != nullptr, ex_->reqId_};
+  if (route->rewrite) {
+    fc.rewrite = true;
+    fc.stripPrefix = route->pathPrefix;
+    fc.newPrefix = route->rewritePrefix;
+  }
   size_t bound = http::upstreamRequestHeadBound(ex_->reqParser_, ex_->req_, fc);
   ex_->reqHead_ = w_.blocks().acquire(static_cast<uint32_t>(bound));
   http::HeadWriter hw(ex_->reqHead_->data(), ex_->reqHead_->capacity);

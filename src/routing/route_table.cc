@@ -4,10 +4,13 @@
 
 namespace sy::routing {
 
-void RouteTable::add(const config::RouteMatch& m, uint32_t poolIndex) {
+void RouteTable::add(const config::RouteMatch& m, uint32_t poolIndex,
+                     const std::optional<std::string>& rewritePrefix) {
   Entry e;
   e.pool = poolIndex;
   e.pathPrefix = m.pathPrefix;
+  e.rewrite = rewritePrefix.has_value();
+  if (rewritePrefix) e.rewritePrefix = *rewritePrefix;
   std::string h;
   for (char c : m.host) h += static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
   if (h.empty()) {
@@ -22,7 +25,7 @@ void RouteTable::add(const config::RouteMatch& m, uint32_t poolIndex) {
   routes_.push_back(std::move(e));
 }
 
-int RouteTable::match(std::string_view host, std::string_view path) const {
+const RouteTable::Entry* RouteTable::find(std::string_view host, std::string_view path) const {
   if (!host.empty() && host.back() == '.') host.remove_suffix(1);
   for (const Entry& e : routes_) {
     switch (e.kind) {
@@ -38,9 +41,9 @@ int RouteTable::match(std::string_view host, std::string_view path) const {
         break;
     }
     if (path.substr(0, e.pathPrefix.size()) != e.pathPrefix) continue;
-    return static_cast<int>(e.pool);
+    return &e;
   }
-  return -1;
+  return nullptr;
 }
 
 }  // namespace sy::routing

@@ -184,6 +184,7 @@ listeners:
     routes:
       - match: {host: API.Example.com, path_prefix: /v1/}
         pool: api
+        rewrite_prefix: /
       - match: {host: "*.Example.COM"}
         pool: api
       - match: {}
@@ -254,6 +255,8 @@ geo:
   REQUIRE(l.routes.size() == 3);
   CHECK(l.routes[0].match.host == "api.example.com");
   CHECK(l.routes[0].match.pathPrefix == "/v1/");
+  CHECK(l.routes[0].rewritePrefix == std::optional<std::string>("/"));
+  CHECK_FALSE(l.routes[1].rewritePrefix.has_value());
   CHECK(l.routes[1].match.host == "*.example.com");
   CHECK(l.routes[1].match.pathPrefix.empty());
   CHECK(l.routes[2].match.host.empty());
@@ -659,6 +662,12 @@ TEST_CASE("listener values") {
   CHECK(listenerError("    routes: [{pool: web, match: {path_prefix: api}}]\n") ==
         "t.yaml:4:47: listeners[0].routes[0].match.path_prefix: must start with '/' and contain "
         "no spaces, '?' or '#'");
+  CHECK(listenerError("    routes: [{pool: web, match: {path_prefix: /a}, rewrite_prefix: b}]\n") ==
+        "t.yaml:4:68: listeners[0].routes[0].rewrite_prefix: must start with '/' and contain "
+        "no spaces, '?' or '#'");
+  CHECK(listenerError("    routes: [{pool: web, rewrite_prefix: /b}]\n") ==
+        "t.yaml:4:42: listeners[0].routes[0].rewrite_prefix: needs match.path_prefix (the part "
+        "of the path it replaces)");
   CHECK(listenerError("    routes: [{pool: web, match: {host: \"a b.com\"}}]\n") ==
         "t.yaml:4:40: listeners[0].routes[0].match.host: must be a host name like "
         "api.example.com or *.example.com (no port)");

@@ -767,3 +767,34 @@ TEST_CASE("writeClientResponseHead: 101 Switching Protocols keeps its upgrade he
   ParsedHead bare("HTTP/1.1 101 Switching Protocols\r\n\r\n", HTTP_RESPONSE);
   CHECK_FALSE(bare.parser.upgrade());
 }
+
+TEST_CASE("writeUpstreamRequestHead: rewrite_prefix") {
+  auto rewritten = [](const std::string& target, std::string_view strip, std::string_view to) {
+    ParsedHead ph("GET " + target + " HTTP/1.1\r\nHost: a\r\nX-Forwarded-Prefix: /spoof\r\n\r\n");
+    Analyzed a = analyze(ph);
+    REQUIRE(a.status == 0);
+    ForwardContext fc{"10.0.0.7", false};
+    fc.rewrite = true;
+    fc.stripPrefix = strip;
+    fc.newPrefix = to;
+    std::string out(upstreamRequestHeadBound(ph.parser, a.info, fc), '\0');
+    HeadWriter w(out.data(), out.size());
+    writeUpstreamRequestHead(ph.parser, a.info, fc, w);
+    REQUIRE_FALSE(w.overflow());
+    out.resize(w.size());
+    auto ls = lines(out);
+    CHECK(countHeader(ls, "x-forwarded-prefix") == 1);
+    CHECK(hasLine(ls, "X-Forwarded-Prefix: " + std::string(strip)));
+    checkParses(out, HTTP_REQUEST);
+    std::string line = firstLine(out);
+    return line.substr(4, line.size() - 4 - 9);  // between "GET " and " HTTP/1.1"
+  };
+  CHECK(rewritten("/api/users?id=1", "/api", "/") == "/users?id=1");
+  CHECK(rewritten("/api/users", "/api/", "/") == "/users");
+  CHECK(rewritten("/api", "/api", "/") == "/");
+  CHECK(rewritten("/api?x", "/api", "/") == "/?x");
+  CHECK(rewritten("/api/users", "/api", "/v2") == "/v2/users");
+  CHECK(rewritten("/api/users", "/api/", "/v2/") == "/v2/users");
+  CHECK(rewritten("/apix", "/api", "/v2") == "/v2x");
+  CHECK(rewritten("/old/a/b", "/old/", "/new/") == "/new/a/b");
+}

@@ -115,3 +115,21 @@ TEST_CASE("RouteTable: the same pool index may appear on several routes") {
   CHECK(t.match("b.test", "/") == 4);
   CHECK(t.match("c.test", "/") == -1);
 }
+
+TEST_CASE("RouteTable: find returns the route with its rewrite") {
+  RouteTable t;
+  t.add(rm("", "/api/"), 2, std::string("/"));
+  t.add(rm("", "/"), 0);
+  const RouteTable::Entry* e = t.find("a", "/api/users");
+  REQUIRE(e != nullptr);
+  CHECK(e->pool == 2);
+  CHECK(e->rewrite);
+  CHECK(e->pathPrefix == "/api/");
+  CHECK(e->rewritePrefix == "/");
+  e = t.find("a", "/other");
+  REQUIRE(e != nullptr);
+  CHECK(e->pool == 0);
+  CHECK_FALSE(e->rewrite);
+  RouteTable empty;
+  CHECK(empty.find("a", "/") == nullptr);
+}

@@ -71,6 +71,8 @@ struct RouteMatch {
 struct Route {
   RouteMatch match;
   std::string pool;
+  // Replaces match.pathPrefix at the start of the target sent upstream (Envoy prefix_rewrite).
+  std::optional<std::string> rewritePrefix;
   Mark mark;
 };
 

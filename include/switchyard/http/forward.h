@@ -65,6 +65,11 @@ struct ForwardContext {
   bool tls = false;           // the request arrived over TLS
   // X-Request-Id to send (request_id.h); when set it replaces any X-Request-Id of the request.
   std::string_view requestId = {};
+  // A route's rewrite_prefix: the first `stripPrefix` bytes of the target are replaced by
+  // `newPrefix` (one '/' where they meet), and X-Forwarded-Prefix is set to the part removed.
+  bool rewrite = false;
+  std::string_view stripPrefix = {};
+  std::string_view newPrefix = {};
 };
 
 // Upper bound of the bytes writeUpstreamRequestHead() may produce for this head.
@@ -75,7 +80,7 @@ size_t upstreamRequestHeadBound(const Parser& p, const RequestInfo& info, const 
 // body (Content-Length or chunked), X-Forwarded-For appended, X-Forwarded-Proto and
 // X-Forwarded-Host set, Via appended, X-Request-Id set from fc.requestId. Expect is dropped
 // (the proxy answers 100-continue). An info.upgrade is passed on as "Connection: upgrade" and
-// "Upgrade".
+// "Upgrade". With fc.rewrite the target's prefix is replaced (see ForwardContext).
 void writeUpstreamRequestHead(const Parser& p, const RequestInfo& info, const ForwardContext& fc,
                               HeadWriter& w);
 

@@ -4,6 +4,7 @@
 // name ending in ".example.com" (one or more labels). Built on the main thread, then read-only.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,21 +14,31 @@
 namespace sy::routing {
 
 class RouteTable {
- public:
-  // `poolIndex` is the index of route.pool in the snapshot's pool list.
-  void add(const config::RouteMatch& match, uint32_t poolIndex);
-  // Index of the pool to use, or -1 when no route matches.
-  int match(std::string_view host, std::string_view path) const;
-  size_t size() const { return routes_.size(); }
-
- private:
   enum class HostKind : uint8_t { kAny, kExact, kWildcard };
+
+ public:
   struct Entry {
     HostKind kind;
     std::string host;  // lowercase; for kWildcard the suffix including the dot (".example.com")
     std::string pathPrefix;
-    uint32_t pool;
+    uint32_t pool;  // index in the snapshot's pool list
+    bool rewrite = false;
+    std::string rewritePrefix;  // replaces pathPrefix in the upstream target when `rewrite`
   };
+
+  // `poolIndex` is the index of route.pool in the snapshot's pool list.
+  void add(const config::RouteMatch& match, uint32_t poolIndex,
+           const std::optional<std::string>& rewritePrefix = std::nullopt);
+  // The first route that matches, or nullptr.
+  const Entry* find(std::string_view host, std::string_view path) const;
+  // Index of the pool to use, or -1 when no route matches.
+  int match(std::string_view host, std::string_view path) const {
+    const Entry* e = find(host, path);
+    return e ? static_cast<int>(e->pool) : -1;
+  }
+  size_t size() const { return routes_.size(); }
+
+ private:
   std::vector<Entry> routes_;
 };
 
