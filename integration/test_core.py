@@ -224,6 +224,39 @@ def test_routes_by_host_and_path_and_rewrite_prefix(origins, switchyard):
     assert (backend, line) == ("b1", "GET /headers HTTP/1.1")
 
 
+def test_route_header_rules(origins, switchyard):
+    b1, = origins(1)
+    cfg = switchyard.config([b1])
+    cfg["listeners"][0]["routes"] = [
+        {"match": {"path_prefix": "/headers"}, "pool": "web",
+         "request_headers": {"set": {"Host": "api.internal", "X-Env": "prod"},
+                             "remove": ["Cookie", "Via"]},
+         "response_headers": {"set": {"Strict-Transport-Security": "max-age=31536000"},
+                              "remove": ["X-Backend", "Via", "X-Request-Id"]}},
+        {"match": {"path_prefix": "/"}, "pool": "web"},
+    ]
+    p = switchyard.start(cfg)
+    with RawConn(p.port) as c:
+        c.send(get_request("GET", "/headers", headers=[("Cookie", "s=1"), ("X-Env", "dev")]))
+        r = c.read_response()
+        assert r.status == 200
+        seen = json.loads(r.body)["headers"]
+        names = [k.lower() for k, _ in seen]
+        values = dict((k.lower(), v) for k, v in seen)
+        assert values["host"] == "api.internal" and names.count("host") == 1
+        assert values["x-env"] == "prod" and names.count("x-env") == 1
+        assert "cookie" not in names and "via" not in names
+        assert values["x-forwarded-for"] == "127.0.0.1"  # untouched proxy headers stay
+        assert r.header("Strict-Transport-Security") == "max-age=31536000"
+        assert r.header("X-Backend") is None and r.header("Via") is None
+        assert r.header("X-Request-Id") is None
+        # Another route on the same connection: no rules.
+        c.send(get_request("GET", "/"))
+        r = c.read_response()
+        assert r.header("X-Backend") == "b1" and r.header("Via") == "1.1 switchyard"
+        assert r.header("Strict-Transport-Security") is None
+
+
 # ---- forwarding headers ----------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cctype>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -316,9 +317,92 @@ bool cleanPathPrefix(std::string_view p) {
   return clean;
 }
 
+bool sameHeaderName(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+// A header name a route may set or remove: a token, and not one that frames the message or
+// belongs to one connection (those the proxy derives itself).
+bool checkRuleHeaderName(Walker& w, const YAML::Node& node, const std::string& path,
+                         const std::string& name) {
+  bool token = !name.empty();
+  for (char c : name) token = token && isTokenChar(c);
+  if (!token) {
+    w.fail(node, path, "must be an HTTP header name like X-Env");
+    return false;
+  }
+  for (std::string_view managed : {"content-length", "transfer-encoding", "connection",
+                                   "keep-alive", "proxy-connection", "upgrade", "te", "trailer"}) {
+    if (sameHeaderName(name, managed)) {
+      w.fail(node, path, name + " is managed by the proxy (framing or hop-by-hop) and cannot be "
+                                "set or removed");
+      return false;
+    }
+  }
+  return true;
+}
+
+// routes[].request_headers / response_headers: {set: {Name: value, ...}, remove: [Name, ...]}.
+void loadHeaderRules(Walker& w, const MapView& route, std::string_view key, bool request,
+                     HeaderRules& out) {
+  std::optional<YAML::Node> node = route.get(key);
+  if (!node) return;
+  MapView m(w, *node, route.pathOf(key), {"set", "remove"});
+  if (!m.ok()) return;
+  auto seen = [&](std::string_view name) { return out.touches(name); };
+  if (std::optional<YAML::Node> set = m.get("set")) {
+    const std::string setPath = m.pathOf("set");
+    if (!set->IsMap()) {
+      w.fail(*set, setPath, "must be a map of header name -> value");
+      return;
+    }
+    for (auto it = set->begin(); it != set->end() && w.ok(); ++it) {
+      YAML::Node k = it->first;
+      YAML::Node v = it->second;
+      std::optional<std::string> name = detail::readString(w, k, setPath);
+      if (!name) return;
+      const std::string itemPath = keyPath(setPath, *name);
+      if (!checkRuleHeaderName(w, k, itemPath, *name)) return;
+      if (seen(*name)) {
+        w.fail(k, itemPath, "duplicate header name");
+        return;
+      }
+      std::optional<std::string> value = detail::readString(w, v, itemPath);
+      if (!value) return;
+      for (char c : *value) {
+        const unsigned char u = static_cast<unsigned char>(c);
+        if ((u < 0x20 && c != '\t') || u == 0x7f) {
+          w.fail(v, itemPath, "header values cannot contain control characters (CR, LF, NUL...)");
+          return;
+        }
+      }
+      out.set.emplace_back(*name, *value);
+    }
+  }
+  if (std::optional<YAML::Node> remove = m.get("remove")) {
+    forEachItem(w, *remove, m.pathOf("remove"),
+                [&](const YAML::Node& item, const std::string& itemPath, size_t) {
+                  std::optional<std::string> name = detail::readString(w, item, itemPath);
+                  if (!name || !checkRuleHeaderName(w, item, itemPath, *name)) return;
+                  if (request && sameHeaderName(*name, "host")) {
+                    w.fail(item, itemPath, "Host cannot be removed (set it instead)");
+                  } else if (seen(*name)) {
+                    w.fail(item, itemPath, "header already set or removed by this route");
+                  } else {
+                    out.remove.push_back(*name);
+                  }
+                });
+  }
+}
+
 std::optional<Route> loadRoute(Walker& w, const YAML::Node& node, const std::string& path,
                                const Config& config) {
-  MapView m(w, node, path, {"match", "pool", "rewrite_prefix"});
+  MapView m(w, node, path,
+            {"match", "pool", "rewrite_prefix", "request_headers", "response_headers"});
   Route route;
   route.mark = markOf(node);
   if (std::optional<YAML::Node> match = m.get("match")) {
@@ -350,6 +434,8 @@ std::optional<Route> loadRoute(Walker& w, const YAML::Node& node, const std::str
       route.rewritePrefix = std::move(rewrite);
     }
   }
+  loadHeaderRules(w, m, "request_headers", true, route.requestHeaders);
+  loadHeaderRules(w, m, "response_headers", false, route.responseHeaders);
   if (m.require("pool") && m.name("pool", route.pool) && !config.findPool(route.pool)) {
     std::string known;
     for (const Pool& p : config.pools) known += (known.empty() ? "" : ", ") + p.name;

@@ -78,6 +78,49 @@ bool namedBy(const ConnTokens& t, const Parser& p, std::string_view name) {
   return false;
 }
 
+// The rules to apply, or null when there are none (the common case costs one test per header).
+const config::HeaderRules* active(const config::HeaderRules* r) {
+  return r && !r->empty() ? r : nullptr;
+}
+
+bool edited(const config::HeaderRules* r, std::string_view name) {
+  return r && r->touches(name);
+}
+
+size_t setBytes(const config::HeaderRules* r) {
+  size_t n = 0;
+  if (r)
+    for (const auto& [k, v] : r->set) n += k.size() + v.size() + 4;
+  return n;
+}
+
+void putSetHeaders(const config::HeaderRules* r, HeadWriter& w) {
+  if (!r) return;
+  for (const auto& [k, v] : r->set) {
+    w.put(k);
+    w.put(": ");
+    w.put(v);
+    w.put("\r\n");
+  }
+}
+
+// "Name: <the values of every `name` header, in order>, <own>": a list header this hop appends
+// to (X-Forwarded-For, Via).
+void putAppendedList(const Parser& p, std::string_view name, std::string_view own, HeadWriter& w) {
+  w.put(name);
+  w.put(": ");
+  for (const Header& h : p.headers()) {
+    if (h.name.len == name.size() && equalsIgnoreCase(p.view(h.name), name)) {
+      std::string_view v = trimOws(p.view(h.value));
+      if (v.empty()) continue;
+      w.put(v);
+      w.put(", ");
+    }
+  }
+  w.put(own);
+  w.put("\r\n");
+}
+
 std::string_view stripPort(std::string_view authority) {
   if (!authority.empty() && authority.front() == '[') {
     size_t close = authority.find(']');
@@ -229,7 +272,8 @@ size_t upstreamRequestHeadBound(const Parser& p, const RequestInfo& info, const 
   size_t n = 64 + info.target.size();
   for (const Header& h : p.headers()) n += h.name.len + h.value.len + 4;
   return n + 3 * info.authority.size() + fc.clientIp.size() + fc.requestId.size() +
-         info.upgrade.size() + fc.newPrefix.size() + fc.stripPrefix.size() + 256;
+         info.upgrade.size() + fc.newPrefix.size() + fc.stripPrefix.size() + setBytes(fc.edits) +
+         256;
 }
 
 void writeUpstreamRequestHead(const Parser& p, const RequestInfo& info, const ForwardContext& fc,
@@ -247,11 +291,12 @@ void writeUpstreamRequestHead(const Parser& p, const RequestInfo& info, const Fo
   w.put(" HTTP/1.1\r\n");
 
   const ConnTokens conn = gatherConnectionTokens(p);
-  bool sawXff = false;
+  const config::HeaderRules* ed = active(fc.edits);
   bool sawHost = false;
   for (const Header& h : p.headers()) {
     std::string_view n = p.view(h.name);
     if (isHopByHop(n)) continue;
+    if (ed && ed->touches(n)) continue;  // the route sets or removes it (set ones come last)
     switch (n.size()) {
       case 3:
         if (equalsIgnoreCase(n, "via")) continue;  // merged below
@@ -298,53 +343,35 @@ void writeUpstreamRequestHead(const Parser& p, const RequestInfo& info, const Fo
     w.put(p.view(h.value));
     w.put("\r\n");
   }
-  if (!sawHost && !info.authority.empty()) {
+  if (!sawHost && !info.authority.empty() && !edited(ed, "host")) {
     w.put("Host: ");
     w.put(info.authority);
     w.put("\r\n");
   }
   // X-Forwarded-For: earlier hops in order, then this client.
-  w.put("X-Forwarded-For: ");
-  for (const Header& h : p.headers()) {
-    if (h.name.len == 15 && equalsIgnoreCase(p.view(h.name), "x-forwarded-for")) {
-      std::string_view v = trimOws(p.view(h.value));
-      if (v.empty()) continue;
-      if (sawXff) w.put(", ");
-      w.put(v);
-      sawXff = true;
-    }
+  if (!edited(ed, "x-forwarded-for")) putAppendedList(p, "X-Forwarded-For", fc.clientIp, w);
+  if (!edited(ed, "x-forwarded-proto")) {
+    w.put("X-Forwarded-Proto: ");
+    w.put(fc.tls ? "https" : "http");
+    w.put("\r\n");
   }
-  if (sawXff) w.put(", ");
-  w.put(fc.clientIp);
-  w.put("\r\nX-Forwarded-Proto: ");
-  w.put(fc.tls ? "https" : "http");
-  w.put("\r\n");
-  if (!info.authority.empty()) {
+  if (!info.authority.empty() && !edited(ed, "x-forwarded-host")) {
     w.put("X-Forwarded-Host: ");
     w.put(info.authority);
     w.put("\r\n");
   }
-  if (fc.rewrite) {
+  if (fc.rewrite && !edited(ed, "x-forwarded-prefix")) {
     w.put("X-Forwarded-Prefix: ");
     w.put(fc.stripPrefix);
     w.put("\r\n");
   }
-  w.put("Via: ");
-  for (const Header& h : p.headers()) {
-    if (h.name.len == 3 && equalsIgnoreCase(p.view(h.name), "via")) {
-      std::string_view v = trimOws(p.view(h.value));
-      if (v.empty()) continue;
-      w.put(v);
-      w.put(", ");
-    }
-  }
-  w.put(info.http10 ? "1.0 switchyard" : kVia);
-  w.put("\r\n");
-  if (!fc.requestId.empty()) {
+  if (!edited(ed, "via")) putAppendedList(p, "Via", info.http10 ? "1.0 switchyard" : kVia, w);
+  if (!fc.requestId.empty() && !edited(ed, "x-request-id")) {
     w.put("X-Request-Id: ");
     w.put(fc.requestId);
     w.put("\r\n");
   }
+  putSetHeaders(ed, w);
   if (!info.upgrade.empty()) {
     w.put("Connection: upgrade\r\nUpgrade: ");
     w.put(info.upgrade);
@@ -367,14 +394,16 @@ ResponseBody chooseResponseBody(const Parser& resp, bool requestWasHead, bool cl
   return clientHttp10 ? ResponseBody::kUntilClose : ResponseBody::kChunked;
 }
 
-size_t clientResponseHeadBound(const Parser& resp) {
+size_t clientResponseHeadBound(const Parser& resp, const config::HeaderRules* edits) {
   size_t n = 64 + resp.reason().size();
   for (const Header& h : resp.headers()) n += h.name.len + h.value.len + 4;
-  return n + 128 + 16 + kMaxRequestIdLength;
+  return n + 128 + 32 + kMaxRequestIdLength + setBytes(edits);
 }
 
 void writeClientResponseHead(const Parser& resp, ResponseBody body, bool closeAfter,
-                             bool clientHttp10, HeadWriter& w, std::string_view requestId) {
+                             bool clientHttp10, HeadWriter& w, std::string_view requestId,
+                             const config::HeaderRules* edits) {
+  const config::HeaderRules* ed = active(edits);
   w.put("HTTP/1.1 ");
   w.putUint(static_cast<uint64_t>(resp.statusCode()));
   w.putChar(' ');
@@ -390,16 +419,18 @@ void writeClientResponseHead(const Parser& resp, ResponseBody body, bool closeAf
     }
     if (!requestId.empty() && n.size() == 12 && equalsIgnoreCase(n, "x-request-id")) continue;
     if (conn.any && namedBy(conn, resp, n)) continue;
+    if (ed && ed->touches(n)) continue;
     w.put(n);
     w.put(": ");
     w.put(resp.view(h.value));
     w.put("\r\n");
   }
-  if (!requestId.empty()) {
+  if (!requestId.empty() && !edited(ed, "x-request-id")) {
     w.put("X-Request-Id: ");
     w.put(requestId);
     w.put("\r\n");
   }
+  putSetHeaders(ed, w);
   switch (body) {
     case ResponseBody::kContentLength:
       w.put("Content-Length: ");
@@ -412,7 +443,7 @@ void writeClientResponseHead(const Parser& resp, ResponseBody body, bool closeAf
     default:
       break;
   }
-  w.put("Via: 1.1 switchyard\r\n");
+  if (!edited(ed, "via")) w.put("Via: 1.1 switchyard\r\n");
   if (resp.upgrade()) {
     w.put("Connection: upgrade\r\nUpgrade: ");
     w.put(upgradeHeader(resp));

@@ -120,6 +120,7 @@ void Session::resetExchange() {
   x.view_ = w_.view();  // a new request (also on a kept-alive connection) uses the newest config
   x.reqParser_.setLimits(requestLimits(x.view_->snap->config->limits));
   x.set_ = nullptr;
+  x.respEdits_ = nullptr;
   x.policy_ = nullptr;
   x.req_ = http::RequestInfo{};
   x.bodyBytes_ = 0;
@@ -511,6 +512,8 @@ int Session::requestHeadersComplete() {
                                       reinterpret_cast<const sockaddr*>(&peer_), ex_->reqParser_, ex_->req_);
 
   http::ForwardContext fc{clientIp_, tls_ != nullptr, ex_->reqId_};
+  fc.edits = &route->requestHeaders;
+  ex_->respEdits_ = &route->responseHeaders;
   if (route->rewrite) {
     fc.rewrite = true;
     fc.stripPrefix = route->pathPrefix;
@@ -1006,10 +1009,11 @@ int Session::responseHeadersComplete() {
   ex_->upResponseNs_ = static_cast<int64_t>(uv_hrtime() - ex_->upSentNs_);
   ex_->backend_->stats().shard(w_.id()).observe(metrics::kUpstreamResponse,
                                            static_cast<uint64_t>(ex_->upResponseNs_));
-  size_t bound = http::clientResponseHeadBound(ex_->respParser_);
+  size_t bound = http::clientResponseHeadBound(ex_->respParser_, ex_->respEdits_);
   net::Block* b = w_.blocks().acquire(static_cast<uint32_t>(bound));
   http::HeadWriter hw(b->data(), b->capacity);
-  http::writeClientResponseHead(ex_->respParser_, ex_->respBody_, closeAfter_, ex_->req_.http10, hw, ex_->reqId_);
+  http::writeClientResponseHead(ex_->respParser_, ex_->respBody_, closeAfter_, ex_->req_.http10, hw,
+                                ex_->reqId_, ex_->respEdits_);
   if (hw.overflow()) {
     net::BlockPool::unref(b);
     ex_->respParser_.fail(502, "response head too large");

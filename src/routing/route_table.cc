@@ -25,6 +25,12 @@ void RouteTable::add(const config::RouteMatch& m, uint32_t poolIndex,
   routes_.push_back(std::move(e));
 }
 
+void RouteTable::add(const config::Route& route, uint32_t poolIndex) {
+  add(route.match, poolIndex, route.rewritePrefix);
+  routes_.back().requestHeaders = route.requestHeaders;
+  routes_.back().responseHeaders = route.responseHeaders;
+}
+
 const RouteTable::Entry* RouteTable::find(std::string_view host, std::string_view path) const {
   if (!host.empty() && host.back() == '.') host.remove_suffix(1);
   for (const Entry& e : routes_) {

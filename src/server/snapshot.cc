@@ -68,7 +68,7 @@ std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
       uint32_t idx = 0;
       for (size_t i = 0; i < cfg->pools.size(); ++i)
         if (cfg->pools[i].name == r.pool) idx = static_cast<uint32_t>(i);
-      table.add(r.match, idx, r.rewritePrefix);
+      table.add(r, idx);
     }
     snap->routes.push_back(std::move(table));
   }

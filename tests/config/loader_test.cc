@@ -185,6 +185,8 @@ listeners:
       - match: {host: API.Example.com, path_prefix: /v1/}
         pool: api
         rewrite_prefix: /
+        request_headers: {set: {Host: api.internal, X-Env: prod}, remove: [Cookie]}
+        response_headers: {remove: [Server, Via]}
       - match: {host: "*.Example.COM"}
         pool: api
       - match: {}
@@ -256,6 +258,13 @@ geo:
   CHECK(l.routes[0].match.host == "api.example.com");
   CHECK(l.routes[0].match.pathPrefix == "/v1/");
   CHECK(l.routes[0].rewritePrefix == std::optional<std::string>("/"));
+  CHECK(l.routes[0].requestHeaders.set ==
+        std::vector<std::pair<std::string, std::string>>{{"Host", "api.internal"}, {"X-Env", "prod"}});
+  CHECK(l.routes[0].requestHeaders.remove == std::vector<std::string>{"Cookie"});
+  CHECK(l.routes[0].responseHeaders.remove == std::vector<std::string>{"Server", "Via"});
+  CHECK(l.routes[0].responseHeaders.touches("via"));
+  CHECK_FALSE(l.routes[0].responseHeaders.touches("vias"));
+  CHECK(l.routes[1].requestHeaders.empty());
   CHECK_FALSE(l.routes[1].rewritePrefix.has_value());
   CHECK(l.routes[1].match.host == "*.example.com");
   CHECK(l.routes[1].match.pathPrefix.empty());
@@ -668,6 +677,26 @@ TEST_CASE("listener values") {
   CHECK(listenerError("    routes: [{pool: web, rewrite_prefix: /b}]\n") ==
         "t.yaml:4:42: listeners[0].routes[0].rewrite_prefix: needs match.path_prefix (the part "
         "of the path it replaces)");
+  CHECK(listenerError("    routes: [{pool: web, request_headers: {set: {Content-Length: 1}}}]\n") ==
+        "t.yaml:4:50: listeners[0].routes[0].request_headers.set.Content-Length: Content-Length is "
+        "managed by the proxy (framing or hop-by-hop) and cannot be set or removed");
+  CHECK(listenerError("    routes: [{pool: web, request_headers: {remove: [Host]}}]\n") ==
+        "t.yaml:4:53: listeners[0].routes[0].request_headers.remove[0]: Host cannot be removed "
+        "(set it instead)");
+  CHECK(listenerError("    routes: [{pool: web, response_headers: {set: {X-A: 1, x-a: 2}}}]\n") ==
+        "t.yaml:4:59: listeners[0].routes[0].response_headers.set.x-a: duplicate header name");
+  CHECK(listenerError("    routes: [{pool: web, response_headers: {set: {X-A: 1}, remove: [X-A]}}]\n") ==
+        "t.yaml:4:69: listeners[0].routes[0].response_headers.remove[0]: header already set or "
+        "removed by this route");
+  CHECK(listenerError("    routes: [{pool: web, response_headers: {set: {\"X A\": 1}}}]\n") ==
+        "t.yaml:4:51: listeners[0].routes[0].response_headers.set.X A: must be an HTTP header name "
+        "like X-Env");
+  CHECK(listenerError("    routes: [{pool: web, response_headers: {set: {X-A: \"a\\nb\"}}}]\n") ==
+        "t.yaml:4:56: listeners[0].routes[0].response_headers.set.X-A: header values cannot "
+        "contain control characters (CR, LF, NUL...)");
+  CHECK(listenerError("    routes: [{pool: web, response_headers: {set: [X-A]}}]\n") ==
+        "t.yaml:4:50: listeners[0].routes[0].response_headers.set: must be a map of header name "
+        "-> value");
   CHECK(listenerError("    routes: [{pool: web, match: {host: \"a b.com\"}}]\n") ==
         "t.yaml:4:40: listeners[0].routes[0].match.host: must be a host name like "
         "api.example.com or *.example.com (no port)");

@@ -27,11 +27,9 @@ Analyzed analyze(const ParsedHead& ph) {
 }
 
 // The upstream head for a request head (which must pass analyzeRequest).
-std::string upstreamHead(const ParsedHead& ph, std::string_view clientIp = "10.0.0.7",
-                         bool tls = false) {
+std::string upstreamHeadWith(const ParsedHead& ph, const ForwardContext& fc) {
   Analyzed a = analyze(ph);
   REQUIRE(a.status == 0);
-  ForwardContext fc{clientIp, tls};
   const size_t bound = upstreamRequestHeadBound(ph.parser, a.info, fc);
   std::string out(bound, '\0');
   HeadWriter w(out.data(), out.size());
@@ -41,12 +39,18 @@ std::string upstreamHead(const ParsedHead& ph, std::string_view clientIp = "10.0
   return out;
 }
 
+std::string upstreamHead(const ParsedHead& ph, std::string_view clientIp = "10.0.0.7",
+                         bool tls = false) {
+  return upstreamHeadWith(ph, ForwardContext{clientIp, tls});
+}
+
 std::string clientHead(const ParsedHead& resp, ResponseBody body, bool closeAfter,
-                       bool clientHttp10) {
-  const size_t bound = clientResponseHeadBound(resp.parser);
+                       bool clientHttp10, std::string_view requestId = {},
+                       const sy::config::HeaderRules* edits = nullptr) {
+  const size_t bound = clientResponseHeadBound(resp.parser, edits);
   std::string out(bound, '\0');
   HeadWriter w(out.data(), out.size());
-  writeClientResponseHead(resp.parser, body, closeAfter, clientHttp10, w);
+  writeClientResponseHead(resp.parser, body, closeAfter, clientHttp10, w, requestId, edits);
   REQUIRE_FALSE(w.overflow());
   out.resize(w.size());
   return out;
@@ -771,17 +775,11 @@ TEST_CASE("writeClientResponseHead: 101 Switching Protocols keeps its upgrade he
 TEST_CASE("writeUpstreamRequestHead: rewrite_prefix") {
   auto rewritten = [](const std::string& target, std::string_view strip, std::string_view to) {
     ParsedHead ph("GET " + target + " HTTP/1.1\r\nHost: a\r\nX-Forwarded-Prefix: /spoof\r\n\r\n");
-    Analyzed a = analyze(ph);
-    REQUIRE(a.status == 0);
     ForwardContext fc{"10.0.0.7", false};
     fc.rewrite = true;
     fc.stripPrefix = strip;
     fc.newPrefix = to;
-    std::string out(upstreamRequestHeadBound(ph.parser, a.info, fc), '\0');
-    HeadWriter w(out.data(), out.size());
-    writeUpstreamRequestHead(ph.parser, a.info, fc, w);
-    REQUIRE_FALSE(w.overflow());
-    out.resize(w.size());
+    std::string out = upstreamHeadWith(ph, fc);
     auto ls = lines(out);
     CHECK(countHeader(ls, "x-forwarded-prefix") == 1);
     CHECK(hasLine(ls, "X-Forwarded-Prefix: " + std::string(strip)));
@@ -797,4 +795,49 @@ TEST_CASE("writeUpstreamRequestHead: rewrite_prefix") {
   CHECK(rewritten("/api/users", "/api/", "/v2/") == "/v2/users");
   CHECK(rewritten("/apix", "/api", "/v2") == "/v2x");
   CHECK(rewritten("/old/a/b", "/old/", "/new/") == "/new/a/b");
+}
+
+TEST_CASE("writeUpstreamRequestHead: a route's request_headers") {
+  sy::config::HeaderRules rules;
+  rules.set = {{"Host", "api.internal"}, {"X-Env", "prod"}, {"X-Forwarded-Proto", "https"}};
+  rules.remove = {"cookie", "Via", "x-forwarded-for"};
+  ParsedHead ph("GET /a HTTP/1.1\r\nHost: shop.example\r\nCookie: s=1\r\nX-Env: dev\r\n"
+                "Accept: */*\r\nVia: 1.1 edge\r\n\r\n");
+  ForwardContext fc{"10.0.0.7", false};
+  fc.edits = &rules;
+  std::string out = upstreamHeadWith(ph, fc);
+  CHECK(out ==
+        "GET /a HTTP/1.1\r\n"
+        "Accept: */*\r\n"
+        "X-Forwarded-Host: shop.example\r\n"
+        "Host: api.internal\r\n"
+        "X-Env: prod\r\n"
+        "X-Forwarded-Proto: https\r\n"
+        "\r\n");
+  checkParses(out, HTTP_REQUEST);
+  // Empty rules change nothing.
+  sy::config::HeaderRules none;
+  ParsedHead plain("GET /p?q=1 HTTP/1.1\r\nHost: shop.example\r\nAccept: */*\r\n\r\n");
+  ForwardContext fc2{"10.0.0.7", false};
+  fc2.edits = &none;
+  CHECK(upstreamHeadWith(plain, fc2) == upstreamHead(plain));
+}
+
+TEST_CASE("writeClientResponseHead: a route's response_headers") {
+  sy::config::HeaderRules rules;
+  rules.set = {{"Strict-Transport-Security", "max-age=31536000"}, {"Cache-Control", "no-store"}};
+  rules.remove = {"server", "Via", "X-Request-Id"};
+  ParsedHead r("HTTP/1.1 200 OK\r\nServer: gunicorn\r\nCache-Control: public\r\n"
+               "X-Backend: b1\r\nContent-Length: 2\r\n\r\n",
+               HTTP_RESPONSE);
+  std::string out = clientHead(r, ResponseBody::kContentLength, false, false,
+                               "5a1458dc7766899194cca4cd6014c297", &rules);
+  CHECK(out ==
+        "HTTP/1.1 200 OK\r\n"
+        "X-Backend: b1\r\n"
+        "Strict-Transport-Security: max-age=31536000\r\n"
+        "Cache-Control: no-store\r\n"
+        "Content-Length: 2\r\n"
+        "\r\n");
+  checkParses(out, HTTP_RESPONSE);
 }

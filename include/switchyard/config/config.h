@@ -8,6 +8,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include <sys/socket.h>
@@ -68,9 +70,38 @@ struct RouteMatch {
   std::string pathPrefix;  // "" = any path
 };
 
+// routes[].request_headers / response_headers: headers a route sets (replacing any of that
+// name, whether the peer sent it or the proxy adds it) or removes. Names are compared
+// case-insensitively; framing and hop-by-hop headers are refused by the loader.
+struct HeaderRules {
+  std::vector<std::pair<std::string, std::string>> set;  // name as written, value
+  std::vector<std::string> remove;
+  bool empty() const { return set.empty() && remove.empty(); }
+  // Whether a header named `name` is replaced or removed (so the original is not passed on).
+  bool touches(std::string_view name) const {
+    auto same = [name](std::string_view other) {
+      if (other.size() != name.size()) return false;
+      for (size_t i = 0; i < name.size(); ++i) {
+        char a = name[i], b = other[i];
+        if (a >= 'A' && a <= 'Z') a = static_cast<char>(a + 32);
+        if (b >= 'A' && b <= 'Z') b = static_cast<char>(b + 32);
+        if (a != b) return false;
+      }
+      return true;
+    };
+    for (const auto& kv : set)
+      if (same(kv.first)) return true;
+    for (const std::string& r : remove)
+      if (same(r)) return true;
+    return false;
+  }
+};
+
 struct Route {
   RouteMatch match;
   std::string pool;
+  HeaderRules requestHeaders;
+  HeaderRules responseHeaders;
   // Replaces match.pathPrefix at the start of the target sent upstream (Envoy prefix_rewrite).
   std::optional<std::string> rewritePrefix;
   Mark mark;

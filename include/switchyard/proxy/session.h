@@ -74,6 +74,7 @@ struct Exchange {
   // the request
   std::shared_ptr<server::WorkerView> view_;  // config snapshot the request started with
   upstream::BackendSet* set_ = nullptr;
+  const config::HeaderRules* respEdits_ = nullptr;  // the route's response_headers
   balancing::Policy* policy_ = nullptr;
   SelectionInputs selection_;  // client location and hash key, if the policy needs them
   http::RequestInfo req_;

@@ -24,11 +24,14 @@ class RouteTable {
     uint32_t pool;  // index in the snapshot's pool list
     bool rewrite = false;
     std::string rewritePrefix;  // replaces pathPrefix in the upstream target when `rewrite`
+    config::HeaderRules requestHeaders;
+    config::HeaderRules responseHeaders;
   };
 
   // `poolIndex` is the index of route.pool in the snapshot's pool list.
   void add(const config::RouteMatch& match, uint32_t poolIndex,
            const std::optional<std::string>& rewritePrefix = std::nullopt);
+  void add(const config::Route& route, uint32_t poolIndex);
   // The first route that matches, or nullptr.
   const Entry* find(std::string_view host, std::string_view path) const;
   // Index of the pool to use, or -1 when no route matches.
