@@ -330,11 +330,11 @@ void writeUpstreamRequestHead(const Parser& p, const RequestInfo& info, const Fo
       case 16:
         if (equalsIgnoreCase(n, "x-forwarded-host")) continue;
         break;
-      case 18:
-        if (fc.rewrite && equalsIgnoreCase(n, "x-forwarded-prefix")) continue;  // set below
-        break;
       case 17:
         if (equalsIgnoreCase(n, "x-forwarded-proto")) continue;
+        break;
+      case 18:
+        if (fc.rewrite && equalsIgnoreCase(n, "x-forwarded-prefix")) continue;  // set below
         break;
     }
     if (conn.any && namedBy(conn, p, n)) continue;
