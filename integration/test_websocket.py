@@ -12,7 +12,7 @@ import pytest
 import websockets
 
 from conftest import HERE, LOOPBACK, Origin, RawConn, get_request, wait_until
-from obs_util import scrape, scrape_until
+from obs_util import scrape_until
 from test_tls import client_ctx, start_tls_proxy, tls_pki  # noqa: F401 (tls_pki: a fixture)
 
 WS_ORIGIN_PY = HERE / "ws_origin.py"
@@ -132,8 +132,8 @@ def test_backend_closing_the_websocket_closes_the_client(switchyard, ws_origin):
 
 
 def test_large_push_to_a_slow_reader(switchyard, ws_origin):
-    """The backend pushes 16 MiB to a client that reads slowly: every byte arrives in order
-    (the proxy holds the backend instead of buffering)."""
+    """The backend pushes 16 MiB to a client that reads slowly at first: the proxy's reads from
+    the backend pause and resume with the client's pace, and every byte arrives in order."""
     p = switchyard.start(switchyard.config([ws_origin]))
     n, size = 64, 256 * 1024
 

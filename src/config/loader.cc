@@ -5,7 +5,6 @@
 
 #include <cerrno>
 #include <charconv>
-#include <cctype>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -317,14 +316,6 @@ bool cleanPathPrefix(std::string_view p) {
   return clean;
 }
 
-bool sameHeaderName(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  return true;
-}
-
 // A header name a route may set or remove: a token, and not one that frames the message or
 // belongs to one connection (those the proxy derives itself).
 bool checkRuleHeaderName(Walker& w, const YAML::Node& node, const std::string& path,
@@ -337,7 +328,7 @@ bool checkRuleHeaderName(Walker& w, const YAML::Node& node, const std::string& p
   }
   for (std::string_view managed : {"content-length", "transfer-encoding", "connection",
                                    "keep-alive", "proxy-connection", "upgrade", "te", "trailer"}) {
-    if (sameHeaderName(name, managed)) {
+    if (common::equalsIgnoreCase(name, managed)) {
       w.fail(node, path, name + " is managed by the proxy (framing or hop-by-hop) and cannot be "
                                 "set or removed");
       return false;
@@ -388,7 +379,7 @@ void loadHeaderRules(Walker& w, const MapView& route, std::string_view key, bool
                 [&](const YAML::Node& item, const std::string& itemPath, size_t) {
                   std::optional<std::string> name = detail::readString(w, item, itemPath);
                   if (!name || !checkRuleHeaderName(w, item, itemPath, *name)) return;
-                  if (request && sameHeaderName(*name, "host")) {
+                  if (request && common::equalsIgnoreCase(*name, "host")) {
                     w.fail(item, itemPath, "Host cannot be removed (set it instead)");
                   } else if (seen(*name)) {
                     w.fail(item, itemPath, "header already set or removed by this route");

@@ -14,6 +14,8 @@
 
 #include <sys/socket.h>
 
+#include "switchyard/common/ascii.h"
+
 namespace sy::config {
 
 using Duration = std::chrono::milliseconds;
@@ -79,20 +81,10 @@ struct HeaderRules {
   bool empty() const { return set.empty() && remove.empty(); }
   // Whether a header named `name` is replaced or removed (so the original is not passed on).
   bool touches(std::string_view name) const {
-    auto same = [name](std::string_view other) {
-      if (other.size() != name.size()) return false;
-      for (size_t i = 0; i < name.size(); ++i) {
-        char a = name[i], b = other[i];
-        if (a >= 'A' && a <= 'Z') a = static_cast<char>(a + 32);
-        if (b >= 'A' && b <= 'Z') b = static_cast<char>(b + 32);
-        if (a != b) return false;
-      }
-      return true;
-    };
     for (const auto& kv : set)
-      if (same(kv.first)) return true;
+      if (common::equalsIgnoreCase(kv.first, name)) return true;
     for (const std::string& r : remove)
-      if (same(r)) return true;
+      if (common::equalsIgnoreCase(r, name)) return true;
     return false;
   }
 };

@@ -14,6 +14,8 @@
 
 #include <llhttp.h>
 
+#include "switchyard/common/ascii.h"
+
 namespace sy::http {
 
 struct Span {
@@ -166,17 +168,7 @@ class Parser {
   const char* failReason_ = nullptr;
 };
 
-// Case-insensitive ASCII comparison of header names and tokens.
-inline bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    unsigned char x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
-    if (x == y) continue;
-    x |= 0x20;
-    if (x != (y | 0x20) || x < 'a' || x > 'z') return false;
-  }
-  return true;
-}
+using common::equalsIgnoreCase;
 // Strips leading and trailing SP / HTAB.
 std::string_view trimOws(std::string_view s);
 

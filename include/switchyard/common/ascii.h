@@ -1,0 +1,20 @@
+#pragma once
+// ASCII helpers shared by the HTTP code and the config loader (header names, tokens).
+
+#include <string_view>
+
+namespace sy::common {
+
+// Case-insensitive ASCII comparison of header names and tokens.
+inline bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    unsigned char x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
+    if (x == y) continue;
+    x |= 0x20;
+    if (x != (y | 0x20) || x < 'a' || x > 'z') return false;
+  }
+  return true;
+}
+
+}  // namespace sy::common
