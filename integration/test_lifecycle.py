@@ -110,3 +110,35 @@ def test_help(switchyard):
     assert res.returncode == 0
     out = res.stdout + res.stderr
     assert "--check" in out and "-c" in out
+
+
+def test_too_few_descriptors_to_start_is_a_clear_error(origins, switchyard):
+    """Under descriptor limits from far too low to just enough, start-up either works or ends
+    with exit status 1 and an ERROR line naming what could not be opened; never a crash."""
+    import resource
+    import subprocess
+    (b1,) = origins(1)
+    cfg = switchyard.config([b1], workers=2)
+    path = switchyard.write(cfg, "fd-limit.yaml")
+    outcomes = {}
+    for limit in range(4, 40, 2):
+        def cap(limit=limit):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+        proc = subprocess.Popen([str(switchyard.binary), "-c", str(path)], preexec_fn=cap,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL)
+        try:
+            _, err = proc.communicate(timeout=1.5)
+            started = False
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGTERM)  # it is serving: stop it
+            _, err = proc.communicate(timeout=10)
+            started = True
+        text = err.decode(errors="replace")
+        assert proc.returncode in (0, 1), (limit, proc.returncode, text[-2000:])
+        assert "AddressSanitizer" not in text and "runtime error" not in text, text[-2000:]
+        if not started:
+            assert proc.returncode == 1 and " ERROR " in text, (limit, text[-2000:])
+        outcomes[limit] = started
+    # The range covers both outcomes: too few to start, and enough.
+    assert not outcomes[4] and outcomes[38], outcomes

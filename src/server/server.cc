@@ -1,5 +1,8 @@
 #include "switchyard/server/server.h"
 
+#include <cstdlib>
+
+#include <sys/resource.h>
 #include <csignal>
 #include <ctime>
 #include <unistd.h>
@@ -58,12 +61,24 @@ std::expected<std::vector<int>, std::string> Server::openListener(const config::
 Server::~Server() = default;
 
 int Server::run(std::shared_ptr<const config::Config> cfg) {
+  const unsigned workers = cfg->workers ? cfg->workers : onlineCores();
+  // Descriptors needed before the first client: stdio, the main loop and its signal pipes,
+  // the admin listener, the access log, and per worker an epoll fd, a wake-up fd and one socket
+  // per listener; plus a little room to serve. Below that libuv itself may abort, so say so.
+  const uint64_t needed = 16 + 8 + workers * (2 + cfg->listeners.size()) + 8;
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < needed) {
+    LOG_ERROR("the descriptor limit (ulimit -n) is %llu; %u workers and %zu listeners need at "
+              "least %llu to start (raise it, e.g. LimitNOFILE= in the systemd unit)",
+              static_cast<unsigned long long>(rl.rlim_cur), workers, cfg->listeners.size(),
+              static_cast<unsigned long long>(needed));
+    return 1;
+  }
   if (std::string err = setUpTelemetry(*cfg); !err.empty()) {
     LOG_ERROR("%s", err.c_str());
     return 1;
   }
   signal(SIGPIPE, SIG_IGN);
-  const unsigned workers = cfg->workers ? cfg->workers : onlineCores();
   workerCount_ = workers;
   fileConfig_ = cfg;
 
@@ -81,18 +96,25 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
     for (unsigned w = 0; w < workers; ++w) fds[w].push_back({listenerKey(l), (*opened)[w], slot});
   }
 
-  uv_loop_init(&loop_);
+  // The loop and signal watchers fail only without descriptors or memory: a start-up error.
+  int rc = uv_loop_init(&loop_);
   loop_.data = this;
   auto initSignal = [this](uv_signal_t* h, int signum) {
-    uv_signal_init(&loop_, h);
+    int r = uv_signal_init(&loop_, h);
     h->data = this;
-    uv_signal_start(h, [](uv_signal_t* s, int n) { static_cast<Server*>(s->data)->onSignal(n); },
-                    signum);
+    return r != 0 ? r
+                  : uv_signal_start(
+                        h, [](uv_signal_t* s, int n) { static_cast<Server*>(s->data)->onSignal(n); },
+                        signum);
   };
-  initSignal(&sigterm_, SIGTERM);
-  initSignal(&sigint_, SIGINT);
-  initSignal(&sighup_, SIGHUP);
-  initSignal(&sigusr1_, SIGUSR1);
+  if (rc == 0) rc = initSignal(&sigterm_, SIGTERM);
+  if (rc == 0) rc = initSignal(&sigint_, SIGINT);
+  if (rc == 0) rc = initSignal(&sighup_, SIGHUP);
+  if (rc == 0) rc = initSignal(&sigusr1_, SIGUSR1);
+  if (rc != 0) {
+    LOG_ERROR("cannot set up the main event loop: %s", uv_strerror(rc));
+    std::_Exit(1);
+  }
   uv_timer_init(&loop_, &shutdownTimer_);
   shutdownTimer_.data = this;
   uv_timer_init(&loop_, &pollTimer_);

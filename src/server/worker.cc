@@ -1,5 +1,6 @@
 #include "switchyard/server/worker.h"
 
+#include <cstdlib>
 #include <unistd.h>
 
 #include "switchyard/common/log.h"
@@ -47,9 +48,18 @@ void Worker::addListener(const ListenFd& lf) {
 }
 
 void Worker::start(std::shared_ptr<const Snapshot> snap, std::vector<ListenFd> listenFds) {
-  uv_loop_init(&loop_);
+  // These fail only without descriptors or memory (epoll, eventfd), at start-up: fatal.
+  if (int rc = uv_loop_init(&loop_); rc != 0) {
+    LOG_ERROR("worker %u: cannot create its event loop: %s", id_, uv_strerror(rc));
+    std::_Exit(1);
+  }
   loop_.data = this;
-  uv_async_init(&loop_, &async_, [](uv_async_t* a) { static_cast<Worker*>(a->data)->adoptPending(); });
+  if (int rc = uv_async_init(&loop_, &async_,
+                             [](uv_async_t* a) { static_cast<Worker*>(a->data)->adoptPending(); });
+      rc != 0) {
+    LOG_ERROR("worker %u: cannot create its wake-up handle: %s", id_, uv_strerror(rc));
+    std::_Exit(1);
+  }
   async_.data = this;
   timers_ = std::make_unique<net::TimerWheel>(&loop_);
   uv_timer_init(&loop_, &sweep_);
