@@ -116,10 +116,20 @@ def test_too_few_descriptors_to_start_is_a_clear_error(origins, switchyard):
     """Under descriptor limits from far too low to just enough, start-up either works or ends
     with exit status 1 and an ERROR line naming what could not be opened; never a crash."""
     import resource
+    import socket
     import subprocess
     (b1,) = origins(1)
     cfg = switchyard.config([b1], workers=2)
     path = switchyard.write(cfg, "fd-limit.yaml")
+    port = int(cfg["listeners"][0]["listen"].rsplit(":", 1)[1])
+
+    def accepts(p):
+        try:
+            socket.create_connection(("127.0.0.1", p), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
+
     outcomes = {}
     for limit in range(4, 40, 2):
         def cap(limit=limit):
@@ -127,13 +137,13 @@ def test_too_few_descriptors_to_start_is_a_clear_error(origins, switchyard):
         proc = subprocess.Popen([str(switchyard.binary), "-c", str(path)], preexec_fn=cap,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 stdin=subprocess.DEVNULL)
-        try:
-            _, err = proc.communicate(timeout=1.5)
-            started = False
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGTERM)  # it is serving: stop it
-            _, err = proc.communicate(timeout=10)
-            started = True
+        # Started = the listener accepts; not started = the process ended first.
+        started = wait_until(lambda: "exited" if proc.poll() is not None
+                             else ("serving" if accepts(port) else None), 10,
+                             what="switchyard to serve or exit") == "serving"
+        if started:
+            proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
         text = err.decode(errors="replace")
         assert proc.returncode in (0, 1), (limit, proc.returncode, text[-2000:])
         assert "AddressSanitizer" not in text and "runtime error" not in text, text[-2000:]

@@ -252,22 +252,22 @@ uint32_t Session::maxHeaderBytes() const {
 
 void Session::beginRequest() {
   upstreamDeadline_ = 0;
-  uint64_t now = uv_now(w_.loop());
   if (in_.unparsed() > 0) {
     // A pipelined request is waiting: keep the exchange (and the parser's place) for it.
-    if (ex_) {
-      resetExchange();
-    } else {
-      ensureExchange();
-    }
-    ex_->reqStartNs_ = uv_hrtime();
-    phase_ = Phase::kHead;
-    setClientDeadline(now + timeouts().clientHeader.count());
+    if (ex_) resetExchange();
+    startRequestHead();
   } else {
     releaseExchange();  // idle between requests: the connection holds no per-request state
     phase_ = Phase::kIdle;
-    setClientDeadline(now + timeouts().clientIdle.count());
+    setClientDeadline(uv_now(w_.loop()) + timeouts().clientIdle.count());
   }
+}
+
+void Session::startRequestHead() {
+  Exchange& x = ensureExchange();
+  if (!x.reqStartNs_) x.reqStartNs_ = uv_hrtime();
+  phase_ = Phase::kHead;
+  setClientDeadline(uv_now(w_.loop()) + timeouts().clientHeader.count());
 }
 
 void Session::startClientReading() {
@@ -345,51 +345,47 @@ void Session::flushClientTls() {
 }
 
 void Session::onClientData(ssize_t n) {
-  Session* s = this;
   if (n == 0) return;
   if (n < 0) {
-    if (n == UV_EOF && s->phase_ == Phase::kIdle && s->clientWrites_ > 0) {
+    if (n == UV_EOF && phase_ == Phase::kIdle && clientWrites_ > 0) {
       // The client half-closed after its last request: finish sending the answer first.
-      s->stopClientReading();
-      s->closeAfter_ = true;
-      s->phase_ = Phase::kLingering;
+      stopClientReading();
+      closeAfter_ = true;
+      phase_ = Phase::kLingering;
       return;
     }
-    if (n == UV_EOF && s->phase_ == Phase::kWaiting && s->ex_ && s->ex_->requestComplete_) {
+    if (n == UV_EOF && phase_ == Phase::kWaiting && ex_ && ex_->requestComplete_) {
       // Half-close after a complete request: answer it, then close.
-      s->stopClientReading();
-      s->closeAfter_ = true;
-      s->ex_->clientEof_ = true;
+      stopClientReading();
+      closeAfter_ = true;
+      ex_->clientEof_ = true;
       return;
     }
-    if (n == UV_EOF && s->phase_ == Phase::kTunnel) {
+    if (n == UV_EOF && phase_ == Phase::kTunnel) {
       // Half-close passed on: the backend gets a FIN after the client's last bytes and may
       // still answer; the tunnel ends when it closes too (or after tunnel_idle).
-      s->stopClientReading();
-      s->ex_->clientEof_ = true;
-      if (s->ex_->up_) s->ex_->up_->shutdownWrite();
+      stopClientReading();
+      ex_->clientEof_ = true;
+      if (ex_->up_) ex_->up_->shutdownWrite();
       return;
     }
     // EOF or error from the client. Between requests this is a normal close; otherwise the
     // request is abandoned and the backend connection with it.
-    s->abort();
+    abort();
     return;
   }
-  s->in_.end += static_cast<uint32_t>(n);
-  s->w_.stats().addListener(s->listener_.slot, metrics::kBytesIn, static_cast<uint64_t>(n));
-  if (s->phase_ == Phase::kLingering) {
-    s->in_.parsed = s->in_.end;  // discard
+  in_.end += static_cast<uint32_t>(n);
+  w_.stats().addListener(listener_.slot, metrics::kBytesIn, static_cast<uint64_t>(n));
+  if (phase_ == Phase::kLingering) {
+    in_.parsed = in_.end;  // discard
     return;
   }
-  uint64_t now = uv_now(s->w_.loop());
-  if (s->phase_ == Phase::kIdle) {
-    s->ensureExchange().reqStartNs_ = uv_hrtime();
-    s->phase_ = Phase::kHead;
-    s->setClientDeadline(now + s->timeouts().clientHeader.count());
-  } else if (s->phase_ == Phase::kBody && s->ex_->requestHasBody_ && !s->ex_->requestComplete_) {
-    s->setClientDeadline(now + s->timeouts().clientBody.count());
+  if (phase_ == Phase::kIdle) {
+    startRequestHead();
+  } else if (phase_ == Phase::kBody && ex_->requestHasBody_ && !ex_->requestComplete_) {
+    setClientDeadline(uv_now(w_.loop()) + timeouts().clientBody.count());
   }
-  s->pump();
+  pump();
 }
 
 void Session::pump() {
@@ -412,12 +408,7 @@ void Session::processClientInput() {
   }
   while (in_.block && in_.unparsed() > 0 && !clientPaused_ &&
          (phase_ == Phase::kIdle || phase_ == Phase::kHead || phase_ == Phase::kBody)) {
-    if (phase_ == Phase::kIdle) {
-      Exchange& x = ensureExchange();
-      if (!x.reqStartNs_) x.reqStartNs_ = uv_hrtime();
-      phase_ = Phase::kHead;
-      setClientDeadline(uv_now(w_.loop()) + timeouts().clientHeader.count());
-    }
+    if (phase_ == Phase::kIdle) startRequestHead();
     http::Parser::Result r = ex_->reqParser_.execute(in_.at(in_.parsed), in_.unparsed());
     in_.parsed += static_cast<uint32_t>(r.consumed);
     if (r.err == HPE_OK) break;
@@ -660,6 +651,14 @@ void Session::writeClient(net::WriteBatch* batch) {
     tls_->drain(batch, w_.blocks());
   }
   sendClient(batch);
+}
+
+bool Session::flushClientOut() {
+  net::WriteBatch* b = ex_->clientOut_;
+  if (!b) return false;
+  ex_->clientOut_ = nullptr;
+  writeClient(b);
+  return true;
 }
 
 void Session::sendClient(net::WriteBatch* batch) {
@@ -917,15 +916,12 @@ void Session::onUpstreamRead(ssize_t n, const uv_buf_t*) {
   if (n == UV_EOF && ex_->respParser_.inMessage() && ex_->respParser_.needsEof()) {
     // Read-until-close body: EOF completes it.
     if (ex_->respParser_.finish() == HPE_OK || ex_->respComplete_) {
-      if (ex_->clientOut_) {
-        writeClient(ex_->clientOut_);
-        ex_->clientOut_ = nullptr;
-      }
+      flushClientOut();
       onResponseComplete();
       return;
     }
   }
-  upstreamFailed(n == UV_EOF ? Failure::kClosed : Failure::kClosed, static_cast<int>(n));
+  upstreamFailed(Failure::kClosed, static_cast<int>(n));  // EOF or a read error
 }
 
 void Session::processUpstreamInput() {
@@ -956,12 +952,7 @@ void Session::processUpstreamInput() {
     return;
   }
   if (phase_ == Phase::kClosed) return;
-  if (ex_->clientOut_) {
-    net::WriteBatch* b = ex_->clientOut_;
-    ex_->clientOut_ = nullptr;
-    writeClient(b);
-    if (phase_ == Phase::kClosed) return;
-  }
+  if (flushClientOut() && phase_ == Phase::kClosed) return;
   if (ex_->respComplete_) {
     onResponseComplete();
     return;
@@ -1199,10 +1190,7 @@ void Session::tunnelToClient() {
     x.clientOut_->addRef(x.upIn_.block, x.upIn_.at(x.upIn_.parsed), n);
     x.upIn_.parsed = x.upIn_.end;
   }
-  if (x.clientOut_) {
-    net::WriteBatch* b = x.clientOut_;
-    x.clientOut_ = nullptr;
-    writeClient(b);
+  if (flushClientOut()) {
     if (phase_ != Phase::kTunnel) return;
     armTunnelDeadline();
   }

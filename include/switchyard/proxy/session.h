@@ -201,8 +201,12 @@ class Session final : public http::Parser::Handler, public upstream::ConnUser {
   void startClientReading();
   void stopClientReading();
   void beginRequest();
+  // A request head has begun (or is waiting in the buffer): borrow an Exchange, start its clock
+  // and the client_header deadline.
+  void startRequestHead();
   void finishExchange();
   void writeClient(net::WriteBatch* batch);  // plaintext response bytes
+  bool flushClientOut();  // writes ex_->clientOut_, if any; whether there was something
   void sendClient(net::WriteBatch* batch);   // bytes for the socket as they are
   void onClientWriteDone(int status);
   int requestHeadersComplete();
