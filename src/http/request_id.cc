@@ -44,10 +44,10 @@ bool acceptableRequestId(std::string_view v) {
   return true;
 }
 
-std::string_view findRequestId(const Parser& p) {
-  for (const Header& h : p.headers()) {
-    if (h.name.len == 12 && equalsIgnoreCase(p.view(h.name), "x-request-id")) {
-      std::string_view v = trimOws(p.view(h.value));
+std::string_view findRequestId(const FieldsView& f) {
+  for (uint32_t i = 0; i < f.size(); ++i) {
+    if (f.nameSize(i) == 12 && equalsIgnoreCase(f.name(i), "x-request-id")) {
+      std::string_view v = trimOws(f.value(i));
       return acceptableRequestId(v) ? v : std::string_view();
     }
   }

@@ -15,20 +15,20 @@ uint64_t hashClientIp(const sockaddr* peer) {
 
 }  // namespace
 
-bool findHeader(const http::Parser& head, std::string_view name, std::string_view& value) {
-  for (const http::Header& h : head.headers()) {
-    if (http::equalsIgnoreCase(head.view(h.name), name)) {
-      value = http::trimOws(head.view(h.value));
+bool findHeader(const http::FieldsView& head, std::string_view name, std::string_view& value) {
+  for (uint32_t i = 0; i < head.size(); ++i) {
+    if (http::equalsIgnoreCase(head.name(i), name)) {
+      value = http::trimOws(head.value(i));
       return true;
     }
   }
   return false;
 }
 
-bool findCookie(const http::Parser& head, std::string_view name, std::string_view& value) {
-  for (const http::Header& h : head.headers()) {
-    if (!http::equalsIgnoreCase(head.view(h.name), "cookie")) continue;
-    std::string_view rest = head.view(h.value);
+bool findCookie(const http::FieldsView& head, std::string_view name, std::string_view& value) {
+  for (uint32_t i = 0; i < head.size(); ++i) {
+    if (!http::equalsIgnoreCase(head.name(i), "cookie")) continue;
+    std::string_view rest = head.value(i);
     while (!rest.empty()) {
       size_t semi = rest.find(';');
       std::string_view pair = http::trimOws(rest.substr(0, semi));
@@ -46,7 +46,7 @@ bool findCookie(const http::Parser& head, std::string_view name, std::string_vie
 }
 
 SelectionInputs computeSelectionInputs(const balancing::PolicyNeeds& needs, const geo::Locator* geo,
-                                       const sockaddr* peer, const http::Parser& head,
+                                       const sockaddr* peer, const http::FieldsView& head,
                                        const http::RequestInfo& req) {
   SelectionInputs out;
   if (needs.location && geo) {

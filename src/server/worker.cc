@@ -4,7 +4,8 @@
 #include <unistd.h>
 
 #include "switchyard/common/log.h"
-#include "switchyard/proxy/session.h"
+#include "switchyard/proxy/client_connection.h"
+#include "switchyard/proxy/exchange_pool.h"
 #include "switchyard/upstream/upstream_conn.h"
 
 namespace sy::server {
@@ -170,8 +171,8 @@ void Worker::beginDrain() {
   draining_ = true;
   for (auto& l : listeners_) closeListener(std::move(l));
   listeners_.clear();
-  for (proxy::Session* s = sessions_; s;) {
-    proxy::Session* next = s->next;
+  for (proxy::ClientConnection* s = sessions_; s;) {
+    proxy::ClientConnection* next = s->next;
     s->drain();
     s = next;
   }
@@ -207,7 +208,7 @@ void Worker::sweepIdle() {
   }
 }
 
-void Worker::sessionOpened(proxy::Session* s) {
+void Worker::sessionOpened(proxy::ClientConnection* s) {
   s->prev = nullptr;
   s->next = sessions_;
   if (sessions_) sessions_->prev = s;
@@ -216,7 +217,7 @@ void Worker::sessionOpened(proxy::Session* s) {
   connectionCount_->fetch_add(1, std::memory_order_relaxed);
 }
 
-void Worker::sessionClosed(proxy::Session* s) {
+void Worker::sessionClosed(proxy::ClientConnection* s) {
   if (s->prev) s->prev->next = s->next; else sessions_ = s->next;
   if (s->next) s->next->prev = s->prev;
   --sessionCount_;
@@ -231,7 +232,7 @@ void Worker::onConnection(uv_stream_t* server, int status) {
     LOG_WARN("listener %s: accept failed: %s", l->name.c_str(), uv_strerror(status));
     return;
   }
-  auto* s = new proxy::Session(*w, *l);
+  proxy::ClientConnection* s = proxy::newClientConnection(*w, *l);
   w->sessionOpened(s);
   if (uv_accept(server, reinterpret_cast<uv_stream_t*>(s->tcp())) != 0) {
     s->abort();

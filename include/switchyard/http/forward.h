@@ -9,6 +9,7 @@
 
 #include "switchyard/config/config.h"
 #include "switchyard/http/parser.h"
+#include "switchyard/http/request_head.h"
 
 namespace sy::http {
 
@@ -50,6 +51,7 @@ struct RequestInfo {
   bool http10 = false;
   bool isHead = false;
   bool absoluteForm = false;  // target was absolute-form: its authority replaces Host
+  bool http2 = false;         // arrived over HTTP/2 (authority from :authority)
   // The Upgrade header of a request that may switch the connection to a tunnel: a bodiless
   // HTTP/1.1 GET with "Connection: upgrade" and one Upgrade header naming websocket first.
   // Empty otherwise (other upgrades, e.g. h2c, are dropped like any hop-by-hop header).
@@ -57,8 +59,12 @@ struct RequestInfo {
 };
 
 // Checks what strict llhttp does not (Host presence and uniqueness for HTTP/1.1, a single
-// Content-Length value, no Transfer-Encoding in HTTP/1.0, request-target form) and fills
-// `info`. Returns 0, or the status to refuse with (400) and a short reason.
+// Content-Length value, no Transfer-Encoding in HTTP/1.0, request-target form; for HTTP/2 a
+// Host that agrees with :authority) and fills `info`. Returns 0, or the status to refuse with
+// (400) and a short reason.
+int analyzeRequest(const RequestHead& h, RequestInfo& info, const char** reason);
+// HTTP/1.1: the request line (version, single spaces) and then analyzeRequest on its head.
+int checkRequestLine(const Parser& p, const char** reason);
 int analyzeRequest(const Parser& p, RequestInfo& info, const char** reason);
 
 struct ForwardContext {
@@ -77,6 +83,8 @@ struct ForwardContext {
 };
 
 // Upper bound of the bytes writeUpstreamRequestHead() may produce for this head.
+size_t upstreamRequestHeadBound(const RequestHead& h, const RequestInfo& info,
+                                const ForwardContext& fc);
 size_t upstreamRequestHeadBound(const Parser& p, const RequestInfo& info, const ForwardContext& fc);
 
 // Writes the request head sent to the backend: HTTP/1.1 request line, end-to-end headers
@@ -85,6 +93,8 @@ size_t upstreamRequestHeadBound(const Parser& p, const RequestInfo& info, const 
 // X-Forwarded-Host set, Via appended, X-Request-Id set from fc.requestId. Expect is dropped
 // (the proxy answers 100-continue). An info.upgrade is passed on as "Connection: upgrade" and
 // "Upgrade". With fc.rewrite the target's prefix is replaced (see ForwardContext).
+void writeUpstreamRequestHead(const RequestHead& h, const RequestInfo& info,
+                              const ForwardContext& fc, HeadWriter& w);
 void writeUpstreamRequestHead(const Parser& p, const RequestInfo& info, const ForwardContext& fc,
                               HeadWriter& w);
 
@@ -107,7 +117,10 @@ ResponseBody chooseResponseBody(const Parser& resp, bool requestWasHead, bool cl
 void writeClientResponseHead(const Parser& resp, ResponseBody body, bool closeAfter,
                              bool clientHttp10, HeadWriter& w, std::string_view requestId = {},
                              const config::HeaderRules* edits = nullptr);
+// Writes an interim (1xx) response head as received: status line and end-to-end headers.
+void writeInterimHead(const Parser& resp, HeadWriter& w);
 // The value of the only Upgrade header of a head; empty if there is none or several.
+std::string_view upgradeHeader(const FieldsView& f);
 std::string_view upgradeHeader(const Parser& p);
 // Includes room for an X-Request-Id of up to kMaxRequestIdLength.
 size_t clientResponseHeadBound(const Parser& resp, const config::HeaderRules* edits = nullptr);

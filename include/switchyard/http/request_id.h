@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <string_view>
 
-#include "switchyard/http/parser.h"
+#include "switchyard/http/request_head.h"
 
 namespace sy::http {
 
@@ -17,7 +17,8 @@ inline constexpr size_t kGeneratedRequestIdLength = 32;
 bool acceptableRequestId(std::string_view v);
 
 // The value of the first X-Request-Id header of `p` if it is acceptable, else empty.
-std::string_view findRequestId(const Parser& p);
+std::string_view findRequestId(const FieldsView& f);
+inline std::string_view findRequestId(const Parser& p) { return findRequestId(FieldsView(p)); }
 
 // Writes a new id: 32 lowercase hex digits (128 bits). Per-thread state seeded once from the
 // kernel's random source; no locks, no allocation, unique within a thread by construction.

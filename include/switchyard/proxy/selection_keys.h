@@ -13,7 +13,7 @@
 #include "switchyard/balancing/policy.h"
 #include "switchyard/geo/location.h"
 #include "switchyard/http/forward.h"
-#include "switchyard/http/parser.h"
+#include "switchyard/http/request_head.h"
 
 namespace sy::geo {
 class Locator;
@@ -29,14 +29,14 @@ struct SelectionInputs {
 // `geo` may be null (then the client is never located). `head` and `req` describe the request
 // whose head just completed; `peer` is the client connection's address.
 SelectionInputs computeSelectionInputs(const balancing::PolicyNeeds& needs, const geo::Locator* geo,
-                                       const sockaddr* peer, const http::Parser& head,
+                                       const sockaddr* peer, const http::FieldsView& head,
                                        const http::RequestInfo& req);
 
 // Whether the request has a header named `name` (case-insensitive); if so, `value` is the
 // first one's value, trimmed.
-bool findHeader(const http::Parser& head, std::string_view name, std::string_view& value);
+bool findHeader(const http::FieldsView& head, std::string_view name, std::string_view& value);
 // Whether cookie `name` is in the request's Cookie headers (RFC 6265 "a=1; b=2"); if so,
 // `value` is its value (surrounding double quotes removed).
-bool findCookie(const http::Parser& head, std::string_view name, std::string_view& value);
+bool findCookie(const http::FieldsView& head, std::string_view name, std::string_view& value);
 
 }  // namespace sy::proxy

@@ -21,7 +21,7 @@
 #include "switchyard/server/snapshot.h"
 
 namespace sy::proxy {
-class Session;
+class ClientConnection;
 class ExchangePool;
 }
 
@@ -94,8 +94,8 @@ class Worker {
   // The server-wide block (client connections, bytes, unrouted answers): this worker's shard.
   metrics::ShardRef stats() { return stats_->shard(id_); }
   metrics::WorkerLog* accessLog() { return log_; }
-  void sessionOpened(proxy::Session* s);
-  void sessionClosed(proxy::Session* s);
+  void sessionOpened(proxy::ClientConnection* s);
+  void sessionClosed(proxy::ClientConnection* s);
 
  private:
   void run();
@@ -123,7 +123,7 @@ class Worker {
   std::unique_ptr<net::TimerWheel> timers_;         // created with the loop
   metrics::StatsBlock* stats_ = nullptr;
   metrics::WorkerLog* log_ = nullptr;
-  proxy::Session* sessions_ = nullptr;  // intrusive list of open sessions
+  proxy::ClientConnection* sessions_ = nullptr;  // intrusive list of open sessions
   size_t sessionCount_ = 0;
   bool draining_ = false;
   bool stopped_ = false;

@@ -1,0 +1,149 @@
+#pragma once
+// An HTTP/1.1 client connection and the requests on it: parses requests (llhttp), hands each
+// to an UpstreamRequest and frames its response, one request at a time (pipelined requests
+// wait in the input buffer, so answers stay in order). Keep-alive, pipelining, linger close
+// and the 101 tunnel live here. Over TLS, ALPN "h2" hands the connection to HTTP/2
+// (http2_connection.h); on a listener with h2c, so does the HTTP/2 connection preface.
+//
+// Memory: between requests the connection holds only its socket, deadline and input block
+// reference; everything a request needs while in progress is an Exchange borrowed from the
+// worker's pool. Bodies are never copied: body bytes are forwarded as references into the read
+// blocks. Backpressure: a side stops reading while the other side's unsent bytes exceed
+// kHighWater and resumes below kLowWater. Worker thread only; freed in its close callback.
+
+#include <cstdint>
+#include <memory>
+
+#include <uv.h>
+
+#include "switchyard/http/parser.h"
+#include "switchyard/net/buffer.h"
+#include "switchyard/net/timer_wheel.h"
+#include "switchyard/net/tls.h"
+#include "switchyard/proxy/client_connection.h"
+#include "switchyard/proxy/exchange_pool.h"
+#include "switchyard/proxy/request_sink.h"
+#include "switchyard/proxy/upstream_request.h"
+
+namespace sy::proxy {
+
+class Http2Connection;
+
+class Http1Connection final : public ClientConnection,
+                              public http::Parser::Handler,
+                              public RequestSink {
+ public:
+  Http1Connection(server::Worker& worker, server::WorkerListener& listener);
+  ~Http1Connection() override;
+
+  // ClientConnection
+  uv_tcp_t* tcp() override { return &tcp_; }
+  void start() override;
+  void drain() override;
+  void abort() override;
+
+  // http::Parser::Handler (the request parser)
+  int onHeadersComplete(http::Parser& p) override;
+  int onBody(http::Parser& p, const char* data, size_t n) override;
+  int onMessageComplete(http::Parser& p) override;
+
+  // RequestSink (the current request's response)
+  void sendContinue() override;
+  void sendInterim(const http::Parser& resp) override;
+  int sendResponseHead(const http::Parser& resp) override;
+  void sendResponseBody(net::Block* block, const char* data, size_t n) override;
+  void sendResponseEnd() override;
+  void flushResponse() override;
+  bool responseBackpressured() const override;
+  void responseStalled() override;
+  void responseDone() override;
+  void respondLocal(int status, const char* body, bool close,
+                    std::string_view location = {}) override;
+  void abortResponse() override { abort(); }
+  void requestBodyDrained() override;
+  void tunnelOpened() override;
+  void tunnelData() override;
+  void tunnelClosed() override;
+
+  // Transport for an HTTP/2 codec running on this connection (http2_connection.h).
+  void writeClient(net::WriteBatch* batch);  // plaintext bytes
+  size_t clientWriteQueue() const;
+  server::Worker& worker() { return w_; }
+  server::WorkerListener& listener() { return listener_; }
+  const ClientInfo& client() const { return client_; }
+  void setClientDeadline(uint64_t ms);
+  void closeAfterWrites();
+  void startClientReading();
+  void stopClientReading();
+
+ private:
+  enum class Phase : uint8_t {
+    kIdle,       // waiting for the first byte of a request
+    kHead,       // reading a request head
+    kBody,       // request routed; body (if any) streaming
+    kWaiting,    // request complete; response not finished
+    kTunnel,     // upgraded (101): bytes relayed both ways until either side closes
+    kHttp2,      // the connection speaks HTTP/2 (h2_ owns the protocol)
+    kLingering,  // answered and closing: discard input until EOF or timeout
+    kClosed,
+  };
+
+  // exchange lifetime
+  Exchange& ensureExchange();  // borrows one if none is held
+  void releaseExchange();
+
+  // client side (http1_connection.cc)
+  static void onClientAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void onClientRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
+  void onClientData(ssize_t n);                  // n plaintext bytes landed in in_ (or EOF)
+  void onClientCipher(const char* p, size_t n);  // TLS: decrypts into in_
+  void flushClientTls();  // TLS: sends what OpenSSL produced (handshake, tickets, alerts)
+  static void onTimer(net::TimerWheel::Entry* e);
+  static void onHandleClosed(uv_handle_t* h);
+  uint32_t maxHeaderBytes() const;
+  http::Parser* reqParser() { return ex_ ? &ex_->reqParser_ : nullptr; }
+  void pump();
+  void processClientInput();
+  void beginRequest();
+  void startRequestHead();
+  int requestHeadersComplete(http::Parser& p);
+  const config::Timeouts& timeouts() const;
+
+  // response side (http1_response.cc)
+  bool flushClientOut();  // writes ex_->clientOut_, if any; whether there was something
+  void sendClient(net::WriteBatch* batch);  // bytes for the socket as they are
+  void onClientWriteDone(int status);
+  void maybeFinishExchange();
+  void finishExchange();
+  void lingerClose();
+  bool clientBackpressured() const;
+  void refuse(int status, const char* reason);  // malformed request: answer and close
+
+  // tunnel (http1_tunnel.cc)
+  void tunnelToUpstream();
+  void armTunnelDeadline();
+
+  void onDeadline();
+
+  server::Worker& w_;
+  server::WorkerListener& listener_;
+  Exchange* ex_ = nullptr;  // the request in progress, if any
+  uv_tcp_t tcp_;
+  net::TimerWheel::Entry timer_;
+  uint64_t clientDeadline_ = 0;
+  uint64_t armedAt_ = 0;  // deadline the timer is scheduled for (0 = not scheduled)
+  InputBuffer in_;
+  std::unique_ptr<net::TlsStream> tls_;  // set when the listener terminates TLS
+  uint32_t clientWrites_ = 0;            // uv_writes in flight to the client
+  Phase phase_ = Phase::kIdle;
+  bool clientReading_ = false;
+  bool closeAfter_ = false;    // close the client connection after the current response
+  bool clientPaused_ = false;  // parser paused at a message end (next request waits)
+  bool inPump_ = false;
+  bool pumpAgain_ = false;
+  bool tlsShutdown_ = false;  // close_notify queued
+  bool firstBytes_ = true;    // nothing parsed yet (h2c preface detection)
+  ClientInfo client_;
+};
+
+}  // namespace sy::proxy

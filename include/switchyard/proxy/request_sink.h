@@ -1,0 +1,52 @@
+#pragma once
+// The downstream end of one request: what an UpstreamRequest tells the client side. An
+// HTTP/1.1 connection implements it for its current request, an HTTP/2 stream for itself; each
+// frames the response in its own protocol. Worker thread only.
+
+#include <cstddef>
+#include <string_view>
+
+#include "switchyard/http/parser.h"
+#include "switchyard/net/buffer.h"
+
+namespace sy::proxy {
+
+class RequestSink {
+ public:
+  virtual ~RequestSink() = default;
+  // The proxy accepted a body with "Expect: 100-continue": ask the client to send it.
+  virtual void sendContinue() = 0;
+  // An interim (1xx, not 101) answer from the backend.
+  virtual void sendInterim(const http::Parser& resp) = 0;
+  // The backend's final (or 101) response head. Return 0 to go on, 1 when no body follows
+  // (answer to HEAD, 204, 304), -1 after resp.fail() (the request fails with 502).
+  virtual int sendResponseHead(const http::Parser& resp) = 0;
+  // Response body bytes (framing removed), referenced in `block` (take a reference to keep).
+  virtual void sendResponseBody(net::Block* block, const char* data, size_t n) = 0;
+  // The body is complete.
+  virtual void sendResponseEnd() = 0;
+  // End of one upstream read: push what was collected to the client.
+  virtual void flushResponse() = 0;
+  // Whether the client side holds too many unsent response bytes (upstream reading pauses,
+  // and resumes through UpstreamRequest::resumeResponse()).
+  virtual bool responseBackpressured() const = 0;
+  // Upstream reading was paused for backpressure.
+  virtual void responseStalled() = 0;
+  // The response is complete and the upstream side released.
+  virtual void responseDone() = 0;
+  // Answer locally (no response has started): `close` asks to end the connection afterwards
+  // (HTTP/1.1) or the stream (HTTP/2: the request body is abandoned).
+  virtual void respondLocal(int status, const char* body, bool close,
+                            std::string_view location = {}) = 0;
+  // The request failed after its response started: the only honest signal is to cut it.
+  virtual void abortResponse() = 0;
+  // The upstream side drained its write queue: more request body may be read.
+  virtual void requestBodyDrained() = 0;
+  // Tunnels (HTTP/1.1 only): the backend switched protocols (101 relayed); bytes it sends
+  // afterwards; it closed.
+  virtual void tunnelOpened() {}
+  virtual void tunnelData() {}
+  virtual void tunnelClosed() {}
+};
+
+}  // namespace sy::proxy

@@ -1,0 +1,209 @@
+#pragma once
+// One request on its way to a backend and back: the route result, the balancing inputs, the
+// serialized upstream head (kept for retries), the attempts and tried set, retries, health and
+// outlier reports, the upstream connection and its deadlines, and the request's telemetry.
+//
+// It knows backends and nothing of the client's framing: the downstream end of the request
+// (an HTTP/1.1 connection, an HTTP/2 stream) is a RequestSink that receives the response and
+// answers locally when asked to. One client connection runs as many UpstreamRequests as it has
+// requests in progress (HTTP/1.1: one; HTTP/2: one per stream).
+//
+// Upstream connections speak HTTP/1.1. Worker thread only.
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include <sys/socket.h>
+#include <uv.h>
+
+#include "switchyard/http/forward.h"
+#include "switchyard/http/parser.h"
+#include "switchyard/http/request_head.h"
+#include "switchyard/http/request_id.h"
+#include "switchyard/net/buffer.h"
+#include "switchyard/net/timer_wheel.h"
+#include "switchyard/proxy/input_buffer.h"
+#include "switchyard/proxy/request_sink.h"
+#include "switchyard/proxy/selection_keys.h"
+#include "switchyard/server/snapshot.h"
+#include "switchyard/upstream/upstream_conn.h"
+
+namespace sy::server {
+class Worker;
+struct WorkerListener;
+}  // namespace sy::server
+
+namespace sy::proxy {
+
+// The client connection's facts a request needs (owned by the connection, outlives requests).
+struct ClientInfo {
+  union {
+    sockaddr sa;
+    sockaddr_in v4;
+    sockaddr_in6 v6;
+  } peer{};
+  char ip[INET6_ADDRSTRLEN] = {0};
+  bool tls = false;
+};
+
+class UpstreamRequest final : public http::Parser::Handler, public upstream::ConnUser {
+ public:
+  explicit UpstreamRequest(http::HeaderPool* headers);
+  ~UpstreamRequest() override;
+  UpstreamRequest(const UpstreamRequest&) = delete;
+  UpstreamRequest& operator=(const UpstreamRequest&) = delete;
+
+  // Starts a request: takes the worker's newest config together with the listener's place in
+  // it (a reload between two requests changes both at once), and starts the request clock.
+  void begin(server::Worker& w, server::WorkerListener& l, const ClientInfo& client,
+             RequestSink* sink);
+  bool begun() const { return w_ != nullptr; }
+  // Drops the request's upstream state and references (idempotent); the next begin() reuses it.
+  void end();
+
+  // The request head is complete. `headBlock` keeps the head's bytes alive for the telemetry
+  // views (may be null when the head is copied elsewhere for the request's lifetime). Returns 0
+  // when the request was taken (routed and started, or answered locally through the sink), or
+  // the status to refuse it with (400, 413, 417, 431, 505...) with `reason`.
+  int start(const http::RequestHead& head, net::Block* headBlock, const char** reason);
+  // Request body bytes (framing removed), referenced in `block`; false past limits.max_body.
+  bool addBody(net::Block* block, const char* data, size_t n);
+  // The request is complete (its last body byte was given).
+  void endBody();
+  // Sends queued request bytes when they are worth a write (or the request is complete).
+  void flush();
+  // Upstream bytes not yet written exceed the high-water mark (the low one while the client is
+  // not being read): the downstream should stop reading the body.
+  bool backpressured(bool clientReading) const;
+  // The downstream drained what it was given: upstream reading may resume.
+  void resumeResponse();
+  // Gives up the upstream side now (client gone, request refused): not reusable.
+  void cancel() { releaseUpstream(false); }
+  // Local answer bookkeeping (status sent, bytes, the answer counts as the response).
+  void noteLocalAnswer(int status);
+  void addResponseBytes(uint64_t n) { respBytes_ += n; }
+  // Writes the request's metrics and access log line (once; later calls do nothing).
+  void record(std::string_view protocol);
+
+  // Tunnel (HTTP/1.1 upgrade): raw bytes to the backend; the upstream side's received bytes
+  // are handed to the sink (RequestSink::tunnelData).
+  void tunnelSend(net::Block* block, const char* data, size_t n);
+  void tunnelShutdown();
+  bool tunnelBackpressured(bool clientReading) const { return backpressured(clientReading); }
+  InputBuffer& upstreamInput() { return upIn_; }
+  void pauseUpstreamReading();
+  bool upstreamReading() const { return upReading_; }
+
+  const http::RequestInfo& info() const { return req_; }
+  const config::Config& config() const { return *view_->snap->config; }
+  const config::Timeouts& clientTimeouts() const;
+  // The pool's timeouts once routed (tunnel_idle, upstream_*), else the top-level ones.
+  const config::Timeouts& poolTimeouts() const { return set_ ? set_->cfg.timeouts : config().timeouts; }
+  std::string_view requestId() const { return reqId_; }
+  int status() const { return status_; }
+  bool requestComplete() const { return requestComplete_; }
+  bool requestHasBody() const { return requestHasBody_; }
+  bool responseStarted() const { return respHeadSent_; }
+  void setResponseStarted() { respHeadSent_ = true; }
+  bool responseComplete() const { return respComplete_; }
+  bool hasUpstream() const { return up_ != nullptr; }
+  bool tunnel() const { return tunnel_; }
+  uint64_t bodyBytes() const { return bodyBytes_; }
+  const config::HeaderRules* responseEdits() const { return respEdits_; }
+  int listenerIndex() const { return listenerIndex_; }
+  UpstreamRequest* nextFree = nullptr;
+
+  // http::Parser::Handler (the response parser)
+  int onHeadersComplete(http::Parser& p) override;
+  int onBody(http::Parser& p, const char* data, size_t n) override;
+  int onMessageComplete(http::Parser& p) override;
+  // upstream::ConnUser
+  void onUpstreamConnect(int status) override;
+  void onUpstreamAlloc(size_t suggested, uv_buf_t* buf) override;
+  void onUpstreamRead(ssize_t n, const uv_buf_t* buf) override;
+  void onUpstreamWriteDone(int status) override;
+
+ private:
+  enum class Failure : uint8_t { kConnect, kTimeout, kClosed, kInvalid };
+  void noteRequestHead(const http::RequestHead& head, net::Block* headBlock);
+  void redirectHttps(uint16_t port);
+  void startAttempt();
+  void useConnection(upstream::UpstreamConn* c, bool reused);
+  void upstreamFailed(Failure kind, int err);
+  bool replayable(uint32_t condition) const;
+  bool idempotent() const;
+  void retryElsewhere();
+  void requeueHead();
+  void releaseUpstream(bool reusable);
+  void processUpstreamInput();
+  void onResponseComplete();
+  void armResponseDeadline();
+  void setDeadline(uint64_t ms);
+  static void onTimer(net::TimerWheel::Entry* e);
+
+  server::Worker* w_ = nullptr;
+  RequestSink* sink_ = nullptr;
+  const ClientInfo* client_ = nullptr;
+  server::WorkerListener* listener_ = nullptr;
+  std::shared_ptr<server::WorkerView> view_;  // config snapshot the request started with
+  int listenerIndex_ = -1;                    // the listener's index in view_'s config
+  http::Parser respParser_;
+  InputBuffer upIn_;
+  net::TimerWheel::Entry timer_;
+  uint64_t deadline_ = 0;
+  uint64_t armedAt_ = 0;  // when the timer entry is due
+
+  // the request
+  upstream::BackendSet* set_ = nullptr;
+  const config::HeaderRules* respEdits_ = nullptr;  // the route's response_headers
+  balancing::Policy* policy_ = nullptr;
+  SelectionInputs selection_;
+  http::RequestInfo req_;
+  uint8_t method_ = 0;
+  uint64_t bodyBytes_ = 0;
+  net::Block* reqHead_ = nullptr;  // serialized upstream request head (kept for retries)
+  uint32_t reqHeadLen_ = 0;
+  net::WriteBatch* upOut_ = nullptr;  // bytes waiting for the upstream connection
+  bool requestHasBody_ = false;
+  bool upstreamChunked_ = false;  // the body goes upstream chunked
+  bool requestComplete_ = false;
+  bool discard_ = false;  // answered locally: further body bytes are dropped
+
+  // upstream
+  upstream::UpstreamConn* up_ = nullptr;
+  upstream::Backend* backend_ = nullptr;
+  const upstream::Backend* tried_[16];
+  uint32_t triedCount_ = 0;
+  uint32_t attempts_ = 0;
+  uint32_t upWrites_ = 0;  // uv_writes in flight to the backend
+  bool upConnected_ = false;
+  bool holdsInFlight_ = false;  // counted in backend_->inFlight()
+  bool upReused_ = false;
+  bool upReading_ = false;
+  bool upSawBytes_ = false;
+  bool upSentAny_ = false;  // some request bytes were handed to the current connection
+  bool freshOnly_ = false;  // next attempt must open a new connection
+  int retryStatus_ = 0;     // a 5xx answer being dropped for a retry (retries.on)
+  bool respHeadSent_ = false;
+  bool respComplete_ = false;
+  bool tunnel_ = false;
+
+  // observability
+  uint64_t reqStartNs_ = 0;
+  uint64_t upSentNs_ = 0;
+  int64_t upConnectNs_ = -1;
+  int64_t upResponseNs_ = -1;
+  uint64_t respBytes_ = 0;
+  int status_ = 0;
+  net::Block* headRef_ = nullptr;
+  bool headSeen_ = false;  // a complete head was noted (the request counts as one)
+  std::string_view methodName_;
+  std::string_view target_;
+  std::string_view userAgent_;
+  std::string_view referer_;
+  std::string_view reqId_;
+  char genId_[http::kGeneratedRequestIdLength];
+};
+
+}  // namespace sy::proxy

@@ -1,0 +1,157 @@
+// Response heads: the client-side framing of a backend's answer, the head the client gets, and
+// the proxy's own short answers.
+#include <charconv>
+#include <cstring>
+
+#include "switchyard/http/forward.h"
+#include "switchyard/http/request_id.h"
+#include "head_rules.h"
+
+namespace sy::http {
+using namespace detail;
+
+ResponseBody chooseResponseBody(const Parser& resp, bool requestWasHead, bool clientHttp10) {
+  int s = resp.statusCode();
+  if (requestWasHead || (s >= 100 && s < 200) || s == 204 || s == 304) return ResponseBody::kNone;
+  if (resp.hasContentLength() && !resp.chunked()) return ResponseBody::kContentLength;
+  return clientHttp10 ? ResponseBody::kUntilClose : ResponseBody::kChunked;
+}
+
+size_t clientResponseHeadBound(const Parser& resp, const config::HeaderRules* edits) {
+  size_t n = 64 + resp.reason().size();
+  n += FieldsView(resp).bytes() + 4 * resp.headers().size();
+  return n + 128 + 32 + kMaxRequestIdLength + setBytes(edits);
+}
+
+void writeClientResponseHead(const Parser& resp, ResponseBody body, bool closeAfter,
+                             bool clientHttp10, HeadWriter& w, std::string_view requestId,
+                             const config::HeaderRules* edits) {
+  const config::HeaderRules* ed = active(edits);
+  w.put("HTTP/1.1 ");
+  w.putUint(static_cast<uint64_t>(resp.statusCode()));
+  w.putChar(' ');
+  w.put(resp.reason().empty() ? reasonPhrase(resp.statusCode()) : resp.reason());
+  w.put("\r\n");
+  const FieldsView f(resp);
+  const ConnTokens conn = gatherConnectionTokens(f);
+  for (uint32_t i = 0; i < f.size(); ++i) {
+    std::string_view n = f.name(i);
+    if (isHopByHop(n)) continue;
+    if (n.size() == 14 && equalsIgnoreCase(n, "content-length")) {
+      // Kept for bodiless answers (HEAD, 304) where it describes the representation.
+      if (body != ResponseBody::kNone || resp.chunked()) continue;
+    }
+    if (!requestId.empty() && n.size() == 12 && equalsIgnoreCase(n, "x-request-id")) continue;
+    if (conn.any && namedBy(conn, f, n)) continue;
+    if (ed && ed->touches(n)) continue;
+    w.put(n);
+    w.put(": ");
+    w.put(f.value(i));
+    w.put("\r\n");
+  }
+  if (!requestId.empty() && !edited(ed, "x-request-id")) {
+    w.put("X-Request-Id: ");
+    w.put(requestId);
+    w.put("\r\n");
+  }
+  putSetHeaders(ed, w);
+  switch (body) {
+    case ResponseBody::kContentLength:
+      w.put("Content-Length: ");
+      w.putUint(resp.contentLength());
+      w.put("\r\n");
+      break;
+    case ResponseBody::kChunked:
+      w.put("Transfer-Encoding: chunked\r\n");
+      break;
+    default:
+      break;
+  }
+  if (!edited(ed, "via")) w.put("Via: 1.1 switchyard\r\n");
+  if (resp.upgrade()) {
+    w.put("Connection: upgrade\r\nUpgrade: ");
+    w.put(upgradeHeader(f));
+    w.put("\r\n");
+  } else if (closeAfter) {
+    w.put("Connection: close\r\n");
+  } else if (clientHttp10) {
+    w.put("Connection: keep-alive\r\n");
+  }
+  w.put("\r\n");
+}
+
+void writeInterimHead(const Parser& resp, HeadWriter& w) {
+  w.put("HTTP/1.1 ");
+  w.putUint(static_cast<uint64_t>(resp.statusCode()));
+  w.putChar(' ');
+  w.put(resp.reason().empty() ? reasonPhrase(resp.statusCode()) : resp.reason());
+  w.put("\r\n");
+  const FieldsView f(resp);
+  const ConnTokens conn = gatherConnectionTokens(f);
+  for (uint32_t i = 0; i < f.size(); ++i) {
+    std::string_view n = f.name(i);
+    if (isHopByHop(n) || (conn.any && namedBy(conn, f, n))) continue;
+    w.put(n);
+    w.put(": ");
+    w.put(f.value(i));
+    w.put("\r\n");
+  }
+  w.put("\r\n");
+}
+
+size_t writeLocalResponse(int status, std::string_view body, bool closeAfter, bool isHead,
+                          char* out, size_t capacity, std::string_view requestId,
+                          std::string_view location) {
+  HeadWriter w(out, capacity);
+  w.put("HTTP/1.1 ");
+  w.putUint(static_cast<uint64_t>(status));
+  w.putChar(' ');
+  w.put(reasonPhrase(status));
+  w.put("\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ");
+  w.putUint(body.size());
+  w.put("\r\nServer: switchyard\r\n");
+  if (!requestId.empty()) {
+    w.put("X-Request-Id: ");
+    w.put(requestId);
+    w.put("\r\n");
+  }
+  if (!location.empty()) {
+    w.put("Location: ");
+    w.put(location);
+    w.put("\r\n");
+  }
+  if (closeAfter) w.put("Connection: close\r\n");
+  w.put("\r\n");
+  if (!isHead) w.put(body);
+  return w.overflow() ? 0 : w.size();
+}
+
+std::string_view reasonPhrase(int status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 102: return "Processing";
+    case 103: return "Early Hints";
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 417: return "Expectation Failed";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+  }
+}
+
+}  // namespace sy::http
