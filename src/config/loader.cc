@@ -439,7 +439,8 @@ std::optional<Route> loadRoute(Walker& w, const YAML::Node& node, const std::str
 
 void loadListener(Walker& w, const YAML::Node& node, const std::string& path, size_t index,
                   Config& config) {
-  MapView m(w, node, path, {"name", "listen", "tls", "redirect_https", "routes", "timeouts"});
+  MapView m(w, node, path,
+            {"name", "listen", "tls", "redirect_https", "routes", "timeouts", "protocols", "http2"});
   if (!m.ok()) return;
   Listener listener;
   listener.mark = m.mark();
@@ -478,6 +479,7 @@ void loadListener(Walker& w, const YAML::Node& node, const std::string& path, si
   if (std::optional<YAML::Node> tls = m.get("tls")) {
     listener.tls = loadTls(w, *tls, m.pathOf("tls"));
   }
+  detail::readListenerProtocols(m, listener);
   if (m.integer("redirect_https", listener.redirectHttps, 1, 65535) && listener.tls) {
     w.fail(*m.get("redirect_https"), m.pathOf("redirect_https"),
            "only for plain HTTP listeners (this one has tls:)");

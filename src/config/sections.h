@@ -15,6 +15,9 @@ namespace sy::config::detail {
 // Used for the global timeouts and for a listener's or pool's overrides.
 void readTimeouts(const MapView& parent, Timeouts& out);
 
+// Applies `protocols:` and `http2:` of a listener map (tls must already be read).
+void readListenerProtocols(const MapView& m, Listener& listener);
+
 // Records an error at `node` unless `region` names an entry of `config.regions`.
 bool checkRegionExists(Walker& w, const Config& config, const YAML::Node& node,
                        const std::string& path, const std::string& region);

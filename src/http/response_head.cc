@@ -80,6 +80,27 @@ void writeClientResponseHead(const Parser& resp, ResponseBody body, bool closeAf
   w.put("\r\n");
 }
 
+void h2ResponseFields(const Parser& resp, bool keepLength, std::string_view requestId,
+                      const config::HeaderRules* edits, std::vector<Field>& out) {
+  out.clear();
+  const config::HeaderRules* ed = active(edits);
+  const FieldsView f(resp);
+  const ConnTokens conn = gatherConnectionTokens(f);
+  for (uint32_t i = 0; i < f.size(); ++i) {
+    std::string_view n = f.name(i);
+    if (isHopByHop(n)) continue;
+    if (n.size() == 14 && equalsIgnoreCase(n, "content-length") && !keepLength) continue;
+    if (!requestId.empty() && n.size() == 12 && equalsIgnoreCase(n, "x-request-id")) continue;
+    if (conn.any && namedBy(conn, f, n)) continue;
+    if (ed && ed->touches(n)) continue;
+    out.push_back({n, f.value(i)});
+  }
+  if (!requestId.empty() && !edited(ed, "x-request-id")) out.push_back({"x-request-id", requestId});
+  if (ed)
+    for (const auto& [k, v] : ed->set) out.push_back({k, v});
+  if (!edited(ed, "via")) out.push_back({"via", "1.1 switchyard"});
+}
+
 void writeInterimHead(const Parser& resp, HeadWriter& w) {
   w.put("HTTP/1.1 ");
   w.putUint(static_cast<uint64_t>(resp.statusCode()));

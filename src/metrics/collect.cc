@@ -135,6 +135,18 @@ void writeMetrics(const ScrapeInput& in, std::string& out) {
   w.begin(FamilyId::kUpgrades);
   for (uint32_t slot = 0; srv && slot < listeners.size(); ++slot)
     w.sample(FamilyId::kUpgrades, {listeners[slot]}, srv->listener(slot, kUpgrades));
+  w.begin(FamilyId::kHttp2Streams);
+  for (uint32_t slot = 0; srv && slot < listeners.size(); ++slot)
+    w.sample(FamilyId::kHttp2Streams, {listeners[slot]}, srv->listener(slot, kH2Streams));
+  w.begin(FamilyId::kHttp2ConnectionsActive);
+  for (uint32_t slot = 0; srv && slot < listeners.size(); ++slot)
+    w.sample(FamilyId::kHttp2ConnectionsActive, {listeners[slot]},
+             gauge(srv->listener(slot, kH2ConnOpened), srv->listener(slot, kH2ConnClosed)));
+  w.begin(FamilyId::kHttp2GoawaysSent);
+  for (uint32_t slot = 0; srv && slot < listeners.size(); ++slot)
+    for (uint32_t e = 0; e <= kH2GoawayLast - kH2GoawayFirst; ++e)
+      w.sample(FamilyId::kHttp2GoawaysSent, {listeners[slot], kH2GoawayErrors[e]},
+               srv->listener(slot, static_cast<PerListener>(kH2GoawayFirst + e)));
 
   // Upstream side, by backend.
   w.begin(FamilyId::kUpstreamActive);

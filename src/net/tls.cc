@@ -23,6 +23,16 @@ constexpr const char* kCiphers12 =
 constexpr const char* kCiphers13 =
     "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
 constexpr unsigned char kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+// Server preference lists (SSL_select_next_proto walks ours in order): h2 first when offered.
+struct AlpnList {
+  const unsigned char* data;
+  unsigned int len;
+};
+constexpr unsigned char kAlpnH2Http11[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+constexpr unsigned char kAlpnH2[] = {2, 'h', '2'};
+constexpr AlpnList kListHttp11{kAlpnHttp11, sizeof kAlpnHttp11};
+constexpr AlpnList kListH2Http11{kAlpnH2Http11, sizeof kAlpnH2Http11};
+constexpr AlpnList kListH2{kAlpnH2, sizeof kAlpnH2};
 constexpr size_t kStage = 16 * 1024;  // one full TLS record of plaintext
 constexpr size_t kCoalesceBelow = 4096;
 
@@ -66,11 +76,12 @@ bool configureCommon(SSL_CTX* ctx, int minVersion, std::string* err) {
 }
 
 int selectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
-               unsigned int inlen, void*) {
+               unsigned int inlen, void* arg) {
+  const auto* list = static_cast<const AlpnList*>(arg);
   unsigned char* sel = nullptr;
-  if (SSL_select_next_proto(&sel, outlen, kAlpnHttp11, sizeof kAlpnHttp11, in, inlen) !=
+  if (SSL_select_next_proto(&sel, outlen, list->data, list->len, in, inlen) !=
       OPENSSL_NPN_NEGOTIATED)
-    return SSL_TLSEXT_ERR_NOACK;  // the client offers no HTTP/1.1: go on without ALPN
+    return SSL_TLSEXT_ERR_NOACK;  // nothing in common: go on without ALPN (HTTP/1.1)
   *out = sel;
   return SSL_TLSEXT_ERR_OK;
 }
@@ -163,7 +174,8 @@ int serverNameCallback(SSL* ssl, int* alert, void* arg);
 }  // namespace
 
 std::shared_ptr<TlsServerContext> TlsServerContext::create(const config::ListenerTls& cfg,
-                                                           std::string* err) {
+                                                           std::string* err, bool h1, bool h2) {
+  const AlpnList* alpn = h2 ? (h1 ? &kListH2Http11 : &kListH2) : &kListHttp11;
   std::shared_ptr<TlsServerContext> tc(new TlsServerContext());
   const int minVersion = cfg.minVersion == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION;
   for (const config::TlsCertificate& c : cfg.certificates) {
@@ -183,7 +195,7 @@ std::shared_ptr<TlsServerContext> TlsServerContext::create(const config::Listene
       return nullptr;
     }
     tc->entries_.back().names = certificateNames(SSL_CTX_get0_certificate(ctx));
-    SSL_CTX_set_alpn_select_cb(ctx, selectAlpn, nullptr);
+    SSL_CTX_set_alpn_select_cb(ctx, selectAlpn, const_cast<AlpnList*>(alpn));
     // Resumption: a server-side session cache and stateless tickets (OpenSSL's per-context
     // ticket keys, so a reload, which builds new contexts, also rotates them).
     static const unsigned char kSidCtx[] = "switchyard";
@@ -344,6 +356,13 @@ void TlsStream::feed(const char* p, size_t n) {
     p += w;
     n -= static_cast<size_t>(w);
   }
+}
+
+std::string_view TlsStream::alpn() const {
+  const unsigned char* p = nullptr;
+  unsigned int n = 0;
+  SSL_get0_alpn_selected(ssl_, &p, &n);
+  return p ? std::string_view(reinterpret_cast<const char*>(p), n) : std::string_view();
 }
 
 void TlsStream::noteError(int sslErr) {

@@ -2,6 +2,7 @@
 #include "switchyard/proxy/http1_connection.h"
 
 #include "switchyard/common/log.h"
+#include "switchyard/proxy/http2_connection.h"
 #include "switchyard/net/socket.h"
 #include "switchyard/server/worker.h"
 
@@ -62,6 +63,7 @@ Http1Connection::Http1Connection(server::Worker& worker, server::WorkerListener&
 }
 
 Http1Connection::~Http1Connection() {
+  h2_.reset();  // its streams end (and are recorded) first
   if (ex_ && ex_->up.tunnel()) w_.stats().addListener(listener_.slot, metrics::kTunnelsClosed);
   w_.timers().cancel(&timer_);
   releaseExchange();
@@ -102,6 +104,7 @@ void Http1Connection::abort() {
     ex_->up.record(ex_->up.info().http10 ? "HTTP/1.0" : "HTTP/1.1");
     ex_->up.cancel();
   }
+  if (h2_) h2_->abandon();
   phase_ = Phase::kClosed;
   w_.timers().cancel(&timer_);
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), onHandleClosed);
@@ -109,6 +112,10 @@ void Http1Connection::abort() {
 
 void Http1Connection::drain() {
   closeAfter_ = true;
+  if (phase_ == Phase::kHttp2) {
+    h2_->drain();
+    return;
+  }
   if (phase_ == Phase::kIdle && in_.unparsed() == 0 && clientWrites_ == 0) abort();
 }
 
@@ -260,6 +267,21 @@ void Http1Connection::onClientData(ssize_t n) {
   if (phase_ == Phase::kLingering) {
     in_.parsed = in_.end;  // discard
     return;
+  }
+  if (phase_ == Phase::kHttp2) {
+    h2Input();
+    return;
+  }
+  if (firstBytes_ && phase_ == Phase::kIdle) {
+    if (tls_) {
+      firstBytes_ = false;
+      if (tls_->alpn() == "h2") {
+        startHttp2();
+        return;
+      }
+    } else if (checkPreface()) {
+      return;  // HTTP/2 now, or waiting for the rest of what may be its preface
+    }
   }
   if (phase_ == Phase::kIdle) {
     startRequestHead();
@@ -413,6 +435,13 @@ void Http1Connection::onDeadline() {
     case Phase::kTunnel:
       LOG_DEBUG("client %s: tunnel idle for tunnel_idle: closing", client_.ip);
       abort();
+      return;
+    case Phase::kHttp2:
+      if (uint64_t d = h2_->deadline(); d && d <= now) {
+        h2_->onTimeout();
+      } else {
+        armH2Deadline();
+      }
       return;
     case Phase::kHead:
     case Phase::kBody:

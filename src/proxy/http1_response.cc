@@ -6,6 +6,7 @@
 
 #include "switchyard/common/log.h"
 #include "switchyard/proxy/http1_connection.h"
+#include "switchyard/proxy/http2_connection.h"
 #include "switchyard/server/worker.h"
 
 namespace sy::proxy {
@@ -225,6 +226,10 @@ void Http1Connection::onClientWriteDone(int status) {
   }
   if (phase_ == Phase::kLingering) {
     if (clientWrites_ == 0) lingerClose();
+    return;
+  }
+  if (phase_ == Phase::kHttp2) {
+    if (!clientBackpressured()) h2_->onWritable();
     return;
   }
   if (ex_ && ex_->up.hasUpstream() && !ex_->up.upstreamReading() && !ex_->up.responseComplete()) {

@@ -59,7 +59,8 @@ std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
     std::shared_ptr<const net::TlsServerContext> tls;
     if (l.tls) {
       std::string err;
-      tls = net::TlsServerContext::create(*l.tls, &err);
+      tls = net::TlsServerContext::create(*l.tls, &err, (l.protocols & config::kProtoH1) != 0,
+                                          (l.protocols & config::kProtoH2) != 0);
       if (!tls) return std::unexpected("listener " + l.name + ": tls: " + err);
     }
     snap->listenerTls.push_back(std::move(tls));

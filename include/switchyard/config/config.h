@@ -110,6 +110,21 @@ struct ListenerTls {
   std::string minVersion = "1.2";  // "1.2" | "1.3"
 };
 
+// listeners[].http2: the HTTP/2 server settings of one listener.
+struct Http2Settings {
+  uint32_t maxConcurrentStreams = 100;
+  // Per-stream receive window advertised to clients (SETTINGS_INITIAL_WINDOW_SIZE); the
+  // connection window is raised to 16 times it. 256 KiB: one window fills the backend's
+  // socket buffer without holding more than kHighWater per stream (measured in the bench).
+  uint32_t initialWindowSize = 256 * 1024;
+  uint64_t maxHeaderListBytes = 0;  // 0 = limits.max_header_bytes
+};
+
+// listeners[].protocols (Caddy's names): which protocols clients may speak.
+inline constexpr uint8_t kProtoH1 = 1;
+inline constexpr uint8_t kProtoH2 = 2;   // HTTP/2 over TLS (ALPN h2)
+inline constexpr uint8_t kProtoH2c = 4;  // HTTP/2 cleartext with prior knowledge (the preface)
+
 struct Listener {
   std::string name;
   SocketAddress listen;
@@ -119,6 +134,9 @@ struct Listener {
   uint16_t redirectHttps = 0;
   std::vector<Route> routes;
   Timeouts timeouts;  // global timeouts, overridden by the listener's own `timeouts:` keys
+  // kProto* bits; default [h1, h2] with tls:, [h1] without.
+  uint8_t protocols = kProtoH1;
+  Http2Settings http2;
   Mark mark;
 };
 

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include "switchyard/config/config.h"
 #include "switchyard/http/parser.h"
@@ -117,6 +118,13 @@ ResponseBody chooseResponseBody(const Parser& resp, bool requestWasHead, bool cl
 void writeClientResponseHead(const Parser& resp, ResponseBody body, bool closeAfter,
                              bool clientHttp10, HeadWriter& w, std::string_view requestId = {},
                              const config::HeaderRules* edits = nullptr);
+// HTTP/2 clients: the fields of a response head to send after :status: end-to-end headers
+// (hop-by-hop ones, those named by Connection, and Transfer-Encoding removed; Content-Length
+// only when `keepLength`), X-Request-Id replaced by `requestId`, the route's `edits` applied,
+// Via appended. Views into `resp`, `edits` and `requestId`; names as received (lowercase them
+// before sending). `out` is cleared first.
+void h2ResponseFields(const Parser& resp, bool keepLength, std::string_view requestId,
+                      const config::HeaderRules* edits, std::vector<Field>& out);
 // Writes an interim (1xx) response head as received: status line and end-to-end headers.
 void writeInterimHead(const Parser& resp, HeadWriter& w);
 // The value of the only Upgrade header of a head; empty if there is none or several.

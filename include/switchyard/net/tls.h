@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <openssl/ssl.h>
@@ -45,8 +46,10 @@ bool hostMatches(const std::string& pattern, const std::string& host);
 // carries the SNI callback that switches a handshake to the certificate naming the host.
 class TlsServerContext {
  public:
+  // ALPN offers what the listener speaks: h2 (first) and/or http/1.1.
   static std::shared_ptr<TlsServerContext> create(const config::ListenerTls& cfg,
-                                                  std::string* err);
+                                                  std::string* err, bool h1 = true,
+                                                  bool h2 = false);
   ~TlsServerContext();
   SSL_CTX* ctx() const { return entries_.front().ctx; }
   // Index of the certificate chosen for `host` (exact names first, then wildcards; 0 = default).
@@ -98,6 +101,8 @@ class TlsStream {
 
   bool valid() const { return ssl_ != nullptr; }
   bool established() const { return SSL_is_init_finished(ssl_) != 0; }
+  // The protocol ALPN selected ("h2", "http/1.1"), empty if none.
+  std::string_view alpn() const;
   // Appends ciphertext read from the socket.
   void feed(const char* p, size_t n);
   // Client side: advances the handshake. 1 = done, 0 = waiting for the peer, -1 = failed.

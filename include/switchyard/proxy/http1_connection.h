@@ -75,6 +75,11 @@ class Http1Connection final : public ClientConnection,
   void closeAfterWrites();
   void startClientReading();
   void stopClientReading();
+  bool closing() const { return phase_ == Phase::kClosed || phase_ == Phase::kLingering; }
+  // Arms the connection deadline the HTTP/2 codec wants now.
+  void armH2Deadline();
+  // The listener's client timeouts in the current config.
+  const config::Timeouts& listenerTimeouts() const;
 
  private:
   enum class Phase : uint8_t {
@@ -124,10 +129,17 @@ class Http1Connection final : public ClientConnection,
   void armTunnelDeadline();
 
   void onDeadline();
+  // HTTP/2 (ALPN h2, or the h2c preface): hands the connection to an Http2Connection.
+  void startHttp2();
+  // Cleartext: whether the first bytes are (so far) the HTTP/2 connection preface; acts on it.
+  // Returns true when processing must stop (waiting for more bytes, or switched).
+  bool checkPreface();
+  void h2Input();
 
   server::Worker& w_;
   server::WorkerListener& listener_;
   Exchange* ex_ = nullptr;  // the request in progress, if any
+  std::unique_ptr<Http2Connection> h2_;  // set once the connection speaks HTTP/2
   uv_tcp_t tcp_;
   net::TimerWheel::Entry timer_;
   uint64_t clientDeadline_ = 0;

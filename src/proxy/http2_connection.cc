@@ -1,0 +1,415 @@
+// Http2Connection: the nghttp2 server session, its callbacks, output and defences.
+#include "switchyard/proxy/http2_connection.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "http2_stream.h"
+#include "switchyard/common/log.h"
+#include "switchyard/proxy/http1_connection.h"
+#include "switchyard/server/worker.h"
+
+namespace sy::proxy {
+namespace {
+
+// Glitch budget: a bucket of kGlitchBurst tokens refilled at kGlitchPerSecond. A browser
+// spends a handful per connection (SETTINGS, PING, a cancelled stream); floods spend hundreds.
+constexpr double kGlitchBurst = 400;
+constexpr double kGlitchPerSecond = 40;
+
+Http2Connection* self(void* user) { return static_cast<Http2Connection*>(user); }
+
+Http2Stream* streamOf(nghttp2_session* s, int32_t id) {
+  return static_cast<Http2Stream*>(nghttp2_session_get_stream_user_data(s, id));
+}
+
+nghttp2_session_callbacks* callbacks() {
+  static nghttp2_session_callbacks* cbs = [] {
+    nghttp2_session_callbacks* c = nullptr;
+    nghttp2_session_callbacks_new(&c);
+    nghttp2_session_callbacks_set_on_begin_headers_callback(
+        c, [](nghttp2_session*, const nghttp2_frame* f, void* u) {
+          return self(u)->onBeginHeaders(f);
+        });
+    nghttp2_session_callbacks_set_on_header_callback2(
+        c, [](nghttp2_session*, const nghttp2_frame* f, nghttp2_rcbuf* n, nghttp2_rcbuf* v,
+              uint8_t, void* u) { return self(u)->onHeader(f, n, v); });
+    nghttp2_session_callbacks_set_on_frame_recv_callback(
+        c, [](nghttp2_session*, const nghttp2_frame* f, void* u) {
+          return self(u)->onFrameRecv(f);
+        });
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(
+        c, [](nghttp2_session*, uint8_t flags, int32_t id, const uint8_t* d, size_t n, void* u) {
+          return self(u)->onDataChunk(flags, id, d, n);
+        });
+    nghttp2_session_callbacks_set_on_stream_close_callback(
+        c, [](nghttp2_session*, int32_t id, uint32_t err, void* u) {
+          return self(u)->onStreamClose(id, err);
+        });
+    nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(
+        c, [](nghttp2_session*, const nghttp2_frame* f, int err, void* u) {
+          return self(u)->onInvalidFrame(f, err);
+        });
+    nghttp2_session_callbacks_set_on_frame_send_callback(
+        c, [](nghttp2_session*, const nghttp2_frame* f, void* u) {
+          return self(u)->onFrameSend(f);
+        });
+    return c;
+  }();
+  return cbs;
+}
+
+}  // namespace
+
+Http2Connection::Http2Connection(Http1Connection& transport) : t_(transport) {
+  server::Worker& w = t_.worker();
+  w.stats().addListener(t_.listener().slot, metrics::kH2ConnOpened);
+  lastProgress_ = uv_now(w.loop());
+  glitchTokens_ = kGlitchBurst;
+  glitchAt_ = lastProgress_;
+}
+
+Http2Connection::~Http2Connection() {
+  abandon();
+  if (session_) nghttp2_session_del(session_);
+  if (idle_) {
+    idle_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(idle_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_idle_t*>(h); });
+  }
+  t_.worker().stats().addListener(t_.listener().slot, metrics::kH2ConnClosed);
+}
+
+void Http2Connection::abandon() {
+  finished_ = true;
+  while (Http2Stream* s = streamList_) {
+    if (session_) nghttp2_session_set_stream_user_data(session_, s->id(), nullptr);
+    s->closed(NGHTTP2_CANCEL);  // unlinks and frees it
+  }
+}
+
+bool Http2Connection::start(const config::Http2Settings& cfg, uint32_t maxHeaderBytes) {
+  maxHeaderList_ = cfg.maxHeaderListBytes ? cfg.maxHeaderListBytes : maxHeaderBytes;
+  nghttp2_option* opt = nullptr;
+  if (nghttp2_option_new(&opt) != 0) return false;
+  nghttp2_option_set_no_auto_window_update(opt, 1);  // windows follow the backend's pace
+  nghttp2_option_set_max_settings(opt, 32);          // entries per SETTINGS frame
+  nghttp2_option_set_max_outbound_ack(opt, 100);     // unanswered PING/SETTINGS ACKs queued
+  nghttp2_option_set_max_continuations(opt, 8);      // CVE-2024-27316
+  nghttp2_option_set_stream_reset_rate_limit(opt, 200, 50);  // CVE-2023-44487
+  nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
+  int rc = nghttp2_session_server_new2(&session_, callbacks(), this, opt);
+  nghttp2_option_del(opt);
+  if (rc != 0) return false;
+  const nghttp2_settings_entry settings[] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, cfg.maxConcurrentStreams},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, cfg.initialWindowSize},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<uint32_t>(maxHeaderList_)},
+      {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+  };
+  if (nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings)) != 0)
+    return false;
+  // The connection window: room for several streams' windows at once.
+  const uint64_t connWindow = std::min<uint64_t>(uint64_t{cfg.initialWindowSize} * 16, 0x7fffffff);
+  nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,
+                                        static_cast<int32_t>(connWindow));
+  idle_ = new uv_idle_t;
+  uv_idle_init(t_.worker().loop(), idle_);
+  idle_->data = this;
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input
+
+bool Http2Connection::onInput(InputBuffer& in) {
+  if (finished_) {
+    in.parsed = in.end;
+    return false;
+  }
+  touch();
+  in_ = &in;
+  ssize_t n = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(in.at(in.parsed)),
+                                       in.unparsed());
+  in_ = nullptr;
+  in.parsed = in.end;
+  if (n < 0) {
+    LOG_DEBUG("client %s: HTTP/2: %s", t_.client().ip, nghttp2_strerror(static_cast<int>(n)));
+    if (n == NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
+      finished_ = true;
+      return false;
+    }
+    // nghttp2 queued a GOAWAY for what it refused (flood, bad frame): send it, then close.
+    nghttp2_session_terminate_session(session_, NGHTTP2_PROTOCOL_ERROR);
+  }
+  flush();
+  return !finished_;
+}
+
+void Http2Connection::onEof() {
+  eof_ = true;
+  abandon();
+}
+
+void Http2Connection::touch() {
+  lastProgress_ = uv_now(t_.worker().loop());
+}
+
+uint64_t Http2Connection::deadline() const {
+  if (finished_) return 0;
+  const config::Timeouts& to = t_.listenerTimeouts();
+  if (headsPending_ > 0) return lastProgress_ + to.clientHeader.count();
+  if (bodiesPending_ > 0) return lastProgress_ + to.clientBody.count();
+  if (streams_ == 0) return lastProgress_ + to.clientIdle.count();
+  return 0;
+}
+
+void Http2Connection::onTimeout() {
+  LOG_DEBUG("client %s: HTTP/2 connection idle or stalled: closing", t_.client().ip);
+  goaway(NGHTTP2_NO_ERROR, true);
+}
+
+void Http2Connection::drain() {
+  if (goawaySent_ || !session_) return;
+  goaway(NGHTTP2_NO_ERROR, false);
+}
+
+void Http2Connection::goaway(uint32_t error, bool terminate) {
+  goawaySent_ = true;
+  if (terminate) {
+    nghttp2_session_terminate_session(session_, error);
+  } else {
+    nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(session_), error, nullptr, 0);
+  }
+  flush();
+}
+
+void Http2Connection::glitch(uint32_t weight) {
+  const uint64_t now = uv_now(t_.worker().loop());
+  glitchTokens_ = std::min(kGlitchBurst, glitchTokens_ + (now - glitchAt_) * kGlitchPerSecond / 1000);
+  glitchAt_ = now;
+  glitchTokens_ -= weight;
+  if (glitchTokens_ < 0 && !calm_) {
+    calm_ = true;
+    LOG_WARN("client %s: too many HTTP/2 protocol glitches: GOAWAY ENHANCE_YOUR_CALM",
+             t_.client().ip);
+    nghttp2_session_terminate_session(session_, NGHTTP2_ENHANCE_YOUR_CALM);
+  }
+}
+
+void Http2Connection::consume(int32_t streamId, size_t n) {
+  if (n == 0 || finished_) return;
+  if (streamId && nghttp2_session_find_stream(session_, streamId)) {
+    nghttp2_session_consume(session_, streamId, n);
+  } else {
+    nghttp2_session_consume_connection(session_, n);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Callbacks
+
+int Http2Connection::onBeginHeaders(const nghttp2_frame* f) {
+  if (f->hd.type != NGHTTP2_HEADERS) return 0;
+  if (f->headers.cat == NGHTTP2_HCAT_REQUEST) {
+    auto* s = new Http2Stream(*this, f->hd.stream_id, &t_.worker().headerPool());
+    s->next = streamList_;
+    if (streamList_) streamList_->prev = s;
+    streamList_ = s;
+    nghttp2_session_set_stream_user_data(session_, f->hd.stream_id, s);
+    ++streams_;
+    ++headsPending_;
+    t_.worker().stats().addListener(t_.listener().slot, metrics::kH2Streams);
+  } else if (Http2Stream* s = streamOf(session_, f->hd.stream_id)) {
+    s->beginTrailers();
+  }
+  return 0;
+}
+
+int Http2Connection::onHeader(const nghttp2_frame* f, nghttp2_rcbuf* name, nghttp2_rcbuf* value) {
+  Http2Stream* s = streamOf(session_, f->hd.stream_id);
+  if (!s || s->inTrailers()) return 0;  // request trailers are not forwarded to HTTP/1.1
+  nghttp2_vec n = nghttp2_rcbuf_get_buf(name);
+  nghttp2_vec v = nghttp2_rcbuf_get_buf(value);
+  if (!s->addField({reinterpret_cast<const char*>(n.base), n.len},
+                   {reinterpret_cast<const char*>(v.base), v.len}, maxHeaderList_)) {
+    glitch(20);  // an HPACK bomb or a header list over the limit: refuse the stream
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
+  return 0;
+}
+
+int Http2Connection::onFrameRecv(const nghttp2_frame* f) {
+  Http2Stream* s = f->hd.stream_id ? streamOf(session_, f->hd.stream_id) : nullptr;
+  const bool endStream = (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+  switch (f->hd.type) {
+    case NGHTTP2_HEADERS:
+      if (!s) break;
+      if (!s->started() && (f->hd.flags & NGHTTP2_FLAG_END_HEADERS)) {
+        --headsPending_;
+        if (!endStream) ++bodiesPending_;
+        s->headComplete(endStream);
+      } else if (s->started() && endStream) {
+        s->bodyEnd();
+      }
+      break;
+    case NGHTTP2_DATA:
+      if (f->hd.length == 0 && !endStream) glitch();
+      if (s && endStream) s->bodyEnd();
+      break;
+    case NGHTTP2_SETTINGS:
+    case NGHTTP2_PING:
+      if (!(f->hd.flags & NGHTTP2_FLAG_ACK)) glitch();
+      break;
+    case NGHTTP2_PRIORITY:
+      glitch();
+      break;
+    case NGHTTP2_RST_STREAM:
+      glitch(s && !s->answered() ? 2 : 1);
+      break;
+    case NGHTTP2_WINDOW_UPDATE:
+      break;
+    default:
+      glitch();  // unknown or unexpected frame types
+      break;
+  }
+  return 0;
+}
+
+void Http2Connection::bodyDone() {
+  if (bodiesPending_ > 0) --bodiesPending_;
+}
+
+int Http2Connection::onDataChunk(uint8_t, int32_t id, const uint8_t* data, size_t len) {
+  Http2Stream* s = streamOf(session_, id);
+  const char* p = reinterpret_cast<const char*>(data);
+  if (!s || !s->started() || !in_ || !in_->block) {
+    consume(0, len);
+    return 0;
+  }
+  net::Block* b = in_->block;
+  if (p >= b->data() && p + len <= b->data() + b->capacity) {
+    s->body(b, p, len);  // referenced in place: no copy
+  } else {
+    net::Block* copy = t_.worker().blocks().acquire(static_cast<uint32_t>(len));
+    std::memcpy(copy->data(), p, len);
+    s->body(copy, copy->data(), len);
+    net::BlockPool::unref(copy);
+  }
+  return 0;
+}
+
+int Http2Connection::onStreamClose(int32_t id, uint32_t error) {
+  if (Http2Stream* s = streamOf(session_, id)) {
+    nghttp2_session_set_stream_user_data(session_, id, nullptr);
+    s->closed(error);
+  }
+  return 0;
+}
+
+void Http2Connection::streamClosed(Http2Stream* s, bool headPending, bool bodyPending) {
+  if (s->prev) s->prev->next = s->next; else streamList_ = s->next;
+  if (s->next) s->next->prev = s->prev;
+  --streams_;
+  if (headPending && headsPending_ > 0) --headsPending_;
+  if (bodyPending && bodiesPending_ > 0) --bodiesPending_;
+}
+
+int Http2Connection::onInvalidFrame(const nghttp2_frame*, int) {
+  glitch(10);
+  return 0;
+}
+
+int Http2Connection::onFrameSend(const nghttp2_frame* f) {
+  if (f->hd.type == NGHTTP2_GOAWAY) {
+    t_.worker().stats().addListener(
+        t_.listener().slot,
+        static_cast<metrics::PerListener>(metrics::h2GoawayCell(f->goaway.error_code)));
+    return 0;
+  }
+  if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) &&
+      (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+    // A complete answer before the complete request (a refusal, 413...): the rest of the body
+    // is not wanted (RFC 9113 §8.1).
+    if (Http2Stream* s = streamOf(session_, f->hd.stream_id); s && s->requestOpen())
+      nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+void Http2Connection::scheduleFlush() {
+  if (idleActive_ || !idle_ || inFlush_) return;
+  idleActive_ = true;
+  uv_idle_start(idle_, onIdle);
+}
+
+void Http2Connection::onIdle(uv_idle_t* h) {
+  auto* c = static_cast<Http2Connection*>(h->data);
+  uv_idle_stop(h);
+  if (!c) return;
+  c->idleActive_ = false;
+  c->flush();
+}
+
+void Http2Connection::onWritable() { flush(); }
+
+void Http2Connection::flush() {
+  if (inFlush_ || !session_ || t_.closing()) return;
+  inFlush_ = true;
+  server::Worker& w = t_.worker();
+  net::WriteBatch* batch = nullptr;
+  net::Block* block = nullptr;
+  uint32_t used = 0;
+  size_t total = 0;
+  // Everything nghttp2 has (up to what the client's socket should hold) goes out in one write.
+  while (t_.clientWriteQueue() + total < kHighWater) {
+    const uint8_t* data = nullptr;
+    ssize_t n = nghttp2_session_mem_send(session_, &data);
+    if (n < 0) {
+      LOG_DEBUG("client %s: HTTP/2 send: %s", t_.client().ip, nghttp2_strerror(static_cast<int>(n)));
+      finished_ = true;
+      break;
+    }
+    if (n == 0) break;
+    if (!batch) batch = w.writes().acquire();
+    size_t off = 0;
+    while (off < static_cast<size_t>(n)) {
+      if (!block || used == block->capacity) {
+        if (block) {
+          batch->addRef(block, block->data(), used);
+          net::BlockPool::unref(block);
+        }
+        block = w.blocks().acquire();
+        used = 0;
+      }
+      size_t k = std::min<size_t>(static_cast<size_t>(n) - off, block->capacity - used);
+      std::memcpy(block->data() + used, data + off, k);
+      used += static_cast<uint32_t>(k);
+      off += k;
+    }
+    total += static_cast<size_t>(n);
+  }
+  if (block) {
+    if (used) batch->addRef(block, block->data(), used);
+    net::BlockPool::unref(block);
+  }
+  inFlush_ = false;
+  if (batch) t_.writeClient(batch);
+  checkDone();
+  if (!t_.closing()) t_.armH2Deadline();
+}
+
+void Http2Connection::checkDone() {
+  if (t_.closing()) return;
+  if (!finished_ && (nghttp2_session_want_read(session_) || nghttp2_session_want_write(session_)))
+    return;
+  if (!finished_ && streams_ > 0) return;
+  finished_ = true;
+  t_.closeAfterWrites();
+}
+
+}  // namespace sy::proxy

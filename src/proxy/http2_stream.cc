@@ -1,0 +1,347 @@
+// Http2Stream: one request over HTTP/2 and its response (the RequestSink of its
+// UpstreamRequest).
+#include "http2_stream.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+
+#include "switchyard/common/log.h"
+#include "switchyard/proxy/http1_connection.h"
+#include "switchyard/server/worker.h"
+
+namespace sy::proxy {
+namespace {
+
+nghttp2_nv nv(std::string_view name, std::string_view value) {
+  return {reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+          reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
+          NGHTTP2_NV_FLAG_NONE};
+}
+
+ssize_t readCallback(nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32_t* flags,
+                     nghttp2_data_source* source, void*) {
+  return static_cast<Http2Stream*>(source->ptr)->readBody(buf, length, flags);
+}
+
+// Storage for one head being converted (worker thread; reused, so steady state allocates
+// nothing).
+struct HeadScratch {
+  std::vector<http::Field> fields;
+  std::vector<nghttp2_nv> nva;
+  std::string lower;
+};
+HeadScratch& scratch() {
+  thread_local HeadScratch s;
+  return s;
+}
+
+// nva for a backend head: :status, then the fields with lowercase names.
+void buildNva(HeadScratch& s, const char* status) {
+  size_t bytes = 0;
+  for (const http::Field& f : s.fields) bytes += f.name.size();
+  s.lower.resize(bytes);  // no reallocation while the views below are taken
+  s.nva.clear();
+  s.nva.push_back(nv(":status", std::string_view(status, 3)));
+  size_t off = 0;
+  for (const http::Field& f : s.fields) {
+    char* p = s.lower.data() + off;
+    for (size_t i = 0; i < f.name.size(); ++i) p[i] = common::toLowerAscii(f.name[i]);
+    s.nva.push_back(nv(std::string_view(p, f.name.size()), f.value));
+    off += f.name.size();
+  }
+}
+
+}  // namespace
+
+Http2Stream::Http2Stream(Http2Connection& conn, int32_t id, http::HeaderPool* headers)
+    : c_(conn), id_(id), up_(headers) {}
+
+Http2Stream::~Http2Stream() { clearChunks(); }
+
+bool Http2Stream::addField(std::string_view name, std::string_view value, uint64_t limit) {
+  // RFC 9113 §6.5.2's measure: name + value + 32 per field.
+  headBytes_ += name.size() + value.size() + 32;
+  if (headBytes_ > limit) return false;
+  const uint32_t off = static_cast<uint32_t>(store_.size());
+  store_.append(name);
+  store_.append(value);
+  if (!name.empty() && name[0] == ':') {
+    int slot = name == ":method" ? 0 : name == ":scheme" ? 1 : name == ":authority" ? 2 : name == ":path" ? 3 : -1;
+    if (slot >= 0) {
+      pseudo_[2 * slot] = off + static_cast<uint32_t>(name.size());
+      pseudo_[2 * slot + 1] = static_cast<uint32_t>(value.size());
+    }
+    return true;
+  }
+  offsets_.insert(offsets_.end(), {off, static_cast<uint32_t>(name.size()),
+                                   off + static_cast<uint32_t>(name.size()),
+                                   static_cast<uint32_t>(value.size())});
+  return true;
+}
+
+void Http2Stream::headComplete(bool endStream) {
+  started_ = true;
+  Http1Connection& t = c_.transport();
+  // Cookies split into several fields (RFC 9113 §8.2.3) are joined for the HTTP/1.1 backend.
+  size_t cookies = 0, cookieBytes = 0;
+  for (size_t i = 0; i < offsets_.size(); i += 4)
+    if (std::string_view(store_.data() + offsets_[i], offsets_[i + 1]) == "cookie") {
+      ++cookies;
+      cookieBytes += offsets_[i + 3] + 2;
+    }
+  uint32_t joinedOff = 0, joinedLen = 0;
+  if (cookies > 1) {
+    joinedOff = static_cast<uint32_t>(store_.size());
+    store_.reserve(store_.size() + cookieBytes);
+    for (size_t i = 0; i < offsets_.size(); i += 4) {
+      if (std::string_view(store_.data() + offsets_[i], offsets_[i + 1]) != "cookie") continue;
+      if (store_.size() > joinedOff) store_.append("; ");
+      store_.append(store_.data() + offsets_[i + 2], offsets_[i + 3]);
+    }
+    joinedLen = static_cast<uint32_t>(store_.size()) - joinedOff;
+  }
+  // store_ no longer changes: views into it stay valid for the stream's life.
+  auto view = [&](uint32_t off, uint32_t len) { return std::string_view(store_.data() + off, len); };
+  bool cookieDone = false;
+  fields_.clear();
+  http::RequestHead head;
+  for (size_t i = 0; i < offsets_.size(); i += 4) {
+    std::string_view n = view(offsets_[i], offsets_[i + 1]);
+    std::string_view v = view(offsets_[i + 2], offsets_[i + 3]);
+    if (cookies > 1 && n == "cookie") {
+      if (cookieDone) continue;
+      cookieDone = true;
+      v = view(joinedOff, joinedLen);
+    }
+    if (n == "content-length") {
+      uint64_t len = 0;
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), len);
+      if (ec == std::errc() && p == v.data() + v.size()) {
+        head.hasContentLength = true;
+        head.contentLength = len;
+      }
+    }
+    fields_.push_back({n, v});
+  }
+  head.methodName = view(pseudo_[0], pseudo_[1]);
+  head.scheme = view(pseudo_[2], pseudo_[3]);
+  head.authority = view(pseudo_[4], pseudo_[5]);
+  head.target = view(pseudo_[6], pseudo_[7]);
+  head.versionMajor = 2;
+  head.versionMinor = 0;
+  head.fields = http::FieldsView(fields_.data(), static_cast<uint32_t>(fields_.size()));
+  head.bodyFollows = !endStream;
+  bodyEnded_in_ = endStream;
+  up_.begin(t.worker(), t.listener(), t.client(), this);
+  const char* reason = nullptr;
+  int status = 0;
+  if (!http::methodFromName(head.methodName, head.method)) {
+    reason = "unknown method";
+    status = 501;
+  } else {
+    status = up_.start(head, nullptr, &reason);
+  }
+  if (status != 0) {
+    LOG_DEBUG("client %s: refused HTTP/2 request (%d): %s", t.client().ip, status, reason);
+    respondLocal(status, reason, true);
+  }
+  if (endStream) up_.endBody();
+  up_.flush();
+}
+
+void Http2Stream::body(net::Block* block, const char* data, size_t n) {
+  if (!up_.begun()) {
+    c_.consume(id_, n);
+    return;
+  }
+  if (!up_.addBody(block, data, n)) {
+    c_.consume(id_, n);
+    respondLocal(413, "Content Too Large", true);
+    return;
+  }
+  if (up_.responseComplete()) {  // answered locally: the body is dropped
+    c_.consume(id_, n);
+    return;
+  }
+  up_.flush();
+  // The client's window comes back only as fast as the backend takes the body.
+  if (up_.backpressured(true)) {
+    unconsumed_ += n;
+  } else {
+    c_.consume(id_, n);
+  }
+}
+
+void Http2Stream::bodyEnd() {
+  if (bodyEnded_in_) return;
+  bodyEnded_in_ = true;
+  c_.bodyDone();
+  if (!up_.begun()) return;
+  up_.endBody();
+  up_.flush();
+}
+
+void Http2Stream::requestBodyDrained() {
+  if (unconsumed_) {
+    c_.consume(id_, unconsumed_);
+    unconsumed_ = 0;
+    c_.scheduleFlush();
+  }
+}
+
+void Http2Stream::closed(uint32_t) {
+  if (up_.begun()) {
+    up_.record("HTTP/2.0");
+    up_.end();
+  }
+  c_.streamClosed(this, !started_, started_ && !bodyEnded_in_);
+  delete this;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Response
+
+void Http2Stream::submit(int status, const std::vector<nghttp2_nv>& nva, bool withBody) {
+  (void)status;
+  responded_ = true;
+  nghttp2_data_provider prd;
+  prd.source.ptr = this;
+  prd.read_callback = readCallback;
+  int rc = nghttp2_submit_response(c_.session(), id_, nva.data(), nva.size(),
+                                   withBody ? &prd : nullptr);
+  if (rc != 0) {
+    LOG_DEBUG("HTTP/2 stream %d: cannot submit response: %s", id_, nghttp2_strerror(rc));
+    nghttp2_submit_rst_stream(c_.session(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_INTERNAL_ERROR);
+  }
+  c_.scheduleFlush();
+}
+
+void Http2Stream::sendInterim(const http::Parser& resp) {
+  if (resp.statusCode() == 100) return;  // the proxy handles Expect itself
+  HeadScratch& s = scratch();
+  http::h2ResponseFields(resp, false, {}, nullptr, s.fields);
+  if (!s.fields.empty()) s.fields.pop_back();  // no Via on an interim answer
+  char st[4];
+  std::to_chars(st, st + 3, resp.statusCode());
+  buildNva(s, st);
+  nghttp2_submit_headers(c_.session(), NGHTTP2_FLAG_NONE, id_, nullptr, s.nva.data(), s.nva.size(),
+                         nullptr);
+  c_.scheduleFlush();
+}
+
+int Http2Stream::sendResponseHead(const http::Parser& resp) {
+  const http::RequestInfo& req = up_.info();
+  http::ResponseBody rb = http::chooseResponseBody(resp, req.isHead, false);
+  const bool keepLength = resp.hasContentLength() && !resp.chunked();
+  HeadScratch& s = scratch();
+  http::h2ResponseFields(resp, keepLength, up_.requestId(), up_.responseEdits(), s.fields);
+  std::to_chars(status_, status_ + 3, resp.statusCode());
+  buildNva(s, status_);
+  submit(resp.statusCode(), s.nva, rb != http::ResponseBody::kNone);
+  return rb == http::ResponseBody::kNone ? 1 : 0;
+}
+
+void Http2Stream::sendResponseBody(net::Block* block, const char* data, size_t n) {
+  if (n == 0) return;
+  net::BlockPool::ref(block);
+  chunks_.push_back({block, data, static_cast<uint32_t>(n)});
+  pending_ += n;
+  if (deferred_) {
+    deferred_ = false;
+    nghttp2_session_resume_data(c_.session(), id_);
+  }
+}
+
+void Http2Stream::sendResponseEnd() {
+  bodyEnded_ = true;
+  if (deferred_) {
+    deferred_ = false;
+    nghttp2_session_resume_data(c_.session(), id_);
+  }
+}
+
+void Http2Stream::flushResponse() { c_.scheduleFlush(); }
+
+bool Http2Stream::responseBackpressured() const { return pending_ > kHighWater; }
+
+void Http2Stream::responseDone() { c_.scheduleFlush(); }
+
+ssize_t Http2Stream::readBody(uint8_t* buf, size_t length, uint32_t* flags) {
+  if (localBody_) {
+    size_t n = std::min(length, localText_.size() - localSent_);
+    std::memcpy(buf, localText_.data() + localSent_, n);
+    localSent_ += n;
+    if (localSent_ == localText_.size()) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return static_cast<ssize_t>(n);
+  }
+  size_t copied = 0;
+  while (copied < length && chunkHead_ < chunks_.size()) {
+    Chunk& c = chunks_[chunkHead_];
+    size_t k = std::min(length - copied, c.len - chunkOff_);
+    std::memcpy(buf + copied, c.data + chunkOff_, k);
+    copied += k;
+    chunkOff_ += k;
+    if (chunkOff_ == c.len) {
+      net::BlockPool::unref(c.block);
+      ++chunkHead_;
+      chunkOff_ = 0;
+    }
+  }
+  pending_ -= copied;
+  up_.addResponseBytes(copied);
+  if (chunkHead_ == chunks_.size()) {
+    chunks_.clear();
+    chunkHead_ = 0;
+  }
+  if (pending_ < kLowWater) up_.resumeResponse();
+  if (chunks_.empty() && bodyEnded_) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return static_cast<ssize_t>(copied);
+  }
+  if (copied == 0) {
+    deferred_ = true;
+    return NGHTTP2_ERR_DEFERRED;
+  }
+  return static_cast<ssize_t>(copied);
+}
+
+void Http2Stream::clearChunks() {
+  for (size_t i = chunkHead_; i < chunks_.size(); ++i) net::BlockPool::unref(chunks_[i].block);
+  chunks_.clear();
+  chunkHead_ = chunkOff_ = 0;
+  pending_ = 0;
+}
+
+void Http2Stream::respondLocal(int status, const char* body, bool, std::string_view location) {
+  if (responded_) {
+    abortResponse();
+    return;
+  }
+  if (status >= 500)
+    LOG_WARN("%s %.*s -> %d: %s", c_.transport().client().ip,
+             static_cast<int>(up_.info().target.size()), up_.info().target.data(), status, body);
+  if (up_.begun()) up_.noteLocalAnswer(status);
+  localText_ = body;
+  if (localText_.empty() || localText_.back() != '\n') localText_ += '\n';
+  localBody_ = !up_.info().isHead;
+  std::to_chars(status_, status_ + 3, status);
+  char len[24];
+  auto* end = std::to_chars(len, len + sizeof len, localText_.size()).ptr;
+  std::vector<nghttp2_nv>& nva = scratch().nva;
+  nva.clear();
+  nva.push_back(nv(":status", std::string_view(status_, 3)));
+  nva.push_back(nv("content-type", "text/plain; charset=utf-8"));
+  nva.push_back(nv("content-length", std::string_view(len, static_cast<size_t>(end - len))));
+  nva.push_back(nv("server", "switchyard"));
+  if (up_.begun() && !up_.requestId().empty()) nva.push_back(nv("x-request-id", up_.requestId()));
+  if (!location.empty()) nva.push_back(nv("location", location));
+  submit(status, nva, localBody_);
+}
+
+void Http2Stream::abortResponse() {
+  nghttp2_submit_rst_stream(c_.session(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_INTERNAL_ERROR);
+  c_.scheduleFlush();
+}
+
+}  // namespace sy::proxy

@@ -1,0 +1,100 @@
+#pragma once
+// One HTTP/2 stream of an Http2Connection: the request head as received (HPACK-decoded fields
+// copied into the stream's storage), its UpstreamRequest, and the response body waiting for
+// the client's flow-control window. Internal to src/proxy. Worker thread only.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nghttp2/nghttp2.h>
+
+#include "switchyard/http/request_head.h"
+#include "switchyard/proxy/http2_connection.h"
+#include "switchyard/proxy/request_sink.h"
+#include "switchyard/proxy/upstream_request.h"
+
+namespace sy::proxy {
+
+class Http2Stream final : public RequestSink {
+ public:
+  Http2Stream(Http2Connection& conn, int32_t id, http::HeaderPool* headers);
+  ~Http2Stream() override;
+
+  int32_t id() const { return id_; }
+  // A header field of the request head (names are lowercase, nghttp2 validated them). False
+  // when the decoded head exceeds `limit` bytes.
+  bool addField(std::string_view name, std::string_view value, uint64_t limit);
+  // The head is complete (END_HEADERS): start the request. `endStream`: no body follows.
+  void headComplete(bool endStream);
+  // Request body bytes referenced in `block`.
+  void body(net::Block* block, const char* data, size_t n);
+  void bodyEnd();
+  // The stream closed (nghttp2): records the request and gives everything back.
+  void closed(uint32_t error);
+  // nghttp2 asks for response body bytes.
+  ssize_t readBody(uint8_t* buf, size_t length, uint32_t* flags);
+  bool started() const { return started_; }
+  void beginTrailers() { trailers_ = true; }
+  bool inTrailers() const { return trailers_; }
+  // A response (or a local answer) was submitted.
+  bool answered() const { return responded_; }
+  // The request body is still arriving.
+  bool requestOpen() const { return started_ && !bodyEnded_in_; }
+
+  Http2Stream* prev = nullptr;  // the connection's list
+  Http2Stream* next = nullptr;
+
+  // RequestSink
+  void sendContinue() override {}
+  void sendInterim(const http::Parser& resp) override;
+  int sendResponseHead(const http::Parser& resp) override;
+  void sendResponseBody(net::Block* block, const char* data, size_t n) override;
+  void sendResponseEnd() override;
+  void flushResponse() override;
+  bool responseBackpressured() const override;
+  void responseStalled() override {}
+  void responseDone() override;
+  void respondLocal(int status, const char* body, bool close,
+                    std::string_view location = {}) override;
+  void abortResponse() override;
+  void requestBodyDrained() override;
+
+ private:
+  struct Chunk {
+    net::Block* block;
+    const char* data;
+    uint32_t len;
+  };
+  void submit(int status, const std::vector<nghttp2_nv>& nva, bool withBody);
+  void clearChunks();
+
+  Http2Connection& c_;
+  int32_t id_;
+  UpstreamRequest up_;
+  // request head storage: names and values back to back; fields_ views into it once complete
+  std::string store_;
+  std::vector<uint32_t> offsets_;  // name off, name len, value off, value len per field
+  std::vector<http::Field> fields_;
+  std::string_view method_, scheme_, authority_, path_;
+  uint32_t pseudo_[8] = {0};  // offsets of :method, :scheme, :authority, :path (off, len)
+  bool started_ = false;
+  bool trailers_ = false;   // a second HEADERS (trailers) is arriving
+  bool localBody_ = false;  // the response body is local text in localText_
+  std::string localText_;
+  size_t localSent_ = 0;
+  // response body waiting for the window
+  std::vector<Chunk> chunks_;
+  size_t chunkHead_ = 0;
+  size_t chunkOff_ = 0;
+  size_t pending_ = 0;
+  bool bodyEnded_ = false;    // the response body is complete
+  bool bodyEnded_in_ = false; // the request body is complete
+  bool deferred_ = false;     // readBody returned NGHTTP2_ERR_DEFERRED
+  bool responded_ = false;    // a response was submitted
+  size_t unconsumed_ = 0;     // request body bytes not yet given back as window
+  uint64_t headBytes_ = 0;    // decoded request head size (RFC 9113 measure)
+  char status_[4] = {0};
+};
+
+}  // namespace sy::proxy
