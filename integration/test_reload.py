@@ -4,11 +4,10 @@ and refuse a bad file while the running config keeps serving."""
 import http.client
 import os
 import signal
-import socket
 import threading
 import time
 
-from conftest import LOOPBACK, free_port, request, to_yaml, wait_until
+from conftest import LOOPBACK, accepts, free_port, request, to_yaml, wait_until
 
 
 def write_atomically(path, cfg):
@@ -138,14 +137,6 @@ def test_removed_backend_stops_receiving_traffic(origins, switchyard):
     for _ in range(30):
         assert backend_of(p.port) == "b1"
     assert b2.stats()["requests"] == 0
-
-
-def accepts(port):
-    try:
-        socket.create_connection((LOOPBACK, port), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 def test_listeners_added_and_removed_without_disturbing_others(origins, switchyard):
