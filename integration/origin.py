@@ -2,11 +2,14 @@
 """Switchyard test origin: a small HTTP/1.1 backend built on raw sockets so it can inject faults.
 
 Usage: origin.py --port 9001 --name web1 [--host 127.0.0.1] [--tls-cert C --tls-key K]
+                 [--delay-ms M]
 
 Prints "ready <port>" on stdout once listening (--port 0 picks a free port). One thread per
 connection; keep-alive and pipelining; request bodies framed by Content-Length or chunked;
 "Expect: 100-continue" is answered with "100 Continue" before the body is read. Every response
 carries "X-Backend: <name>". Malformed input closes the connection without a response.
+--delay-ms M makes a slow backend: every request but /_stats and /_control ones is answered
+only after M ms.
 
 Endpoints (any method unless stated; HEAD gets the same head without a body):
   /                      200 "hello from <name>\\n" (also anything unmatched)
@@ -349,6 +352,8 @@ class Connection:
                 if not control:
                     srv.stats.add("requests")
                 req.body = self.read_body(req)
+                if srv.delay_s and not control:
+                    time.sleep(srv.delay_s)
                 if not self.dispatch(req):
                     return
         except (Malformed, PeerClosed, OSError):
@@ -516,9 +521,10 @@ class Connection:
 
 
 class Server:
-    def __init__(self, host, port, name, tls=None):
+    def __init__(self, host, port, name, tls=None, delay_ms=0):
         self.name = name
         self.tls = tls  # ssl.SSLContext or None
+        self.delay_s = delay_ms / 1000.0  # --delay-ms: before answering each request
         self.stats = Stats()
         self.health_status = 200
         self.default_status = None  # set by /_control/status
@@ -547,6 +553,8 @@ def main(argv=None):
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (chain)")
     ap.add_argument("--tls-key", help="private key for --tls-cert")
+    ap.add_argument("--delay-ms", type=int, default=0,
+                    help="answer every request (but /_stats, /_control) after this many ms")
     args = ap.parse_args(argv)
     tls = None
     if args.tls_cert:
@@ -561,7 +569,7 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     threading.stack_size(256 * 1024)
-    srv = Server(args.host, args.port, args.name, tls)
+    srv = Server(args.host, args.port, args.name, tls, max(0, args.delay_ms))
     print("ready %d" % srv.port, flush=True)
     srv.serve_forever()
 

@@ -6,19 +6,8 @@ import signal
 import socket
 import threading
 
-from conftest import LOOPBACK, RawConn, get_request, request, wait_until
+from conftest import LOOPBACK, RawConn, get_request, request, spread, wait_until
 from obs_util import admin, admin_json, backend_status, scrape, status
-
-
-def _spread(port, n, path="/"):
-    """Backend name -> number of answers, over n requests."""
-    seen = {}
-    for _ in range(n):
-        r = request(port, path)
-        assert r.status == 200, r
-        name = r.header("x-backend")
-        seen[name] = seen.get(name, 0) + 1
-    return seen
 
 
 def test_healthz_and_status(origins, switchyard):
@@ -74,20 +63,20 @@ def test_healthz_is_503_while_draining(origins, switchyard):
 def test_drain_and_enable_move_traffic(origins, switchyard):
     b1, b2, b3 = origins(3)
     p = switchyard.start(switchyard.config([b1, b2, b3]))
-    assert set(_spread(p.port, 9)) == {"b1", "b2", "b3"}
+    assert set(spread(p.port, 9)) == {"b1", "b2", "b3"}
     code, doc = admin_json(p.admin_port, "/pools/web/backends/b1/drain", method="POST")
     assert code == 200
     assert doc == {"pool": "web", "backend": "b1", "admin_state": "draining"}
     assert backend_status(p.admin_port, "web", "b1")["admin_state"] == "draining"
     assert backend_status(p.admin_port, "web", "b1")["available"] is False
-    seen = _spread(p.port, 12)
+    seen = spread(p.port, 12)
     assert "b1" not in seen and set(seen) == {"b2", "b3"}
     m = scrape(p.admin_port)
     assert m.one("switchyard_backend_admin_state", backend="b1", state="draining") == 1
     assert m.one("switchyard_backend_admin_state", backend="b1", state="enabled") == 0
     code, doc = admin_json(p.admin_port, "/pools/web/backends/b1/enable", method="POST")
     assert code == 200 and doc["admin_state"] == "enabled"
-    assert "b1" in _spread(p.port, 9)
+    assert "b1" in spread(p.port, 9)
 
 
 def test_drain_lets_in_flight_requests_finish(origins, switchyard):
@@ -111,16 +100,16 @@ def test_drain_lets_in_flight_requests_finish(origins, switchyard):
 def test_disable_moves_traffic_and_closes_pooled_connections(origins, switchyard):
     b1, b2 = origins(2)
     p = switchyard.start(switchyard.config([b1, b2]))
-    _spread(p.port, 6)
+    spread(p.port, 6)
     assert backend_status(p.admin_port, "web", "b1")["connections_active"] >= 1
     assert admin(p.admin_port, "/pools/web/backends/b1/disable", method="POST").status == 200
-    assert _spread(p.port, 8) == {"b2": 8}
+    assert spread(p.port, 8) == {"b2": 8}
     wait_until(lambda: backend_status(p.admin_port, "web", "b1")["connections_active"] == 0, 5,
                what="b1's pooled connections to close")
     assert scrape(p.admin_port).one("switchyard_backend_admin_state", backend="b1",
                                     state="disabled") == 1
     assert admin(p.admin_port, "/pools/web/backends/b1/enable", method="POST").status == 200
-    assert "b1" in _spread(p.port, 6)
+    assert "b1" in spread(p.port, 6)
 
 
 def test_unknown_pool_backend_or_action_is_404(origins, switchyard):

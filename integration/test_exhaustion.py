@@ -1,13 +1,18 @@
 """Resource exhaustion: slowloris, slow readers, the connection limit and fd exhaustion.
 Memory and file descriptors stay bounded, timeouts are enforced, other clients keep being
-served, and service resumes by itself."""
+served, and service resumes by itself.
+
+No assert here depends on how fast a loaded machine is: each one waits for a condition against
+a generous deadline, and measurements (RSS, CPU time) cover an operation bounded by such a
+condition, never a fixed sleep."""
 
 import os
+import select
 import socket
 import threading
 import time
 
-from conftest import LOOPBACK, RawConn, get_request, request, wait_until
+from conftest import LOOPBACK, RawConn, get_request, request, serves, wait_until
 
 
 def rss_kib(pid):
@@ -39,17 +44,36 @@ def closed_by_peer(sock, timeout):
     return False
 
 
-def serves(port):
-    """One request succeeds (a refused or reset connection counts as not yet)."""
-    try:
-        return request(port, "/", timeout=2).status == 200
-    except (OSError, EOFError, ConnectionError, Exception):
-        return False
+def peer_closed_any(socks):
+    """True if the peer already closed (or answered on) any of socks; does not block."""
+    readable, _, _ = select.select(socks, [], [], 0)
+    return bool(readable)
+
+
+def wait_all_closed_by_peer(socks, timeout):
+    """Waits until the peer has closed every socket (EOF or reset; bytes received meanwhile are
+    discarded) or `timeout` passes; returns how many are still open."""
+    open_socks = set(socks)
+    deadline = time.monotonic() + timeout
+    while open_socks:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        readable, _, _ = select.select(list(open_socks), [], [], min(left, 0.5))
+        for s in readable:
+            try:
+                if s.recv(65536):
+                    continue
+            except OSError:
+                pass
+            open_socks.discard(s)
+    return len(open_socks)
 
 
 def test_slowloris_is_cut_off_and_others_unaffected(origins, switchyard):
+    header_s = 4
     cfg = switchyard.config(origins(1))
-    cfg["timeouts"]["client_header"] = "1s"
+    cfg["timeouts"]["client_header"] = "%ds" % header_s
     p = switchyard.start(cfg)
     attackers = []
     for _ in range(40):
@@ -59,26 +83,27 @@ def test_slowloris_is_cut_off_and_others_unaffected(origins, switchyard):
     stop = threading.Event()
 
     def trickle():
-        for _ in range(30):
-            if stop.is_set():
+        # One byte per attacker every 0.1 s, past client_header: trickling must not extend it.
+        for _ in range(int((header_s + 10) / 0.1)):
+            if stop.wait(0.1):
                 return
             for s in attackers:
                 try:
                     s.send(b"a")
                 except OSError:
                     pass
-            time.sleep(0.1)
 
     t = threading.Thread(target=trickle)
     t.start()
-    worst = 0.0
     try:
+        # Legitimate requests are answered while every attacker is still held (not yet cut by
+        # client_header): a proxy that served them only once the attackers were gone fails.
         for _ in range(40):
-            t0 = time.monotonic()
-            assert request(p.port, "/").status == 200
-            worst = max(worst, time.monotonic() - t0)
-        assert worst < 0.5, "legitimate request took %.3fs under slowloris" % worst
-        assert all(closed_by_peer(s, 4) for s in attackers)
+            assert request(p.port, "/", timeout=header_s + 5).status == 200
+        assert not peer_closed_any(attackers), \
+            "legitimate requests were served only after attackers were cut off"
+        left = wait_all_closed_by_peer(attackers, header_s + 10)
+        assert left == 0, "%d slowloris connections still open after client_header" % left
     finally:
         stop.set()
         t.join()
@@ -97,20 +122,26 @@ def test_slow_reader_memory_bounded_and_cut(origins, switchyard):
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.sendall(get_request("GET", "/bytes?n=%d" % (48 << 20)))
     # The client never reads: the proxy must hold the backend instead of buffering 48 MiB.
+    # RSS is sampled for the whole stall, until the exchange is cut after client_send without
+    # progress (the upstream connection closed too): its peak stays bounded.
     peak = base
-    deadline = time.monotonic() + 1.0
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + 15
+    while True:
         peak = max(peak, rss_kib(p.proc.pid))
+        if o.stats()["active"] <= 1:
+            break
+        assert time.monotonic() < deadline, "stalled exchange not closed within 15 s"
         time.sleep(0.05)
     assert peak - base < 8 * 1024, "RSS grew %d KiB for a stalled reader" % (peak - base)
-    # After client_send without progress the exchange is cut (upstream connection closed too).
-    wait_until(lambda: o.stats()["active"] <= 1, 6, what="stalled exchange closed")
     assert request(p.port, "/").status == 200
     s.close()
 
 
 def test_max_connections_refuses_extra_and_recovers(origins, switchyard):
     cfg = switchyard.config(origins(1), workers=1, limits={"max_connections": 10})
+    # Long enough that the extra connection cannot be closed by a timeout within the wait
+    # below: only the limit closes it.
+    cfg["timeouts"]["client_idle"] = "60s"
     p = switchyard.start(cfg)
     held = []
 
@@ -132,9 +163,7 @@ def test_max_connections_refuses_extra_and_recovers(origins, switchyard):
         for _ in range(10):
             held.append(open_working())
         extra = socket.create_connection((LOOPBACK, p.port))
-        t0 = time.monotonic()
-        assert closed_by_peer(extra, 2), "11th connection was not closed"
-        assert time.monotonic() - t0 < 1.0
+        assert closed_by_peer(extra, 10), "11th connection was not closed"
         extra.close()
         for c in held:  # existing connections keep working
             c.send(get_request("GET", "/"))
@@ -149,23 +178,32 @@ def test_max_connections_refuses_extra_and_recovers(origins, switchyard):
 
 def test_fd_exhaustion_survived_without_busy_loop(origins, switchyard, tmp_path):
     wrapper = tmp_path / "limited.sh"
-    wrapper.write_text("#!/bin/sh\nulimit -n 48\nexec %s \"$@\"\n" % switchyard.binary)
+    fd_limit = 48
+    wrapper.write_text("#!/bin/sh\nulimit -n %d\nexec %s \"$@\"\n" % (fd_limit, switchyard.binary))
     wrapper.chmod(0o755)
     switchyard.binary = wrapper
     cfg = switchyard.config(origins(1), workers=1)
+    cfg["timeouts"]["client_idle"] = "3s"
     p = switchyard.start(cfg)
     socks = []
     try:
+        c0 = cpu_seconds(p.proc.pid)
+        t0 = time.monotonic()
         for _ in range(80):
             try:
                 socks.append(socket.create_connection((LOOPBACK, p.port), timeout=2))
             except OSError:
                 break
-        time.sleep(0.2)
-        c0 = cpu_seconds(p.proc.pid)
-        time.sleep(1.0)
+        wait_until(lambda: len(os.listdir("/proc/%d/fd" % p.proc.pid)) >= fd_limit, 10,
+                   what="every descriptor in use")
+        # Out of descriptors, the proxy has nothing to do until client_idle cuts the idle
+        # connections it holds (the ones it could not accept are dropped at once). CPU time is
+        # what it consumed over that whole wait: a busy loop on EMFILE burns it all along.
+        left = wait_all_closed_by_peer(socks, 20)
         used = cpu_seconds(p.proc.pid) - c0
-        assert used < 0.5, "proxy burned %.2fs CPU in 1s while out of fds" % used
+        elapsed = time.monotonic() - t0
+        assert left == 0, "%d idle connections not closed after client_idle" % left
+        assert used < 0.5, "proxy burned %.2fs CPU in %.1fs while out of fds" % (used, elapsed)
     finally:
         for s in socks:
             s.close()

@@ -4,7 +4,7 @@ import re
 import signal
 import threading
 
-from conftest import request, wait_until
+from conftest import accepts, request, wait_until
 
 GOOD_CONFIG = """\
 workers: 1
@@ -116,19 +116,11 @@ def test_too_few_descriptors_to_start_is_a_clear_error(origins, switchyard):
     """Under descriptor limits from far too low to just enough, start-up either works or ends
     with exit status 1 and an ERROR line naming what could not be opened; never a crash."""
     import resource
-    import socket
     import subprocess
     (b1,) = origins(1)
     cfg = switchyard.config([b1], workers=2)
     path = switchyard.write(cfg, "fd-limit.yaml")
     port = int(cfg["listeners"][0]["listen"].rsplit(":", 1)[1])
-
-    def accepts(p):
-        try:
-            socket.create_connection(("127.0.0.1", p), timeout=0.5).close()
-            return True
-        except OSError:
-            return False
 
     outcomes = {}
     for limit in range(4, 40, 2):

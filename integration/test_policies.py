@@ -3,18 +3,12 @@
 README "Balancing policies" describes what each one promises.
 """
 
-import http.server
 import shutil
-import socketserver
 import subprocess
-import threading
-import time
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import LOOPBACK, REPO, request
+from conftest import REPO, spread
 
 REGIONS = {
     "eu-west": {"lat": 53.35, "lon": -6.26},
@@ -22,40 +16,10 @@ REGIONS = {
 }
 
 
-# ---- a backend that is slow for every request ------------------------------------------------
-
-
-class _SlowHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self):  # noqa: N802 (http.server's naming)
-        time.sleep(self.server.delay)
-        body = b"slow\n"
-        self.send_response(200)
-        self.send_header("X-Backend", self.server.name)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-class _SlowServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-
-
-@pytest.fixture
-def slow_origin():
-    """A backend named "slow" that answers every request after 1.5 s."""
-    server = _SlowServer((LOOPBACK, 0), _SlowHandler)
-    server.delay = 1.5
-    server.name = "slow"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+def _slow_origin(origins):
+    """A backend named "slow" (integration/origin.py) that answers every request after 1.5 s."""
+    (slow,) = origins(1, names=["slow"], extra_args=["--delay-ms", "1500"])
+    return slow
 
 
 def _backend(origin, **extra):
@@ -64,27 +28,15 @@ def _backend(origin, **extra):
     return d
 
 
-def _spread(port, n, threads, headers=None):
-    """n requests on fresh connections from `threads` concurrent clients -> Counter of X-Backend."""
-    def one(_):
-        r = request(port, "/", headers=headers or {})
-        assert r.status == 200, r
-        return r.header("X-Backend")
-
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        return Counter(pool.map(one, range(n)))
-
-
 # ---- least_conn ------------------------------------------------------------------------------
 
 
-def test_least_conn_sends_concurrent_requests_away_from_a_slow_backend(origins, switchyard,
-                                                                       slow_origin):
+def test_least_conn_sends_concurrent_requests_away_from_a_slow_backend(origins, switchyard):
     b1, b2 = origins(2)
-    slow = {"name": "slow", "address": "%s:%d" % (LOOPBACK, slow_origin.server_address[1])}
+    slow = _slow_origin(origins)
     cfg = switchyard.config([slow, b1, b2], policy="least_conn")
     p = switchyard.start(cfg)
-    seen = _spread(p.port, 40, threads=5)
+    seen = spread(p.port, 40, threads=5)
     assert sum(seen.values()) == 40
     # Round robin would send 13 or 14 of the 40 to the slow backend; least_conn sees its
     # requests piling up and sends it only a few (one or two per worker at first).
@@ -92,12 +44,12 @@ def test_least_conn_sends_concurrent_requests_away_from_a_slow_backend(origins, 
     assert seen["b1"] >= 10 and seen["b2"] >= 10, seen
 
 
-def test_round_robin_contrast_with_a_slow_backend(origins, switchyard, slow_origin):
+def test_round_robin_contrast_with_a_slow_backend(origins, switchyard):
     """The same load under round_robin does hit the slow backend in proportion (control)."""
     b1, b2 = origins(2)
-    slow = {"name": "slow", "address": "%s:%d" % (LOOPBACK, slow_origin.server_address[1])}
+    slow = _slow_origin(origins)
     p = switchyard.start(switchyard.config([slow, b1, b2], workers=1, policy="round_robin"))
-    seen = _spread(p.port, 12, threads=6)
+    seen = spread(p.port, 12, threads=6)
     assert seen["slow"] == 4, seen
 
 
@@ -122,10 +74,10 @@ def test_geo_weighted_serves_the_header_region_and_spills_when_it_is_down(origin
     p = switchyard.start(_geo_config(switchyard, eu1, eu2, us1, ap1),
                          extra_args=("--log-level", "debug"))
     eu = {"X-Client-Region": "eu-west"}
-    seen = _spread(p.port, 12, threads=3, headers=eu)
+    seen = spread(p.port, 12, threads=3, headers=eu)
     assert set(seen) == {"eu1", "eu2"}, seen
-    assert _spread(p.port, 4, threads=2, headers={"X-Client-Region": "us-east"}) == {"us1": 4}
-    assert _spread(p.port, 4, threads=2, headers={"X-Client-Region": "1.29,103.85"}) == {"ap1": 4}
+    assert spread(p.port, 4, threads=2, headers={"X-Client-Region": "us-east"}) == {"us1": 4}
+    assert spread(p.port, 4, threads=2, headers={"X-Client-Region": "1.29,103.85"}) == {"ap1": 4}
     log = p.stderr()
     assert "client at eu-west (from header) -> tier #0" in log, log[-2000:]
 
@@ -133,7 +85,7 @@ def test_geo_weighted_serves_the_header_region_and_spills_when_it_is_down(origin
     # 5,400 km from Dublin), not to Singapore (about 11,000 km).
     eu1.stop()
     eu2.stop()
-    seen = _spread(p.port, 6, threads=2, headers=eu)
+    seen = spread(p.port, 6, threads=2, headers=eu)
     assert seen == {"us1": 6}, seen
     assert "tier #1 (drawn tier had no untried candidate" in p.stderr()
 
@@ -143,7 +95,7 @@ def test_geo_weighted_ignores_the_header_from_an_untrusted_peer(origins, switchy
     cfg = _geo_config(switchyard, eu1, eu2, us1, ap1, trusted_proxies=["10.0.0.0/8"],
                       default_region="us-east")
     p = switchyard.start(cfg)
-    seen = _spread(p.port, 8, threads=2, headers={"X-Client-Region": "eu-west"})
+    seen = spread(p.port, 8, threads=2, headers={"X-Client-Region": "eu-west"})
     assert seen == {"us1": 8}, seen  # placed by default_region, not by the header
 
 
@@ -151,7 +103,7 @@ def test_geo_weighted_unplaced_client_gets_a_plain_weighted_choice(origins, swit
     eu1, eu2, us1, ap1 = origins(names=["eu1", "eu2", "us1", "ap1"])
     cfg = _geo_config(switchyard, eu1, eu2, us1, ap1, trusted_proxies=["10.0.0.0/8"])
     p = switchyard.start(cfg)
-    seen = _spread(p.port, 16, threads=2, headers={"X-Client-Region": "eu-west"})
+    seen = spread(p.port, 16, threads=2, headers={"X-Client-Region": "eu-west"})
     assert set(seen) - {"eu1", "eu2"}, "the untrusted header placed the client: %s" % seen
 
 
@@ -161,7 +113,7 @@ def test_geo_weighted_networks_table(origins, switchyard):
                       networks=[{"cidr": "127.0.0.0/8", "region": "us-east"},
                                 {"cidr": "127.0.0.1", "region": "eu-west"}])
     p = switchyard.start(cfg)
-    assert set(_spread(p.port, 6, threads=2)) == {"eu1", "eu2"}  # /32 beats /8
+    assert set(spread(p.port, 6, threads=2)) == {"eu1", "eu2"}  # /32 beats /8
 
 
 def _make_mmdb(path):
@@ -186,7 +138,7 @@ def test_geo_weighted_maxmind_database(origins, switchyard, tmp_path):
         pytest.skip("this switchyard was built without libmaxminddb")
     assert check.returncode == 0, check.stderr
     p = switchyard.start(cfg)
-    assert set(_spread(p.port, 6, threads=2)) == {"eu1", "eu2"}
+    assert set(spread(p.port, 6, threads=2)) == {"eu1", "eu2"}
 
 
 def test_missing_maxmind_database_is_a_config_error(origins, switchyard):
@@ -215,7 +167,7 @@ def test_geo_weighted_backend_without_a_place_is_refused(origins, switchyard):
 def test_hash_sticks_a_client_to_one_backend(origins, switchyard):
     bes = origins(3)
     p = switchyard.start(switchyard.config(bes, policy="hash"))
-    seen = _spread(p.port, 15, threads=3)
+    seen = spread(p.port, 15, threads=3)
     assert len(seen) == 1, seen  # every request comes from 127.0.0.1
 
 
@@ -227,7 +179,7 @@ def test_hash_by_header_keeps_each_user_on_one_backend(origins, switchyard):
     owners = {}
     for i in range(20):
         user = "user-%d" % i
-        seen = _spread(p.port, 3, threads=3, headers={"X-User": user})
+        seen = spread(p.port, 3, threads=3, headers={"X-User": user})
         assert len(seen) == 1, (user, seen)
         owners[user] = next(iter(seen))
     assert len(set(owners.values())) >= 2, owners
@@ -242,7 +194,7 @@ def test_policy_serves_and_retries_past_a_dead_backend(origins, switchyard, poli
     b1, b2 = origins(2)
     cfg = switchyard.config([dead_port(), b1, b2], policy=policy)
     p = switchyard.start(cfg)
-    seen = _spread(p.port, 12, threads=3)
+    seen = spread(p.port, 12, threads=3)
     assert sum(seen.values()) == 12
     assert "dead1" not in seen
 

@@ -179,11 +179,7 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
 
 void Server::onSignal(int signum) {
   if (signum == SIGHUP) {
-    if (workers_.empty()) {
-      LOG_WARN("SIGHUP ignored: still starting (waiting for DNS discovery)");
-      return;
-    }
-    countReload(reload());
+    reload("SIGHUP");
     return;
   }
   if (signum == SIGUSR1) {
@@ -268,32 +264,53 @@ void Server::onFileEvent() {
   uv_timer_start(&watchDebounce_, [](uv_timer_t* t) {
     auto* s = static_cast<Server*>(t->data);
     LOG_INFO("%s changed: reloading", s->configPath_.c_str());
-    s->reload();
+    s->reload("watch");
   }, 200, 0);
 }
 
-std::string Server::reload() {
+std::string Server::reload(const char* trigger) {
+  if (workers_.empty()) {  // e.g. a file event while waiting for the first DNS answers
+    LOG_WARN("%s: reload ignored while starting (the workers are not running yet)", trigger);
+    return "still starting";
+  }
   auto loaded = config::loadConfigFile(configPath_);
   std::string token;
-  std::string msg = loaded ? readToken(*loaded, token) : loaded.error().format();
-  if (!msg.empty()) {
-    LOG_ERROR("reload refused, keeping the running config: %s", msg.c_str());
-    return msg;
+  std::string err = loaded ? readToken(*loaded, token) : loaded.error().format();
+  std::shared_ptr<const config::Config> cfg;
+  if (err.empty()) {
+    cfg = std::make_shared<const config::Config>(std::move(*loaded));
+    err = publish(cfg);
   }
-  auto cfg = std::make_shared<const config::Config>(std::move(*loaded));
-  if (cfg->admin.listen.text != snap_->config->admin.listen.text)
-    LOG_WARN("reload: admin.listen %s needs a restart; still on %s", cfg->admin.listen.text.c_str(),
-             snap_->config->admin.listen.text.c_str());
+  countReload(err);
+  if (!err.empty()) {
+    LOG_ERROR("%s: reload refused, keeping the running config: %s", trigger, err.c_str());
+    return err;
+  }
+  fileConfig_ = cfg;
+  discovery_->update(*cfg);
+  admin_->setToken(std::move(token));
+  listenerInfo_.clear();
+  for (const config::Listener& l : cfg->listeners) listenerInfo_.push_back({l.name, l.listen.text});
+  if (std::string e = accessLog_->configure(cfg->accessLog); !e.empty())
+    LOG_ERROR("reload: %s; the access log is left as it was", e.c_str());
+  LOG_INFO("%s: reloaded %s (config version %llu)", trigger, configPath_.c_str(),
+           static_cast<unsigned long long>(version_));
+  return "";
+}
+
+std::string Server::publish(const std::shared_ptr<const config::Config>& cfg) {
   const unsigned workers = static_cast<unsigned>(workers_.size());
-  if (cfg->workers && cfg->workers != workers)
-    LOG_WARN("reload: workers: %u needs a restart; still running %u", cfg->workers, workers);
-  auto built = buildSnapshot(discovery_->expand(cfg), snap_.get(), workers, version_ + 1);
-  if (!built) {
-    LOG_ERROR("reload refused, keeping the running config: %s", built.error().c_str());
-    return built.error();
+  if (cfg != fileConfig_) {
+    if (cfg->admin.listen.text != snap_->config->admin.listen.text)
+      LOG_WARN("reload: admin.listen %s needs a restart; still on %s",
+               cfg->admin.listen.text.c_str(), snap_->config->admin.listen.text.c_str());
+    if (cfg->workers && cfg->workers != workers)
+      LOG_WARN("reload: workers: %u needs a restart; still running %u", cfg->workers, workers);
   }
+  auto built = buildSnapshot(discovery_->expand(cfg), snap_.get(), workers, version_ + 1);
+  if (!built) return built.error();
   // Listeners whose name and address are unchanged keep their sockets; new ones are opened
-  // here (a bind failure refuses the whole reload); workers close the removed ones.
+  // here (a bind failure refuses the whole change); workers close the removed ones.
   std::vector<std::vector<ListenFd>> fresh(workers);
   for (const auto& l : cfg->listeners) {
     bool known = false;
@@ -303,7 +320,6 @@ std::string Server::reload() {
     if (!opened) {
       for (auto& v : fresh)
         for (const ListenFd& f : v) ::close(f.fd);
-      LOG_ERROR("reload refused, keeping the running config: %s", opened.error().c_str());
       return opened.error();
     }
     const uint32_t slot = listenerSlot(l.name);
@@ -314,44 +330,19 @@ std::string Server::reload() {
     for (const auto& l : cfg->listeners) kept = kept || listenerKey(ol) == listenerKey(l);
     if (!kept) LOG_INFO("reload: listener %s (%s) removed", ol.name.c_str(), ol.listen.text.c_str());
   }
-  fileConfig_ = cfg;
-  discovery_->update(*cfg);
   snap_ = std::move(*built);
   ++version_;
   health_->update(snap_);
   for (unsigned w = 0; w < workers; ++w) workers_[w]->postSnapshot(snap_, std::move(fresh[w]));
-  admin_->setToken(std::move(token));
-  listenerInfo_.clear();
-  for (const config::Listener& l : cfg->listeners) listenerInfo_.push_back({l.name, l.listen.text});
-  if (std::string err = accessLog_->configure(cfg->accessLog); !err.empty())
-    LOG_ERROR("reload: %s; the access log is left as it was", err.c_str());
-  LOG_INFO("reloaded %s (config version %llu)", configPath_.c_str(),
-           static_cast<unsigned long long>(version_));
   return "";
-}
-
-void Server::publish(std::vector<std::vector<ListenFd>> fresh) {
-  auto built = buildSnapshot(discovery_->expand(fileConfig_), snap_.get(),
-                             static_cast<unsigned>(workers_.size()), version_ + 1);
-  if (!built) {
-    LOG_ERROR("discovery: new backend set refused, keeping the running one: %s",
-              built.error().c_str());
-    for (auto& v : fresh)
-      for (const ListenFd& f : v) ::close(f.fd);
-    return;
-  }
-  snap_ = std::move(*built);
-  ++version_;
-  health_->update(snap_);
-  for (size_t w = 0; w < workers_.size(); ++w) {
-    std::vector<ListenFd> fds = w < fresh.size() ? std::move(fresh[w]) : std::vector<ListenFd>{};
-    workers_[w]->postSnapshot(snap_, std::move(fds));
-  }
 }
 
 void Server::onDiscoveryChange() {
   if (shuttingDown_ || workers_.empty()) return;  // before start, run() builds from expand()
-  publish({});
+  if (std::string err = publish(fileConfig_); !err.empty()) {
+    LOG_ERROR("discovery: new backend set refused, keeping the running one: %s", err.c_str());
+    return;
+  }
   LOG_INFO("discovery: published the new backend set (config version %llu)",
            static_cast<unsigned long long>(version_));
 }

@@ -68,11 +68,7 @@ std::string Server::setUpTelemetry(const config::Config& cfg) {
   return "";
 }
 
-std::string Server::reloadConfig() {
-  std::string err = reload();
-  countReload(err);
-  return err;
-}
+std::string Server::reloadConfig() { return reload("POST /reload"); }
 
 void Server::countReload(const std::string& err) {
   if (err.empty()) {

@@ -7,6 +7,7 @@
 
 #include <optional>
 
+#include "../uv_test_loop.h"
 #include "dns_test_util.h"
 #include "switchyard/common/log.h"
 #include "switchyard/config/loader.h"
@@ -16,32 +17,27 @@
 namespace sy::discovery {
 namespace {
 
-using testing::closeLoop;
 using testing::FakeDnsServer;
-using testing::runUntil;
 using namespace std::chrono_literals;
 
-// A fresh loop; Discovery's log lines are kept out of the test output.
-struct LoopFixture {
-  uv_loop_t loop;
+// A fresh loop that fails the test on leftover handles; Discovery's log lines are kept out of
+// the test output.
+struct LoopFixture : UvTestLoop {
   log::Level level = log::level();
-  LoopFixture() {
-    uv_loop_init(&loop);
-    log::setLevel(log::Level::kError);
-  }
+  LoopFixture() { log::setLevel(log::Level::kError); }
   ~LoopFixture() { log::setLevel(level); }
 };
 
 config::SocketAddress addr(const std::string& text) { return *config::parseSocketAddress(text); }
 
 // Runs one lookup to its end; nullopt when `done` never ran within `ms`.
-std::optional<LookupResult> lookUp(uv_loop_t* loop, const std::string& name,
+std::optional<LookupResult> lookUp(UvTestLoop& l, const std::string& name,
                                    const config::SocketAddress* resolver,
                                    config::Duration timeout = 2s, uint64_t ms = 3000) {
   std::optional<LookupResult> got;
-  auto started = startLookup(loop, name, resolver, timeout, [&](LookupResult r) { got = r; });
+  auto started = startLookup(&l.loop, name, resolver, timeout, [&](LookupResult r) { got = r; });
   if (!started) return LookupResult(std::unexpected(started.error()));
-  runUntil(loop, [&] { return got.has_value(); }, ms);
+  l.runUntil([&] { return got.has_value(); }, ms);
   return got;
 }
 
@@ -50,30 +46,30 @@ TEST_CASE_FIXTURE(LoopFixture, "UDP lookup: A and AAAA together, sorted; stray r
   dns.records["web.svc"] = {"10.0.0.2", "fd00::1", "10.0.0.1"};
   dns.strayFirst = true;
   config::SocketAddress resolver = addr(dns.address());
-  auto r = lookUp(&loop, "web.svc", &resolver);
+  auto r = lookUp(*this, "web.svc", &resolver);
   REQUIRE(r.has_value());
   REQUIRE_MESSAGE(r->has_value(), r->error());
   CHECK(**r == Addresses{"10.0.0.1", "10.0.0.2", "fd00::1"});
   CHECK(dns.queries == 2);
   dns.close();
-  CHECK(closeLoop(&loop));
+  CHECK(drain());
 }
 
 TEST_CASE_FIXTURE(LoopFixture, "UDP lookup: NXDOMAIN, SERVFAIL, silence and a dead port fail") {
   FakeDnsServer dns(&loop);
   config::SocketAddress resolver = addr(dns.address());
-  auto r = lookUp(&loop, "missing.svc", &resolver);
+  auto r = lookUp(*this, "missing.svc", &resolver);
   REQUIRE(r.has_value());
   REQUIRE_FALSE(r->has_value());
   CHECK(r->error() == "no such name (NXDOMAIN)");
 
   dns.records["v4only.svc"] = {};
-  r = lookUp(&loop, "v4only.svc", &resolver);
+  r = lookUp(*this, "v4only.svc", &resolver);
   REQUIRE_FALSE(r->has_value());
   CHECK(r->error() == "no A or AAAA records");
 
   dns.rcode = 2;
-  r = lookUp(&loop, "web.svc", &resolver);
+  r = lookUp(*this, "web.svc", &resolver);
   REQUIRE_FALSE(r->has_value());
   CHECK(r->error().find("SERVFAIL") != std::string::npos);
   CHECK(r->error().find("resolver " + dns.address()) == 0);
@@ -82,7 +78,7 @@ TEST_CASE_FIXTURE(LoopFixture, "UDP lookup: NXDOMAIN, SERVFAIL, silence and a de
   dns.silent = true;
   dns.queries = 0;
   uint64_t t0 = uv_now(&loop);
-  r = lookUp(&loop, "web.svc", &resolver, 300ms);
+  r = lookUp(*this, "web.svc", &resolver, 300ms);
   REQUIRE(r.has_value());
   REQUIRE_FALSE(r->has_value());
   CHECK(r->error() == "no answer from resolver " + dns.address() + " within 300ms");
@@ -93,24 +89,24 @@ TEST_CASE_FIXTURE(LoopFixture, "UDP lookup: NXDOMAIN, SERVFAIL, silence and a de
 
   // Nothing listens on the port any more: the ICMP error ends the lookup before the timeout.
   t0 = uv_now(&loop);
-  r = lookUp(&loop, "web.svc", &resolver, 2s);
+  r = lookUp(*this, "web.svc", &resolver, 2s);
   REQUIRE(r.has_value());
   REQUIRE_FALSE(r->has_value());
   CHECK(r->error().find("ECONNREFUSED") != std::string::npos);
   CHECK(uv_now(&loop) - t0 < 1000);
-  CHECK(closeLoop(&loop));
+  CHECK(drain());
 }
 
 TEST_CASE_FIXTURE(LoopFixture, "system lookup: numeric names answer without any DNS") {
-  auto r = lookUp(&loop, "127.0.0.1", nullptr);
+  auto r = lookUp(*this, "127.0.0.1", nullptr);
   REQUIRE(r.has_value());
   REQUIRE_MESSAGE(r->has_value(), r->error());
   CHECK(**r == Addresses{"127.0.0.1"});
-  r = lookUp(&loop, "::1", nullptr);
+  r = lookUp(*this, "::1", nullptr);
   REQUIRE(r.has_value());
   REQUIRE_MESSAGE(r->has_value(), r->error());
   CHECK(**r == Addresses{"::1"});
-  CHECK(closeLoop(&loop));
+  CHECK(drain());
 }
 
 TEST_CASE_FIXTURE(LoopFixture, "cancel: done never runs and every handle is released") {
@@ -124,10 +120,10 @@ TEST_CASE_FIXTURE(LoopFixture, "cancel: done never runs and every handle is rele
   REQUIRE(sys.has_value());
   (*udp)->cancel();
   (*sys)->cancel();
-  runUntil(&loop, [] { return false; }, 300);
+  runUntil([] { return false; }, 300);
   CHECK_FALSE(called);
   dns.close();
-  CHECK(closeLoop(&loop));
+  CHECK(drain());
 }
 
 TEST_CASE_FIXTURE(LoopFixture, "startLookup: a name DNS cannot carry fails at once") {
@@ -137,7 +133,7 @@ TEST_CASE_FIXTURE(LoopFixture, "startLookup: a name DNS cannot carry fails at on
   REQUIRE_FALSE(r.has_value());
   CHECK(r.error() == "'a..b' is not a valid DNS name");
   CHECK_FALSE(called);
-  CHECK(closeLoop(&loop));
+  CHECK(drain());
 }
 
 config::Config discoveryConfig(const std::string& resolver, const std::string& interval) {
@@ -166,38 +162,38 @@ TEST_CASE_FIXTURE(LoopFixture, "Discovery: follows changes, keeps the last answe
   auto base = std::make_shared<const config::Config>(discoveryConfig(dns.address(), "100ms"));
   d.update(*base);
   CHECK_FALSE(d.settled());
-  REQUIRE(runUntil(&loop, [&] { return d.settled(); }, 3000));
+  REQUIRE(runUntil([&] { return d.settled(); }, 3000));
   CHECK(changes == 1);
   CHECK(backendNames(*d.expand(base)) ==
         std::vector<std::string>{"fixed", "web-10.0.0.1", "web-10.0.0.2"});
 
   // A record appears and one vanishes: one change, seen at the next interval.
   dns.records["web.svc"] = {"10.0.0.2", "10.0.0.3"};
-  REQUIRE(runUntil(&loop, [&] { return changes == 2; }, 3000));
+  REQUIRE(runUntil([&] { return changes == 2; }, 3000));
   CHECK(backendNames(*d.expand(base)) ==
         std::vector<std::string>{"fixed", "web-10.0.0.2", "web-10.0.0.3"});
 
   // The same answer again is no change.
   uint64_t lookups = d.stats().lookups.load();
-  REQUIRE(runUntil(&loop, [&] { return d.stats().lookups.load() >= lookups + 2; }, 3000));
+  REQUIRE(runUntil([&] { return d.stats().lookups.load() >= lookups + 2; }, 3000));
   CHECK(changes == 2);
 
   // Failures keep the last good answer and are counted.
   dns.rcode = 2;
-  REQUIRE(runUntil(&loop, [&] { return d.stats().failures.load() >= 2; }, 3000));
+  REQUIRE(runUntil([&] { return d.stats().failures.load() >= 2; }, 3000));
   CHECK(changes == 2);
   CHECK(backendNames(*d.expand(base)) ==
         std::vector<std::string>{"fixed", "web-10.0.0.2", "web-10.0.0.3"});
   dns.rcode = 0;
   dns.records.erase("web.svc");  // NXDOMAIN is a failure too: the pool is not emptied
   uint64_t failures = d.stats().failures.load();
-  REQUIRE(runUntil(&loop, [&] { return d.stats().failures.load() > failures; }, 3000));
+  REQUIRE(runUntil([&] { return d.stats().failures.load() > failures; }, 3000));
   CHECK(backendNames(*d.expand(base)).size() == 3);
   CHECK(d.stats().changes.load() == 2);
 
   d.close();
   dns.close();
-  CHECK(closeLoop(&loop));
+  CHECK(drain());
 }
 
 TEST_CASE_FIXTURE(LoopFixture, "Discovery: update keeps known names and drops the others") {
@@ -207,7 +203,7 @@ TEST_CASE_FIXTURE(LoopFixture, "Discovery: update keeps known names and drops th
   Discovery d(&loop, [&] { ++changes; });
   auto base = std::make_shared<const config::Config>(discoveryConfig(dns.address(), "10s"));
   d.update(*base);
-  REQUIRE(runUntil(&loop, [&] { return d.settled(); }, 3000));
+  REQUIRE(runUntil([&] { return d.settled(); }, 3000));
   // A reload with the same name: the answer is kept, no new lookup is needed to expand it.
   auto same = std::make_shared<const config::Config>(discoveryConfig(dns.address(), "5s"));
   d.update(*same);
@@ -224,7 +220,7 @@ pools: [{name: web, backends: [{address: 127.0.0.1:9001}]}]
   CHECK(changes == 1);
   d.close();
   dns.close();
-  CHECK(closeLoop(&loop));
+  CHECK(drain());
 }
 
 TEST_CASE_FIXTURE(LoopFixture, "Discovery: close() with a lookup in flight releases it") {
@@ -232,10 +228,10 @@ TEST_CASE_FIXTURE(LoopFixture, "Discovery: close() with a lookup in flight relea
   dns.silent = true;
   Discovery d(&loop, nullptr);
   d.update(discoveryConfig(dns.address(), "1s"));
-  REQUIRE(runUntil(&loop, [&] { return dns.queries >= 2; }, 3000));  // the lookup is in flight
+  REQUIRE(runUntil([&] { return dns.queries >= 2; }, 3000));  // the lookup is in flight
   d.close();
   dns.close();
-  CHECK(closeLoop(&loop));
+  CHECK(drain());
 }
 
 }  // namespace

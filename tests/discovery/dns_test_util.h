@@ -104,7 +104,19 @@ class FakeDnsServer {
               reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(n), from);
         });
   }
-  void close() { uv_close(reinterpret_cast<uv_handle_t*>(&udp_), nullptr); }
+  // Closes the socket (idempotent); the destructor closes it too and runs the loop until the
+  // close callback ran, so the server may go out of scope at any point of a test.
+  void close() {
+    auto* h = reinterpret_cast<uv_handle_t*>(&udp_);
+    if (!uv_is_closing(h))
+      uv_close(h, [](uv_handle_t* hh) { static_cast<FakeDnsServer*>(hh->data)->closed_ = true; });
+  }
+  ~FakeDnsServer() {
+    close();
+    while (!closed_) uv_run(udp_.loop, UV_RUN_ONCE);
+  }
+  FakeDnsServer(const FakeDnsServer&) = delete;
+  FakeDnsServer& operator=(const FakeDnsServer&) = delete;
   std::string address() const { return "127.0.0.1:" + std::to_string(port); }
 
   std::map<std::string, std::vector<std::string>> records;
@@ -167,29 +179,8 @@ class FakeDnsServer {
   }
 
   uv_udp_t udp_;
+  bool closed_ = false;
   char buf_[4096];
 };
-
-// Runs `loop` until `done()` or `ms` pass; returns done().
-inline bool runUntil(uv_loop_t* loop, const std::function<bool()>& done, uint64_t ms) {
-  uv_timer_t tick;
-  uv_timer_init(loop, &tick);
-  uv_timer_start(&tick, [](uv_timer_t*) {}, 5, 5);
-  uint64_t deadline = uv_now(loop) + ms;
-  while (!done() && uv_now(loop) < deadline) uv_run(loop, UV_RUN_ONCE);
-  uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr);
-  uv_run(loop, UV_RUN_NOWAIT);
-  return done();
-}
-
-// Runs the loop until its handles and requests are gone (at most 2 s); true when
-// uv_loop_close then succeeds.
-inline bool closeLoop(uv_loop_t* loop) {
-  for (int i = 0; i < 2000 && uv_loop_alive(loop); ++i) {
-    uv_run(loop, UV_RUN_NOWAIT);
-    if (uv_loop_alive(loop)) uv_sleep(1);
-  }
-  return uv_loop_close(loop) == 0;
-}
 
 }  // namespace sy::discovery::testing

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <uv.h>
 
+#include "../uv_test_loop.h"
 #include "health_test_util.h"
 #include "switchyard/health/slow_start.h"
 
@@ -22,20 +23,19 @@ const CheckResult kFail{false, 0, "connect refused"};
 // A loop for the monitor's handles (never run until teardown: checks are fed by hand) and a
 // manual clock.
 struct Fixture {
-  uv_loop_t loop;
+  UvTestLoop l;
+  uv_loop_t& loop = l.loop;
   t::ManualClock clock;
   std::unique_ptr<Monitor> monitor;
 
   Fixture() {
-    REQUIRE(uv_loop_init(&loop) == 0);
     monitor = std::make_unique<Monitor>(
         &loop, [this] { return clock.now; }, 42);
   }
   ~Fixture() {
     monitor->close();
-    uv_run(&loop, UV_RUN_DEFAULT);  // only close callbacks are left
+    CHECK(l.drain());  // only close callbacks are left
     monitor.reset();
-    CHECK(uv_loop_close(&loop) == 0);
   }
 };
 
@@ -312,8 +312,8 @@ TEST_CASE("Monitor: a pool that disappears stops being followed") {
 }
 
 TEST_CASE("Monitor: real checks on a loop take a refused backend down") {
-  uv_loop_t loop;
-  REQUIRE(uv_loop_init(&loop) == 0);
+  UvTestLoop l;
+  uv_loop_t& loop = l.loop;
   // A port that refuses connections.
   uint16_t port = 0;
   {
@@ -327,7 +327,7 @@ TEST_CASE("Monitor: real checks on a loop take a refused backend down") {
     REQUIRE(uv_tcp_getsockname(&tmp, reinterpret_cast<sockaddr*>(&bound), &len) == 0);
     port = ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
     uv_close(reinterpret_cast<uv_handle_t*>(&tmp), nullptr);
-    uv_run(&loop, UV_RUN_DEFAULT);
+    REQUIRE(l.drain());
   }
   sy::config::Pool p = t::poolConfig("web", 0);
   p.backends.push_back(t::backendConfig("dead", port));
@@ -335,23 +335,18 @@ TEST_CASE("Monitor: real checks on a loop take a refused backend down") {
   p.healthCheck->interval = 20ms;
   p.healthCheck->timeout = 500ms;
   auto snap = t::makeSnapshot({p});
-  {
-    Monitor m(&loop);
-    m.update(snap);
-    auto& b = backend(*snap, 0, 0);
-    const uint64_t t0 = uv_hrtime();
-    while (b.healthy() && uv_hrtime() - t0 < 3000000000ull) {
-      uv_run(&loop, UV_RUN_ONCE);
-    }
-    const uint64_t ms = (uv_hrtime() - t0) / 1000000;
-    CHECK_FALSE(b.healthy());
-    CHECK(b.health().checksFailed.load() == 3);
-    // three checks 20 ms (+ up to 2 ms jitter) apart; libuv timers run on the loop's cached
-    // millisecond clock, so each interval may end up to 1 ms early against uv_hrtime().
-    CHECK(ms >= 38);
-    CHECK(ms < 1000);
-    m.close();
-    uv_run(&loop, UV_RUN_DEFAULT);
-  }
-  CHECK(uv_loop_close(&loop) == 0);
+  Monitor m(&loop);
+  m.update(snap);
+  auto& b = backend(*snap, 0, 0);
+  const uint64_t t0 = uv_hrtime();
+  l.runUntil([&] { return !b.healthy(); }, 3000);
+  const uint64_t ms = (uv_hrtime() - t0) / 1000000;
+  CHECK_FALSE(b.healthy());
+  CHECK(b.health().checksFailed.load() == 3);
+  // three checks 20 ms (+ up to 2 ms jitter) apart; libuv timers run on the loop's cached
+  // millisecond clock, so each interval may end up to 1 ms early against uv_hrtime().
+  CHECK(ms >= 38);
+  CHECK(ms < 1000);
+  m.close();
+  CHECK(l.drain());
 }

@@ -141,7 +141,7 @@ inline constexpr Family kFamilies[] = {
     {"switchyard_backend_ejections_total", Type::kCounter,
      "Backend ejections by outlier detection, by reason.", {"pool", "backend", "reason"}},
     {"switchyard_config_reloads_total", Type::kCounter,
-     "Configuration reloads (SIGHUP or POST /reload) by result (success, failure).",
+     "Configuration reloads (SIGHUP, --watch or POST /reload) by result (success, failure).",
      {"result"}},
     {"switchyard_config_last_reload_success_timestamp_seconds", Type::kGauge,
      "Unix time of the last successful configuration load (start-up counts).", {}},

@@ -32,8 +32,11 @@ class Server final : private admin::Host {
   // Runs until shut down; returns the process exit code.
   int run(std::shared_ptr<const config::Config> cfg);
 
-  // Loads the file again and publishes it to the workers; returns an error text or "".
-  std::string reload();
+  // The one reload path, whatever started it (`trigger`: "SIGHUP", "watch", "POST /reload";
+  // for the log): loads the file again, publishes it to the workers and counts the result in
+  // switchyard_config_reloads_total. Returns an error text or "" (the running config is kept
+  // on error). Ignored, and not counted, before the workers started. Main thread.
+  std::string reload(const char* trigger);
 
   // DNS discovery totals (lookups, failures, changes). Valid while run() runs; any thread.
   const discovery::Stats& discoveryStats() const { return discovery_->stats(); }
@@ -43,7 +46,7 @@ class Server final : private admin::Host {
   bool draining() const override { return shuttingDown_; }
   void writeMetrics(std::string& out) override;
   void writeStatus(std::string& out) override;
-  std::string reloadConfig() override;  // reload(), counted
+  std::string reloadConfig() override;  // reload("POST /reload")
   uint64_t configVersion() const override { return version_; }
   bool setAdminState(std::string_view pool, std::string_view backend,
                      upstream::AdminState state) override;
@@ -52,7 +55,7 @@ class Server final : private admin::Host {
   // Start-up part of the observability (before the first snapshot is built): listener slots,
   // stats, access log, admin token. Returns "" or an error.
   std::string setUpTelemetry(const config::Config& cfg);
-  // Counts a reload attempt for the metrics; `err` is what reload() returned.
+  // Counts a reload attempt for the metrics; `err` is its result (reload() only).
   void countReload(const std::string& err);
 
   void onSignal(int signum);
@@ -66,9 +69,10 @@ class Server final : private admin::Host {
   // Runs the loop until every discovered name has had its first answer (bounded), so pools
   // that only discover their backends do not start empty. Before the workers start.
   void waitForDiscovery();
-  // Publishes fileConfig_ with the discovered backends substituted as a new snapshot. `fresh`:
-  // one list per worker of sockets for listeners it does not have yet (or empty).
-  void publish(std::vector<std::vector<ListenFd>> fresh);
+  // Builds a snapshot of `cfg` with the discovered backends substituted, opens the listeners
+  // it adds and posts it to every worker. Shared by reload() (a new file) and discovery
+  // changes (cfg == fileConfig_). Returns "" or why it was refused (then nothing changed).
+  std::string publish(const std::shared_ptr<const config::Config>& cfg);
   void onDiscoveryChange();
 
   std::string configPath_;
