@@ -231,8 +231,6 @@ def test_watch_reloads_are_counted_like_sighup(origins, switchyard):
     assert backend_of(port) == "b2"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="issue 21 routeIndex race: fixed in the session reshaping")
 def test_request_head_spanning_a_reload_is_routed_by_its_own_listener(origins, switchyard):
     """A request whose head is still arriving when a reload removes an earlier listener is
     routed by the routes of the listener it arrived on (issue 21: WorkerListener::routeIndex is
