@@ -15,6 +15,7 @@ Cases (default: small large post conns):
   tls      TLS termination (same self-signed EC P-256 certificate for every proxy): GET / over
            kept-alive TLS connections, and handshakes/s with `Connection: close` (one new TLS
            connection per request)
+  h2       HTTP/2 over TLS: h2load with many streams on few connections (h2_case.py)
 
 Environment:
   BENCH_DURATION    seconds per measured wrk run (default 10)
@@ -49,12 +50,15 @@ import time
 import urllib.request
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import h2_case  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 
-ALL_CASES = ["small", "large", "post", "conns", "workers", "tls"]
+ALL_CASES = ["small", "large", "post", "conns", "workers", "tls", "h2"]
 DEFAULT_CASES = ["small", "large", "post", "conns"]
 PROXIES = ["switchyard", "nginx", "haproxy"]
 PEERS = ["nginx", "haproxy"]
@@ -296,7 +300,7 @@ def proxy_nginx_conf(tmp, port, backends, nofile, tls=None):
     """tls: (cert, key) paths for an https listener (session cache + tickets, like the others)."""
     listen = "listen 127.0.0.1:%d backlog=4096;" % port
     if tls:
-        listen = f"""listen 127.0.0.1:{port} ssl backlog=4096;
+        listen = f"""listen 127.0.0.1:{port} ssl http2 backlog=4096;
         ssl_certificate {tls[0]};
         ssl_certificate_key {tls[1]};
         ssl_protocols TLSv1.2 TLSv1.3;
@@ -327,7 +331,7 @@ def proxy_nginx_conf(tmp, port, backends, nofile, tls=None):
 
 def haproxy_cfg(port, backends, nofile, pem=None):
     """pem: combined cert+key file for an https bind (default session cache and tickets)."""
-    ssl = " ssl crt %s ssl-min-ver TLSv1.2" % pem if pem else ""
+    ssl = " ssl crt %s ssl-min-ver TLSv1.2 alpn h2,http/1.1" % pem if pem else ""
     # HAProxy refuses to start unless 2 x maxconn fds fit in the limit (so under a 20000-fd
     # limit it holds at most 9900 connections).
     maxconn = (nofile - 200) // 2
@@ -423,7 +427,8 @@ class Bench:
 
     # ---- setup
     def preflight(self):
-        missing = [t for t in ("nginx", "haproxy", "wrk") if not shutil.which(t)]
+        missing = [t for t in ("nginx", "haproxy", "wrk") + (("h2load",) if "h2" in self.cases
+                                                             else ()) if not shutil.which(t)]
         if missing:
             die("missing tools: %s (run `scripts/install-deps.sh bench` or `make bench`)"
                 % ", ".join(missing))
@@ -468,7 +473,7 @@ class Bench:
         for name, method, size in (("get", "GET", 0), ("post", "POST", POST_SIZE)):
             write_lua(self.tmp / ("%s.lua" % name), method, size)
         write_lua(self.tmp / "close.lua", close=True)
-        tls = self.make_cert() if "tls" in self.cases else None
+        tls = self.make_cert() if "tls" in self.cases or "h2" in self.cases else None
 
         # backends
         d = self.tmp / "backend"
@@ -709,7 +714,7 @@ class Bench:
         if err:
             die("backend sanity check failed: %s\n%s" % (err, self.backend.log_tail()))
         proxies = list(PROXIES) + (["switchyard-w2"] if "workers" in self.cases else [])
-        if "tls" in self.cases:
+        if "tls" in self.cases or "h2" in self.cases:
             proxies += [p + TLS_SUFFIX for p in PROXIES]
         bad = set()
         for name in proxies:
@@ -740,6 +745,11 @@ class Bench:
             elif case == "tls":
                 results[case] = self.tls_case([p + TLS_SUFFIX for p in PROXIES
                                                if p + TLS_SUFFIX not in bad])
+            elif case == "h2":
+                self.h2 = (env_int("BENCH_H2_CONNS", 4, 1), env_int("BENCH_H2_STREAMS", 32, 1))
+                results[case] = h2_case.run_case(
+                    self, [p for p in PROXIES if p + TLS_SUFFIX not in bad], *self.h2,
+                    tree_cpu_ticks, CLK_TCK, log)
             elif case == "conns":
                 samples = {t: [] for t in PROXIES}
                 for rnd in range(self.runs):
@@ -785,6 +795,9 @@ class Bench:
                 md += self.table_conns(results[case])
             elif case == "tls":
                 md += self.table_tls(results[case])
+            elif case == "h2":
+                md += h2_case.table(results[case], PEERS, *self.h2, medians, ratio, md_table,
+                                    label)
         md.append("Legend: latencies are wrk's (client-side) percentiles. *errors* = non-2xx/3xx "
                   "responses + socket errors (connect/read/write/timeout), summed over all runs. "
                   "*CPU/req* = user+sys time of the proxy's process tree during the measured run "
