@@ -550,30 +550,28 @@ TEST_CASE("writeUpstreamRequestHead HTTP/2: the bound covers large heads") {
 
 // RFC 9113 §8.3.1: for a :scheme with a mandatory authority ("http", "https") the request MUST
 // contain :authority or Host, and those MUST NOT be empty; otherwise it is malformed. Today
-// analyzeRequest accepts such a head with an empty authority, and writeUpstreamRequestHead then
-// sends an HTTP/1.1 request without any Host line (RFC 9112 §3.2: a server answers that with
-// 400), so a malformed HTTP/2 request turns into a backend 400 instead of the proxy's own.
+// analyzeRequest accepts such a head with an empty authority (none at all, or an empty Host),
+// and writeUpstreamRequestHead then sends an HTTP/1.1 request without any Host line (RFC 9112
+// §3.2: a server answers that with 400), so a malformed HTTP/2 request reaches the backend
+// instead of being refused by the proxy. forward.h gives analyzeRequest the Host checks the
+// codec does not make, so the check belongs there (an HTTP/2 codec may refuse part of this
+// earlier, but the empty-Host case is the analyzer's).
 TEST_CASE("analyzeRequest HTTP/2: no :authority and no Host -> 400 (RFC 9113 8.3.1)" *
           doctest::should_fail()) {
   H2Head h("GET", "", "/", {{"accept", "*/*"}});
-  Analyzed a = analyze(h.head);
-  CHECK(a.status == 400);
-  H2Head empty("GET", "", "/", {{"host", ""}});
-  CHECK(analyze(empty.head).status == 400);
+  CHECK(analyze(h.head).status == 400);
 }
 
-// RFC 9113 §8.2.3: an HTTP/2 client may split Cookie into one field per cookie-pair; before the
-// request goes to HTTP/1.1 they MUST be joined into one field with "; ". The request head
-// contract (request_head.h) lets the codec hand them over as separate fields, and
-// writeUpstreamRequestHead copies each one as its own "cookie:" line, which HTTP/1.1 origins
-// (RFC 6265 §5.4: one Cookie header) may read as only the first or last pair.
-TEST_CASE("writeUpstreamRequestHead HTTP/2: split cookie fields become one Cookie line" *
+TEST_CASE("analyzeRequest HTTP/2: no :authority and an empty Host -> 400 (RFC 9113 8.3.1)" *
           doctest::should_fail()) {
-  H2Head h("GET", "example.com", "/", {{"cookie", "a=1"}, {"cookie", "b=2"}});
-  const auto ls = headerLines(upstreamHead(h.head, ForwardContext{"10.0.0.5", false}));
-  CHECK(countName(ls, "cookie") == 1);
-  bool joined = false;
-  for (const auto& l : ls)
-    if (equalsIgnoreCase(l, "cookie: a=1; b=2")) joined = true;
-  CHECK(joined);
+  H2Head h("GET", "", "/", {{"host", ""}});
+  CHECK(analyze(h.head).status == 400);
+}
+
+TEST_CASE("writeUpstreamRequestHead HTTP/2: today's result without any authority (no Host)") {
+  // Pins the consequence described above, so a fix shows up here as well.
+  H2Head h("GET", "", "/", {{"accept", "*/*"}});
+  const auto ls = headerLines(upstreamHead(h.head, ForwardContext{"10.0.0.6", false}));
+  CHECK(countName(ls, "host") == 0);
+  CHECK(countName(ls, "x-forwarded-host") == 0);
 }
