@@ -164,6 +164,10 @@ int analyzeRequest(const RequestHead& h, RequestInfo& info, const char** reason)
     } else {
       info.authority = hostValue;
     }
+    if (info.authority.empty()) {
+      *reason = "missing :authority and Host";
+      return 400;
+    }
   } else {
     info.authority = hostValue;
     if (hostCount == 0 && !info.http10) {
