@@ -16,6 +16,8 @@ namespace {
 // spends a handful per connection (SETTINGS, PING, a cancelled stream); floods spend hundreds.
 constexpr double kGlitchBurst = 400;
 constexpr double kGlitchPerSecond = 40;
+// Closed stream objects a connection keeps for reuse.
+constexpr size_t kKeepStreams = 16;
 
 Http2Connection* self(void* user) { return static_cast<Http2Connection*>(user); }
 
@@ -71,6 +73,7 @@ Http2Connection::Http2Connection(Http1Connection& transport) : t_(transport) {
 
 Http2Connection::~Http2Connection() {
   abandon();
+  for (Http2Stream* s : freeStreams_) delete s;
   if (session_) nghttp2_session_del(session_);
   if (idle_) {
     idle_->data = nullptr;
@@ -213,7 +216,14 @@ void Http2Connection::consume(int32_t streamId, size_t n) {
 int Http2Connection::onBeginHeaders(const nghttp2_frame* f) {
   if (f->hd.type != NGHTTP2_HEADERS) return 0;
   if (f->headers.cat == NGHTTP2_HCAT_REQUEST) {
-    auto* s = new Http2Stream(*this, f->hd.stream_id, &t_.worker().headerPool());
+    Http2Stream* s = nullptr;
+    if (!freeStreams_.empty()) {
+      s = freeStreams_.back();
+      freeStreams_.pop_back();
+    } else {
+      s = new Http2Stream(*this, &t_.worker().headerPool());
+    }
+    s->open(f->hd.stream_id);
     s->next = streamList_;
     if (streamList_) streamList_->prev = s;
     streamList_ = s;
@@ -314,6 +324,12 @@ void Http2Connection::streamClosed(Http2Stream* s, bool headPending, bool bodyPe
   --streams_;
   if (headPending && headsPending_ > 0) --headsPending_;
   if (bodyPending && bodiesPending_ > 0) --bodiesPending_;
+  // A few objects are kept for the next streams (their buffers keep their capacity).
+  if (freeStreams_.size() < kKeepStreams && !finished_) {
+    freeStreams_.push_back(s);
+  } else {
+    delete s;
+  }
 }
 
 int Http2Connection::onInvalidFrame(const nghttp2_frame*, int) {

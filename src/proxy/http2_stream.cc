@@ -54,8 +54,24 @@ void buildNva(HeadScratch& s, const char* status) {
 
 }  // namespace
 
-Http2Stream::Http2Stream(Http2Connection& conn, int32_t id, http::HeaderPool* headers)
-    : c_(conn), id_(id), up_(headers) {}
+Http2Stream::Http2Stream(Http2Connection& conn, http::HeaderPool* headers)
+    : c_(conn), up_(headers) {}
+
+void Http2Stream::open(int32_t id) {
+  id_ = id;
+  store_.clear();
+  offsets_.clear();
+  fields_.clear();
+  std::fill(std::begin(pseudo_), std::end(pseudo_), 0u);
+  started_ = trailers_ = localBody_ = false;
+  localText_.clear();
+  localSent_ = 0;
+  clearChunks();
+  bodyEnded_ = bodyEnded_in_ = deferred_ = responded_ = false;
+  unconsumed_ = 0;
+  headBytes_ = 0;
+  prev = next = nullptr;
+}
 
 Http2Stream::~Http2Stream() { clearChunks(); }
 
@@ -195,8 +211,8 @@ void Http2Stream::closed(uint32_t) {
     up_.record("HTTP/2.0");
     up_.end();
   }
-  c_.streamClosed(this, !started_, started_ && !bodyEnded_in_);
-  delete this;
+  clearChunks();
+  c_.streamClosed(this, !started_, started_ && !bodyEnded_in_);  // may recycle or free this
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -18,8 +18,10 @@ namespace sy::proxy {
 
 class Http2Stream final : public RequestSink {
  public:
-  Http2Stream(Http2Connection& conn, int32_t id, http::HeaderPool* headers);
+  Http2Stream(Http2Connection& conn, http::HeaderPool* headers);
   ~Http2Stream() override;
+  // (Re)starts the object for stream `id` (streams are recycled by their connection).
+  void open(int32_t id);
 
   int32_t id() const { return id_; }
   // A header field of the request head (names are lowercase, nghttp2 validated them). False
@@ -30,7 +32,8 @@ class Http2Stream final : public RequestSink {
   // Request body bytes referenced in `block`.
   void body(net::Block* block, const char* data, size_t n);
   void bodyEnd();
-  // The stream closed (nghttp2): records the request and gives everything back.
+  // The stream closed (nghttp2): records the request and gives everything back (the object
+  // returns to its connection's free list).
   void closed(uint32_t error);
   // nghttp2 asks for response body bytes.
   ssize_t readBody(uint8_t* buf, size_t length, uint32_t* flags);
@@ -70,7 +73,7 @@ class Http2Stream final : public RequestSink {
   void clearChunks();
 
   Http2Connection& c_;
-  int32_t id_;
+  int32_t id_ = 0;
   UpstreamRequest up_;
   // request head storage: names and values back to back; fields_ views into it once complete
   std::string store_;
