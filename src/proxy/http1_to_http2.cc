@@ -64,6 +64,10 @@ void Http1Connection::h2Input() {
   if (phase_ == Phase::kHttp2) armH2Deadline();
 }
 
+void Http1Connection::configAdopted() {
+  if (phase_ == Phase::kHttp2) h2_->checkListener();
+}
+
 void Http1Connection::armH2Deadline() {
   clientDeadline_ = 0;
   if (uint64_t d = h2_->deadline()) setClientDeadline(d);

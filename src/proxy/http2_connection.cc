@@ -67,6 +67,7 @@ Http2Connection::Http2Connection(Http1Connection& transport) : t_(transport) {
   server::Worker& w = t_.worker();
   w.stats().addListener(t_.listener().slot, metrics::kH2ConnOpened);
   lastProgress_ = uv_now(w.loop());
+  generation_ = t_.listener().generation;
   glitchTokens_ = kGlitchBurst;
   glitchAt_ = lastProgress_;
 }
@@ -131,6 +132,7 @@ bool Http2Connection::onInput(InputBuffer& in) {
     return false;
   }
   touch();
+  checkListener();
   in_ = &in;
   ssize_t n = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(in.at(in.parsed)),
                                        in.unparsed());
@@ -170,6 +172,13 @@ uint64_t Http2Connection::deadline() const {
 void Http2Connection::onTimeout() {
   LOG_DEBUG("client %s: HTTP/2 connection idle or stalled: closing", t_.client().ip);
   goaway(NGHTTP2_NO_ERROR, true);
+}
+
+void Http2Connection::checkListener() {
+  // A reload removed this listener or changed how its connections are set up: GOAWAY, and the
+  // client reconnects once its streams are done.
+  if (!goawaySent_ && session_ && (t_.listener().closed || t_.listener().generation != generation_))
+    drain();
 }
 
 void Http2Connection::drain() {

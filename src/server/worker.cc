@@ -105,6 +105,22 @@ void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }
 
+bool sameConnectionSettings(const config::Listener& a, const config::Listener& b) {
+  if (a.protocols != b.protocols || a.http2.maxConcurrentStreams != b.http2.maxConcurrentStreams ||
+      a.http2.initialWindowSize != b.http2.initialWindowSize ||
+      a.http2.maxHeaderListBytes != b.http2.maxHeaderListBytes || a.tls.has_value() != b.tls.has_value())
+    return false;
+  if (!a.tls) return true;
+  if (a.tls->minVersion != b.tls->minVersion ||
+      a.tls->certificates.size() != b.tls->certificates.size())
+    return false;
+  for (size_t i = 0; i < a.tls->certificates.size(); ++i)
+    if (a.tls->certificates[i].cert != b.tls->certificates[i].cert ||
+        a.tls->certificates[i].key != b.tls->certificates[i].key)
+      return false;
+  return true;
+}
+
 void Worker::adoptPending() {
   std::shared_ptr<const Snapshot> snap;
   std::vector<ListenFd> fds;
@@ -131,6 +147,7 @@ void Worker::adoptPending() {
         if (!kept) upstream::UpstreamConn::closeAllIdle(*b, id_);
       }
     }
+    std::shared_ptr<const Snapshot> old = view_->snap;
     view_ = std::move(next);
     // Listeners: keep those whose name and address are unchanged, close the removed ones,
     // open the added ones.
@@ -140,6 +157,10 @@ void Worker::adoptPending() {
       for (size_t i = 0; i < snap->config->listeners.size(); ++i)
         if (listenerKey(snap->config->listeners[i]) == l->key) idx = static_cast<int>(i);
       if (idx >= 0) {
+        if (l->routeIndex >= 0 && static_cast<size_t>(l->routeIndex) < old->config->listeners.size() &&
+            !sameConnectionSettings(old->config->listeners[l->routeIndex],
+                                    snap->config->listeners[idx]))
+          ++l->generation;  // long-lived (HTTP/2) connections move to the new settings
         l->routeIndex = idx;
         ++it;
         continue;
@@ -149,6 +170,7 @@ void Worker::adoptPending() {
       it = listeners_.erase(it);
     }
     for (const ListenFd& f : fds) addListener(f);
+    for (proxy::ClientConnection* c = sessions_; c; c = c->next) c->configAdopted();
   }
   if (shutdown && !draining_) beginDrain();
 }

@@ -23,6 +23,8 @@ class ClientConnection {
   virtual void drain() = 0;
   // Closes now (idempotent).
   virtual void abort() = 0;
+  // A new config was adopted (its listener may be gone or set up differently now).
+  virtual void configAdopted() {}
 
   ClientConnection* prev = nullptr;  // the worker's list
   ClientConnection* next = nullptr;

@@ -41,6 +41,7 @@ class Http1Connection final : public ClientConnection,
   void start() override;
   void drain() override;
   void abort() override;
+  void configAdopted() override;
 
   // http::Parser::Handler (the request parser)
   int onHeadersComplete(http::Parser& p) override;

@@ -54,6 +54,8 @@ class Http2Connection {
   void onWritable();
   // No new streams; in-flight ones finish (GOAWAY NO_ERROR with the last stream id).
   void drain();
+  // Drains when a reload removed the listener or changed its connection settings.
+  void checkListener();
   // The client made no progress for the connection's deadline (see deadline()).
   void onTimeout();
   // Produces and writes queued frames now (not from inside stream callbacks).
@@ -115,6 +117,7 @@ class Http2Connection {
   double glitchTokens_ = 0;
   uint64_t glitchAt_ = 0;
   uint64_t lastProgress_ = 0;  // uv_now() of the last client frame
+  uint32_t generation_ = 0;    // the listener's settings generation at start
 };
 
 }  // namespace sy::proxy

@@ -36,6 +36,9 @@ struct WorkerListener {
   std::string key;  // listenerKey(): a reload keeps the socket while name and address match
   std::string name;
   int routeIndex = -1;  // index of this listener in the worker's current snapshot
+  // Bumped when a reload changes what a connection was set up with (tls, protocols, http2):
+  // HTTP/2 connections of an older generation are drained (GOAWAY) so clients reconnect.
+  uint32_t generation = 0;
   uint32_t slot = 0;    // the listener's metrics slot (Server::listenerSlot)
   int fd = -1;          // handed over by the main thread
   bool tls = false;
@@ -45,6 +48,10 @@ struct WorkerListener {
   bool closed = false;
   bool handleClosed = false;
 };
+
+// Whether two configs of one listener set up connections the same way (TLS certificates and
+// version, protocols, HTTP/2 settings).
+bool sameConnectionSettings(const config::Listener& a, const config::Listener& b);
 
 // Identity of a listener across reloads.
 std::string listenerKey(const config::Listener& l);
