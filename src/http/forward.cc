@@ -130,15 +130,6 @@ std::string_view stripPort(std::string_view authority) {
   return colon == std::string_view::npos ? authority : authority.substr(0, colon);
 }
 
-bool validHostValue(std::string_view v) {
-  for (char c : v) {
-    unsigned char u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u == 0x7f || c == '/' || c == '\\' || c == '@' || c == '?' || c == '#')
-      return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 void HeadWriter::putChar(char c) {
@@ -214,7 +205,7 @@ int analyzeRequest(const Parser& p, RequestInfo& info, const char** reason) {
     *reason = "Transfer-Encoding in an HTTP/1.0 request";
     return 400;
   }
-  if (!validHostValue(info.authority)) {
+  if (!validHost(info.authority)) {  // issue 21: RFC 3986 authority syntax (target.h)
     *reason = "invalid Host header";
     return 400;
   }
@@ -231,7 +222,7 @@ int analyzeRequest(const Parser& p, RequestInfo& info, const char** reason) {
     info.absoluteForm = true;
     size_t slash = t.find_first_of("/?");
     info.authority = t.substr(0, slash);
-    if (info.authority.empty() || !validHostValue(info.authority)) {
+    if (info.authority.empty() || !validHost(info.authority)) {
       *reason = "invalid request target";
       return 400;
     }
@@ -244,6 +235,8 @@ int analyzeRequest(const Parser& p, RequestInfo& info, const char** reason) {
     *reason = "invalid request target";
     return 400;
   }
+  // --- issue 21: fragments refused; route and forward the normalised target (target.h).
+  if (int s = canonicalizeTarget(info.target, info.targetStorage, reason); s != 0) return s;
   info.host = stripPort(info.authority);
   size_t q = info.target.find('?');
   info.path = q == std::string_view::npos ? info.target : info.target.substr(0, q);
@@ -497,6 +490,7 @@ std::string_view reasonPhrase(int status) {
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
     case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
     case 417: return "Expectation Failed";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";

@@ -682,6 +682,7 @@ TEST_CASE("writeLocalResponse") {
 TEST_CASE("reasonPhrase") {
   CHECK(reasonPhrase(200) == "OK");
   CHECK(reasonPhrase(413) == "Content Too Large");
+  CHECK(reasonPhrase(414) == "URI Too Long");
   CHECK(reasonPhrase(431) == "Request Header Fields Too Large");
   CHECK(reasonPhrase(504) == "Gateway Timeout");
   CHECK(reasonPhrase(299) == "Unknown");

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "switchyard/http/forward.h"
+#include "switchyard/http/target.h"
 #include "test_handler.h"
 
 using namespace sy::http;
@@ -36,4 +37,99 @@ TEST_CASE("issue 21: empty header values without a fold still parse") {
   CHECK(ph.header("X-Empty") == "");
   CHECK(ph.header("X-Spaces") == "");
   CHECK(ph.header("Host") == "a");
+}
+
+namespace {
+
+struct Analysis {
+  int status = -1;
+  const char* reason = nullptr;
+};
+
+// analyzeRequest() over a head that must parse; `info` receives the facts.
+Analysis analyze(const ParsedHead& ph, RequestInfo& info) {
+  REQUIRE(ph.ok());
+  REQUIRE(ph.handler.headersCompleteCalls == 1);
+  Analysis a;
+  a.status = analyzeRequest(ph.parser, info, &a.reason);
+  return a;
+}
+
+std::string get(std::string_view target, std::string_view host = "a") {
+  return "GET " + std::string(target) + " HTTP/1.1\r\nHost: " + std::string(host) + "\r\n\r\n";
+}
+
+std::string upstreamFirstLine(const ParsedHead& ph, const RequestInfo& info) {
+  ForwardContext fc{"10.0.0.7", false};
+  std::string out(upstreamRequestHeadBound(ph.parser, info, fc), '\0');
+  HeadWriter w(out.data(), out.size());
+  writeUpstreamRequestHead(ph.parser, info, fc, w);
+  REQUIRE_FALSE(w.overflow());
+  return out.substr(0, out.find("\r\n"));
+}
+
+}  // namespace
+
+TEST_CASE("issue 21: routing and forwarding see the normalised target") {
+  struct Case {
+    const char* target;
+    const char* path;
+    const char* forwarded;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"/api/../admin", "/admin", "/admin"},
+           {"/api/%2e%2e/admin?x=%2e", "/admin", "/admin?x=%2e"},
+           {"/api/%2E%2E/admin", "/admin", "/admin"},
+           {"/api/..", "/", "/"},
+           {"/api/.", "/api/", "/api/"},
+           {"/%61pi/items", "/api/items", "/api/items"},
+           {"/api/a%2fb", "/api/a%2Fb", "/api/a%2Fb"},
+           {"http://a/api/../admin?q", "/admin", "/admin?q"},
+       }) {
+    CAPTURE(c.target);
+    ParsedHead ph(get(c.target));
+    RequestInfo info;
+    REQUIRE(analyze(ph, info).status == 0);
+    CHECK(info.path == c.path);
+    CHECK(info.target == c.forwarded);
+    CHECK(upstreamFirstLine(ph, info) == "GET " + std::string(c.forwarded) + " HTTP/1.1");
+  }
+  // Already normal: the views stay in the request head (no copy).
+  ParsedHead ph(get("/api/items?x=1"));
+  RequestInfo info;
+  REQUIRE(analyze(ph, info).status == 0);
+  CHECK(info.target.data() == ph.parser.url().data());
+}
+
+TEST_CASE("issue 21: invalid escapes, fragments and over-long rewrites are refused") {
+  for (const char* t : {"/a%zz", "/a%2", "/api/%", "/a#frag", "/a?b#c", "http://a/x#y"}) {
+    CAPTURE(t);
+    ParsedHead ph(get(t));
+    RequestInfo info;
+    CHECK(analyze(ph, info).status == 400);
+  }
+  ParsedHead ph(get("/" + std::string(kMaxNormalizedTarget, 'x') + "/../y"),
+                HTTP_REQUEST, Stop::kAfterHead, ParserLimits{64 * 1024, 100});
+  RequestInfo info;
+  CHECK(analyze(ph, info).status == 414);
+}
+
+TEST_CASE("issue 21: Host must be a valid URI authority") {
+  for (const char* host : {"a:b", "a:99999", "a:65536", "[::1", "[::1]x", "a;b:80x", "a%zz",
+                           "a\"b", "a<b"}) {
+    CAPTURE(host);
+    ParsedHead ph(get("/", host));
+    RequestInfo info;
+    Analysis a = analyze(ph, info);
+    CHECK(a.status == 400);
+  }
+  for (const char* host : {"a:8080", "[::1]:8080", "127.0.0.1", "b.example"}) {
+    CAPTURE(host);
+    ParsedHead ph(get("/", host));
+    RequestInfo info;
+    CHECK(analyze(ph, info).status == 0);
+  }
+  ParsedHead abs("GET http://a:99999/ HTTP/1.1\r\nHost: a\r\n\r\n");
+  RequestInfo info;
+  CHECK(analyze(abs, info).status == 400);
 }
