@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "switchyard/http/date.h"
 #include "switchyard/http/request_id.h"
 
 namespace sy::http {
@@ -390,7 +391,7 @@ ResponseBody chooseResponseBody(const Parser& resp, bool requestWasHead, bool cl
 size_t clientResponseHeadBound(const Parser& resp, const config::HeaderRules* edits) {
   size_t n = 64 + resp.reason().size();
   for (const Header& h : resp.headers()) n += h.name.len + h.value.len + 4;
-  return n + 128 + 32 + kMaxRequestIdLength + setBytes(edits);
+  return n + 128 + 32 + kMaxRequestIdLength + setBytes(edits) + kDateFieldBytes;
 }
 
 void writeClientResponseHead(const Parser& resp, ResponseBody body, bool closeAfter,
@@ -403,8 +404,10 @@ void writeClientResponseHead(const Parser& resp, ResponseBody body, bool closeAf
   w.put(resp.reason().empty() ? reasonPhrase(resp.statusCode()) : resp.reason());
   w.put("\r\n");
   const ConnTokens conn = gatherConnectionTokens(resp);
+  bool sawDate = false;  // issue 21
   for (const Header& h : resp.headers()) {
     std::string_view n = resp.view(h.name);
+    sawDate |= n.size() == 4 && equalsIgnoreCase(n, "date");  // issue 21
     if (isHopByHop(n)) continue;
     if (n.size() == 14 && equalsIgnoreCase(n, "content-length")) {
       // Kept for bodiless answers (HEAD, 304) where it describes the representation.
@@ -424,6 +427,12 @@ void writeClientResponseHead(const Parser& resp, ResponseBody body, bool closeAf
     w.put("\r\n");
   }
   putSetHeaders(ed, w);
+  // --- issue 21: RFC 9110 §6.6.1, the proxy dates an answer that has no Date (date.h).
+  if (!sawDate && !edited(ed, "date")) {
+    w.put("Date: ");
+    w.put(httpDateNow());
+    w.put("\r\n");
+  }
   switch (body) {
     case ResponseBody::kContentLength:
       w.put("Content-Length: ");
@@ -459,7 +468,9 @@ size_t writeLocalResponse(int status, std::string_view body, bool closeAfter, bo
   w.put(reasonPhrase(status));
   w.put("\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ");
   w.putUint(body.size());
-  w.put("\r\nServer: switchyard\r\n");
+  w.put("\r\nServer: switchyard\r\nDate: ");
+  w.put(httpDateNow());  // issue 21: RFC 9110 §6.6.1 (date.h)
+  w.put("\r\n");
   if (!requestId.empty()) {
     w.put("X-Request-Id: ");
     w.put(requestId);

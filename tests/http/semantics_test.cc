@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "switchyard/http/date.h"
 #include "switchyard/http/forward.h"
 #include "switchyard/http/target.h"
 #include "test_handler.h"
@@ -132,4 +133,49 @@ TEST_CASE("issue 21: Host must be a valid URI authority") {
   ParsedHead abs("GET http://a:99999/ HTTP/1.1\r\nHost: a\r\n\r\n");
   RequestInfo info;
   CHECK(analyze(abs, info).status == 400);
+}
+
+namespace {
+
+int countLines(const std::string& head, std::string_view prefix) {
+  int n = 0;
+  for (size_t pos = 0; (pos = head.find(prefix, pos)) != std::string::npos; ++pos)
+    if (pos >= 2 && head.compare(pos - 2, 2, "\r\n") == 0) ++n;
+  return n;
+}
+
+std::string clientHead(const ParsedHead& resp, const sy::config::HeaderRules* edits = nullptr) {
+  std::string out(clientResponseHeadBound(resp.parser, edits), '\0');
+  HeadWriter w(out.data(), out.size());
+  writeClientResponseHead(resp.parser, ResponseBody::kContentLength, false, false, w, {}, edits);
+  REQUIRE_FALSE(w.overflow());
+  out.resize(w.size());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("issue 21: the proxy's own answers carry Date") {
+  char buf[512];
+  const size_t n = writeLocalResponse(404, "no route\n", false, false, buf, sizeof buf);
+  REQUIRE(n > 0);
+  const std::string head(buf, n);
+  CHECK(countLines(head, "Date: ") == 1);
+  const size_t at = head.find("\r\nDate: ") + 8;
+  CHECK(head.substr(at, kHttpDateLength + 2) == std::string(httpDateNow()) + "\r\n");
+}
+
+TEST_CASE("issue 21: a forwarded answer without Date gets one; one with Date keeps its own") {
+  ParsedHead none("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", HTTP_RESPONSE);
+  const std::string added = clientHead(none);
+  CHECK(countLines(added, "Date: ") == 1);
+  ParsedHead has("HTTP/1.1 200 OK\r\ndate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: 0\r\n\r\n",
+                 HTTP_RESPONSE);
+  const std::string kept = clientHead(has);
+  CHECK(countLines(kept, "date: Sun, 06 Nov 1994 08:49:37 GMT") == 1);
+  CHECK(countLines(kept, "Date: ") == 0);
+  // A route that sets or removes Date decides alone.
+  sy::config::HeaderRules removeDate;
+  removeDate.remove.push_back("Date");
+  CHECK(countLines(clientHead(none, &removeDate), "Date: ") == 0);
 }
