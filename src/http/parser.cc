@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "switchyard/http/transfer_coding.h"
+
 namespace sy::http {
 
 std::string_view trimOws(std::string_view s) {
@@ -219,6 +221,13 @@ int Parser::cbHeaderValueComplete(llhttp_t* p) {
 int Parser::cbHeadersComplete(llhttp_t* p) {
   Parser* s = self(p);
   s->headDone_ = true;
+  // --- issue 21: never relabel a body coded with more than chunked (transfer_coding.h).
+  const char* why = nullptr;
+  if (int status = transferCodingRefusal(*s, &why); status != 0) {
+    s->fail(status, why);
+    return -1;
+  }
+  // --- end issue 21
   return s->handler_->onHeadersComplete(*s);
 }
 

@@ -179,3 +179,19 @@ TEST_CASE("issue 21: a forwarded answer without Date gets one; one with Date kee
   removeDate.remove.push_back("Date");
   CHECK(countLines(clientHead(none, &removeDate), "Date: ") == 0);
 }
+
+TEST_CASE("issue 21: transfer codings other than chunked are refused, not relabelled") {
+  ParsedHead resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+                  HTTP_RESPONSE, Stop::kNever);
+  CHECK_FALSE(resp.ok());
+  CHECK(resp.handler.headersCompleteCalls == 0);
+  CHECK(resp.parser.failStatus() == 502);
+  ParsedHead req("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+                 HTTP_REQUEST, Stop::kNever);
+  CHECK_FALSE(req.ok());
+  CHECK(req.parser.failStatus() == 501);
+  ParsedHead plain("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+                   HTTP_RESPONSE, Stop::kNever);
+  CHECK(plain.ok());
+  CHECK(plain.handler.bodies.at(0) == "abc");
+}
