@@ -3,7 +3,8 @@
 // RFC 9112 checks, and the upstream head rewriting. Invariants checked:
 //  - nothing crashes, no sanitizer report;
 //  - a request accepted by analyzeRequest() is rewritten into a head that parses again, with
-//    the same method, target and body framing, a single Host, and no hop-by-hop header.
+//    the same method, target and body framing, a single Host, and no hop-by-hop header;
+//  - the target it routes and forwards is in normal form (normalizePath() leaves it unchanged).
 
 #include <cstdint>
 #include <cstring>
@@ -43,6 +44,10 @@ struct Checker : Parser::Handler {
     if (r.heads != 1 || (res.err != HPE_PAUSED && res.err != HPE_OK)) __builtin_trap();
     if (again.method() != p.method()) __builtin_trap();
     if (again.url() != info.target) __builtin_trap();
+    // The routed target is in normal form: normalising it again changes nothing (target.h).
+    char renormal[kMaxNormalizedTarget];
+    if (normalizePath(info.target, renormal, sizeof renormal).status != PathStatus::kUnchanged)
+      __builtin_trap();
     if (again.chunked() != info.chunked) __builtin_trap();
     if (!info.chunked && info.hasContentLength && again.contentLength() != info.contentLength)
       __builtin_trap();

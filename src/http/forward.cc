@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "switchyard/http/date.h"
 #include "switchyard/http/request_id.h"
 #include "head_rules.h"
 
@@ -19,15 +20,6 @@ std::string_view stripPort(std::string_view authority) {
   }
   size_t colon = authority.rfind(':');
   return colon == std::string_view::npos ? authority : authority.substr(0, colon);
-}
-
-bool validHostValue(std::string_view v) {
-  for (char c : v) {
-    unsigned char u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u == 0x7f || c == '/' || c == '\\' || c == '@' || c == '?' || c == '#')
-      return false;
-  }
-  return true;
 }
 
 }  // namespace
@@ -179,7 +171,7 @@ int analyzeRequest(const RequestHead& h, RequestInfo& info, const char** reason)
       return 400;
     }
   }
-  if (!validHostValue(info.authority)) {
+  if (!validHost(info.authority)) {  // issue 21: RFC 3986 authority syntax (target.h)
     *reason = "invalid Host header";
     return 400;
   }
@@ -197,7 +189,7 @@ int analyzeRequest(const RequestHead& h, RequestInfo& info, const char** reason)
     info.absoluteForm = true;
     size_t slash = t.find_first_of("/?");
     info.authority = t.substr(0, slash);
-    if (info.authority.empty() || !validHostValue(info.authority)) {
+    if (info.authority.empty() || !validHost(info.authority)) {
       *reason = "invalid request target";
       return 400;
     }
@@ -210,6 +202,8 @@ int analyzeRequest(const RequestHead& h, RequestInfo& info, const char** reason)
     *reason = "invalid request target";
     return 400;
   }
+  // --- issue 21: fragments refused; route and forward the normalised target (target.h).
+  if (int s = canonicalizeTarget(info.target, info.targetStorage, reason); s != 0) return s;
   info.host = stripPort(info.authority);
   size_t q = info.target.find('?');
   info.path = q == std::string_view::npos ? info.target : info.target.substr(0, q);

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "switchyard/http/forward.h"
+#include "switchyard/http/date.h"
 #include "switchyard/http/request_id.h"
 #include "head_rules.h"
 
@@ -20,7 +21,7 @@ ResponseBody chooseResponseBody(const Parser& resp, bool requestWasHead, bool cl
 size_t clientResponseHeadBound(const Parser& resp, const config::HeaderRules* edits) {
   size_t n = 64 + resp.reason().size();
   n += FieldsView(resp).bytes() + 4 * resp.headers().size();
-  return n + 128 + 32 + kMaxRequestIdLength + setBytes(edits);
+  return n + 128 + 32 + kMaxRequestIdLength + setBytes(edits) + kDateFieldBytes;
 }
 
 void writeClientResponseHead(const Parser& resp, ResponseBody body, bool closeAfter,
@@ -34,8 +35,10 @@ void writeClientResponseHead(const Parser& resp, ResponseBody body, bool closeAf
   w.put("\r\n");
   const FieldsView f(resp);
   const ConnTokens conn = gatherConnectionTokens(f);
+  bool sawDate = false;
   for (uint32_t i = 0; i < f.size(); ++i) {
     std::string_view n = f.name(i);
+    sawDate |= n.size() == 4 && equalsIgnoreCase(n, "date");
     if (isHopByHop(n)) continue;
     if (n.size() == 14 && equalsIgnoreCase(n, "content-length")) {
       // Kept for bodiless answers (HEAD, 304) where it describes the representation.
@@ -55,6 +58,12 @@ void writeClientResponseHead(const Parser& resp, ResponseBody body, bool closeAf
     w.put("\r\n");
   }
   putSetHeaders(ed, w);
+  // RFC 9110 §6.6.1: the proxy dates an answer that has none (date.h).
+  if (!sawDate && !edited(ed, "date")) {
+    w.put("Date: ");
+    w.put(httpDateNow());
+    w.put("\r\n");
+  }
   switch (body) {
     case ResponseBody::kContentLength:
       w.put("Content-Length: ");
@@ -86,8 +95,10 @@ void h2ResponseFields(const Parser& resp, bool keepLength, std::string_view requ
   const config::HeaderRules* ed = active(edits);
   const FieldsView f(resp);
   const ConnTokens conn = gatherConnectionTokens(f);
+  bool sawDate = false;
   for (uint32_t i = 0; i < f.size(); ++i) {
     std::string_view n = f.name(i);
+    sawDate |= n.size() == 4 && equalsIgnoreCase(n, "date");
     if (isHopByHop(n)) continue;
     if (n.size() == 14 && equalsIgnoreCase(n, "content-length") && !keepLength) continue;
     if (!requestId.empty() && n.size() == 12 && equalsIgnoreCase(n, "x-request-id")) continue;
@@ -98,6 +109,7 @@ void h2ResponseFields(const Parser& resp, bool keepLength, std::string_view requ
   if (!requestId.empty() && !edited(ed, "x-request-id")) out.push_back({"x-request-id", requestId});
   if (ed)
     for (const auto& [k, v] : ed->set) out.push_back({k, v});
+  if (!sawDate && !edited(ed, "date")) out.push_back({"date", httpDateNow()});
   if (!edited(ed, "via")) out.push_back({"via", "1.1 switchyard"});
 }
 
@@ -130,7 +142,9 @@ size_t writeLocalResponse(int status, std::string_view body, bool closeAfter, bo
   w.put(reasonPhrase(status));
   w.put("\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ");
   w.putUint(body.size());
-  w.put("\r\nServer: switchyard\r\n");
+  w.put("\r\nServer: switchyard\r\nDate: ");
+  w.put(httpDateNow());  // RFC 9110 §6.6.1 (date.h)
+  w.put("\r\n");
   if (!requestId.empty()) {
     w.put("X-Request-Id: ");
     w.put(requestId);
@@ -163,6 +177,7 @@ std::string_view reasonPhrase(int status) {
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
     case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
     case 417: return "Expectation Failed";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "switchyard/common/log.h"
+#include "switchyard/http/date.h"
 #include "switchyard/proxy/http1_connection.h"
 #include "switchyard/server/worker.h"
 
@@ -350,6 +351,7 @@ void Http2Stream::respondLocal(int status, const char* body, bool, std::string_v
   nva.push_back(nv("content-type", "text/plain; charset=utf-8"));
   nva.push_back(nv("content-length", std::string_view(len, static_cast<size_t>(end - len))));
   nva.push_back(nv("server", "switchyard"));
+  nva.push_back(nv("date", http::httpDateNow()));
   if (up_.begun() && !up_.requestId().empty()) nva.push_back(nv("x-request-id", up_.requestId()));
   if (!location.empty()) nva.push_back(nv("location", location));
   submit(status, nva, localBody_);

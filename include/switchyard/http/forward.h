@@ -11,6 +11,7 @@
 #include "switchyard/config/config.h"
 #include "switchyard/http/parser.h"
 #include "switchyard/http/request_head.h"
+#include "switchyard/http/target.h"
 
 namespace sy::http {
 
@@ -57,12 +58,15 @@ struct RequestInfo {
   // HTTP/1.1 GET with "Connection: upgrade" and one Upgrade header naming websocket first.
   // Empty otherwise (other upgrades, e.g. h2c, are dropped like any hop-by-hop header).
   std::string_view upgrade;
+  // issue 21: where target (and path) live when normalisation rewrote them (target.h).
+  TargetStorage targetStorage;
 };
 
-// Checks what strict llhttp does not (Host presence and uniqueness for HTTP/1.1, a single
-// Content-Length value, no Transfer-Encoding in HTTP/1.0, request-target form; for HTTP/2 a
-// Host that agrees with :authority) and fills `info`. Returns 0, or the status to refuse with
-// (400) and a short reason.
+// Checks what strict llhttp does not (Host presence, uniqueness and syntax, a single
+// Content-Length value, no Transfer-Encoding in HTTP/1.0, request-target form, no fragment; for
+// HTTP/2 an authority, and a Host that agrees with :authority) and fills `info`, with target and
+// path normalised (normalizePath()). Returns 0, or the status to refuse with (400, 414...) and a
+// short reason.
 int analyzeRequest(const RequestHead& h, RequestInfo& info, const char** reason);
 // HTTP/1.1: the request line (version, single spaces) and then analyzeRequest on its head.
 int checkRequestLine(const Parser& p, const char** reason);
