@@ -217,7 +217,7 @@ def closed(c, expect, max_frames):
 
 @pytest.fixture
 def h2proxy(switchyard, origins):
-    """start(http2={...}, timeouts={...}) -> a proxy with one h1+h2c listener, one worker."""
+    """start(http2={...}, client_idle="1s", ...) -> a proxy with one h1+h2c listener, 1 worker."""
     def start(http2=None, **timeouts):
         cfg = switchyard.config(origins(1), workers=1)
         cfg["timeouts"].update(dict({"shutdown": "1s"}, **timeouts))
