@@ -119,17 +119,19 @@ def served_subject(port, servername):
     return m.group(1) if m else None
 
 
-def test_curl_through_tls_listener(switchyard, origins, tls_pki):
+@pytest.mark.parametrize("version,status_line", [("--http1.1", "HTTP/1.1 200"),
+                                                 ("--http2", "HTTP/2 200")])
+def test_curl_through_tls_listener(switchyard, origins, tls_pki, version, status_line):
     (b1,) = origins(1)
     proxy, _ = start_tls_proxy(switchyard, tls_pki, [b1])
     out = subprocess.run(
-        ["curl", "-sS", "--cacert", str(tls_pki / "ca.crt"), "--resolve",
+        ["curl", "-sS", version, "--cacert", str(tls_pki / "ca.crt"), "--resolve",
          "site.test:%d:%s" % (proxy.port, LOOPBACK), "-D", "-",
          "https://site.test:%d/headers" % proxy.port],
         capture_output=True, timeout=20)
     assert out.returncode == 0, out.stderr
     text = out.stdout.decode()
-    assert text.startswith("HTTP/1.1 200")
+    assert text.startswith(status_line)
     assert "x-backend: b1" in text.lower()
     doc = json.loads(text.split("\r\n\r\n", 1)[1])
     headers = {k.lower(): v for k, v in doc["headers"]}
@@ -149,15 +151,36 @@ def test_sni_picks_the_certificate(switchyard, origins, tls_pki):
         assert r.status == 200 and body == b"hello from b1\n"
 
 
+def alpn_selected(port, pki, offer):
+    ctx = client_ctx(pki)
+    ctx.set_alpn_protocols(offer)
+    with socket.create_connection((LOOPBACK, port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="site.test") as s:
+            assert s.version() == "TLSv1.3"
+            return s.selected_alpn_protocol()
+
+
+def test_alpn_follows_protocols(switchyard, origins, tls_pki):
+    """ALPN offers h2 first on a default TLS listener, http/1.1 to clients without h2, and only
+    http/1.1 when the listener's protocols are [h1]."""
+    (b1,) = origins(1)
+    proxy, cfg = start_tls_proxy(switchyard, tls_pki, [b1])
+    assert alpn_selected(proxy.port, tls_pki, ["h2", "http/1.1"]) == "h2"
+    assert alpn_selected(proxy.port, tls_pki, ["http/1.1", "h2"]) == "h2"  # the server's order
+    assert alpn_selected(proxy.port, tls_pki, ["http/1.1"]) == "http/1.1"
+    assert alpn_selected(proxy.port, tls_pki, ["spdy/3"]) is None
+    cfg["listeners"][0]["protocols"] = ["h1"]
+    port = free_port()
+    cfg["listeners"][0]["listen"] = "%s:%d" % (LOOPBACK, port)
+    cfg["admin"]["listen"] = "%s:%d" % (LOOPBACK, free_port())
+    h1only = switchyard.start(cfg, port=port)
+    assert alpn_selected(h1only.port, tls_pki, ["h2", "http/1.1"]) == "http/1.1"
+
+
 def test_alpn_http11_and_old_versions_refused(switchyard, origins, tls_pki):
     (b1,) = origins(1)
     proxy, _ = start_tls_proxy(switchyard, tls_pki, [b1])
-    ctx = client_ctx(tls_pki)
-    ctx.set_alpn_protocols(["h2", "http/1.1"])
-    with socket.create_connection((LOOPBACK, proxy.port), timeout=10) as raw:
-        with ctx.wrap_socket(raw, server_hostname="site.test") as s:
-            assert s.selected_alpn_protocol() == "http/1.1"
-            assert s.version() == "TLSv1.3"
+    assert alpn_selected(proxy.port, tls_pki, ["http/1.1"]) == "http/1.1"
     # TLS 1.1 is refused with the default min_version 1.2 (the client is allowed to try it at
     # security level 0, so the refusal is the server's).
     r = s_client(proxy.port, "-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0", servername="site.test")
