@@ -67,6 +67,7 @@ Http2Connection::Http2Connection(Http1Connection& transport) : t_(transport) {
   server::Worker& w = t_.worker();
   w.stats().addListener(t_.listener().slot, metrics::kH2ConnOpened);
   lastProgress_ = uv_now(w.loop());
+  idleSince_ = lastProgress_;
   generation_ = t_.listener().generation;
   glitchTokens_ = kGlitchBurst;
   glitchAt_ = lastProgress_;
@@ -144,8 +145,9 @@ bool Http2Connection::onInput(InputBuffer& in) {
       finished_ = true;
       return false;
     }
-    // nghttp2 queued a GOAWAY for what it refused (flood, bad frame): send it, then close.
-    nghttp2_session_terminate_session(session_, NGHTTP2_PROTOCOL_ERROR);
+    // A connection error (flood, bad frame): GOAWAY (nghttp2 may have queued one), then close
+    // whatever streams are open (RFC 9113 §5.4.1).
+    terminate(NGHTTP2_PROTOCOL_ERROR);
   }
   flush();
   return !finished_;
@@ -163,15 +165,27 @@ void Http2Connection::touch() {
 uint64_t Http2Connection::deadline() const {
   if (finished_) return 0;
   const config::Timeouts& to = t_.listenerTimeouts();
-  if (headsPending_ > 0) return lastProgress_ + to.clientHeader.count();
-  if (bodiesPending_ > 0) return lastProgress_ + to.clientBody.count();
-  if (streams_ == 0) return lastProgress_ + to.clientIdle.count();
+  // A request head runs against client_header from its first frame (HTTP/2 heads cannot
+  // interleave, so one is pending at a time); bodies against client_body between DATA frames;
+  // a connection without streams against client_idle from when it became idle (PINGs and
+  // partial frames do not extend it).
+  if (headsPending_ > 0) return headSince_ + to.clientHeader.count();
+  if (bodiesPending_ > 0) return bodySince_ + to.clientBody.count();
+  if (streams_ == 0) return idleSince_ + to.clientIdle.count();
   return 0;
 }
 
 void Http2Connection::onTimeout() {
   LOG_DEBUG("client %s: HTTP/2 connection idle or stalled: closing", t_.client().ip);
   goaway(NGHTTP2_NO_ERROR, true);
+  if (!finished_) close();  // the session was already ending: do not wait for it
+}
+
+void Http2Connection::close() {
+  if (finished_ && t_.closing()) return;
+  finished_ = true;
+  abandon();
+  if (!t_.closing()) t_.closeAfterWrites();
 }
 
 void Http2Connection::checkListener() {
@@ -186,10 +200,10 @@ void Http2Connection::drain() {
   goaway(NGHTTP2_NO_ERROR, false);
 }
 
-void Http2Connection::goaway(uint32_t error, bool terminate) {
+void Http2Connection::goaway(uint32_t error, bool end) {
   goawaySent_ = true;
-  if (terminate) {
-    nghttp2_session_terminate_session(session_, error);
+  if (end) {
+    terminate(error);
   } else {
     nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
                           nghttp2_session_get_last_proc_stream_id(session_), error, nullptr, 0);
@@ -206,7 +220,7 @@ void Http2Connection::glitch(uint32_t weight) {
     calm_ = true;
     LOG_WARN("client %s: too many HTTP/2 protocol glitches: GOAWAY ENHANCE_YOUR_CALM",
              t_.client().ip);
-    nghttp2_session_terminate_session(session_, NGHTTP2_ENHANCE_YOUR_CALM);
+    terminate(NGHTTP2_ENHANCE_YOUR_CALM);
   }
 }
 
@@ -237,8 +251,9 @@ int Http2Connection::onBeginHeaders(const nghttp2_frame* f) {
     if (streamList_) streamList_->prev = s;
     streamList_ = s;
     nghttp2_session_set_stream_user_data(session_, f->hd.stream_id, s);
+    if (streams_ == 0) idleSince_ = 0;
     ++streams_;
-    ++headsPending_;
+    if (headsPending_++ == 0) headSince_ = uv_now(t_.worker().loop());
     t_.worker().stats().addListener(t_.listener().slot, metrics::kH2Streams);
   } else if (Http2Stream* s = streamOf(session_, f->hd.stream_id)) {
     s->beginTrailers();
@@ -267,7 +282,7 @@ int Http2Connection::onFrameRecv(const nghttp2_frame* f) {
       if (!s) break;
       if (!s->started() && (f->hd.flags & NGHTTP2_FLAG_END_HEADERS)) {
         --headsPending_;
-        if (!endStream) ++bodiesPending_;
+        if (!endStream && bodiesPending_++ == 0) bodySince_ = uv_now(t_.worker().loop());
         s->headComplete(endStream);
       } else if (s->started() && endStream) {
         s->bodyEnd();
@@ -303,6 +318,7 @@ void Http2Connection::bodyDone() {
 int Http2Connection::onDataChunk(uint8_t, int32_t id, const uint8_t* data, size_t len) {
   Http2Stream* s = streamOf(session_, id);
   const char* p = reinterpret_cast<const char*>(data);
+  bodySince_ = uv_now(t_.worker().loop());  // client_body runs between DATA frames
   if (!s || !s->started() || !in_ || !in_->block) {
     consume(0, len);
     return 0;
@@ -330,7 +346,7 @@ int Http2Connection::onStreamClose(int32_t id, uint32_t error) {
 void Http2Connection::streamClosed(Http2Stream* s, bool headPending, bool bodyPending) {
   if (s->prev) s->prev->next = s->next; else streamList_ = s->next;
   if (s->next) s->next->prev = s->prev;
-  --streams_;
+  if (--streams_ == 0) idleSince_ = uv_now(t_.worker().loop());
   if (headPending && headsPending_ > 0) --headsPending_;
   if (bodyPending && bodiesPending_ > 0) --bodiesPending_;
   // A few objects are kept for the next streams (their buffers keep their capacity).
@@ -346,8 +362,18 @@ int Http2Connection::onInvalidFrame(const nghttp2_frame*, int) {
   return 0;
 }
 
+void Http2Connection::terminate(uint32_t error) {
+  terminating_ = true;
+  // A later GOAWAY may not name a higher stream than an earlier one (RFC 9113 §6.8).
+  int32_t last = nghttp2_session_get_last_proc_stream_id(session_);
+  if (lastGoawayId_ >= 0 && lastGoawayId_ < last) last = lastGoawayId_;
+  nghttp2_session_terminate_session2(session_, last, error);
+}
+
 int Http2Connection::onFrameSend(const nghttp2_frame* f) {
   if (f->hd.type == NGHTTP2_GOAWAY) {
+    lastGoawayId_ = f->goaway.last_stream_id;
+    if (f->goaway.error_code != NGHTTP2_NO_ERROR) terminating_ = true;
     t_.worker().stats().addListener(
         t_.listener().slot,
         static_cast<metrics::PerListener>(metrics::h2GoawayCell(f->goaway.error_code)));
@@ -430,11 +456,15 @@ void Http2Connection::flush() {
 
 void Http2Connection::checkDone() {
   if (t_.closing()) return;
-  if (!finished_ && (nghttp2_session_want_read(session_) || nghttp2_session_want_write(session_)))
+  const bool wantWrite = nghttp2_session_want_write(session_) != 0;
+  // After a connection error's GOAWAY is out, the connection closes whatever streams are open
+  // (they are not waited for, as after a graceful GOAWAY).
+  if (terminating_ && !wantWrite) {
+    close();
     return;
-  if (!finished_ && streams_ > 0) return;
-  finished_ = true;
-  t_.closeAfterWrites();
+  }
+  if (!finished_ && (nghttp2_session_want_read(session_) || wantWrite)) return;
+  close();
 }
 
 }  // namespace sy::proxy

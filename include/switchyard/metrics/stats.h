@@ -65,7 +65,7 @@ enum PerListener : uint32_t {
   kH2ConnOpened,   // connections that switched to HTTP/2
   kH2ConnClosed,
   kH2GoawayFirst,  // GOAWAYs sent, one cell per kH2GoawayErrors entry
-  kH2GoawayLast = kH2GoawayFirst + 6,
+  kH2GoawayLast = kH2GoawayFirst + 7,
   kPerListenerCount,
 };
 
@@ -73,10 +73,9 @@ inline constexpr uint32_t kCodeClasses = 5;
 
 // The `error` label values of switchyard_http2_goaways_sent_total (RFC 9113 §7 names), in the
 // order of their cells from kH2GoawayFirst; the last one collects every other code.
-inline constexpr const char* kH2GoawayErrors[] = {"NO_ERROR",          "PROTOCOL_ERROR",
-                                                  "INTERNAL_ERROR",    "FLOW_CONTROL_ERROR",
-                                                  "ENHANCE_YOUR_CALM", "COMPRESSION_ERROR",
-                                                  "OTHER"};
+inline constexpr const char* kH2GoawayErrors[] = {
+    "NO_ERROR",          "PROTOCOL_ERROR",    "INTERNAL_ERROR", "FLOW_CONTROL_ERROR",
+    "ENHANCE_YOUR_CALM", "COMPRESSION_ERROR", "FRAME_SIZE_ERROR", "OTHER"};
 static_assert(std::size(kH2GoawayErrors) == kH2GoawayLast - kH2GoawayFirst + 1);
 // The cell counting a GOAWAY with HTTP/2 error code `code`.
 constexpr uint32_t h2GoawayCell(uint32_t code) {
@@ -87,6 +86,7 @@ constexpr uint32_t h2GoawayCell(uint32_t code) {
     case 0x3: return kH2GoawayFirst + 3;
     case 0xb: return kH2GoawayFirst + 4;
     case 0x9: return kH2GoawayFirst + 5;
+    case 0x6: return kH2GoawayFirst + 6;
     default: return kH2GoawayLast;
   }
 }

@@ -91,9 +91,13 @@ class Http2Connection {
   int onFrameSend(const nghttp2_frame* f);
 
  private:
-  // GOAWAY with the last stream id; `terminate`: no stream may finish (nghttp2 closes).
-  void goaway(uint32_t error, bool terminate);
+  // GOAWAY with the last stream id; `end`: no stream may finish (see terminate()).
+  void goaway(uint32_t error, bool end);
   void checkDone();
+  // GOAWAY with `error` and no stream may finish (never a higher last-stream-id than before).
+  void terminate(uint32_t error);
+  // Closes every stream and the connection after what is queued.
+  void close();
   void touch();  // progress from the client: the deadline moves
   static void onIdle(uv_idle_t* h);
 
@@ -116,7 +120,12 @@ class Http2Connection {
   // glitch budget: a token bucket
   double glitchTokens_ = 0;
   uint64_t glitchAt_ = 0;
-  uint64_t lastProgress_ = 0;  // uv_now() of the last client frame
+  uint64_t lastProgress_ = 0;  // uv_now() of the last client input
+  uint64_t idleSince_ = 0;     // when the last stream closed (or the connection started)
+  uint64_t headSince_ = 0;     // when the pending request head began
+  uint64_t bodySince_ = 0;     // the last DATA frame (or body start) of a pending body
+  int32_t lastGoawayId_ = -1;  // last-stream-id of the GOAWAY sent, if any
+  bool terminating_ = false;   // a connection error: close once the GOAWAY is out
   uint32_t generation_ = 0;    // the listener's settings generation at start
 };
 
