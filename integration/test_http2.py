@@ -24,7 +24,8 @@ import h2.config  # noqa: E402
 import h2.events  # noqa: E402
 import h2.settings  # noqa: E402
 
-from conftest import LOOPBACK, RawConn, dead_port, free_port, pattern_bytes, wait_until  # noqa: E402
+from conftest import (LOOPBACK, RawConn, dead_port, free_port, pattern_bytes,  # noqa: E402
+                      wait_until)
 from obs_util import scrape, scrape_until  # noqa: E402
 from test_tls import tls_listener, tls_pki  # noqa: E402,F401 (tls_pki: a fixture)
 
@@ -281,7 +282,8 @@ def test_loader_refuses_h2_on_cleartext_and_unknown_protocols(switchyard, tmp_pa
     def check(protocols):
         cfg = switchyard.config([("b1", 1)])
         cfg["listeners"][0]["protocols"] = protocols
-        return switchyard.run_cli("--check", "-c", switchyard.write(cfg, "%s.yaml" % "-".join(protocols)))
+        path = switchyard.write(cfg, "%s.yaml" % "-".join(protocols))
+        return switchyard.run_cli("--check", "-c", path)
 
     good = check(["h1", "h2c"])
     assert good.returncode == 0, good.stderr
@@ -393,6 +395,13 @@ def test_backpressure_on_a_reader_that_gives_no_window(origins, switchyard):
         finally:
             c2.close()
         assert status == 200 and hashlib.sha256(data).hexdigest() == pattern_bytes(MiB)[1]
+        # The client cancels the stalled stream and gives the connection window back: the
+        # connection serves the next request.
+        c.conn.reset_stream(sid, error_code=8)  # CANCEL
+        c.conn.increment_flow_control_window(len(c.streams[sid]["data"]))
+        c.ack = True
+        c.flush()
+        assert c.request("GET", "/")[0] == 200
     finally:
         c.close()
 
@@ -435,7 +444,8 @@ def test_header_translation(origins, switchyard):
     (b1,) = origins(1)
     raw = RawBackend(b"HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop\r\nKeep-Alive: timeout=5"
                      b"\r\nX-Hop: secret\r\nProxy-Connection: keep-alive\r\nX-Mixed-Case: Yes\r\n"
-                     b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+                     b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                     b"5\r\nhello\r\n0\r\n\r\n")
     cfg = switchyard.config([b1])
     cfg["listeners"][0]["protocols"] = ["h1", "h2c"]
     cfg["listeners"][0]["routes"].insert(0, {"match": {"path_prefix": "/raw"}, "pool": "raw"})
@@ -528,15 +538,25 @@ def test_sigterm_sends_goaway_and_finishes_the_stream(origins, switchyard):
     c = H2(p.port)
     try:
         assert c.request("GET", "/")[0] == 200
+        idle = H2(p.port)
+        assert idle.request("GET", "/")[0] == 200
         sid = c.start("GET", "/slow?ms=800")
-        wait_until(lambda: b1.stats()["requests"] >= 2, 5, what="the slow request at the backend")
+        wait_until(lambda: b1.stats()["requests"] >= 3, 5, what="the slow request at the backend")
         p.signal(signal.SIGTERM)
+        # An idle connection gets its GOAWAY and is closed without waiting for the slow one.
+        idle.wait(lambda: idle.terminated is not None, 5, "a GOAWAY on the idle connection")
+        assert idle.terminated.error_code == 0
+        deadline = time.monotonic() + 0.5
+        while not idle.closed and time.monotonic() < deadline:
+            idle.pump(0.05)
+        assert idle.closed, "idle connection still open 0.5 s after its GOAWAY"
+        idle.close()
         c.wait(lambda: c.terminated is not None, 5, "a GOAWAY after SIGTERM")
         assert c.terminated.error_code == 0 and c.terminated.last_stream_id >= sid
         # The admin listener still answers while the proxy drains.
         goaways = scrape(p.admin_port).sum("switchyard_http2_goaways_sent_total",
                                            listener="public", error="NO_ERROR")
-        assert goaways == 1 and c.goaways == [(c.terminated.last_stream_id, 0)]
+        assert goaways == 2 and c.goaways == [(c.terminated.last_stream_id, 0)]
         c.wait(c.finished(sid), 5, "the in-flight stream")
         status = dict(c.streams[sid]["headers"])[":status"]
         assert status == "200" and bytes(c.streams[sid]["data"]) == b"slow done\n"
