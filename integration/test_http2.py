@@ -347,8 +347,6 @@ def test_large_response(origins, switchyard, mode):
     assert "transfer-encoding" not in hd
 
 
-@pytest.mark.xfail(strict=True, reason="the last bytes of a response over 256 KiB stall until "
-                   "the client sends a frame (no output wake-up after a flush stops at kHighWater)")
 def test_response_tail_reaches_a_client_that_sends_nothing(origins, switchyard):
     """curl --http2 opens a 32 MiB window up front and sends no WINDOW_UPDATE for a while: the
     proxy must send the whole answer without waiting for another frame from the client."""

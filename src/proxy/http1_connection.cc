@@ -322,7 +322,10 @@ void Http1Connection::processClientInput() {
     // Malformed or refused request: answer and close (the framing can no longer be trusted).
     http::Parser& p = ex_->reqParser_;
     int status = p.failStatus() ? p.failStatus() : 400;
-    const char* reason = p.failReason() ? p.failReason() : llhttp_errno_name(r.err);
+    const char* reason = p.failReason()                 ? p.failReason()
+                         : r.err == HPE_PAUSED_H2_UPGRADE ? "HTTP/2 with prior knowledge is not "
+                                                            "enabled on this listener (protocols: h2c)"
+                                                          : llhttp_errno_name(r.err);
     LOG_DEBUG("client %s: refused request (%d): %s", client_.ip, status,
               p.failReason() ? p.failReason() : p.errorReason());
     in_.parsed = in_.end;

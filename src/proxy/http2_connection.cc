@@ -135,10 +135,17 @@ bool Http2Connection::onInput(InputBuffer& in) {
   touch();
   checkListener();
   in_ = &in;
+  frameSeen_ = false;
   ssize_t n = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(in.at(in.parsed)),
                                        in.unparsed());
   in_ = nullptr;
   in.parsed = in.end;
+  // Bytes that completed no frame: a frame trickling in runs against client_header.
+  if (frameSeen_) {
+    partialSince_ = 0;
+  } else if (!partialSince_) {
+    partialSince_ = uv_now(t_.worker().loop());
+  }
   if (n < 0) {
     LOG_DEBUG("client %s: HTTP/2: %s", t_.client().ip, nghttp2_strerror(static_cast<int>(n)));
     if (n == NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
@@ -169,10 +176,19 @@ uint64_t Http2Connection::deadline() const {
   // interleave, so one is pending at a time); bodies against client_body between DATA frames;
   // a connection without streams against client_idle from when it became idle (PINGs and
   // partial frames do not extend it).
-  if (headsPending_ > 0) return headSince_ + to.clientHeader.count();
-  if (bodiesPending_ > 0) return bodySince_ + to.clientBody.count();
-  if (streams_ == 0) return idleSince_ + to.clientIdle.count();
-  return 0;
+  uint64_t d = 0;
+  if (headsPending_ > 0) {
+    d = headSince_ + to.clientHeader.count();
+  } else if (bodiesPending_ > 0) {
+    d = bodySince_ + to.clientBody.count();
+  } else if (streams_ == 0) {
+    d = idleSince_ + to.clientIdle.count();
+  }
+  if (partialSince_) {
+    const uint64_t p = partialSince_ + to.clientHeader.count();
+    if (!d || p < d) d = p;
+  }
+  return d;
 }
 
 void Http2Connection::onTimeout() {
@@ -237,6 +253,7 @@ void Http2Connection::consume(int32_t streamId, size_t n) {
 // Callbacks
 
 int Http2Connection::onBeginHeaders(const nghttp2_frame* f) {
+  frameSeen_ = true;
   if (f->hd.type != NGHTTP2_HEADERS) return 0;
   if (f->headers.cat == NGHTTP2_HCAT_REQUEST) {
     Http2Stream* s = nullptr;
@@ -275,6 +292,7 @@ int Http2Connection::onHeader(const nghttp2_frame* f, nghttp2_rcbuf* name, nghtt
 }
 
 int Http2Connection::onFrameRecv(const nghttp2_frame* f) {
+  frameSeen_ = true;
   Http2Stream* s = f->hd.stream_id ? streamOf(session_, f->hd.stream_id) : nullptr;
   const bool endStream = (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
   switch (f->hd.type) {
@@ -319,6 +337,7 @@ int Http2Connection::onDataChunk(uint8_t, int32_t id, const uint8_t* data, size_
   Http2Stream* s = streamOf(session_, id);
   const char* p = reinterpret_cast<const char*>(data);
   bodySince_ = uv_now(t_.worker().loop());  // client_body runs between DATA frames
+  frameSeen_ = true;
   if (!s || !s->started() || !in_ || !in_->block) {
     consume(0, len);
     return 0;
@@ -358,6 +377,7 @@ void Http2Connection::streamClosed(Http2Stream* s, bool headPending, bool bodyPe
 }
 
 int Http2Connection::onInvalidFrame(const nghttp2_frame*, int) {
+  frameSeen_ = true;
   glitch(10);
   return 0;
 }
@@ -410,22 +430,35 @@ void Http2Connection::onWritable() { flush(); }
 
 void Http2Connection::flush() {
   if (inFlush_ || !session_ || t_.closing()) return;
+  // Batches of up to what the client's socket should hold; when one is written at once (no
+  // write callback will come) and nghttp2 has more, the next batch follows right away.
+  while (flushBatch() && !t_.closing() && t_.clientWriteQueue() < kLowWater) {
+  }
+  checkDone();
+  if (!t_.closing()) t_.armH2Deadline();
+}
+
+bool Http2Connection::flushBatch() {
   inFlush_ = true;
   server::Worker& w = t_.worker();
   net::WriteBatch* batch = nullptr;
   net::Block* block = nullptr;
   uint32_t used = 0;
   size_t total = 0;
-  // Everything nghttp2 has (up to what the client's socket should hold) goes out in one write.
+  bool more = true;  // stopped for room, not because nghttp2 had nothing left
   while (t_.clientWriteQueue() + total < kHighWater) {
     const uint8_t* data = nullptr;
     ssize_t n = nghttp2_session_mem_send(session_, &data);
     if (n < 0) {
       LOG_DEBUG("client %s: HTTP/2 send: %s", t_.client().ip, nghttp2_strerror(static_cast<int>(n)));
       finished_ = true;
+      more = false;
       break;
     }
-    if (n == 0) break;
+    if (n == 0) {
+      more = false;
+      break;
+    }
     if (!batch) batch = w.writes().acquire();
     size_t off = 0;
     while (off < static_cast<size_t>(n)) {
@@ -450,8 +483,7 @@ void Http2Connection::flush() {
   }
   inFlush_ = false;
   if (batch) t_.writeClient(batch);
-  checkDone();
-  if (!t_.closing()) t_.armH2Deadline();
+  return more;
 }
 
 void Http2Connection::checkDone() {

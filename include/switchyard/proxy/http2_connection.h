@@ -94,6 +94,8 @@ class Http2Connection {
   // GOAWAY with the last stream id; `end`: no stream may finish (see terminate()).
   void goaway(uint32_t error, bool end);
   void checkDone();
+  // One write of frames; true when it stopped for room while nghttp2 had more to send.
+  bool flushBatch();
   // GOAWAY with `error` and no stream may finish (never a higher last-stream-id than before).
   void terminate(uint32_t error);
   // Closes every stream and the connection after what is queued.
@@ -124,6 +126,8 @@ class Http2Connection {
   uint64_t idleSince_ = 0;     // when the last stream closed (or the connection started)
   uint64_t headSince_ = 0;     // when the pending request head began
   uint64_t bodySince_ = 0;     // the last DATA frame (or body start) of a pending body
+  uint64_t partialSince_ = 0;  // input that completed no frame arrived since (0: none)
+  bool frameSeen_ = false;     // a frame callback ran during the current input
   int32_t lastGoawayId_ = -1;  // last-stream-id of the GOAWAY sent, if any
   bool terminating_ = false;   // a connection error: close once the GOAWAY is out
   uint32_t generation_ = 0;    // the listener's settings generation at start
