@@ -162,7 +162,7 @@ void Http2Connection::touch() {
 
 uint64_t Http2Connection::deadline() const {
   if (finished_) return 0;
-  const config::Timeouts& to = t_.listenerTimeouts();
+  const config::ClientTimeouts& to = t_.listenerTimeouts();
   if (headsPending_ > 0) return lastProgress_ + to.clientHeader.count();
   if (bodiesPending_ > 0) return lastProgress_ + to.clientBody.count();
   if (streams_ == 0) return lastProgress_ + to.clientIdle.count();
