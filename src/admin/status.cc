@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "switchyard/balancing/registry.h"
 #include "switchyard/common/json.h"
 #include "switchyard/health/slow_start.h"
 
@@ -162,7 +163,7 @@ void writeStatus(const StatusInput& in, std::string& out) {
       json::appendString(out, set->name);
       out += ',';
       key(out, "policy");
-      json::appendString(out, set->cfg.policy);
+      json::appendString(out, balancing::policyName(set->cfg.policy));
       out += ",\"backends_available\":";
       putUint(out, available);
       out += ",\"backends_total\":";

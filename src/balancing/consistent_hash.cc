@@ -29,8 +29,7 @@ uint64_t hashKeyBytes(const void* data, size_t n, uint64_t seed) {
 
 ConsistentHash::ConsistentHash(const upstream::BackendSet& set)
     : set_(set), state_(set.backends.size(), 0) {
-  if (auto key = config::parseHashKey(set.cfg.hashKey)) key_ = std::move(*key);
-  needs_.hashKey = &key_;
+  needs_.hashKey = &set.cfg.hashKey;  // parsed by the loader; the set outlives the policy
 
   const size_t n = set.backends.size();
   if (n == 0) return;

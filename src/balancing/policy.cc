@@ -4,12 +4,7 @@
 #include <chrono>
 #include <random>
 
-#include "switchyard/balancing/consistent_hash.h"
-#include "switchyard/balancing/geo_weighted.h"
-#include "switchyard/balancing/least_conn.h"
-#include "switchyard/balancing/p2c.h"
 #include "switchyard/balancing/rng.h"
-#include "switchyard/balancing/round_robin.h"
 
 namespace sy::balancing {
 
@@ -30,15 +25,6 @@ std::unique_ptr<Rng> makeRng() {
   seed ^= static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
   seed += counter.fetch_add(1, std::memory_order_relaxed) * 0x9e3779b97f4a7c15ull;
   return std::make_unique<SplitMix64>(seed);
-}
-
-std::unique_ptr<Policy> makePolicy(const upstream::BackendSet& set, const geo::Locator* geo) {
-  const std::string& name = set.cfg.policy;
-  if (name == "least_conn") return std::make_unique<LeastConn>(set);
-  if (name == "p2c") return std::make_unique<PowerOfTwo>(set, makeRng());
-  if (name == "hash") return std::make_unique<ConsistentHash>(set);
-  if (name == "geo_weighted") return std::make_unique<GeoWeighted>(set, geo, makeRng());
-  return std::make_unique<RoundRobin>(set);  // round_robin (the loader allows no other name)
 }
 
 }  // namespace sy::balancing

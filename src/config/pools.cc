@@ -4,24 +4,17 @@
 #include <string_view>
 
 #include "sections.h"
+#include "switchyard/balancing/registry.h"
 #include "switchyard/config/units.h"
 #include "switchyard/net/tls.h"
 
 namespace sy::config::detail {
 namespace {
 
-constexpr std::string_view kPolicies[] = {"round_robin", "least_conn", "geo_weighted", "p2c",
-                                          "hash"};
 constexpr int64_t kMaxWeight = 10000;
 constexpr int kMinStatus = 100;
 constexpr int kMaxStatus = 599;
 constexpr Duration kMinDiscoveryInterval = std::chrono::milliseconds(100);
-
-std::string policyList() {
-  std::string out;
-  for (std::string_view p : kPolicies) out += (out.empty() ? "" : ", ") + std::string(p);
-  return out;
-}
 
 std::optional<int> parseStatus(std::string_view text) {
   int value = 0;
@@ -79,8 +72,14 @@ std::optional<HealthCheck> loadHealthCheck(Walker& w, const YAML::Node& node,
             {"type", "path", "host", "interval", "timeout", "jitter", "healthy_threshold",
              "unhealthy_threshold", "expected_statuses"});
   HealthCheck hc;
-  if (m.string("type", hc.type) && hc.type != "http" && hc.type != "tcp") {
-    w.fail(*m.get("type"), m.pathOf("type"), "must be one of: http, tcp");
+  if (std::string type; m.string("type", type)) {
+    if (type == "http") {
+      hc.type = HealthCheckType::kHttp;
+    } else if (type == "tcp") {
+      hc.type = HealthCheckType::kTcp;
+    } else {
+      w.fail(*m.get("type"), m.pathOf("type"), "must be one of: http, tcp");
+    }
   }
   if (m.string("path", hc.path) && !hc.path.starts_with('/')) {
     w.fail(*m.get("path"), m.pathOf("path"), "must start with '/'");
@@ -229,13 +228,11 @@ void loadBackend(Walker& w, const YAML::Node& node, const std::string& path, con
     backend.location = where;
   }
   if (!w.ok()) return;
-  if (pool.policy == "geo_weighted" && backend.region.empty() && !backend.location) {
-    // Without a place the backend could only be guessed into a tier.
-    w.fail(node, path,
-           "pool '" + pool.name +
-               "' uses policy geo_weighted: give this backend a region (region: NAME) or "
-               "coordinates (location: {lat, lon})");
-    return;
+  if (const auto check = balancing::policyInfo(pool.policy).checkBackend) {
+    if (std::string problem = check(pool, backend); !problem.empty()) {
+      w.fail(node, path, std::move(problem));
+      return;
+    }
   }
   for (size_t i = 0; i < pool.backends.size(); ++i) {
     if (pool.backends[i].name != backend.name) continue;
@@ -297,10 +294,13 @@ void loadPool(Walker& w, const YAML::Node& node, const std::string& path, Config
       }
     }
   }
-  if (m.string("policy", pool.policy)) {
-    bool known = false;
-    for (std::string_view p : kPolicies) known = known || p == pool.policy;
-    if (!known) w.fail(*m.get("policy"), m.pathOf("policy"), "must be one of: " + policyList());
+  if (std::string policy; m.string("policy", policy)) {
+    if (const balancing::PolicyInfo* info = balancing::findPolicy(policy)) {
+      pool.policy = info->kind;
+    } else {
+      w.fail(*m.get("policy"), m.pathOf("policy"),
+             "must be one of: " + balancing::policyNames());
+    }
   }
   std::optional<YAML::Node> discovery = m.get("discovery");
   if (discovery) loadDiscovery(w, *discovery, m.pathOf("discovery"), pool.discovery);
@@ -341,12 +341,14 @@ void loadPool(Walker& w, const YAML::Node& node, const std::string& path, Config
     MapView g(w, *geo, m.pathOf("geo"), {"overprovisioning"});
     g.number("overprovisioning", pool.geoOverprovisioning, 1.0, std::numeric_limits<double>::max());
   }
-  if (m.string("hash_key", pool.hashKey)) {
-    if (auto key = parseHashKey(pool.hashKey); !key) {
+  if (std::string text; m.string("hash_key", text)) {
+    if (auto key = parseHashKey(text)) {
+      pool.hashKey = std::move(*key);
+    } else {
       w.fail(*m.get("hash_key"), m.pathOf("hash_key"), key.error());
     }
   }
-  readTimeouts(m, pool.timeouts);
+  readPoolTimeouts(m, pool.timeouts);
   if (std::optional<YAML::Node> tls = m.get("tls")) {
     pool.tls = loadPoolTls(w, *tls, m.pathOf("tls"));
   }

@@ -1,6 +1,7 @@
 #pragma once
 // Internal to the config loader: the section readers shared between loader.cc (top level,
-// listeners, geo) and pools.cc. Each records its first error in the Walker and returns.
+// geo), listeners.cc, pools.cc and timeouts.cc. Each records its first error in the Walker and
+// returns.
 
 #include <yaml-cpp/yaml.h>
 
@@ -11,9 +12,11 @@
 
 namespace sy::config::detail {
 
-// Applies the `timeouts:` map of `parent` (if any) over `out`; keys not given keep their value.
-// Used for the global timeouts and for a listener's or pool's overrides.
-void readTimeouts(const MapView& parent, Timeouts& out);
+// Apply the `timeouts:` map of the given map (if any) over `out`; keys not given keep their value
+// (timeouts.cc). The listener and pool readers refuse keys that have no effect there.
+void readGlobalTimeouts(const MapView& top, Timeouts& out);
+void readListenerTimeouts(const MapView& listener, ClientTimeouts& out);
+void readPoolTimeouts(const MapView& pool, UpstreamTimeouts& out);
 
 // Applies `protocols:` and `http2:` of a listener map (tls must already be read).
 void readListenerProtocols(const MapView& m, Listener& listener);
@@ -24,5 +27,9 @@ bool checkRegionExists(Walker& w, const Config& config, const YAML::Node& node,
 
 // Reads the `pools:` list into config.pools. Needs config.timeouts and config.regions loaded.
 void loadPools(Walker& w, const YAML::Node& node, const std::string& path, Config& config);
+
+// Reads the `listeners:` list into config.listeners (listeners.cc). Needs config.timeouts,
+// config.admin and config.pools loaded.
+void loadListeners(Walker& w, const YAML::Node& node, const std::string& path, Config& config);
 
 }  // namespace sy::config::detail

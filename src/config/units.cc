@@ -310,10 +310,7 @@ std::expected<HashKey, std::string> parseHashKey(std::string_view text) {
     return fail("must be \"\" or ip (the client IP), header:NAME, cookie:NAME or path");
   }
   bool token = !name.empty();
-  for (char c : name) {
-    token = token && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      std::strchr("!#$%&'*+-.^_`|~", c) != nullptr);
-  }
+  for (char c : name) token = token && common::isTokenChar(c);
   if (!token) {
     return fail("'" + std::string(text.substr(0, 7)) + "' must be followed by a " +
                 (out.kind == HashKey::Kind::kHeader ? "header" : "cookie") +

@@ -238,18 +238,19 @@ std::optional<SocketAddress> readAddress(Walker& w, const YAML::Node& node, cons
 }
 
 MapView::MapView(Walker& w, const YAML::Node& node, std::string path,
-                 std::initializer_list<std::string_view> allowed)
+                 std::initializer_list<std::string_view> allowed,
+                 std::span<const MisplacedKey> misplaced)
     : w_(&w), node_(node), path_(std::move(path)) {
   if (!w.ok()) return;
   if (!node.IsMap()) {
     w.fail(node, path_, "must be a map");
     return;
   }
-  ok_ = collect(node, allowed, 0);
+  ok_ = collect(node, allowed, misplaced, 0);
 }
 
 bool MapView::collect(const YAML::Node& map, std::initializer_list<std::string_view> allowed,
-                      int depth) {
+                      std::span<const MisplacedKey> misplaced, int depth) {
   // YAML merge keys (`<<: *anchor`, `<<: [*a, *b]`): yaml-cpp leaves them to the application.
   // Keys written in the map itself win over merged ones, and earlier merged maps over later
   // ones, so merged entries are only added where the key is not yet present.
@@ -271,6 +272,12 @@ bool MapView::collect(const YAML::Node& map, std::initializer_list<std::string_v
     bool known = false;
     for (std::string_view a : allowed) known = known || a == name;
     if (!known) {
+      for (const MisplacedKey& m : misplaced) {
+        if (m.key == name) {
+          w_->fail(key, keyPath(path_, name), std::string(m.why));
+          return false;
+        }
+      }
       w_->fail(key, keyPath(path_, name),
                "unknown key (expected one of: " + joinKeys(allowed) + ")");
       return false;
@@ -295,7 +302,7 @@ bool MapView::collect(const YAML::Node& map, std::initializer_list<std::string_v
         w_->fail(merge, keyPath(path_, "<<"), "a merge key needs a map or a list of maps");
         return false;
       }
-      if (!collect(source, allowed, depth + 1)) return false;
+      if (!collect(source, allowed, misplaced, depth + 1)) return false;
     }
     if (sources.empty()) {
       w_->fail(merge, keyPath(path_, "<<"), "a merge key needs a map or a list of maps");

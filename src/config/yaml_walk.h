@@ -13,6 +13,7 @@
 #include <initializer_list>
 #include <limits>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -88,14 +89,23 @@ void forEachItem(Walker& w, const YAML::Node& node, const std::string& path, Fn&
   for (size_t i = 0; i < node.size() && w.ok(); ++i) fn(node[i], indexPath(path, i), i);
 }
 
+// A key that is valid in other maps of the same kind but has no effect in this one (an
+// upstream timeout under a listener): refused with `why` instead of "unknown key".
+struct MisplacedKey {
+  std::string_view key;
+  std::string_view why;
+};
+
 // One YAML map with a fixed set of allowed keys. The constructor refuses non-maps, unknown keys,
-// duplicate keys and non-string keys, and applies YAML merge keys (`<<: *defaults`); the
-// accessors then read values by key. A key whose value is null (`key:` or `key: ~`) counts as
-// absent, so it takes its default.
+// misplaced keys, duplicate keys and non-string keys, and applies YAML merge keys
+// (`<<: *defaults`); the accessors then read values by key. A key whose value is null (`key:` or
+// `key: ~`) counts as absent, so it takes its default. `misplaced` must outlive the constructor
+// only (static tables in practice).
 class MapView {
  public:
   MapView(Walker& w, const YAML::Node& node, std::string path,
-          std::initializer_list<std::string_view> allowed);
+          std::initializer_list<std::string_view> allowed,
+          std::span<const MisplacedKey> misplaced = {});
 
   // False when the node was not a valid map (the error is recorded).
   bool ok() const { return ok_; }
@@ -135,7 +145,8 @@ class MapView {
 
  private:
   // Adds the entries of `map` (and of maps merged into it with `<<`) that are not yet present.
-  bool collect(const YAML::Node& map, std::initializer_list<std::string_view> allowed, int depth);
+  bool collect(const YAML::Node& map, std::initializer_list<std::string_view> allowed,
+               std::span<const MisplacedKey> misplaced, int depth);
 
   Walker* w_;
   YAML::Node node_;

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <charconv>
 
-#include "switchyard/http/parser.h"
+#include "switchyard/common/ascii.h"
 
 namespace sy::geo {
 namespace {
@@ -92,7 +92,7 @@ const Locator::Region* Locator::findRegion(std::string_view name) const {
 const Locator::Region* Locator::findRegionIgnoreCase(std::string_view name) const {
   if (name.empty()) return nullptr;
   for (const Region& r : regions_)
-    if (http::equalsIgnoreCase(r.name, name)) return &r;
+    if (common::equalsIgnoreCase(r.name, name)) return &r;
   return nullptr;
 }
 

@@ -67,11 +67,12 @@ void Monitor::update(std::shared_ptr<const server::Snapshot> snap) {
     checkedPools[set.name] = pool.healthCheck.has_value();
     if (pool.healthCheck && !had) {
       const config::HealthCheck& hc = *pool.healthCheck;
+      const bool http = hc.type == config::HealthCheckType::kHttp;
       LOG_INFO(
           "pool %s: %s health checks%s%s every %s (timeout %s, jitter %.0f%%, rise %u, "
           "fall %u); backends start healthy until %u checks in a row fail",
-          set.name.c_str(), hc.type.c_str(), hc.type == "http" ? " GET " : "",
-          hc.type == "http" ? hc.path.c_str() : "", formatMs(hc.interval.count()).c_str(),
+          set.name.c_str(), config::healthCheckTypeName(hc.type), http ? " GET " : "",
+          http ? hc.path.c_str() : "", formatMs(hc.interval.count()).c_str(),
           formatMs(hc.timeout.count()).c_str(), hc.jitter * 100, hc.healthyThreshold,
           hc.unhealthyThreshold, hc.unhealthyThreshold);
     } else if (!pool.healthCheck && had) {

@@ -53,7 +53,7 @@ Probe* Probe::start(uv_loop_t* loop, const config::SocketAddress& addr,
   p->done_ = std::move(done);
   p->tlsCtx_ = std::move(tls);
   p->addrHost_ = addr.host;
-  p->http_ = hc.type != "tcp";
+  p->http_ = hc.type == config::HealthCheckType::kHttp;
   p->timeoutMs_ = static_cast<uint64_t>(std::max<int64_t>(hc.timeout.count(), 1));
   p->expected_ = hc.expectedStatuses;
   if (p->http_) {

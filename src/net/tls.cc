@@ -177,7 +177,8 @@ std::shared_ptr<TlsServerContext> TlsServerContext::create(const config::Listene
                                                            std::string* err, bool h1, bool h2) {
   const AlpnList* alpn = h2 ? (h1 ? &kListH2Http11 : &kListH2) : &kListHttp11;
   std::shared_ptr<TlsServerContext> tc(new TlsServerContext());
-  const int minVersion = cfg.minVersion == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION;
+  const int minVersion =
+      cfg.minVersion == config::TlsVersion::kTls13 ? TLS1_3_VERSION : TLS1_2_VERSION;
   for (const config::TlsCertificate& c : cfg.certificates) {
     Entry e;
     e.ctx = SSL_CTX_new(TLS_server_method());

@@ -119,7 +119,7 @@ void Http1Connection::drain() {
   if (phase_ == Phase::kIdle && in_.unparsed() == 0 && clientWrites_ == 0) abort();
 }
 
-const config::Timeouts& Http1Connection::timeouts() const {
+const config::ClientTimeouts& Http1Connection::timeouts() const {
   if (ex_ && ex_->up.begun()) return ex_->up.clientTimeouts();
   const config::Config& cfg = *w_.view()->snap->config;
   if (listener_.routeIndex >= 0 && static_cast<size_t>(listener_.routeIndex) < cfg.listeners.size())

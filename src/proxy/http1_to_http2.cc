@@ -14,7 +14,7 @@ constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 }  // namespace
 
-const config::Timeouts& Http1Connection::listenerTimeouts() const {
+const config::ClientTimeouts& Http1Connection::listenerTimeouts() const {
   const config::Config& cfg = *w_.view()->snap->config;
   if (listener_.routeIndex >= 0 && static_cast<size_t>(listener_.routeIndex) < cfg.listeners.size())
     return cfg.listeners[listener_.routeIndex].timeouts;

@@ -171,7 +171,7 @@ void Http2Connection::touch() {
 
 uint64_t Http2Connection::deadline() const {
   if (finished_) return 0;
-  const config::Timeouts& to = t_.listenerTimeouts();
+  const config::ClientTimeouts& to = t_.listenerTimeouts();
   // A request head runs against client_header from its first frame (HTTP/2 heads cannot
   // interleave, so one is pending at a time); bodies against client_body between DATA frames;
   // a connection without streams against client_idle from when it became idle (PINGs and

@@ -89,7 +89,7 @@ void UpstreamRequest::end() {
   w_ = nullptr;
 }
 
-const config::Timeouts& UpstreamRequest::clientTimeouts() const {
+const config::ClientTimeouts& UpstreamRequest::clientTimeouts() const {
   const config::Config& cfg = config();
   if (listenerIndex_ >= 0 && static_cast<size_t>(listenerIndex_) < cfg.listeners.size())
     return cfg.listeners[listenerIndex_].timeouts;

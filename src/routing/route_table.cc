@@ -1,6 +1,6 @@
 #include "switchyard/routing/route_table.h"
 
-#include "switchyard/http/parser.h"
+#include "switchyard/common/ascii.h"
 
 namespace sy::routing {
 
@@ -38,11 +38,11 @@ const RouteTable::Entry* RouteTable::find(std::string_view host, std::string_vie
       case HostKind::kAny:
         break;
       case HostKind::kExact:
-        if (!http::equalsIgnoreCase(host, e.host)) continue;
+        if (!common::equalsIgnoreCase(host, e.host)) continue;
         break;
       case HostKind::kWildcard:
         if (host.size() <= e.host.size() ||
-            !http::equalsIgnoreCase(host.substr(host.size() - e.host.size()), e.host))
+            !common::equalsIgnoreCase(host.substr(host.size() - e.host.size()), e.host))
           continue;
         break;
     }

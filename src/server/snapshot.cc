@@ -4,12 +4,6 @@
 
 namespace sy::server {
 
-int Snapshot::listenerIndex(const std::string& name) const {
-  for (size_t i = 0; i < config->listeners.size(); ++i)
-    if (config->listeners[i].name == name) return static_cast<int>(i);
-  return -1;
-}
-
 std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
     std::shared_ptr<const config::Config> cfg, const Snapshot* previous, unsigned workers,
     uint64_t version) {

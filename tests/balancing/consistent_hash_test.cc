@@ -153,7 +153,7 @@ TEST_CASE("ConsistentHash: ring size is bounded for skewed weights") {
 
 TEST_CASE("makePolicy: hash reads hash_key") {
   auto set = makeSet(named(3), "hash");
-  set->cfg.hashKey = "cookie:sid";
+  set->cfg.hashKey = *sy::config::parseHashKey("cookie:sid");
   auto p = makePolicy(*set);
   REQUIRE(p->needs().hashKey != nullptr);
   CHECK(p->needs().hashKey->kind == sy::config::HashKey::Kind::kCookie);

@@ -28,7 +28,7 @@ std::unique_ptr<BackendSet> makeSet(const std::vector<Spec>& specs, double panic
   auto set = std::make_unique<BackendSet>();
   set->name = "pool";
   set->cfg.name = "pool";
-  set->cfg.policy = "round_robin";
+  set->cfg.policy = sy::config::PolicyKind::kRoundRobin;
   set->cfg.panicThreshold = panicThreshold;
   for (const Spec& s : specs) {
     sy::config::Backend b;

@@ -2,6 +2,8 @@
 // Test helpers for the balancing tests: hand-built BackendSets, a scripted Rng, and pick
 // helpers that name the chosen backend.
 
+#include <doctest/doctest.h>
+
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -10,6 +12,7 @@
 #include <vector>
 
 #include "switchyard/balancing/policy.h"
+#include "switchyard/balancing/registry.h"
 #include "switchyard/balancing/rng.h"
 
 namespace sy::balancing::test {
@@ -28,7 +31,9 @@ inline std::unique_ptr<upstream::BackendSet> makeSet(const std::vector<Spec>& sp
   auto set = std::make_unique<upstream::BackendSet>();
   set->name = "pool";
   set->cfg.name = "pool";
-  set->cfg.policy = policy;
+  const PolicyInfo* info = findPolicy(policy);
+  REQUIRE_MESSAGE(info != nullptr, "no policy named " << policy);
+  set->cfg.policy = info->kind;
   set->cfg.panicThreshold = panicThreshold;
   for (const Spec& s : specs) {
     config::Backend b;

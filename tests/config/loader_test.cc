@@ -71,7 +71,7 @@ TEST_CASE("the shipped config files load") {
   CHECK(demo->listeners[0].routes[0].match.pathPrefix == "/");
   CHECK(demo->listeners[0].routes[0].pool == "web");
   REQUIRE(demo->pools.size() == 1);
-  CHECK(demo->pools[0].policy == "round_robin");
+  CHECK(demo->pools[0].policy == PolicyKind::kRoundRobin);
   REQUIRE(demo->pools[0].backends.size() == 3);
   CHECK(demo->pools[0].backends[2].name == "web3");
   CHECK(demo->pools[0].backends[2].address.port == 9003);
@@ -136,7 +136,7 @@ TEST_CASE("defaults of a minimal config") {
   REQUIRE(c.pools.size() == 1);
   const Pool& p = c.pools[0];
   CHECK(p.name == "web");
-  CHECK(p.policy == "round_robin");
+  CHECK(p.policy == PolicyKind::kRoundRobin);
   CHECK_FALSE(p.healthCheck.has_value());
   CHECK_FALSE(p.outlierDetection.has_value());
   CHECK(p.slowStart == 0s);
@@ -144,7 +144,8 @@ TEST_CASE("defaults of a minimal config") {
   CHECK(p.retries.attempts == 2);
   CHECK(p.retries.on == kRetryConnectFailure);
   CHECK(p.geoOverprovisioning == doctest::Approx(1.4));
-  CHECK(p.hashKey.empty());
+  CHECK(p.hashKey.kind == HashKey::Kind::kClientIp);
+  CHECK(p.hashKey.name.empty());
   CHECK(p.timeouts.upstreamConnect == 3s);
   REQUIRE(p.backends.size() == 1);
   const Backend& b = p.backends[0];
@@ -250,7 +251,7 @@ geo:
   const Listener& l = c.listeners.at(0);
   CHECK(l.name == "edge");
   REQUIRE(l.tls.has_value());
-  CHECK(l.tls->minVersion == "1.3");
+  CHECK(l.tls->minVersion == TlsVersion::kTls13);
   REQUIRE(l.tls->certificates.size() == 2);
   CHECK(l.tls->certificates[1].cert == "b.crt");
   CHECK(l.tls->certificates[1].key == "b.key");
@@ -272,7 +273,7 @@ geo:
   CHECK(l.timeouts.clientHeader == 1s);
 
   const Pool& p = c.pools.at(0);
-  CHECK(p.policy == "geo_weighted");
+  CHECK(p.policy == PolicyKind::kGeoWeighted);
   REQUIRE(p.backends.size() == 2);
   CHECK(p.backends[0].name == "dub1");
   CHECK(p.backends[0].weight == 7);
@@ -283,7 +284,7 @@ geo:
   CHECK(p.backends[1].location->lat == doctest::Approx(1.35));
   CHECK(p.backends[1].location->lon == doctest::Approx(103.82));
   REQUIRE(p.healthCheck.has_value());
-  CHECK(p.healthCheck->type == "tcp");
+  CHECK(p.healthCheck->type == HealthCheckType::kTcp);
   CHECK(p.healthCheck->path == "/ready");
   CHECK(p.healthCheck->host == "health.internal");
   CHECK(p.healthCheck->interval == 5s);
@@ -303,7 +304,8 @@ geo:
   CHECK(p.retries.attempts == 0);
   CHECK(p.retries.on == (kRetryReset | kRetry502 | kRetry503 | kRetry504));
   CHECK(p.geoOverprovisioning == doctest::Approx(2.0));
-  CHECK(p.hashKey == "header:X-User");
+  CHECK(p.hashKey.kind == HashKey::Kind::kHeader);
+  CHECK(p.hashKey.name == "X-User");
 
   REQUIRE(c.regions.size() == 1);
   CHECK(c.regions.at("eu-west").lat == doctest::Approx(53.35));
@@ -340,19 +342,18 @@ timeouts:
   shutdown: 1m
 )");
   CHECK(c.timeouts.clientHeader == 20s);
-  const Timeouts& a = c.listeners.at(0).timeouts;
+  CHECK(c.timeouts.shutdown == 60s);
+  const ClientTimeouts& a = c.listeners.at(0).timeouts;
   CHECK(a.clientHeader == 5s);
   CHECK(a.clientIdle == 90s);
-  CHECK(a.clientBody == 60s);      // built-in default
-  CHECK(a.upstreamConnect == 2s);  // global
-  CHECK(a.shutdown == 60s);        // global
-  const Timeouts& b = c.listeners.at(1).timeouts;
+  CHECK(a.clientBody == 60s);  // built-in default
+  const ClientTimeouts& b = c.listeners.at(1).timeouts;
   CHECK(b.clientHeader == 20s);
   CHECK(b.clientIdle == 60s);
-  const Timeouts& web = c.pools.at(0).timeouts;
+  const UpstreamTimeouts& web = c.pools.at(0).timeouts;
   CHECK(web.upstreamConnect == 250ms);
-  CHECK(web.clientHeader == 20s);
-  CHECK(c.pools.at(1).timeouts.upstreamConnect == 2s);
+  CHECK(web.upstreamResponse == 30s);  // built-in default
+  CHECK(c.pools.at(1).timeouts.upstreamConnect == 2s);  // global
 }
 
 TEST_CASE("null values take the default") {

@@ -52,7 +52,8 @@ TEST_CASE("hash_key is validated where it is written") {
 )",
                              "t.yaml");
   REQUIRE(ok.has_value());
-  CHECK(ok->pools[0].hashKey == "cookie:sid");
+  CHECK(ok->pools[0].hashKey.kind == HashKey::Kind::kCookie);
+  CHECK(ok->pools[0].hashKey.name == "sid");
 }
 
 TEST_CASE("a geo_weighted backend needs a region or a location") {

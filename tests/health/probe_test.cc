@@ -250,7 +250,7 @@ TEST_CASE("Probe: tcp check passes on connect alone") {
   Loop l;
   TestOrigin o(&l.loop);  // silent: a tcp check does not wait for bytes
   sy::config::HealthCheck hc = httpCheck();
-  hc.type = "tcp";
+  hc.type = sy::config::HealthCheckType::kTcp;
   auto r = runProbe(l, o.port, hc);
   REQUIRE(r);
   CHECK(r->pass);

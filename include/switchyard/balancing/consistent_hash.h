@@ -51,7 +51,6 @@ class ConsistentHash final : public Policy {
   };
 
   const upstream::BackendSet& set_;
-  config::HashKey key_;
   std::vector<Point> ring_;  // sorted by hash
   // Per-select scratch: 1 = backend already refused during this walk.
   std::vector<uint8_t> state_;

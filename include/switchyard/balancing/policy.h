@@ -70,8 +70,9 @@ inline int64_t selectionWeight(const upstream::Backend& b) {
   return w > 0 ? w : 1;
 }
 
-// Creates the policy named by set.cfg.policy. The set (and `geo`, which geo_weighted reads for
-// region coordinates) must outlive the policy. Called on the worker that will use it.
+// Creates the policy set.cfg.policy names (its row in registry.h). The set (and `geo`, which
+// geo_weighted reads for region coordinates) must outlive the policy. Called on the worker that
+// will use it. Defined in registry.cc.
 std::unique_ptr<Policy> makePolicy(const upstream::BackendSet& set,
                                    const geo::Locator* geo = nullptr);
 

@@ -1,6 +1,7 @@
 #pragma once
 // ASCII helpers shared by the HTTP code and the config loader (header names, tokens).
 
+#include <cstring>
 #include <string_view>
 
 namespace sy::common {
@@ -18,5 +19,11 @@ inline bool equalsIgnoreCase(std::string_view a, std::string_view b) {
 }
 
 inline char toLowerAscii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c | 0x20) : c; }
+
+// Whether `c` may appear in an HTTP token (RFC 9110 tchar): header names, cookie names.
+inline bool isTokenChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         (c != 0 && std::strchr("!#$%&'*+-.^_`|~", c) != nullptr);
+}
 
 }  // namespace sy::common

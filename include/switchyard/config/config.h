@@ -38,15 +38,26 @@ struct SocketAddress {
   socklen_t addrLen = 0;
 };
 
-struct Timeouts {
+// Timeouts of the client side: taken from the listener that accepted the connection.
+struct ClientTimeouts {
   Duration clientHeader = 10s;
   Duration clientBody = 60s;
   Duration clientIdle = 60s;
   Duration clientSend = 60s;  // a client that accepts no response bytes for this long is cut
+};
+
+// Timeouts of the upstream side: taken from the pool a request is routed to.
+struct UpstreamTimeouts {
   Duration upstreamConnect = 3s;
   Duration upstreamResponse = 30s;
   Duration upstreamIdle = 60s;
   Duration tunnelIdle = 1h;  // an upgraded (WebSocket) connection with no bytes either way
+};
+
+// The top-level `timeouts:` map: the defaults of every listener and pool, plus the
+// process-wide drain time. The loader refuses a key under a listener or pool where it has no
+// effect (config/README.md "timeouts").
+struct Timeouts : ClientTimeouts, UpstreamTimeouts {
   Duration shutdown = 30s;
 };
 
@@ -105,9 +116,11 @@ struct TlsCertificate {
   Mark mark;
 };
 
+enum class TlsVersion : uint8_t { kTls12, kTls13 };  // YAML "1.2" | "1.3"
+
 struct ListenerTls {
   std::vector<TlsCertificate> certificates;
-  std::string minVersion = "1.2";  // "1.2" | "1.3"
+  TlsVersion minVersion = TlsVersion::kTls12;
 };
 
 // listeners[].http2: the HTTP/2 server settings of one listener.
@@ -133,7 +146,7 @@ struct Listener {
   // https://<host>[:PORT]<target>; 0 = off.
   uint16_t redirectHttps = 0;
   std::vector<Route> routes;
-  Timeouts timeouts;  // global timeouts, overridden by the listener's own `timeouts:` keys
+  ClientTimeouts timeouts;  // the global ones, overridden by the listener's `timeouts:` keys
   // kProto* bits; default [h1, h2] with tls:, [h1] without.
   uint8_t protocols = kProtoH1;
   Http2Settings http2;
@@ -159,8 +172,13 @@ struct Backend {
   Mark mark;
 };
 
+enum class HealthCheckType : uint8_t { kHttp, kTcp };
+constexpr const char* healthCheckTypeName(HealthCheckType t) {
+  return t == HealthCheckType::kTcp ? "tcp" : "http";
+}
+
 struct HealthCheck {
-  std::string type = "http";  // http | tcp
+  HealthCheckType type = HealthCheckType::kHttp;
   std::string path = "/healthz";
   std::optional<std::string> host;  // Host header; default: the backend address
   Duration interval = 2s;
@@ -212,9 +230,20 @@ struct PoolTls {
   Mark mark;
 };
 
+// pools[].hash_key, parsed (parseHashKey in units.h): what the hash policy hashes. kClientIp
+// for "" or "ip"; "header:NAME", "cookie:NAME" keep NAME; kPath for "path".
+struct HashKey {
+  enum class Kind : uint8_t { kClientIp, kHeader, kCookie, kPath };
+  Kind kind = Kind::kClientIp;
+  std::string name;  // header or cookie name
+};
+
+// pools[].policy. Names, factories and per-policy checks: balancing/registry.h.
+enum class PolicyKind : uint8_t { kRoundRobin, kLeastConn, kGeoWeighted, kP2c, kHash };
+
 struct Pool {
   std::string name;
-  std::string policy = "round_robin";  // round_robin | least_conn | geo_weighted | p2c | hash
+  PolicyKind policy = PolicyKind::kRoundRobin;
   std::vector<Backend> backends;
   std::optional<HealthCheck> healthCheck;
   std::optional<OutlierDetection> outlierDetection;
@@ -222,8 +251,8 @@ struct Pool {
   double panicThreshold = 0.50;  // fraction 0..1
   Retries retries;
   double geoOverprovisioning = 1.4;  // pools[].geo.overprovisioning
-  std::string hashKey;               // for policy: hash; "" = client IP (see parseHashKey)
-  Timeouts timeouts;  // global timeouts, overridden by the pool's own `timeouts:` keys
+  HashKey hashKey;                   // for policy: hash
+  UpstreamTimeouts timeouts;  // the global ones, overridden by the pool's `timeouts:` keys
   Discovery discovery;
   std::optional<PoolTls> tls;  // set and enabled: backends speak TLS
   Mark mark;

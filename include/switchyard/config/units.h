@@ -43,12 +43,7 @@ std::expected<Cidr, std::string> parseCidr(std::string_view text);
 
 // pools[].hash_key: what the hash policy hashes. "" or "ip" = the client IP; "header:NAME" =
 // that request header's value; "cookie:NAME" = that cookie's value; "path" = the request path
-// without the query. NAME must be an HTTP token.
-struct HashKey {
-  enum class Kind : uint8_t { kClientIp, kHeader, kCookie, kPath };
-  Kind kind = Kind::kClientIp;
-  std::string name;  // header or cookie name
-};
+// without the query. NAME must be an HTTP token. HashKey is in config.h.
 std::expected<HashKey, std::string> parseHashKey(std::string_view text);
 
 }  // namespace sy::config

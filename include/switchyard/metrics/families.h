@@ -1,5 +1,5 @@
 #pragma once
-// Every metric Switchyard exports, declared once (DESIGN.md "Metrics"): name, type, help text
+// Every metric Switchyard exports, declared once: name, type, help text
 // and label names, plus the histogram bucket bounds. The collector (collect.cc) writes the
 // families in this order with TextWriter (exposition.h); nothing else spells a metric name.
 // Constant data: any thread.

@@ -1,17 +1,19 @@
 #pragma once
-// Per-worker metric shards (DESIGN.md "Metrics"). A StatsBlock holds one cache-line aligned
-// shard of plain 64-bit cells per worker; worker w writes only shard(w), with a relaxed load and
-// a relaxed store (no read-modify-write, no lock, no cache line shared with another worker).
-// The scrape (main thread) sums the shards with relaxed loads.
+// Per-worker metric shards. A StatsBlock holds one cache-line aligned shard of plain 64-bit
+// cells per worker; worker w writes only shard(w), with a relaxed load and a relaxed store (no
+// read-modify-write, no lock, no cache line shared with another worker). The scrape (main
+// thread) sums the shards with relaxed loads.
 //
 // Where blocks live, so that counters survive config snapshots:
 //  - each upstream::Backend owns one (a backend kept across a reload keeps its counters);
 //  - each pool (BackendSet) shares one, carried over by name, for answers given without a
 //    backend (503 no backend available);
 //  - the server owns one for the rest (unrouted requests, client connections, bytes).
-// Every block has the same layout: counters, histograms, then per-listener cells, where the
-// listener slot is the listener's index in the start-up config (listeners cannot be added by a
-// reload, so the slot of a listener never changes).
+// Every block has the same layout: counters, histograms, then per-listener cells. The number of
+// listener slots is fixed at start-up (listenerSlots(): the start-up listeners plus spares) and
+// slots are given out by listener name for the life of the process (Server::listenerSlot), so a
+// listener keeps its slot across reloads. A listener a reload adds takes a spare slot; once the
+// spares are used up, further new listeners share the last slot.
 
 #include <atomic>
 #include <cstddef>

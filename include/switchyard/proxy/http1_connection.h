@@ -80,7 +80,7 @@ class Http1Connection final : public ClientConnection,
   // Arms the connection deadline the HTTP/2 codec wants now.
   void armH2Deadline();
   // The listener's client timeouts in the current config.
-  const config::Timeouts& listenerTimeouts() const;
+  const config::ClientTimeouts& listenerTimeouts() const;
 
  private:
   enum class Phase : uint8_t {
@@ -113,7 +113,7 @@ class Http1Connection final : public ClientConnection,
   void beginRequest();
   void startRequestHead();
   int requestHeadersComplete(http::Parser& p);
-  const config::Timeouts& timeouts() const;
+  const config::ClientTimeouts& timeouts() const;
 
   // response side (http1_response.cc)
   bool flushClientOut();  // writes ex_->clientOut_, if any; whether there was something

@@ -97,9 +97,9 @@ class UpstreamRequest final : public http::Parser::Handler, public upstream::Con
 
   const http::RequestInfo& info() const { return req_; }
   const config::Config& config() const { return *view_->snap->config; }
-  const config::Timeouts& clientTimeouts() const;
+  const config::ClientTimeouts& clientTimeouts() const;
   // The pool's timeouts once routed (tunnel_idle, upstream_*), else the top-level ones.
-  const config::Timeouts& poolTimeouts() const { return set_ ? set_->cfg.timeouts : config().timeouts; }
+  const config::UpstreamTimeouts& poolTimeouts() const { return set_ ? set_->cfg.timeouts : static_cast<const config::UpstreamTimeouts&>(config().timeouts); }
   std::string_view requestId() const { return reqId_; }
   int status() const { return status_; }
   bool requestComplete() const { return requestComplete_; }

@@ -1,7 +1,8 @@
 #pragma once
 // An immutable, validated view of one config version: route tables and backend sets. Built on
-// the main thread, then shared read-only by all workers (DESIGN.md "Snapshots"). Backends that
-// survive a reload (same pool, name and address) are carried over from the previous snapshot.
+// the main thread, then shared read-only by all workers; a request keeps the snapshot it
+// started with. Backends that survive a reload (same pool, name and address) are carried over
+// from the previous snapshot.
 
 #include <cstdint>
 #include <expected>
@@ -27,8 +28,6 @@ struct Snapshot {
   // config.listeners order; null for plain listeners. A reload builds new contexts (new
   // certificates, new ticket keys); connections keep the context they started with.
   std::vector<std::shared_ptr<const net::TlsServerContext>> listenerTls;
-
-  int listenerIndex(const std::string& name) const;
 };
 
 // Fails (with a config error message, before touching any backend of `previous`) when a
