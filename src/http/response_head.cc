@@ -10,6 +10,18 @@
 
 namespace sy::http {
 using namespace detail;
+namespace {
+
+// "HTTP/1.1 <status> <reason>\r\n": the backend's reason, or the standard one.
+void putStatusLine(const Parser& resp, HeadWriter& w) {
+  w.put("HTTP/1.1 ");
+  w.putUint(static_cast<uint64_t>(resp.statusCode()));
+  w.putChar(' ');
+  w.put(resp.reason().empty() ? reasonPhrase(resp.statusCode()) : resp.reason());
+  w.put("\r\n");
+}
+
+}  // namespace
 
 ResponseBody chooseResponseBody(const Parser& resp, bool requestWasHead, bool clientHttp10) {
   int s = resp.statusCode();
@@ -28,11 +40,7 @@ void writeClientResponseHead(const Parser& resp, ResponseBody body, bool closeAf
                              bool clientHttp10, HeadWriter& w, std::string_view requestId,
                              const config::HeaderRules* edits) {
   const config::HeaderRules* ed = active(edits);
-  w.put("HTTP/1.1 ");
-  w.putUint(static_cast<uint64_t>(resp.statusCode()));
-  w.putChar(' ');
-  w.put(resp.reason().empty() ? reasonPhrase(resp.statusCode()) : resp.reason());
-  w.put("\r\n");
+  putStatusLine(resp, w);
   const FieldsView f(resp);
   const ConnTokens conn = gatherConnectionTokens(f);
   bool sawDate = false;
@@ -114,11 +122,7 @@ void h2ResponseFields(const Parser& resp, bool keepLength, std::string_view requ
 }
 
 void writeInterimHead(const Parser& resp, HeadWriter& w) {
-  w.put("HTTP/1.1 ");
-  w.putUint(static_cast<uint64_t>(resp.statusCode()));
-  w.putChar(' ');
-  w.put(resp.reason().empty() ? reasonPhrase(resp.statusCode()) : resp.reason());
-  w.put("\r\n");
+  putStatusLine(resp, w);
   const FieldsView f(resp);
   const ConnTokens conn = gatherConnectionTokens(f);
   for (uint32_t i = 0; i < f.size(); ++i) {

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "switchyard/common/log.h"
+#include "switchyard/http/chunked.h"
 #include "switchyard/proxy/http1_connection.h"
 #include "switchyard/proxy/http2_connection.h"
 #include "switchyard/server/worker.h"
@@ -16,15 +17,6 @@ constexpr uint64_t kLingerMs = 2000;
 // A request answered locally keeps its connection only if its body is small enough to skip.
 constexpr uint64_t kMaxDiscardBody = 64 * 1024;
 constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
-constexpr std::string_view kLastChunk = "0\r\n\r\n";
-
-void addChunkHeader(net::WriteBatch* b, size_t n) {
-  char tmp[20];
-  char* end = std::to_chars(tmp, tmp + sizeof tmp - 2, n, 16).ptr;
-  *end++ = '\r';
-  *end++ = '\n';
-  b->addCopy(tmp, static_cast<size_t>(end - tmp));
-}
 
 }  // namespace
 
@@ -78,7 +70,7 @@ void Http1Connection::sendResponseBody(net::Block* block, const char* data, size
   if (ex_->respBody_ == http::ResponseBody::kNone) return;
   if (!ex_->clientOut_) ex_->clientOut_ = w_.writes().acquire();
   const bool chunked = ex_->respBody_ == http::ResponseBody::kChunked;
-  if (chunked) addChunkHeader(ex_->clientOut_, n);
+  if (chunked) http::addChunkHeader(ex_->clientOut_, n);
   ex_->clientOut_->addRef(block, data, n);
   if (chunked) ex_->clientOut_->addStatic("\r\n", 2);
 }
@@ -86,7 +78,7 @@ void Http1Connection::sendResponseBody(net::Block* block, const char* data, size
 void Http1Connection::sendResponseEnd() {
   if (ex_->respBody_ != http::ResponseBody::kChunked) return;
   if (!ex_->clientOut_) ex_->clientOut_ = w_.writes().acquire();
-  ex_->clientOut_->addStatic(kLastChunk.data(), kLastChunk.size());
+  ex_->clientOut_->addStatic(http::kLastChunk.data(), http::kLastChunk.size());
 }
 
 void Http1Connection::flushResponse() { flushClientOut(); }

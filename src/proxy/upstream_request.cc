@@ -6,6 +6,7 @@
 #include <string>
 
 #include "switchyard/common/log.h"
+#include "switchyard/http/chunked.h"
 #include "switchyard/health/outlier.h"
 #include "switchyard/server/worker.h"
 
@@ -15,16 +16,6 @@ namespace {
 constexpr uint32_t kMaxResponseHead = 64 * 1024;
 // At most the low-water mark, so that bytes held back never keep the client paused.
 constexpr size_t kFlushBytes = kLowWater;
-constexpr std::string_view kLastChunk = "0\r\n\r\n";
-
-// Appends "<hex>\r\n" for a chunk of n bytes.
-void addChunkHeader(net::WriteBatch* b, size_t n) {
-  char tmp[20];
-  char* end = std::to_chars(tmp, tmp + sizeof tmp - 2, n, 16).ptr;
-  *end++ = '\r';
-  *end++ = '\n';
-  b->addCopy(tmp, static_cast<size_t>(end - tmp));
-}
 
 }  // namespace
 
@@ -185,7 +176,7 @@ bool UpstreamRequest::addBody(net::Block* block, const char* data, size_t n) {
   uint64_t max = config().limits.maxBodyBytes;
   if (max > 0 && bodyBytes_ > max) return false;
   if (!upOut_) upOut_ = w_->writes().acquire();
-  if (upstreamChunked_) addChunkHeader(upOut_, n);
+  if (upstreamChunked_) http::addChunkHeader(upOut_, n);
   upOut_->addRef(block, data, n);
   if (upstreamChunked_) upOut_->addStatic("\r\n", 2);
   return true;
@@ -195,7 +186,7 @@ void UpstreamRequest::endBody() {
   requestComplete_ = true;
   if (!discard_ && upstreamChunked_) {
     if (!upOut_) upOut_ = w_->writes().acquire();
-    upOut_->addStatic(kLastChunk.data(), kLastChunk.size());
+    upOut_->addStatic(http::kLastChunk.data(), http::kLastChunk.size());
   }
 }
 
