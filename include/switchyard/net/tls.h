@@ -105,7 +105,7 @@ class TlsStream {
   std::string_view alpn() const;
   // Appends ciphertext read from the socket.
   void feed(const char* p, size_t n);
-  // Client side: advances the handshake. 1 = done, 0 = waiting for the peer, -1 = failed.
+  // Advances the handshake (either side). 1 = done, 0 = waiting for the peer, -1 = failed.
   int handshake();
   // Plaintext into [buf, buf+cap): bytes (>0), kWant, kEof or kError. Performs the server
   // handshake implicitly.
@@ -116,6 +116,8 @@ class TlsStream {
   void shutdown();
   // Moves pending ciphertext into `batch` as references to blocks from `pool`; returns bytes.
   size_t drain(WriteBatch* batch, BlockPool& pool);
+  // Ciphertext bytes waiting to be drained.
+  size_t pending() const { return BIO_ctrl_pending(wbio_); }
   // What went wrong, for logs: the verification error or the OpenSSL error string.
   const std::string& error() const { return error_; }
 
