@@ -68,8 +68,7 @@ WriteBatch* StreamTransport::drainTls() {
   return out;
 }
 
-bool StreamTransport::closeNotify() {
-  if (!tls_ || closeNotify_) return false;
+bool StreamTransport::queueCloseNotify() {
   closeNotify_ = true;
   tls_->shutdown();
   return true;

@@ -86,9 +86,10 @@ class StreamTransport {
   WriteBatch* output() { return tls_ && tls_->pending() ? drainTls() : nullptr; }
   // Queues close_notify (sent only if the handshake completed; then in output()). True the
   // first time on a TLS transport, false otherwise.
-  bool closeNotify();
+  bool closeNotify() { return tls_ && !closeNotify_ && queueCloseNotify(); }
 
  private:
+  bool queueCloseNotify();
   WriteBatch* sealTls(WriteBatch* batch);
   WriteBatch* drainTls();
 

@@ -10,7 +10,8 @@
 //
 // Contexts (TlsServerContext, TlsClientContext) are built on the main thread with a snapshot and
 // then shared read-only by the workers (SSL_CTX is safe for SSL_new from several threads).
-// A TlsStream belongs to one connection on one worker thread.
+// A TlsStream belongs to one connection on one worker thread. Connections do not drive it
+// themselves: net::StreamTransport (stream_transport.h) does, for all of them.
 
 #include <cstddef>
 #include <memory>
