@@ -112,21 +112,23 @@ void Probe::onConnected(int status) {
     return;
   }
   if (tlsCtx_) {
-    const std::string& name = tlsCtx_->sni().empty() ? addrHost_ : tlsCtx_->sni();
-    tls_ = std::make_unique<net::TlsStream>(tlsCtx_, name, name);
-    if (!tls_->valid()) {
+    int rc = transport_.connect(tlsCtx_, addrHost_, &writes_, &blocks_);
+    if (rc == UV_ENOMEM) {
       fail("cannot start TLS");
       return;
     }
-    cipher_.resize(16 * 1024);
+    if (rc != 0) {
+      fail("TLS handshake failed: " + transport_.error());
+      return;
+    }
   }
   auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
   int rc = uv_read_start(
       stream,
       [](uv_handle_t* h, size_t, uv_buf_t* buf) {
         auto* self = static_cast<Probe*>(h->data);
-        if (self->tls_) {
-          *buf = uv_buf_init(self->cipher_.data(), static_cast<unsigned>(self->cipher_.size()));
+        if (self->transport_.secure()) {
+          *buf = net::StreamTransport::cipherBuffer();
           return;
         }
         *buf = uv_buf_init(self->buf_ + self->len_,
@@ -134,7 +136,7 @@ void Probe::onConnected(int status) {
       },
       [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
         auto* self = static_cast<Probe*>(s->data);
-        if (self->tls_ && n > 0) {
+        if (self->transport_.secure() && n > 0) {
           self->onCipher(buf->base, static_cast<size_t>(n));
         } else {
           self->onData(n);
@@ -144,75 +146,61 @@ void Probe::onConnected(int status) {
     fail(std::string("read: ") + uv_strerror(rc));
     return;
   }
-  if (tls_) {
-    if (tls_->handshake() < 0) {
-      fail("TLS handshake failed: " + tls_->error());
-      return;
-    }
-    flushTls();
+  if (transport_.secure()) {
+    flushTls();  // the ClientHello; the request follows the handshake
     return;
   }
   sendRequest();
 }
 
 void Probe::sendRequest() {
-  if (!tls_) {
-    sendRaw(request_.data(), request_.size());
+  net::WriteBatch* b = writes_.acquire();
+  b->addStatic(request_.data(), request_.size());  // request_ lives as long as the probe
+  b = transport_.seal(b);
+  if (!b) {
+    fail("TLS write failed: " + transport_.error());
     return;
   }
-  uv_buf_t b = uv_buf_init(request_.data(), static_cast<unsigned>(request_.size()));
-  if (!tls_->write(&b, 1)) {
-    fail("TLS write failed: " + tls_->error());
-    return;
-  }
-  flushTls();
+  send(b);
 }
 
 void Probe::flushTls() {
-  net::BlockPool blocks;  // main loop, a few blocks per check: not worth a shared pool
-  net::WriteBatch batch;
-  tls_->drain(&batch, blocks);
-  for (const uv_buf_t& b : batch.bufs) sendRaw(b.base, b.len);
-  batch.reset();
+  if (net::WriteBatch* b = transport_.output()) send(b);
 }
 
-void Probe::sendRaw(const char* p, size_t n) {
-  if (finished_ || n == 0) return;
-  struct Write {
-    uv_write_t req;
-    Probe* probe;
-    std::string data;
-  };
-  auto* w = new Write{{}, this, std::string(p, n)};
-  w->req.data = w;
-  uv_buf_t out = uv_buf_init(w->data.data(), static_cast<unsigned>(n));
-  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), &out, 1,
-                    [](uv_write_t* req, int status) {
-                      auto* w = static_cast<Write*>(req->data);
-                      Probe* self = w->probe;
-                      delete w;
-                      if (status != 0 && !self->finished_)
-                        self->fail(std::string("sending the check failed: ") +
-                                   uv_strerror(status));
-                    });
-  if (rc != 0) {
-    delete w;
-    fail(std::string("sending the check failed: ") + uv_strerror(rc));
+void Probe::send(net::WriteBatch* batch) {
+  if (finished_ || batch->empty()) {
+    writes_.release(batch);
+    return;
   }
+  batch->owner = this;
+  bool done = false;
+  int rc = net::writeBatch(reinterpret_cast<uv_stream_t*>(&tcp_), batch,
+                           [](uv_write_t* req, int status) {
+                             auto* b = static_cast<net::WriteBatch*>(req->data);
+                             auto* self = static_cast<Probe*>(b->owner);
+                             self->writes_.release(b);
+                             if (status != 0 && !self->finished_)
+                               self->fail(std::string("sending the check failed: ") +
+                                          uv_strerror(status));
+                           },
+                           &done);
+  if (rc <= 0) writes_.release(batch);
+  if (rc < 0) fail(std::string("sending the check failed: ") + uv_strerror(rc));
 }
 
 void Probe::onCipher(const char* p, size_t n) {
   if (finished_) return;
-  tls_->feed(p, n);
-  if (!tls_->established()) {
-    int h = tls_->handshake();
-    if (h < 0) {
-      flushTls();
-      fail("TLS handshake failed: " + tls_->error());
-      return;
-    }
+  using Received = net::StreamTransport::Received;
+  const Received got = transport_.receive(p, n);
+  if (got == Received::kFailed) {
+    flushTls();  // the alert
+    fail("TLS handshake failed: " + transport_.error());
+    return;
+  }
+  if (got != Received::kData) {
     flushTls();
-    if (h == 0) return;
+    if (got == Received::kPending) return;
     if (!http_) {
       finish({true, 0, ""});
       return;
@@ -220,14 +208,14 @@ void Probe::onCipher(const char* p, size_t n) {
     sendRequest();
   }
   while (!finished_ && len_ < sizeof buf_) {
-    ssize_t r = tls_->read(buf_ + len_, sizeof buf_ - len_);
-    if (r == net::TlsStream::kWant) break;
-    if (r == net::TlsStream::kError) {
-      fail("TLS error: " + tls_->error());
+    ssize_t r = transport_.read(buf_ + len_, sizeof buf_ - len_);
+    if (r == 0) break;
+    if (r == UV_EPROTO) {
+      fail("TLS error: " + transport_.error());
       return;
     }
-    onData(r == net::TlsStream::kEof ? static_cast<ssize_t>(UV_EOF) : r);
-    if (r == net::TlsStream::kEof) return;
+    onData(r);  // bytes, or UV_EOF
+    if (r == UV_EOF) return;
   }
   if (!finished_) flushTls();
 }

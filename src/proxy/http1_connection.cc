@@ -80,9 +80,8 @@ void Http1Connection::start() {
   const auto& tlsContexts = w_.view()->snap->listenerTls;
   if (listener_.routeIndex >= 0 && static_cast<size_t>(listener_.routeIndex) < tlsContexts.size())
     if (const auto& ctx = tlsContexts[listener_.routeIndex]) {
-      tls_ = std::make_unique<net::TlsStream>(ctx);
       client_.tls = true;
-      if (!tls_->valid()) {
+      if (!transport_.accept(ctx, &w_.writes(), &w_.blocks())) {
         LOG_WARN("client %s: cannot start TLS (out of memory)", client_.ip);
         abort();
         return;
@@ -172,8 +171,8 @@ void Http1Connection::stopClientReading() {
 
 void Http1Connection::onClientAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
   auto* s = static_cast<Http1Connection*>(h->data);
-  if (s->tls_) {
-    *buf = net::TlsStream::readBuffer();  // ciphertext: fed to OpenSSL at once
+  if (s->transport_.secure()) {
+    *buf = net::StreamTransport::cipherBuffer();  // ciphertext: fed to OpenSSL at once
     return;
   }
   *buf = s->in_.prepare(s->w_.blocks(), s->reqParser(), s->maxHeaderBytes());
@@ -181,7 +180,7 @@ void Http1Connection::onClientAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
 
 void Http1Connection::onClientRead(uv_stream_t* st, ssize_t n, const uv_buf_t* buf) {
   auto* s = static_cast<Http1Connection*>(st->data);
-  if (s->tls_ && n > 0) {
+  if (s->transport_.secure() && n > 0) {
     s->onClientCipher(buf->base, static_cast<size_t>(n));
     return;
   }
@@ -190,46 +189,52 @@ void Http1Connection::onClientRead(uv_stream_t* st, ssize_t n, const uv_buf_t* b
 
 void Http1Connection::onClientCipher(const char* p, size_t n) {
   if (phase_ == Phase::kLingering || phase_ == Phase::kClosed) return;  // discarded
-  const bool wasEstablished = tls_->established();
-  tls_->feed(p, n);
+  using Received = net::StreamTransport::Received;
+  const Received got = transport_.receive(p, n);
+  if (got == Received::kFailed) {
+    clientTlsFailed();
+    return;
+  }
   // Everything decryptable is read now, even if reading pauses on the way: a pause holds at most
   // one socket read's worth, and no plaintext is left inside OpenSSL waiting for a resume.
-  for (;;) {
+  while (got != Received::kPending) {
     uv_buf_t b = in_.prepare(w_.blocks(), reqParser(), maxHeaderBytes());
-    ssize_t r = tls_->read(b.base, b.len);
+    ssize_t r = transport_.read(b.base, b.len);
     if (r > 0) {
       onClientData(r);
       if (phase_ == Phase::kClosed) return;
       if (phase_ == Phase::kLingering) break;
       continue;
     }
-    if (r == net::TlsStream::kWant) break;
-    if (r == net::TlsStream::kEof) {
+    if (r == 0) break;
+    if (r == UV_EOF) {
       flushClientTls();
       onClientData(UV_EOF);
       return;
     }
-    if (!tls_->established()) {
-      w_.stats().addListener(listener_.slot, metrics::kTlsHandshakeFailures);
-      LOG_DEBUG("client %s: TLS handshake failed: %s", client_.ip, tls_->error().c_str());
-    } else {
-      LOG_DEBUG("client %s: TLS error: %s", client_.ip, tls_->error().c_str());
-    }
-    flushClientTls();  // the alert, if OpenSSL made one
-    abort();
+    clientTlsFailed();
     return;
   }
   in_.releaseIfEmpty(reqParser());
   flushClientTls();
-  if (!wasEstablished && tls_->established() && phase_ == Phase::kIdle)
+  if (got == Received::kConnected && phase_ == Phase::kIdle)
     setClientDeadline(uv_now(w_.loop()) + timeouts().clientIdle.count());
 }
 
+void Http1Connection::clientTlsFailed() {
+  if (!transport_.established()) {
+    w_.stats().addListener(listener_.slot, metrics::kTlsHandshakeFailures);
+    LOG_DEBUG("client %s: TLS handshake failed: %s", client_.ip, transport_.error().c_str());
+  } else {
+    LOG_DEBUG("client %s: TLS error: %s", client_.ip, transport_.error().c_str());
+  }
+  flushClientTls();  // the alert, if OpenSSL made one
+  abort();
+}
+
 void Http1Connection::flushClientTls() {
-  if (!tls_ || phase_ == Phase::kClosed) return;
-  net::WriteBatch* b = w_.writes().acquire();
-  tls_->drain(b, w_.blocks());
-  sendClient(b);
+  if (phase_ == Phase::kClosed) return;
+  if (net::WriteBatch* b = transport_.output()) sendClient(b);
 }
 
 void Http1Connection::onClientData(ssize_t n) {
@@ -273,9 +278,9 @@ void Http1Connection::onClientData(ssize_t n) {
     return;
   }
   if (firstBytes_ && phase_ == Phase::kIdle) {
-    if (tls_) {
+    if (transport_.secure()) {
       firstBytes_ = false;
-      if (tls_->alpn() == "h2") {
+      if (transport_.alpn() == "h2") {
         startHttp2();
         return;
       }

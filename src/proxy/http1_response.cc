@@ -159,17 +159,11 @@ void Http1Connection::writeClient(net::WriteBatch* batch) {
   }
   if (ex_ && ex_->up.begun()) ex_->up.addResponseBytes(batch->bytes);
   w_.stats().addListener(listener_.slot, metrics::kBytesOut, batch->bytes);
-  if (tls_) {
-    batch->finalize();
-    const bool ok = tls_->write(batch->pendingBufs(), batch->pendingCount());
-    w_.writes().release(batch);  // the plaintext blocks are free again
-    if (!ok) {
-      LOG_DEBUG("client %s: TLS write failed: %s", client_.ip, tls_->error().c_str());
-      abort();
-      return;
-    }
-    batch = w_.writes().acquire();
-    tls_->drain(batch, w_.blocks());
+  batch = transport_.seal(batch);  // plain: the same batch
+  if (!batch) {
+    LOG_DEBUG("client %s: TLS write failed: %s", client_.ip, transport_.error().c_str());
+    abort();
+    return;
   }
   sendClient(batch);
 }
@@ -276,9 +270,8 @@ void Http1Connection::closeAfterWrites() {
 void Http1Connection::lingerClose() {
   // Half-close, then discard what the client still sends until it closes too (or a short
   // timeout), so an unread request body does not turn our answer into a reset.
-  if (tls_ && !tlsShutdown_) {
-    tlsShutdown_ = true;
-    tls_->shutdown();  // close_notify first; onClientWriteDone comes back here once it is sent
+  if (transport_.closeNotify()) {
+    // close_notify first; onClientWriteDone comes back here once it is sent.
     flushClientTls();
     if (clientWrites_ > 0 || phase_ == Phase::kClosed) return;
   }

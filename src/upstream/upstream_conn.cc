@@ -30,8 +30,8 @@ void onConnect(uv_connect_t* req, int status) {
 
 void onAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf) {
   auto* c = static_cast<UpstreamConn*>(h->data);
-  if (c->tls) {
-    *buf = net::TlsStream::readBuffer();  // ciphertext, fed to OpenSSL at once
+  if (c->transport.secure()) {
+    *buf = net::StreamTransport::cipherBuffer();  // ciphertext, fed to OpenSSL at once
   } else if (c->user) {
     c->user->onUpstreamAlloc(suggested, buf);
   } else {
@@ -43,12 +43,10 @@ void onAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf) {
 
 void onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   auto* c = static_cast<UpstreamConn*>(s->data);
-  if (c->tls && n > 0) {
+  if (c->transport.secure() && n > 0) {
     c->onCipher(buf->base, static_cast<size_t>(n));
-  } else if (c->tls && n < 0 && c->user && !c->tls->established()) {
-    LOG_WARN("upstream %s (%s): connection closed during the TLS handshake: %s",
-             c->backend->name().c_str(), c->backend->address().text.c_str(), uv_strerror(n));
-    c->user->onUpstreamConnect(static_cast<int>(n));
+  } else if (n < 0 && c->user && !c->transport.established()) {
+    c->onClosedInHandshake(n);
   } else if (c->user) {
     c->user->onUpstreamRead(n, buf);
   } else if (n != 0) {
@@ -98,10 +96,7 @@ void UpstreamConn::close() {
 void UpstreamConn::shutdownWrite() {
   if (closing() || shutdownSent_) return;
   shutdownSent_ = true;
-  if (tls) {
-    tls->shutdown();
-    flushTls();
-  }
+  if (transport.closeNotify()) flushTls();
   // libuv sends the FIN after the queued writes; a failure shows on the read side.
   uv_shutdown(&shutdownReq_, stream(), [](uv_shutdown_t*, int) {});
 }
@@ -121,17 +116,13 @@ void UpstreamConn::stopReading() {
 
 int UpstreamConn::write(net::WriteBatch* batch, net::WritePool* pool, bool* done) {
   writePool_ = pool;
-  if (tls) {
-    batch->finalize();
-    const bool ok = tls->write(batch->pendingBufs(), batch->pendingCount());
-    pool->release(batch);
-    if (!ok) {
+  if (transport.secure()) {
+    batch = transport.seal(batch);
+    if (!batch) {
       LOG_WARN("upstream %s (%s): TLS write failed: %s", backend->name().c_str(),
-               backend->address().text.c_str(), tls->error().c_str());
+               backend->address().text.c_str(), transport.error().c_str());
       return UV_EPROTO;
     }
-    batch = pool->acquire();
-    tls->drain(batch, *blocks_);
     if (batch->empty()) {
       pool->release(batch);
       *done = true;
@@ -190,43 +181,43 @@ UpstreamConn* UpstreamConn::takeIdle(Backend& backend, unsigned worker, ConnUser
 }
 
 void UpstreamConn::startTls() {
-  const std::string& host = backend->address().host;
-  const std::string& name = tlsCtx->sni().empty() ? host : tlsCtx->sni();
-  tls = std::make_unique<net::TlsStream>(tlsCtx, name, name);
-  if (!tls->valid()) {
+  int rc = transport.connect(tlsCtx, backend->address().host, writePool_, blocks_);
+  if (rc == UV_ENOMEM) {
     LOG_WARN("upstream %s (%s): cannot start TLS (out of memory)", backend->name().c_str(),
              backend->address().text.c_str());
-    tls.reset();
     user->onUpstreamConnect(UV_ENOMEM);
     return;
   }
-  int rc = startReading();
+  if (rc != 0) {
+    tlsFailed();
+    return;
+  }
+  rc = startReading();
   if (rc != 0) {
     user->onUpstreamConnect(rc);
     return;
   }
-  if (tls->handshake() < 0) {
-    tlsFailed();
-    return;
-  }
-  flushTls();
+  flushTls();  // the ClientHello
 }
 
 void UpstreamConn::tlsFailed() {
   LOG_WARN("upstream %s (%s): TLS handshake failed: %s", backend->name().c_str(),
-           backend->address().text.c_str(), tls->error().c_str());
+           backend->address().text.c_str(), transport.error().c_str());
   flushTls();  // the alert, if any
   if (user) user->onUpstreamConnect(UV_EPROTO);
 }
 
+void UpstreamConn::onClosedInHandshake(ssize_t n) {
+  LOG_WARN("upstream %s (%s): connection closed during the TLS handshake: %s",
+           backend->name().c_str(), backend->address().text.c_str(),
+           uv_strerror(static_cast<int>(n)));
+  user->onUpstreamConnect(static_cast<int>(n));
+}
+
 void UpstreamConn::flushTls() {
-  if (closing() || !writePool_ || !blocks_) return;
-  net::WriteBatch* b = writePool_->acquire();
-  tls->drain(b, *blocks_);
-  if (b->empty()) {
-    writePool_->release(b);
-    return;
-  }
+  if (closing()) return;
+  net::WriteBatch* b = transport.output();
+  if (!b) return;
   b->owner = this;
   bool done = false;
   int rc = net::writeBatch(stream(), b, [](uv_write_t* req, int) {
@@ -237,44 +228,44 @@ void UpstreamConn::flushTls() {
 }
 
 void UpstreamConn::onCipher(const char* p, size_t n) {
-  tls->feed(p, n);
-  if (!tls->established()) {
-    int h = tls->handshake();
-    if (h < 0) {
-      tlsFailed();
-      return;
-    }
+  using Received = net::StreamTransport::Received;
+  const Received got = transport.receive(p, n);
+  if (got == Received::kFailed) {
+    tlsFailed();
+    return;
+  }
+  if (got != Received::kData) {
     flushTls();
-    if (h == 0) return;
+    if (got == Received::kPending) return;
     if (!user) {
       close();
       return;
     }
     user->onUpstreamConnect(0);
   }
-  // Decrypt everything now (see Session::onClientCipher): nothing waits inside OpenSSL.
+  // Decrypt everything now (see Http1Connection::onClientCipher): nothing waits inside OpenSSL.
   while (!closing()) {
     if (!user) {
       // Idle: only TLS housekeeping (session tickets) is expected; data or close ends it.
       char sink[256];
-      if (tls->read(sink, sizeof sink) != net::TlsStream::kWant) close();
+      if (transport.read(sink, sizeof sink) != 0) close();
       break;
     }
     uv_buf_t b;
     user->onUpstreamAlloc(64 * 1024, &b);
-    ssize_t r = tls->read(b.base, b.len);
-    if (r == net::TlsStream::kWant) {
+    ssize_t r = transport.read(b.base, b.len);
+    if (r == 0) {
       user->onUpstreamRead(0, &b);
       break;
     }
-    if (r == net::TlsStream::kError) {
+    if (r == UV_EPROTO) {
       LOG_WARN("upstream %s (%s): TLS error: %s", backend->name().c_str(),
-               backend->address().text.c_str(), tls->error().c_str());
+               backend->address().text.c_str(), transport.error().c_str());
       user->onUpstreamRead(UV_EPROTO, &b);
       return;
     }
-    user->onUpstreamRead(r == net::TlsStream::kEof ? static_cast<ssize_t>(UV_EOF) : r, &b);
-    if (r == net::TlsStream::kEof) return;
+    user->onUpstreamRead(r, &b);
+    if (r == UV_EOF) return;
   }
   flushTls();
 }

@@ -19,7 +19,8 @@
 #include <vector>
 
 #include "switchyard/config/config.h"
-#include "switchyard/net/tls.h"
+#include "switchyard/net/buffer.h"
+#include "switchyard/net/stream_transport.h"
 
 namespace sy::health {
 
@@ -52,7 +53,7 @@ class Probe {
   void onData(ssize_t n);
   void onCipher(const char* p, size_t n);
   void sendRequest();
-  void sendRaw(const char* p, size_t n);
+  void send(net::WriteBatch* batch);
   void flushTls();
   static void onClosed(uv_handle_t* h);
 
@@ -73,8 +74,11 @@ class Probe {
   Done done_;
   std::string addrHost_;  // TLS name default
   std::shared_ptr<const net::TlsClientContext> tlsCtx_;
-  std::unique_ptr<net::TlsStream> tls_;
-  std::vector<char> cipher_;  // TLS read buffer
+  // Main loop, a few writes per check: pools of the probe's own (declared before the transport,
+  // which holds pointers to them).
+  net::BlockPool blocks_;
+  net::WritePool writes_;
+  net::StreamTransport transport_;
 };
 
 // The status code of an HTTP/1.x status line at the start of `data`: > 0 when the line is

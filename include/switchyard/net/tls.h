@@ -10,7 +10,8 @@
 //
 // Contexts (TlsServerContext, TlsClientContext) are built on the main thread with a snapshot and
 // then shared read-only by the workers (SSL_CTX is safe for SSL_new from several threads).
-// A TlsStream belongs to one connection on one worker thread.
+// A TlsStream belongs to one connection on one worker thread. Connections do not drive it
+// themselves: net::StreamTransport (stream_transport.h) does, for all of them.
 
 #include <cstddef>
 #include <memory>
@@ -105,7 +106,7 @@ class TlsStream {
   std::string_view alpn() const;
   // Appends ciphertext read from the socket.
   void feed(const char* p, size_t n);
-  // Client side: advances the handshake. 1 = done, 0 = waiting for the peer, -1 = failed.
+  // Advances the handshake (either side). 1 = done, 0 = waiting for the peer, -1 = failed.
   int handshake();
   // Plaintext into [buf, buf+cap): bytes (>0), kWant, kEof or kError. Performs the server
   // handshake implicitly.
@@ -116,6 +117,8 @@ class TlsStream {
   void shutdown();
   // Moves pending ciphertext into `batch` as references to blocks from `pool`; returns bytes.
   size_t drain(WriteBatch* batch, BlockPool& pool);
+  // Ciphertext bytes waiting to be drained.
+  size_t pending() const { return BIO_ctrl_pending(wbio_); }
   // What went wrong, for logs: the verification error or the OpenSSL error string.
   const std::string& error() const { return error_; }
 

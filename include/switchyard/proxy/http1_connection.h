@@ -19,7 +19,7 @@
 #include "switchyard/http/parser.h"
 #include "switchyard/net/buffer.h"
 #include "switchyard/net/timer_wheel.h"
-#include "switchyard/net/tls.h"
+#include "switchyard/net/stream_transport.h"
 #include "switchyard/proxy/client_connection.h"
 #include "switchyard/proxy/exchange_pool.h"
 #include "switchyard/proxy/request_sink.h"
@@ -103,6 +103,7 @@ class Http1Connection final : public ClientConnection,
   static void onClientRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
   void onClientData(ssize_t n);                  // n plaintext bytes landed in in_ (or EOF)
   void onClientCipher(const char* p, size_t n);  // TLS: decrypts into in_
+  void clientTlsFailed();  // TLS: logs (and counts a failed handshake), sends the alert, aborts
   void flushClientTls();  // TLS: sends what OpenSSL produced (handshake, tickets, alerts)
   static void onTimer(net::TimerWheel::Entry* e);
   static void onHandleClosed(uv_handle_t* h);
@@ -146,7 +147,7 @@ class Http1Connection final : public ClientConnection,
   uint64_t clientDeadline_ = 0;
   uint64_t armedAt_ = 0;  // deadline the timer is scheduled for (0 = not scheduled)
   InputBuffer in_;
-  std::unique_ptr<net::TlsStream> tls_;  // set when the listener terminates TLS
+  net::StreamTransport transport_;  // TLS when the listener terminates it
   uint32_t clientWrites_ = 0;            // uv_writes in flight to the client
   Phase phase_ = Phase::kIdle;
   bool clientReading_ = false;
@@ -154,7 +155,6 @@ class Http1Connection final : public ClientConnection,
   bool clientPaused_ = false;  // parser paused at a message end (next request waits)
   bool inPump_ = false;
   bool pumpAgain_ = false;
-  bool tlsShutdown_ = false;  // close_notify queued
   bool firstBytes_ = true;    // nothing parsed yet (h2c preface detection)
   ClientInfo client_;
 };

@@ -8,7 +8,7 @@
 #include <uv.h>
 
 #include "switchyard/net/buffer.h"
-#include "switchyard/net/tls.h"
+#include "switchyard/net/stream_transport.h"
 #include "switchyard/upstream/backend.h"
 
 namespace sy::upstream {
@@ -28,7 +28,7 @@ class UpstreamConn {
   // Starts a connect to `backend` on `loop`. Events go to `user`. With `tls` (pools[].tls) the
   // TLS handshake runs before onUpstreamConnect(0); a failed handshake or certificate check is
   // logged (backend name, address, reason) and reported as onUpstreamConnect(UV_EPROTO).
-  // `blocks`/`writes` are the worker's pools (TLS handshake output).
+  // `blocks`/`writes` are the worker's pools, required with `tls` (they carry the ciphertext).
   static UpstreamConn* connect(uv_loop_t* loop, std::shared_ptr<Backend> backend,
                                unsigned worker, ConnUser* user, int* err,
                                std::shared_ptr<const net::TlsClientContext> tls = nullptr,
@@ -46,7 +46,7 @@ class UpstreamConn {
   bool inIdle = false;
   bool reading = false;
   std::shared_ptr<const net::TlsClientContext> tlsCtx;  // null: plain TCP
-  std::unique_ptr<net::TlsStream> tls;
+  net::StreamTransport transport;  // TLS once connected when tlsCtx is set
 
   uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp); }
   bool closing() const { return uv_is_closing(reinterpret_cast<const uv_handle_t*>(&tcp)) != 0; }
@@ -78,6 +78,7 @@ class UpstreamConn {
   void startTls();
   void onCipher(const char* p, size_t n);
   void tlsFailed();
+  void onClosedInHandshake(ssize_t n);
 
  private:
   UpstreamConn() = default;
