@@ -36,6 +36,20 @@ size_t clientResponseHeadBound(const Parser& resp, const config::HeaderRules* ed
   return n + 128 + 32 + kMaxRequestIdLength + setBytes(edits) + kDateFieldBytes;
 }
 
+// Whether field i of a backend's response head goes on to the client: not hop-by-hop or named
+// by Connection, not replaced by the proxy (X-Request-Id) or the route's rules, and
+// Content-Length only when `keepLength`. Sets `sawDate` for a Date field.
+static bool passedOn(const FieldsView& f, uint32_t i, const ConnTokens& conn, bool keepLength,
+              std::string_view requestId, const config::HeaderRules* ed, bool& sawDate) {
+  std::string_view n = f.name(i);
+  sawDate |= n.size() == 4 && equalsIgnoreCase(n, "date");
+  if (isHopByHop(n)) return false;
+  if (n.size() == 14 && equalsIgnoreCase(n, "content-length") && !keepLength) return false;
+  if (!requestId.empty() && n.size() == 12 && equalsIgnoreCase(n, "x-request-id")) return false;
+  if (conn.any && namedBy(conn, f, n)) return false;
+  return !(ed && ed->touches(n));
+}
+
 void writeClientResponseHead(const Parser& resp, ResponseBody body, bool closeAfter,
                              bool clientHttp10, HeadWriter& w, std::string_view requestId,
                              const config::HeaderRules* edits) {
@@ -44,17 +58,12 @@ void writeClientResponseHead(const Parser& resp, ResponseBody body, bool closeAf
   const FieldsView f(resp);
   const ConnTokens conn = gatherConnectionTokens(f);
   bool sawDate = false;
+  // Content-Length is kept for bodiless answers (HEAD, 304) where it describes the
+  // representation; otherwise the framing below replaces it.
+  const bool keepLength = body == ResponseBody::kNone && !resp.chunked();
   for (uint32_t i = 0; i < f.size(); ++i) {
+    if (!passedOn(f, i, conn, keepLength, requestId, ed, sawDate)) continue;
     std::string_view n = f.name(i);
-    sawDate |= n.size() == 4 && equalsIgnoreCase(n, "date");
-    if (isHopByHop(n)) continue;
-    if (n.size() == 14 && equalsIgnoreCase(n, "content-length")) {
-      // Kept for bodiless answers (HEAD, 304) where it describes the representation.
-      if (body != ResponseBody::kNone || resp.chunked()) continue;
-    }
-    if (!requestId.empty() && n.size() == 12 && equalsIgnoreCase(n, "x-request-id")) continue;
-    if (conn.any && namedBy(conn, f, n)) continue;
-    if (ed && ed->touches(n)) continue;
     w.put(n);
     w.put(": ");
     w.put(f.value(i));
@@ -104,16 +113,8 @@ void h2ResponseFields(const Parser& resp, bool keepLength, std::string_view requ
   const FieldsView f(resp);
   const ConnTokens conn = gatherConnectionTokens(f);
   bool sawDate = false;
-  for (uint32_t i = 0; i < f.size(); ++i) {
-    std::string_view n = f.name(i);
-    sawDate |= n.size() == 4 && equalsIgnoreCase(n, "date");
-    if (isHopByHop(n)) continue;
-    if (n.size() == 14 && equalsIgnoreCase(n, "content-length") && !keepLength) continue;
-    if (!requestId.empty() && n.size() == 12 && equalsIgnoreCase(n, "x-request-id")) continue;
-    if (conn.any && namedBy(conn, f, n)) continue;
-    if (ed && ed->touches(n)) continue;
-    out.push_back({n, f.value(i)});
-  }
+  for (uint32_t i = 0; i < f.size(); ++i)
+    if (passedOn(f, i, conn, keepLength, requestId, ed, sawDate)) out.push_back({f.name(i), f.value(i)});
   if (!requestId.empty() && !edited(ed, "x-request-id")) out.push_back({"x-request-id", requestId});
   if (ed)
     for (const auto& [k, v] : ed->set) out.push_back({k, v});

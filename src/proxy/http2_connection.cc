@@ -66,11 +66,10 @@ nghttp2_session_callbacks* callbacks() {
 Http2Connection::Http2Connection(Http1Connection& transport) : t_(transport) {
   server::Worker& w = t_.worker();
   w.stats().addListener(t_.listener().slot, metrics::kH2ConnOpened);
-  lastProgress_ = uv_now(w.loop());
-  idleSince_ = lastProgress_;
+  idleSince_ = uv_now(w.loop());
   generation_ = t_.listener().generation;
   glitchTokens_ = kGlitchBurst;
-  glitchAt_ = lastProgress_;
+  glitchAt_ = idleSince_;
 }
 
 Http2Connection::~Http2Connection() {
@@ -132,7 +131,6 @@ bool Http2Connection::onInput(InputBuffer& in) {
     in.parsed = in.end;
     return false;
   }
-  touch();
   checkListener();
   in_ = &in;
   frameSeen_ = false;
@@ -158,15 +156,6 @@ bool Http2Connection::onInput(InputBuffer& in) {
   }
   flush();
   return !finished_;
-}
-
-void Http2Connection::onEof() {
-  eof_ = true;
-  abandon();
-}
-
-void Http2Connection::touch() {
-  lastProgress_ = uv_now(t_.worker().loop());
 }
 
 uint64_t Http2Connection::deadline() const {

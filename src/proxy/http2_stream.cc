@@ -219,8 +219,7 @@ void Http2Stream::closed(uint32_t) {
 // ---------------------------------------------------------------------------------------------
 // Response
 
-void Http2Stream::submit(int status, const std::vector<nghttp2_nv>& nva, bool withBody) {
-  (void)status;
+void Http2Stream::submit(const std::vector<nghttp2_nv>& nva, bool withBody) {
   responded_ = true;
   nghttp2_data_provider prd;
   prd.source.ptr = this;
@@ -255,7 +254,7 @@ int Http2Stream::sendResponseHead(const http::Parser& resp) {
   http::h2ResponseFields(resp, keepLength, up_.requestId(), up_.responseEdits(), s.fields);
   std::to_chars(status_, status_ + 3, resp.statusCode());
   buildNva(s, status_);
-  submit(resp.statusCode(), s.nva, rb != http::ResponseBody::kNone);
+  submit(s.nva, rb != http::ResponseBody::kNone);
   return rb == http::ResponseBody::kNone ? 1 : 0;
 }
 
@@ -354,7 +353,7 @@ void Http2Stream::respondLocal(int status, const char* body, bool, std::string_v
   nva.push_back(nv("date", http::httpDateNow()));
   if (up_.begun() && !up_.requestId().empty()) nva.push_back(nv("x-request-id", up_.requestId()));
   if (!location.empty()) nva.push_back(nv("location", location));
-  submit(status, nva, localBody_);
+  submit(nva, localBody_);
 }
 
 void Http2Stream::abortResponse() {

@@ -69,7 +69,7 @@ class Http2Stream final : public RequestSink {
     const char* data;
     uint32_t len;
   };
-  void submit(int status, const std::vector<nghttp2_nv>& nva, bool withBody);
+  void submit(const std::vector<nghttp2_nv>& nva, bool withBody);
   void clearChunks();
 
   Http2Connection& c_;

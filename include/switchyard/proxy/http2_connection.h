@@ -48,8 +48,6 @@ class Http2Connection {
   // Plaintext bytes in `in` (all of them are consumed). False: the connection must close
   // (after what was queued is written).
   bool onInput(InputBuffer& in);
-  // The client closed its side or the socket failed.
-  void onEof();
   // Client writes drained below the low-water mark: more output may be produced.
   void onWritable();
   // No new streams; in-flight ones finish (GOAWAY NO_ERROR with the last stream id).
@@ -100,7 +98,6 @@ class Http2Connection {
   void terminate(uint32_t error);
   // Closes every stream and the connection after what is queued.
   void close();
-  void touch();  // progress from the client: the deadline moves
   static void onIdle(uv_idle_t* h);
 
   Http1Connection& t_;
@@ -110,7 +107,6 @@ class Http2Connection {
   bool inFlush_ = false;
   bool goawaySent_ = false;
   bool finished_ = false;
-  bool eof_ = false;
   bool calm_ = false;         // ENHANCE_YOUR_CALM sent
   Http2Stream* streamList_ = nullptr;
   std::vector<Http2Stream*> freeStreams_;
@@ -122,7 +118,6 @@ class Http2Connection {
   // glitch budget: a token bucket
   double glitchTokens_ = 0;
   uint64_t glitchAt_ = 0;
-  uint64_t lastProgress_ = 0;  // uv_now() of the last client input
   uint64_t idleSince_ = 0;     // when the last stream closed (or the connection started)
   uint64_t headSince_ = 0;     // when the pending request head began
   uint64_t bodySince_ = 0;     // the last DATA frame (or body start) of a pending body

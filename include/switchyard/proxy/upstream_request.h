@@ -90,7 +90,6 @@ class UpstreamRequest final : public http::Parser::Handler, public upstream::Con
   // are handed to the sink (RequestSink::tunnelData).
   void tunnelSend(net::Block* block, const char* data, size_t n);
   void tunnelShutdown();
-  bool tunnelBackpressured(bool clientReading) const { return backpressured(clientReading); }
   InputBuffer& upstreamInput() { return upIn_; }
   void pauseUpstreamReading();
   bool upstreamReading() const { return upReading_; }
@@ -111,7 +110,6 @@ class UpstreamRequest final : public http::Parser::Handler, public upstream::Con
   bool tunnel() const { return tunnel_; }
   uint64_t bodyBytes() const { return bodyBytes_; }
   const config::HeaderRules* responseEdits() const { return respEdits_; }
-  int listenerIndex() const { return listenerIndex_; }
   UpstreamRequest* nextFree = nullptr;
 
   // http::Parser::Handler (the response parser)
