@@ -307,6 +307,11 @@ def test_prometheus_scrapes_switchyard_admin():
                for t in sc["targets"]]
     assert targets == ["switchyard:9901"]
     assert prom["scrape_configs"][0].get("metrics_path", "/metrics") == "/metrics"
+    # The alerting rules are loaded, from where compose mounts them next to the config.
+    assert prom["rule_files"] == ["alerts.yml"]
+    volumes = compose()["services"]["prometheus"]["volumes"]
+    assert "./prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro" in volumes
+    assert "./prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in volumes
     promtool = shutil.which("promtool")
     if promtool:
         r = subprocess.run([promtool, "check", "config",
