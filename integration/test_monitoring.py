@@ -78,7 +78,8 @@ def test_local_responses_are_counted_by_reason_and_code(origins, switchyard):
 
     name = "switchyard_local_responses_total"
     m = scrape_until(p.admin_port, lambda m: m.sum(name) == 5 + dead_502)
-    expected = {("404", "no_route"): 2, ("503", "no_backend"): 1, ("502", "connect_failed"): dead_502,
+    expected = {("404", "no_route"): 2, ("503", "no_backend"): 1,
+                ("502", "connect_failed"): dead_502,
                 ("504", "upstream_timeout"): 1, ("400", "bad_request"): 1}
     for (status, reason), n in expected.items():
         assert m.one(name, listener="public", code=status, reason=reason) == n, (status, reason)

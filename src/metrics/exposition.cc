@@ -3,6 +3,7 @@
 #include <prometheus/text_serializer.h>
 
 #include <limits>
+#include <utility>
 
 namespace sy::metrics {
 namespace {
@@ -67,15 +68,11 @@ void Exposition::histogram(FamilyId f, Labels labels, const uint64_t* buckets, u
   h.sample_sum = static_cast<double>(sumNs) / 1e9;
 }
 
-std::vector<prometheus::MetricFamily> Exposition::families() const {
-  std::vector<prometheus::MetricFamily> out;
+void Exposition::serialize(std::string& out) {
+  std::vector<prometheus::MetricFamily> begun;
   for (size_t i = 0; i < fams_.size(); ++i)
-    if (begun_[i]) out.push_back(fams_[i]);
-  return out;
-}
-
-void Exposition::serialize(std::string& out) const {
-  out += prometheus::TextSerializer().Serialize(families());
+    if (begun_[i]) begun.push_back(std::move(fams_[i]));
+  out += prometheus::TextSerializer().Serialize(begun);
 }
 
 }  // namespace sy::metrics

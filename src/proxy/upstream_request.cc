@@ -114,7 +114,8 @@ int UpstreamRequest::start(const http::RequestHead& head, net::Block* headBlock,
   const routing::RouteTable::Entry* route =
       haveListener ? view_->snap->routes[listenerIndex_].find(req_.host, req_.path) : nullptr;
   if (!route) {
-    sink_->respondLocal(404, metrics::LocalReason::kNoRoute, "no route for this host and path\n", false);
+    sink_->respondLocal(404, metrics::LocalReason::kNoRoute, "no route for this host and path\n",
+                        false);
     return 0;
   }
   set_ = view_->snap->pools[route->pool].get();
@@ -148,7 +149,8 @@ int UpstreamRequest::start(const http::RequestHead& head, net::Block* headBlock,
 
 void UpstreamRequest::redirectHttps(uint16_t port) {
   if (req_.host.empty()) {
-    sink_->respondLocal(400, metrics::LocalReason::kBadRequest, "a Host header is needed to redirect to https", false);
+    sink_->respondLocal(400, metrics::LocalReason::kBadRequest,
+                        "a Host header is needed to redirect to https", false);
     return;
   }
   std::string location = "https://";
@@ -236,12 +238,15 @@ void UpstreamRequest::startAttempt() {
     bool allDown = true;
     for (uint32_t i = 0; i < triedCount_; ++i) allDown = allDown && !tried_[i]->available();
     if (triedCount_ == 0) {
-      sink_->respondLocal(503, metrics::LocalReason::kNoBackend, "no backend available in pool", false);
+      sink_->respondLocal(503, metrics::LocalReason::kNoBackend, "no backend available in pool",
+                          false);
     } else if (allDown) {
-      sink_->respondLocal(503, metrics::LocalReason::kNoBackend, "service unavailable: every backend of the pool is down",
+      sink_->respondLocal(503, metrics::LocalReason::kNoBackend,
+                          "service unavailable: every backend of the pool is down",
                           !requestComplete_);
     } else {
-      sink_->respondLocal(502, lastFailure_, "bad gateway: no backend could be reached", !requestComplete_);
+      sink_->respondLocal(502, lastFailure_, "bad gateway: no backend could be reached",
+                          !requestComplete_);
     }
     return;
   }

@@ -30,7 +30,8 @@ TEST_CASE("label values are escaped by the serialiser: backslash, double quote, 
   w.sample(FamilyId::kRetries, {"tab\there", "ü"}, uint64_t{2});
   std::string out;
   w.serialize(out);
-  CHECK(out.find("switchyard_retries_total{pool=\"a\\\\b\",backend=\"say \\\"hi\\\"\\ntwo\"} 1\n") !=
+  CHECK(out.find(
+            "switchyard_retries_total{pool=\"a\\\\b\",backend=\"say \\\"hi\\\"\\ntwo\"} 1\n") !=
         std::string::npos);
   CHECK(out.find("switchyard_retries_total{pool=\"tab\there\",backend=\"ü\"} 2\n") !=
         std::string::npos);

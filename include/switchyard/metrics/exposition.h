@@ -34,10 +34,9 @@ class Exposition {
   // from families.h in seconds, then +Inf), _sum in seconds and _count (= the +Inf bucket).
   void histogram(FamilyId f, Labels labels, const uint64_t* buckets, uint64_t sumNs);
 
-  // The begun families, in table order.
-  std::vector<prometheus::MetricFamily> families() const;
-  // Appends the text exposition (prometheus::TextSerializer) to `out`.
-  void serialize(std::string& out) const;
+  // Appends the text exposition of the begun families, in table order, to `out`
+  // (prometheus::TextSerializer). Hands the families over: call once, last.
+  void serialize(std::string& out);
 
  private:
   prometheus::ClientMetric& add(FamilyId f, Labels labels);

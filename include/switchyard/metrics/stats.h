@@ -10,11 +10,11 @@
 //    backend (503 no backend available);
 //  - the server owns one for the rest (unrouted requests, client connections, bytes).
 // Every block has the same layout: counters, histograms, then per-listener cells; the server's
-// block alone also has the local-response cells (listener x reason x code, local_responses.h). The number of
-// listener slots is fixed at start-up (listenerSlots(): the start-up listeners plus spares) and
-// slots are given out by listener name for the life of the process (Server::listenerSlot), so a
-// listener keeps its slot across reloads. A listener a reload adds takes a spare slot; once the
-// spares are used up, further new listeners share the last slot.
+// block alone also has the local-response cells (listener x reason x code, local_responses.h).
+// The number of listener slots is fixed at start-up (listenerSlots(): the start-up listeners plus
+// spares) and slots are given out by listener name for the life of the process
+// (Server::listenerSlot), so a listener keeps its slot across reloads. A listener a reload adds
+// takes a spare slot; once the spares are used up, further new listeners share the last slot.
 
 #include <atomic>
 #include <cstddef>
