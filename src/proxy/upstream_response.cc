@@ -62,6 +62,7 @@ void UpstreamRequest::processUpstreamInput() {
                backend_->name().c_str(), backend_->address().text.c_str(), retryStatus_,
                static_cast<int>(req_.target.size()), req_.target.data());
       retryStatus_ = 0;
+      lastFailure_ = metrics::LocalReason::kBadResponse;  // its 5xx was dropped for the retry
       retryElsewhere();
       return;
     }

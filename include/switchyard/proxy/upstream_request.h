@@ -183,6 +183,8 @@ class UpstreamRequest final : public http::Parser::Handler, public upstream::Con
   bool upSentAny_ = false;  // some request bytes were handed to the current connection
   bool freshOnly_ = false;  // next attempt must open a new connection
   int retryStatus_ = 0;     // a 5xx answer being dropped for a retry (retries.on)
+  // Why the last attempt failed: the reason of a 502 once no backend is left to try.
+  metrics::LocalReason lastFailure_ = metrics::LocalReason::kConnectFailed;
   bool respHeadSent_ = false;
   bool respComplete_ = false;
   bool tunnel_ = false;
