@@ -6,6 +6,7 @@ Real slow backends (integration/origin.py /slow?ms=M), real clients, two workers
 
 import socket
 import struct
+import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -141,3 +142,20 @@ def test_idle_connections_are_capped_after_a_burst(origins, switchyard):
         # The backend's own view: its open connections (minus this /_stats one) match.
         wait_until(lambda: b.stats()["active"] - 1 == idle, 5,
                    what="%s sees %d open connections" % (b.name, idle))
+
+
+def test_http2_overflow_answer_carries_retry_after(origins, switchyard):
+    b1, = origins(1)
+    cfg = switchyard.config([b1], workers=1, attempts=0)
+    cfg["listeners"][0]["protocols"] = ["h1", "h2c"]
+    cfg["pools"][0]["limits"] = {"max_requests": 1, "max_pending": 0, "pending_timeout": "3s"}
+    p = switchyard.start(cfg)
+    holder = RawConn(p.port)
+    holder.send(get_request("GET", "/slow?ms=1500"))
+    wait_until(lambda: b1.stats()["in_flight"] == 1, 5, what="the slot taken")
+    out = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", "-D", "-",
+                          "http://%s:%d/" % (LOOPBACK, p.port)], capture_output=True, timeout=10)
+    text = out.stdout.decode()
+    assert text.startswith("HTTP/2 503"), text
+    assert "retry-after: 3\r\n" in text
+    assert holder.read_response().status == 200

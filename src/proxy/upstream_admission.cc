@@ -65,15 +65,15 @@ bool UpstreamRequest::onQueueTurn(upstream::GateWaiter* x) {
   auto* r = static_cast<UpstreamRequest*>(x->owner);
   upstream::Backend* b = nullptr;
   if (r->admit(true, &b) == Admission::kWait) return false;
-  r->leaveQueue();
+  r->leaveQueue(true);
   r->launchAttempt(b);
   return true;
 }
 
-void UpstreamRequest::leaveQueue() {
+void UpstreamRequest::leaveQueue(bool waited) {
   if (!waiter_.queued || !w_ || !set_) return;
   set_->gate->remove(w_->id(), &waiter_);
-  if (set_->stats)
+  if (waited && set_->stats)
     set_->stats->shard(w_->id()).observe(metrics::kPendingWait, uv_hrtime() - waiter_.sinceNs);
   deadline_ = 0;
   w_->timers().cancel(&timer_);

@@ -63,7 +63,7 @@ void UpstreamRequest::begin(server::Worker& w, server::WorkerListener& l, const 
 
 void UpstreamRequest::end() {
   if (!w_) return;
-  leaveQueue();
+  leaveQueue(false);
   releaseUpstream(false);
   releasePoolSlot();
   w_->timers().cancel(&timer_);
@@ -469,7 +469,7 @@ void UpstreamRequest::onTimer(net::TimerWheel::Entry* e) {
   }
   r->deadline_ = 0;
   if (r->waiter_.queued) {
-    r->leaveQueue();
+    r->leaveQueue(true);
     r->overflow("service unavailable: no slot freed in the pool within its pending_timeout");
     return;
   }

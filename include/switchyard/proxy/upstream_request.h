@@ -82,7 +82,7 @@ class UpstreamRequest final : public http::Parser::Handler, public upstream::Con
   // Gives up the upstream side now (client gone, request refused): not reusable. A request
   // waiting for a pool slot leaves the queue.
   void cancel() {
-    leaveQueue();
+    leaveQueue(false);
     releaseUpstream(false);
     releasePoolSlot();
   }
@@ -144,7 +144,9 @@ class UpstreamRequest final : public http::Parser::Handler, public upstream::Con
   Admission admit(bool queued, upstream::Backend** out);
   void launchAttempt(upstream::Backend* b);
   void waitForSlot();
-  void leaveQueue();
+  // Takes the request out of its pool's queue (if queued); `waited` counts the wait in
+  // switchyard_pending_wait_seconds (sent or timed out, not a client that left).
+  void leaveQueue(bool waited);
   void releasePoolSlot();
   void overflow(const char* why);
   static bool onQueueTurn(upstream::GateWaiter* x);
