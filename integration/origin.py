@@ -35,8 +35,11 @@ Endpoints (any method unless stated; HEAD gets the same head without a body):
   /bighead               a ~100 KiB response head
   /ka-close              a normal keep-alive answer, then the origin closes the connection
   /reset                 reads the request, then closes with RST (SO_LINGER 0)
-  /_stats                JSON {"connections", "requests", "active"}; connections = accepted TCP
-                         connections, requests = requests parsed; neither counts /_stats or
+  /_stats                JSON {"connections", "requests", "active", "in_flight",
+                         "max_in_flight"}; connections = accepted TCP connections, active = open
+                         ones (this one included), requests = requests parsed, in_flight =
+                         requests being answered now, max_in_flight = the most at once since
+                         start or /_stats/reset; none counts /_stats or
                          /_control requests, nor a connection whose first request is one of them
   /_stats/reset          zero connections and requests
 """
@@ -106,20 +109,26 @@ class Stats:
         self.connections = 0
         self.requests = 0
         self.active = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
 
     def add(self, field, delta=1):
         with self.lock:
             setattr(self, field, getattr(self, field) + delta)
+            if field == "in_flight":
+                self.max_in_flight = max(self.max_in_flight, self.in_flight)
 
     def snapshot(self):
         with self.lock:
             return {"connections": self.connections, "requests": self.requests,
-                    "active": self.active}
+                    "active": self.active, "in_flight": self.in_flight,
+                    "max_in_flight": self.max_in_flight}
 
     def reset(self):
         with self.lock:
             self.connections = 0
             self.requests = 0
+            self.max_in_flight = self.in_flight
 
 
 class Request:
@@ -292,7 +301,15 @@ class Connection:
         return b"".join(parts)
 
     # ---- writing -------------------------------------------------------------------------
+    def answering(self):
+        """The request stops counting as in flight once its answer starts (the client may send
+        the next one as soon as it has the answer, before this thread ends its bookkeeping)."""
+        if getattr(self, "in_flight", False):
+            self.in_flight = False
+            self.server.stats.add("in_flight", -1)
+
     def head_bytes(self, status, headers, close):
+        self.answering()
         try:
             reason = http.HTTPStatus(status).phrase
         except ValueError:
@@ -351,11 +368,16 @@ class Connection:
                         srv.stats.add("connections")
                 if not control:
                     srv.stats.add("requests")
-                req.body = self.read_body(req)
-                if srv.delay_s and not control:
-                    time.sleep(srv.delay_s)
-                if not self.dispatch(req):
-                    return
+                    srv.stats.add("in_flight")
+                    self.in_flight = True
+                try:
+                    req.body = self.read_body(req)
+                    if srv.delay_s and not control:
+                        time.sleep(srv.delay_s)
+                    if not self.dispatch(req):
+                        return
+                finally:
+                    self.answering()
         except (Malformed, PeerClosed, OSError):
             return
         finally:

@@ -27,10 +27,7 @@ uint64_t hashKeyBytes(const void* data, size_t n, uint64_t seed) {
   return fmix64(h ^ n);
 }
 
-ConsistentHash::ConsistentHash(const upstream::BackendSet& set)
-    : set_(set), state_(set.backends.size(), 0) {
-  needs_.hashKey = &set.cfg.hashKey;  // parsed by the loader; the set outlives the policy
-
+HashRing::HashRing(const upstream::BackendSet& set) : backends(set.backends.size()) {
   const size_t n = set.backends.size();
   if (n == 0) return;
   uint64_t totalWeight = 0;
@@ -43,29 +40,39 @@ ConsistentHash::ConsistentHash(const upstream::BackendSet& set)
   for (size_t i = 0; i < n; ++i) {
     const upstream::Backend& b = *set.backends[i];
     const double w = std::max<uint32_t>(b.weight(), 1);
-    const auto points = std::max<uint64_t>(1, static_cast<uint64_t>(perWeight * w + 0.5));
+    const auto count = std::max<uint64_t>(1, static_cast<uint64_t>(perWeight * w + 0.5));
     const uint64_t nameHash = hashKeyBytes(b.name());
-    for (uint64_t k = 0; k < points; ++k) {
-      ring_.push_back({hashKeyBytes(&k, sizeof k, nameHash), static_cast<uint32_t>(i)});
+    for (uint64_t k = 0; k < count; ++k) {
+      points.push_back({hashKeyBytes(&k, sizeof k, nameHash), static_cast<uint32_t>(i)});
     }
   }
   // Equal hashes (vanishingly rare) are ordered by config position so every worker agrees.
-  std::sort(ring_.begin(), ring_.end(), [](const Point& a, const Point& b) {
+  std::sort(points.begin(), points.end(), [](const Point& a, const Point& b) {
     return a.hash != b.hash ? a.hash < b.hash : a.backend < b.backend;
   });
 }
 
+ConsistentHash::ConsistentHash(const upstream::BackendSet& set)
+    : set_(set), state_(set.backends.size(), 0) {
+  needs_.hashKey = &set.cfg.hashKey;  // parsed by the loader; the set outlives the policy
+  ring_ = std::dynamic_pointer_cast<const HashRing>(
+      std::static_pointer_cast<const PolicyShared>(set.policyShared));
+  if (!ring_ || ring_->backends != set.backends.size())
+    ring_ = std::make_shared<const HashRing>(set);
+}
+
 upstream::Backend* ConsistentHash::select(const SelectionContext& ctx) {
-  if (ring_.empty()) return nullptr;
+  const std::vector<HashRing::Point>& points = ring_->points;
+  if (points.empty()) return nullptr;
   const bool panic = panicMode(set_);
   std::memset(state_.data(), 0, state_.size());
-  auto it = std::lower_bound(ring_.begin(), ring_.end(), ctx.hashKey,
-                             [](const Point& p, uint64_t h) { return p.hash < h; });
-  size_t pos = static_cast<size_t>(it - ring_.begin());
+  auto it = std::lower_bound(points.begin(), points.end(), ctx.hashKey,
+                             [](const HashRing::Point& p, uint64_t h) { return p.hash < h; });
+  size_t pos = static_cast<size_t>(it - points.begin());
   size_t unchecked = set_.backends.size();
-  for (size_t step = 0; step < ring_.size() && unchecked > 0; ++step, ++pos) {
-    if (pos == ring_.size()) pos = 0;
-    const uint32_t idx = ring_[pos].backend;
+  for (size_t step = 0; step < points.size() && unchecked > 0; ++step, ++pos) {
+    if (pos == points.size()) pos = 0;
+    const uint32_t idx = points[pos].backend;
     if (state_[idx] != 0) continue;
     --unchecked;
     if (isCandidate(*set_.backends[idx], ctx, panic)) return set_.backends[idx].get();

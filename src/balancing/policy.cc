@@ -19,6 +19,16 @@ bool panicMode(const upstream::BackendSet& set) {
   return static_cast<double>(up) < set.cfg.panicThreshold * static_cast<double>(total);
 }
 
+bool anyFullCandidate(const upstream::BackendSet& set, const SelectionContext& ctx) {
+  const bool panic = panicMode(set);
+  for (const auto& b : set.backends) {
+    if (!b->full() || ctx.wasTried(b.get())) continue;
+    if (b->adminState() == upstream::AdminState::kDisabled) continue;
+    if (panic ? b->adminState() == upstream::AdminState::kEnabled : b->available()) return true;
+  }
+  return false;
+}
+
 std::unique_ptr<Rng> makeRng() {
   static std::atomic<uint64_t> counter{0};
   uint64_t seed = (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();

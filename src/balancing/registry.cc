@@ -30,6 +30,13 @@ std::unique_ptr<Policy> makeHash(const upstream::BackendSet& set, const geo::Loc
   return std::make_unique<ConsistentHash>(set);
 }
 
+std::shared_ptr<PolicyShared> prepareRoundRobin(const upstream::BackendSet& set) {
+  return std::make_shared<RoundRobinSchedule>(set);
+}
+std::shared_ptr<PolicyShared> prepareHash(const upstream::BackendSet& set) {
+  return std::make_shared<HashRing>(set);
+}
+
 // geo_weighted places each backend in a locality tier; without a place it could only guess.
 std::string needsPlace(const config::Pool& pool, const config::Backend& b) {
   if (!b.region.empty() || b.location) return "";
@@ -40,11 +47,11 @@ std::string needsPlace(const config::Pool& pool, const config::Backend& b) {
 
 // Indexed by PolicyKind (checked below); the order is also the one messages list.
 constexpr PolicyInfo kPolicies[] = {
-    {PolicyKind::kRoundRobin, "round_robin", makeRoundRobin, nullptr},
-    {PolicyKind::kLeastConn, "least_conn", makeLeastConn, nullptr},
-    {PolicyKind::kGeoWeighted, "geo_weighted", makeGeoWeighted, needsPlace},
-    {PolicyKind::kP2c, "p2c", makeP2c, nullptr},
-    {PolicyKind::kHash, "hash", makeHash, nullptr},
+    {PolicyKind::kRoundRobin, "round_robin", makeRoundRobin, nullptr, prepareRoundRobin},
+    {PolicyKind::kLeastConn, "least_conn", makeLeastConn, nullptr, nullptr},
+    {PolicyKind::kGeoWeighted, "geo_weighted", makeGeoWeighted, needsPlace, nullptr},
+    {PolicyKind::kP2c, "p2c", makeP2c, nullptr, nullptr},
+    {PolicyKind::kHash, "hash", makeHash, nullptr, prepareHash},
 };
 
 constexpr bool indexedByKind() {
@@ -72,6 +79,11 @@ std::string policyNames() {
   std::string out;
   for (const PolicyInfo& p : kPolicies) out.append(out.empty() ? "" : ", ").append(p.name);
   return out;
+}
+
+std::shared_ptr<PolicyShared> prepareShared(const upstream::BackendSet& set) {
+  const PolicyInfo& info = policyInfo(set.cfg.policy);
+  return info.prepare ? info.prepare(set) : nullptr;
 }
 
 std::unique_ptr<Policy> makePolicy(const upstream::BackendSet& set, const geo::Locator* geo) {

@@ -15,6 +15,17 @@ constexpr int64_t kMaxWeight = 10000;
 constexpr int kMinStatus = 100;
 constexpr int kMaxStatus = 599;
 constexpr Duration kMinDiscoveryInterval = std::chrono::milliseconds(100);
+constexpr int64_t kMaxRequestCap = 1'000'000;  // max_requests, max_pending
+constexpr int64_t kMaxIdleCap = 100'000;
+
+// pools[].limits: {max_requests, max_pending, pending_timeout}.
+void loadLimits(Walker& w, const YAML::Node& node, const std::string& path, PoolLimits& out) {
+  MapView m(w, node, path, {"max_requests", "max_pending", "pending_timeout"});
+  if (!m.ok()) return;
+  m.integer("max_requests", out.maxRequests, 1, kMaxRequestCap);
+  m.integer("max_pending", out.maxPending, 0, kMaxRequestCap);
+  m.duration("pending_timeout", out.pendingTimeout);
+}
 
 std::optional<int> parseStatus(std::string_view text) {
   int value = 0;
@@ -201,7 +212,8 @@ void loadDiscovery(Walker& w, const YAML::Node& node, const std::string& path, D
 void loadBackend(Walker& w, const YAML::Node& node, const std::string& path, const Config& config,
                  Pool& pool) {
   MapView m(w, node, path,
-            {"name", "address", "weight", "region", "zone", "location", "resolve"});
+            {"name", "address", "weight", "region", "zone", "location", "resolve",
+             "max_requests"});
   if (!m.ok()) return;
   Backend backend;
   backend.mark = m.mark();
@@ -216,6 +228,7 @@ void loadBackend(Walker& w, const YAML::Node& node, const std::string& path, con
   }
   bool named = m.name("name", backend.name);
   m.integer("weight", backend.weight, 1, kMaxWeight);
+  m.integer("max_requests", backend.maxRequests, 1, kMaxRequestCap);
   if (m.name("region", backend.region)) {
     checkRegionExists(w, config, *m.get("region"), m.pathOf("region"), backend.region);
   }
@@ -280,7 +293,8 @@ std::optional<PoolTls> loadPoolTls(Walker& w, const YAML::Node& node, const std:
 void loadPool(Walker& w, const YAML::Node& node, const std::string& path, Config& config) {
   MapView m(w, node, path,
             {"name", "policy", "backends", "health_check", "outlier_detection", "slow_start",
-             "panic_threshold", "retries", "geo", "hash_key", "timeouts", "discovery", "tls"});
+             "panic_threshold", "retries", "geo", "hash_key", "timeouts", "discovery", "tls",
+             "limits", "max_idle_per_backend"});
   if (!m.ok()) return;
   Pool pool;
   pool.mark = m.mark();
@@ -349,6 +363,10 @@ void loadPool(Walker& w, const YAML::Node& node, const std::string& path, Config
     }
   }
   readPoolTimeouts(m, pool.timeouts);
+  if (std::optional<YAML::Node> limits = m.get("limits")) {
+    loadLimits(w, *limits, m.pathOf("limits"), pool.limits);
+  }
+  m.integer("max_idle_per_backend", pool.maxIdlePerBackend, 0, kMaxIdleCap);
   if (std::optional<YAML::Node> tls = m.get("tls")) {
     pool.tls = loadPoolTls(w, *tls, m.pathOf("tls"));
   }

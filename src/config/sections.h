@@ -25,6 +25,9 @@ void readListenerProtocols(const MapView& m, Listener& listener);
 bool checkRegionExists(Walker& w, const Config& config, const YAML::Node& node,
                        const std::string& path, const std::string& region);
 
+// routes[].fault (fault.cc).
+std::optional<Fault> loadRouteFault(Walker& w, const YAML::Node& node, const std::string& path);
+
 // Reads the `pools:` list into config.pools. Needs config.timeouts and config.regions loaded.
 void loadPools(Walker& w, const YAML::Node& node, const std::string& path, Config& config);
 

@@ -308,6 +308,10 @@ void writeUpstreamRequestHead(const RequestHead& h, const RequestInfo& info,
       case 18:
         if (fc.rewrite && equalsIgnoreCase(n, "x-forwarded-prefix")) continue;  // set below
         break;
+      case 24:
+        // routes[].fault requests (x-switchyard-fault-delay / -abort): never forwarded.
+        if (equalsIgnoreCase(n.substr(0, 19), "x-switchyard-fault-")) continue;
+        break;
     }
     if (conn.any && namedBy(conn, f, n)) continue;
     w.put(n);

@@ -139,7 +139,7 @@ void writeInterimHead(const Parser& resp, HeadWriter& w) {
 
 size_t writeLocalResponse(int status, std::string_view body, bool closeAfter, bool isHead,
                           char* out, size_t capacity, std::string_view requestId,
-                          std::string_view location) {
+                          std::string_view location, uint32_t retryAfter) {
   HeadWriter w(out, capacity);
   w.put("HTTP/1.1 ");
   w.putUint(static_cast<uint64_t>(status));
@@ -158,6 +158,11 @@ size_t writeLocalResponse(int status, std::string_view body, bool closeAfter, bo
   if (!location.empty()) {
     w.put("Location: ");
     w.put(location);
+    w.put("\r\n");
+  }
+  if (retryAfter) {
+    w.put("Retry-After: ");
+    w.putUint(retryAfter);
     w.put("\r\n");
   }
   if (closeAfter) w.put("Connection: close\r\n");

@@ -166,6 +166,10 @@ void formatAccessLine(LogFormat format, const AccessRecord& r, int64_t wallNs, T
     putSecondsOrDash(out, r.upstreamConnectNs);
     out += " upstream_response=";
     putSecondsOrDash(out, r.upstreamResponseNs);
+    if (!r.fault.empty()) {
+      out += " fault=";
+      putClf(out, r.fault);
+    }
     out += '\n';
     return;
   }
@@ -210,6 +214,10 @@ void formatAccessLine(LogFormat format, const AccessRecord& r, int64_t wallNs, T
   jsonMsOrNull(out, r.upstreamResponseNs);
   out += ",\"attempts\":";
   putUint(out, r.attempts);
+  if (!r.fault.empty()) {
+    out += ",\"fault\":";
+    jsonStringOrNull(out, r.fault);
+  }
   out += ",\"user_agent\":";
   jsonStringOrNull(out, r.userAgent);
   out += ",\"referer\":";

@@ -204,6 +204,7 @@ void writeMetrics(const ScrapeInput& in, std::string& out) {
     w.begin(cf.id);
     for (const Row& r : backends) w.sample(cf.id, {r.pool, r.backend}, r.m.counter(cf.k));
   }
+  writeLimitFamilies(w, in);
 
   // Backend state (the shared atomics on Backend).
   w.begin(FamilyId::kBackendUp);

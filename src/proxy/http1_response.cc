@@ -142,7 +142,8 @@ void Http1Connection::respondLocal(int status, metrics::LocalReason reason, cons
   }
   net::Block* b = w_.blocks().acquire();
   size_t len = http::writeLocalResponse(status, bodyText, closeAfter_, req.isHead, b->data(),
-                                        b->capacity, up.requestId(), location);
+                                        b->capacity, up.requestId(), location,
+                                        up.begun() ? up.retryAfter() : 0);
   net::WriteBatch* wb = w_.writes().acquire();
   wb->addRef(b, b->data(), len);
   net::BlockPool::unref(b);

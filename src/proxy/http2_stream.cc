@@ -365,6 +365,10 @@ void Http2Stream::respondLocal(int status, metrics::LocalReason reason, const ch
   nva.push_back(nv("date", http::httpDateNow()));
   if (up_.begun() && !up_.requestId().empty()) nva.push_back(nv("x-request-id", up_.requestId()));
   if (!location.empty()) nva.push_back(nv("location", location));
+  if (up_.begun() && up_.retryAfter()) {
+    char* end2 = std::to_chars(retryAfter_, retryAfter_ + sizeof retryAfter_, up_.retryAfter()).ptr;
+    nva.push_back(nv("retry-after", std::string_view(retryAfter_, end2 - retryAfter_)));
+  }
   submit(nva, localBody_);
 }
 

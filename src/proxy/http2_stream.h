@@ -98,6 +98,7 @@ class Http2Stream final : public RequestSink {
   size_t unconsumed_ = 0;     // request body bytes not yet given back as window
   uint64_t headBytes_ = 0;    // decoded request head size (RFC 9113 measure)
   char status_[4] = {0};
+  char retryAfter_[12] = {0};  // Retry-After value of a local answer (nghttp2 keeps a pointer)
 };
 
 }  // namespace sy::proxy

@@ -80,6 +80,7 @@ void UpstreamRequest::record(std::string_view protocol) {
       r.upstreamConnectNs = upConnectNs_;
       r.upstreamResponseNs = upResponseNs_;
       r.attempts = attempts_;
+      r.fault = faultName();
       log->append(r);
     }
   }

@@ -23,6 +23,8 @@ UpstreamRequest::UpstreamRequest(http::HeaderPool* headers)
     : respParser_(HTTP_RESPONSE, this, {kMaxResponseHead, 1000}, headers) {
   timer_.fire = onTimer;
   timer_.data = this;
+  waiter_.turn = onQueueTurn;
+  waiter_.owner = this;
 }
 
 UpstreamRequest::~UpstreamRequest() { end(); }
@@ -48,6 +50,9 @@ void UpstreamRequest::begin(server::Worker& w, server::WorkerListener& l, const 
   freshOnly_ = false;
   retryStatus_ = 0;
   lastFailure_ = metrics::LocalReason::kConnectFailed;
+  retryAfter_ = 0;
+  fault_ = Fault::kNone;
+  faultDelaying_ = false;
   backend_ = nullptr;
   deadline_ = 0;
   reqStartNs_ = uv_hrtime();
@@ -59,7 +64,9 @@ void UpstreamRequest::begin(server::Worker& w, server::WorkerListener& l, const 
 
 void UpstreamRequest::end() {
   if (!w_) return;
+  leaveQueue(false);
   releaseUpstream(false);
+  releasePoolSlot();
   w_->timers().cancel(&timer_);
   if (headRef_) {
     net::BlockPool::unref(headRef_);
@@ -143,6 +150,7 @@ int UpstreamRequest::start(const http::RequestHead& head, net::Block* headBlock,
   upOut_ = w_->writes().acquire();
   upOut_->addRef(reqHead_, reqHead_->data(), reqHeadLen_);
   if (req_.expectContinue && requestHasBody_) sink_->sendContinue();
+  if (route->fault && injectFault(head, *route)) return 0;
   startAttempt();
   return 0;
 }
@@ -164,6 +172,7 @@ void UpstreamRequest::redirectHttps(uint16_t port) {
 }
 
 void UpstreamRequest::noteLocalAnswer(int status) {
+  releasePoolSlot();
   status_ = status;
   discard_ = true;
   respHeadSent_ = respComplete_ = true;
@@ -224,14 +233,15 @@ void UpstreamRequest::startAttempt() {
   const uint32_t maxAttempts = 1 + set_->cfg.retries.attempts;
   upstream::Backend* b = nullptr;
   if (attempts_ < maxAttempts && triedCount_ < std::size(tried_)) {
-    balancing::SelectionContext ctx;
-    ctx.client = &client_->peer.sa;
-    ctx.location = selection_.location.known() ? &selection_.location : nullptr;
-    ctx.hashKey = selection_.hashKey;
-    ctx.tried = tried_;
-    ctx.triedCount = triedCount_;
-    b = policy_->select(ctx);
+    if (admit(false, &b) == Admission::kWait) {
+      waitForSlot();  // pools[].limits: queued, or refused with 503 at once
+      return;
+    }
   }
+  launchAttempt(b);
+}
+
+void UpstreamRequest::launchAttempt(upstream::Backend* b) {
   if (!b) {
     // 503 when nothing in the pool was believed up: none chosen, or (in panic mode) every
     // backend tried is down or ejected. 502 when backends thought healthy all failed.
@@ -255,8 +265,7 @@ void UpstreamRequest::startAttempt() {
   ++attempts_;
   tried_[triedCount_++] = b;
   backend_ = b;
-  b->addInFlight(1);
-  holdsInFlight_ = true;
+  holdsInFlight_ = true;  // admit() counted it
   upSawBytes_ = upSentAny_ = false;
   if (!freshOnly_) {
     if (upstream::UpstreamConn* c =
@@ -312,8 +321,8 @@ void UpstreamRequest::onUpstreamWriteDone(int status) {
 
 void UpstreamRequest::releaseUpstream(bool reusable) {
   if (holdsInFlight_) {
-    backend_->addInFlight(-1);
     holdsInFlight_ = false;
+    backendSlotFreed();
   }
   upstream::UpstreamConn* c = up_;
   up_ = nullptr;
@@ -326,7 +335,7 @@ void UpstreamRequest::releaseUpstream(bool reusable) {
   if (c) {
     if (reusable && !c->closing() && !w_->draining() &&
         backend_->adminState() != upstream::AdminState::kDisabled) {
-      c->park(uv_now(w_->loop()));
+      c->park(uv_now(w_->loop()), set_->cfg.maxIdlePerBackend);
     } else {
       c->close();
     }
@@ -469,6 +478,16 @@ void UpstreamRequest::onTimer(net::TimerWheel::Entry* e) {
     return;
   }
   r->deadline_ = 0;
+  if (r->waiter_.queued) {
+    r->leaveQueue(true);
+    r->overflow("service unavailable: no slot freed in the pool within its pending_timeout");
+    return;
+  }
+  if (r->faultDelaying_) {
+    r->faultDelaying_ = false;
+    r->startAttempt();
+    return;
+  }
   if (r->up_)
     r->upstreamFailed(!r->upConnected_ ? Failure::kConnect : Failure::kTimeout, UV_ETIMEDOUT);
 }

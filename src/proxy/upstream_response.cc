@@ -160,6 +160,7 @@ void UpstreamRequest::onResponseComplete() {
                         (!upOut_ || upOut_->empty()) && upIn_.unparsed() == 0 &&
                         !respParser_.needsEof();
   releaseUpstream(reusable);
+  releasePoolSlot();
   sink_->responseDone();
 }
 

@@ -29,6 +29,15 @@ void RouteTable::add(const config::Route& route, uint32_t poolIndex) {
   add(route.match, poolIndex, route.rewritePrefix);
   routes_.back().requestHeaders = route.requestHeaders;
   routes_.back().responseHeaders = route.responseHeaders;
+  if (route.fault) {
+    routes_.back().fault = std::make_shared<const config::Fault>(*route.fault);
+    if (!route.fault->trusted.empty()) {
+      auto table = std::make_shared<geo::CidrTable>();
+      // The loader validated each CIDR; a network listed twice is the same trust.
+      for (const std::string& cidr : route.fault->trusted) (void)table->add(cidr, 1);
+      routes_.back().faultTrusted = std::move(table);
+    }
+  }
 }
 
 const RouteTable::Entry* RouteTable::find(std::string_view host, std::string_view path) const {

@@ -1,6 +1,8 @@
 #include "switchyard/server/snapshot.h"
 
+#include "switchyard/balancing/registry.h"
 #include "switchyard/common/log.h"
+#include "switchyard/upstream/pool_gate.h"
 
 namespace sy::server {
 
@@ -31,22 +33,27 @@ std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
                  p.name.c_str());
     }
     set->stats = old && old->stats ? old->stats : std::make_shared<metrics::StatsBlock>(workers);
+    set->gate = old && old->gate ? old->gate : std::make_shared<upstream::PoolGate>(workers);
+    set->limited = p.limits.maxRequests > 0;
     for (const config::Backend& b : p.backends) {
       std::shared_ptr<upstream::Backend> kept;
       if (old) {
         for (const auto& ob : old->backends)
           if (ob->name() == b.name && ob->address().text == b.address.text) kept = ob;
       }
+      set->limited = set->limited || b.maxRequests > 0;
       if (kept) {
         if (kept->weight() != b.weight) {
           kept->setWeight(b.weight);
           kept->setEffectiveWeight(b.weight);
         }
+        kept->setMaxRequests(b.maxRequests);
         set->backends.push_back(std::move(kept));
       } else {
         set->backends.push_back(std::make_shared<upstream::Backend>(b, p.name, workers));
       }
     }
+    set->policyShared = balancing::prepareShared(*set);
     snap->pools.push_back(std::move(set));
   }
   for (const config::Listener& l : cfg->listeners) {
@@ -67,6 +74,9 @@ std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
     }
     snap->routes.push_back(std::move(table));
   }
+  // Limits take effect once the whole snapshot was built (a failed one changes nothing).
+  for (const auto& set : snap->pools)
+    set->gate->configure(set->cfg.limits.maxRequests, set->cfg.limits.maxPending);
   return std::shared_ptr<const Snapshot>(std::move(snap));
 }
 

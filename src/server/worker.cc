@@ -6,11 +6,20 @@
 #include "switchyard/common/log.h"
 #include "switchyard/proxy/client_connection.h"
 #include "switchyard/proxy/exchange_pool.h"
+#include "switchyard/upstream/pool_gate.h"
 #include "switchyard/upstream/upstream_conn.h"
 
 namespace sy::server {
 namespace {
 constexpr int kBacklog = 4096;
+// Running workers by id, for pool gates waking a worker whose request waits for a slot.
+constexpr unsigned kMaxWorkerSlots = 1024;
+std::atomic<Worker*> gWorkers[kMaxWorkerSlots];
+
+void wakeWorkerGates(unsigned id) {
+  if (id >= kMaxWorkerSlots) return;
+  if (Worker* w = gWorkers[id].load(std::memory_order_acquire)) w->postGateWake();
+}
 constexpr uint64_t kSweepMs = 1000;
 constexpr size_t kKeepBlocks = 32;     // idle I/O blocks always kept (1 MiB of address space)
 constexpr size_t kKeepExchanges = 32;
@@ -56,12 +65,21 @@ void Worker::start(std::shared_ptr<const Snapshot> snap, std::vector<ListenFd> l
   }
   loop_.data = this;
   if (int rc = uv_async_init(&loop_, &async_,
-                             [](uv_async_t* a) { static_cast<Worker*>(a->data)->adoptPending(); });
+                             [](uv_async_t* a) {
+                               auto* w = static_cast<Worker*>(a->data);
+                               if (w->gateWake_.exchange(false, std::memory_order_acq_rel))
+                                 w->serveGates();
+                               w->adoptPending();
+                             });
       rc != 0) {
     LOG_ERROR("worker %u: cannot create its wake-up handle: %s", id_, uv_strerror(rc));
     std::_Exit(1);
   }
   async_.data = this;
+  if (id_ < kMaxWorkerSlots) {
+    gWorkers[id_].store(this, std::memory_order_release);
+    upstream::setWorkerWake(wakeWorkerGates);
+  }
   timers_ = std::make_unique<net::TimerWheel>(&loop_);
   uv_timer_init(&loop_, &sweep_);
   sweep_.data = this;
@@ -91,6 +109,16 @@ void Worker::postSnapshot(std::shared_ptr<const Snapshot> snap, std::vector<List
     for (ListenFd& f : newFds) pendingFds_.push_back(std::move(f));
   }
   uv_async_send(&async_);
+}
+
+void Worker::postGateWake() {
+  if (!gateWake_.exchange(true, std::memory_order_acq_rel)) uv_async_send(&async_);
+}
+
+void Worker::serveGates() {
+  if (!view_) return;
+  for (const auto& set : view_->snap->pools)
+    if (set->gate && set->gate->pending() > 0) set->gate->serve(id_);
 }
 
 void Worker::postShutdown() {
@@ -210,6 +238,8 @@ void Worker::maybeFinish() {
   uv_close(reinterpret_cast<uv_handle_t*>(&logFlush_), nullptr);
   timers_->close();
   if (log_) log_->flush();
+  // No request of this worker waits in a gate any more (no sessions), so no gate picks it.
+  if (id_ < kMaxWorkerSlots) gWorkers[id_].store(nullptr, std::memory_order_release);
   uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
 }
 

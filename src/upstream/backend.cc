@@ -9,6 +9,7 @@ Backend::Backend(const config::Backend& cfg, std::string poolName, unsigned work
       address_(cfg.address),
       weight_(cfg.weight),
       effectiveWeight_(cfg.weight),
+      maxRequests_(cfg.maxRequests),
       workers_(workers),
       idle_(new IdleList[workers]),
       stats_(workers) {}

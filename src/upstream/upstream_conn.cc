@@ -140,7 +140,7 @@ int UpstreamConn::write(net::WriteBatch* batch, net::WritePool* pool, bool* done
   return rc < 0 ? rc : 0;
 }
 
-void UpstreamConn::park(uint64_t now) {
+void UpstreamConn::park(uint64_t now, uint32_t maxIdle) {
   user = nullptr;
   startReading();  // watch for close
   IdleList& l = backend->idle(worker);
@@ -149,9 +149,12 @@ void UpstreamConn::park(uint64_t now) {
   if (l.head) l.head->prev = this;
   l.head = this;
   if (!l.tail) l.tail = this;
-  ++l.count;
+  l.setCount(l.size() + 1);
   inIdle = true;
   idleSince = now;
+  // Past the cap the connection parked longest ago goes (nginx's keepalive cache does the same):
+  // the most recently used ones stay warm.
+  while (l.size() > maxIdle && l.tail) l.tail->close();
 }
 
 void UpstreamConn::unlinkIdle() {
@@ -160,7 +163,7 @@ void UpstreamConn::unlinkIdle() {
   if (prev) prev->next = next; else l.head = next;
   if (next) next->prev = prev; else l.tail = prev;
   prev = next = nullptr;
-  --l.count;
+  l.setCount(l.size() - 1);
   inIdle = false;
 }
 

@@ -159,3 +159,20 @@ TEST_CASE("makePolicy: hash reads hash_key") {
   CHECK(p->needs().hashKey->kind == sy::config::HashKey::Kind::kCookie);
   CHECK(p->needs().hashKey->name == "sid");
 }
+
+TEST_CASE("ConsistentHash: workers share the snapshot's ring") {
+  auto set = makeSet(named(4), "hash");
+  set->policyShared = prepareShared(*set);
+  auto a = makePolicy(*set);
+  auto b = makePolicy(*set);
+  auto* ha = dynamic_cast<ConsistentHash*>(a.get());
+  auto* hb = dynamic_cast<ConsistentHash*>(b.get());
+  REQUIRE(ha);
+  REQUIRE(hb);
+  CHECK(ha->ring() == hb->ring());
+  CHECK(ha->ring() == set->policyShared.get());
+  for (int i = 0; i < 50; ++i) CHECK(pick(*a, keyed(userKey(i))) == pick(*b, keyed(userKey(i))));
+  auto alone = makeSet(named(4), "hash");  // no snapshot: the policy builds its own
+  ConsistentHash own(*alone);
+  CHECK(own.ringSize() == ha->ringSize());
+}

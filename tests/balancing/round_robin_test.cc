@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "switchyard/balancing/policy.h"
+#include "switchyard/balancing/registry.h"
 #include "switchyard/balancing/round_robin.h"
 
 using sy::balancing::isCandidate;
@@ -273,4 +274,48 @@ TEST_CASE("makePolicy: round_robin") {
   auto p = makePolicy(*set);
   REQUIRE(p != nullptr);
   CHECK(picks(*p, 7) == "a a b a c a a");
+}
+
+TEST_CASE("RoundRobinSchedule: the smooth sequence, computed once") {
+  auto set = makeSet({{"a", 5}, {"b", 1}, {"c", 1}});
+  sy::balancing::RoundRobinSchedule s(*set);
+  std::string seq;
+  for (uint32_t i : s.order) seq += set->backends[i]->name();
+  CHECK(seq == "aabacaa");
+  auto big = makeSet({{"x", 10000}, {"y", 10000}, {"z", 10000}, {"w", 10000}, {"v", 10000},
+                      {"u", 10000}, {"t", 10000}});
+  sy::balancing::RoundRobinSchedule capped(*big);
+  CHECK(capped.order.size() <= sy::balancing::RoundRobinSchedule::kMaxLength);
+  CHECK(capped.order.size() >= 7);
+}
+
+TEST_CASE("RoundRobin: instances sharing one schedule (workers) draw one smooth sequence") {
+  auto set = makeSet({{"b1"}, {"b2"}, {"b3"}});
+  set->policyShared = sy::balancing::prepareShared(*set);
+  auto w0 = makePolicy(*set);
+  auto w1 = makePolicy(*set);
+  std::map<std::string, int> n;
+  // Any interleaving of the two workers: every 3 picks cover the 3 backends.
+  const char* who = "0110100111010";
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 9; ++i) {
+      auto& p = who[(round * 9 + i) % 13] == '0' ? *w0 : *w1;
+      n[pick(p)]++;
+    }
+    CHECK(n["b1"] == 3 * (round + 1));
+    CHECK(n["b2"] == 3 * (round + 1));
+    CHECK(n["b3"] == 3 * (round + 1));
+  }
+}
+
+TEST_CASE("RoundRobin: a full backend (max_requests) is skipped") {
+  auto set = makeSet({{"a"}, {"b"}});
+  set->backends[0]->setMaxRequests(1);
+  REQUIRE(set->backends[0]->tryAddInFlight());
+  CHECK_FALSE(set->backends[0]->tryAddInFlight());
+  RoundRobin rr(*set);
+  CHECK(picks(rr, 3) == "b b b");
+  CHECK(sy::balancing::anyFullCandidate(*set, {}));
+  set->backends[0]->releaseInFlight();
+  CHECK_FALSE(sy::balancing::anyFullCandidate(*set, {}));
 }

@@ -495,7 +495,7 @@ pools:
     backends:
       - {address: 127.0.0.1:9001, wieght: 2}
 )") == "t.yaml:5:35: pools[0].backends[0].wieght: unknown key (expected one of: name, address, "
-       "weight, region, zone, location, resolve)");
+       "weight, region, zone, location, resolve, max_requests)");
   CHECK(errorOf(std::string(kMinimal) + "timeouts: {client_headers: 5s}\n") ==
         "t.yaml:7:12: timeouts.client_headers: unknown key (expected one of: client_header, "
         "client_body, client_idle, client_send, upstream_connect, upstream_response, upstream_idle, "

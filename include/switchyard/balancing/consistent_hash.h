@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string_view>
 #include <vector>
 
@@ -30,28 +31,40 @@ inline uint64_t hashKeyBytes(std::string_view s, uint64_t seed = 0) {
   return hashKeyBytes(s.data(), s.size(), seed);
 }
 
-class ConsistentHash final : public Policy {
- public:
+// The ring of one pool, built once per config snapshot and shared read-only by every worker.
+struct HashRing final : PolicyShared {
   // Shares are even within about 1/sqrt(points) (6% for 256 points).
   static constexpr uint32_t kPointsPerWeight = 256;
-  // Memory bound (16 bytes a point, per pool and worker). A pool whose weights add up to more
+  // Memory bound (16 bytes a point, per pool and snapshot). A pool whose weights add up to more
   // than kMaxRingPoints / kPointsPerWeight (4096) has its points scaled down proportionally;
   // shares stay right, but then a membership change also moves a few other keys.
   static constexpr size_t kMaxRingPoints = 1u << 20;
 
-  explicit ConsistentHash(const upstream::BackendSet& set);
-  upstream::Backend* select(const SelectionContext& ctx) override;
+  explicit HashRing(const upstream::BackendSet& set);
 
-  size_t ringSize() const { return ring_.size(); }
-
- private:
   struct Point {
     uint64_t hash;
     uint32_t backend;
   };
+  std::vector<Point> points;  // sorted by hash
+  size_t backends = 0;
+};
 
+class ConsistentHash final : public Policy {
+ public:
+  static constexpr uint32_t kPointsPerWeight = HashRing::kPointsPerWeight;
+  static constexpr size_t kMaxRingPoints = HashRing::kMaxRingPoints;
+
+  // Uses set.policyShared when it is a HashRing (the snapshot's), else builds its own.
+  explicit ConsistentHash(const upstream::BackendSet& set);
+  upstream::Backend* select(const SelectionContext& ctx) override;
+
+  size_t ringSize() const { return ring_->points.size(); }
+  const HashRing* ring() const { return ring_.get(); }
+
+ private:
   const upstream::BackendSet& set_;
-  std::vector<Point> ring_;  // sorted by hash
+  std::shared_ptr<const HashRing> ring_;
   // Per-select scratch: 1 = backend already refused during this walk.
   std::vector<uint8_t> state_;
 };

@@ -43,6 +43,13 @@ struct PolicyNeeds {
   const config::HashKey* hashKey = nullptr;  // fill SelectionContext::hashKey from this key
 };
 
+// State a pool's policy shares between all workers for one config snapshot (round robin's
+// ticket and schedule, the hash ring): built once on the main thread with the snapshot
+// (prepareShared in registry.h), read by every worker's policy instance.
+struct PolicyShared {
+  virtual ~PolicyShared() = default;
+};
+
 class Policy {
  public:
   virtual ~Policy() = default;
@@ -61,9 +68,13 @@ bool panicMode(const upstream::BackendSet& set);
 inline bool isCandidate(const upstream::Backend& b, const SelectionContext& ctx, bool panic) {
   if (ctx.wasTried(&b)) return false;
   if (b.adminState() == upstream::AdminState::kDisabled) return false;
+  if (b.full()) return false;  // at backends[].max_requests
   if (panic) return b.adminState() == upstream::AdminState::kEnabled;
   return b.available();
 }
+// Whether some backend would be a candidate but is at its max_requests: the request should
+// wait for a slot rather than fail.
+bool anyFullCandidate(const upstream::BackendSet& set, const SelectionContext& ctx);
 // The weight a policy balances by: the effective weight (slow start), at least 1.
 inline int64_t selectionWeight(const upstream::Backend& b) {
   int64_t w = b.effectiveWeight();

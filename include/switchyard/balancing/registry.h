@@ -22,6 +22,7 @@ class Locator;
 namespace sy::balancing {
 
 class Policy;
+struct PolicyShared;
 
 struct PolicyInfo {
   config::PolicyKind kind;
@@ -32,6 +33,9 @@ struct PolicyInfo {
   // else a message saying what to add. Called by the loader for every backend it reads, with
   // `pool` holding the pool's name and policy. nullptr = no needs.
   std::string (*checkBackend)(const config::Pool& pool, const config::Backend& backend);
+  // Builds the state every worker's instance shares for one snapshot (main thread, once per
+  // snapshot and pool); nullptr = the policy shares nothing.
+  std::shared_ptr<PolicyShared> (*prepare)(const upstream::BackendSet& set);
 };
 
 // Every policy, in the order error messages list them.
@@ -41,6 +45,9 @@ const PolicyInfo* findPolicy(std::string_view name);
 // The row of `kind` (every kind has one).
 const PolicyInfo& policyInfo(config::PolicyKind kind);
 inline std::string_view policyName(config::PolicyKind kind) { return policyInfo(kind).name; }
+// The shared state set.cfg.policy needs for `set` (nullptr when none); stored by the snapshot
+// in set.policyShared before workers build their policies.
+std::shared_ptr<PolicyShared> prepareShared(const upstream::BackendSet& set);
 // "round_robin, least_conn, ...": for "must be one of: ..." messages.
 std::string policyNames();
 

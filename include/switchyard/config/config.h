@@ -100,6 +100,25 @@ struct HeaderRules {
   }
 };
 
+// routes[].fault: a share of the route's requests is delayed before it goes upstream, or
+// answered with `abort.status` without reaching a backend (Envoy's fault filter).
+struct FaultDelay {
+  Duration duration{0};
+  double percent = 0;  // fraction 0..1
+};
+struct FaultAbort {
+  int status = 503;
+  double percent = 0;  // fraction 0..1
+};
+// The longest delay a fault may ask for (config or X-Switchyard-Fault-Delay).
+inline constexpr Duration kMaxFaultDelay = std::chrono::seconds(30);
+struct Fault {
+  std::optional<FaultDelay> delay;
+  std::optional<FaultAbort> abort;
+  // Networks whose requests may ask for one fault with X-Switchyard-Fault-Delay/-Abort.
+  std::vector<std::string> trusted;  // CIDRs, validated
+};
+
 struct Route {
   RouteMatch match;
   std::string pool;
@@ -107,6 +126,7 @@ struct Route {
   HeaderRules responseHeaders;
   // Replaces match.pathPrefix at the start of the target sent upstream (Envoy prefix_rewrite).
   std::optional<std::string> rewritePrefix;
+  std::optional<Fault> fault;  // routes[].fault: chaos testing; off unless configured
   Mark mark;
 };
 
@@ -169,6 +189,7 @@ struct Backend {
   // is 0); the running server expands this entry to one backend per A/AAAA record
   // (src/discovery). Expanded entries have resolve = false.
   bool resolve = false;
+  uint32_t maxRequests = 0;  // backends[].max_requests: requests in flight at most; 0 = no cap
   Mark mark;
 };
 
@@ -210,6 +231,17 @@ struct Retries {
   uint32_t attempts = 2;  // extra tries on another backend
   uint32_t on = kRetryConnectFailure;
 };
+
+// pools[].limits: requests in flight to the pool across all workers, and the queue in front.
+struct PoolLimits {
+  uint32_t maxRequests = 0;       // 0 = no pool-wide cap
+  uint32_t maxPending = 1024;     // queued requests across workers; 0 = no queue
+  Duration pendingTimeout = 5s;   // longest wait in the queue
+};
+
+// pools[].max_idle_per_backend default: idle keep-alive connections kept per backend and
+// worker (README "Pool limits and queueing" has the measurement behind it).
+inline constexpr uint32_t kDefaultMaxIdlePerBackend = 32;
 
 // pools[].discovery: DNS service discovery (src/discovery).
 struct Discovery {
@@ -255,6 +287,8 @@ struct Pool {
   UpstreamTimeouts timeouts;  // the global ones, overridden by the pool's `timeouts:` keys
   Discovery discovery;
   std::optional<PoolTls> tls;  // set and enabled: backends speak TLS
+  PoolLimits limits;
+  uint32_t maxIdlePerBackend = kDefaultMaxIdlePerBackend;
   Mark mark;
 };
 

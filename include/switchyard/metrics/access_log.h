@@ -47,6 +47,7 @@ struct AccessRecord {
   int64_t upstreamConnectNs = -1;   // -1: no new connection (reused, or no backend)
   int64_t upstreamResponseNs = -1;  // -1: no response head from a backend
   uint32_t attempts = 0;
+  std::string_view fault;  // routes[].fault injected: "delay" | "abort"; empty = none
 };
 
 // Second-resolution text of the time stamps, reused while the second does not change.

@@ -35,4 +35,8 @@ struct ScrapeInput {
 
 void writeMetrics(const ScrapeInput& in, std::string& out);
 
+class Exposition;
+// Upstream connections by state, pool limits and queue, injected faults (collect_limits.cc).
+void writeLimitFamilies(Exposition& w, const ScrapeInput& in);
+
 }  // namespace sy::metrics

@@ -32,6 +32,7 @@ enum class LocalReason : uint8_t {
   kBodyTimeout,       // 408: the request body did not arrive in time
   kRedirect,          // 308: redirect_https on the listener
   kInternalError,     // 500: the proxy could not build the upstream request
+  kFaultInjected,     // routes[].fault.abort (its configured status, 503 by default)
   kLocalReasonCount,
 };
 inline constexpr uint32_t kLocalReasons = static_cast<uint32_t>(LocalReason::kLocalReasonCount);
@@ -48,6 +49,7 @@ inline constexpr LocalReasonInfo kLocalReasonInfo[] = {
     {"overflow", 503},         {"rate_limited", 429},   {"bad_request", 400},
     {"payload_too_large", 413}, {"header_too_large", 431}, {"header_timeout", 408},
     {"body_timeout", 408},     {"redirect", 308},       {"internal_error", 500},
+    {"fault_injected", 503},
 };
 static_assert(std::size(kLocalReasonInfo) == kLocalReasons,
               "one kLocalReasonInfo entry per LocalReason, in the same order");

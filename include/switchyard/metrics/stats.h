@@ -42,6 +42,7 @@ enum Counter : uint32_t {
   kUpReuses,          // requests sent on a pooled connection
   kUpConnectFailures,
   kRetries,           // attempts given up on this backend and retried elsewhere
+  kPoolOverflow,      // pool blocks: 503s past limits.max_pending or pending_timeout
   kCounterCount,
 };
 
@@ -49,6 +50,7 @@ enum Histogram : uint32_t {
   kRequestDuration,
   kUpstreamResponse,
   kUpstreamConnect,
+  kPendingWait,  // pool blocks: time queued for a slot (pools[].limits)
   kHistogramCount,
 };
 
@@ -70,6 +72,8 @@ enum PerListener : uint32_t {
   kH2ConnClosed,
   kH2GoawayFirst,  // GOAWAYs sent, one cell per kH2GoawayErrors entry
   kH2GoawayLast = kH2GoawayFirst + 7,
+  kFaultDelays,  // routes[].fault injected
+  kFaultAborts,
   kPerListenerCount,
 };
 

@@ -27,6 +27,7 @@
 #include "switchyard/proxy/request_sink.h"
 #include "switchyard/proxy/selection_keys.h"
 #include "switchyard/server/snapshot.h"
+#include "switchyard/upstream/pool_gate.h"
 #include "switchyard/upstream/upstream_conn.h"
 
 namespace sy::server {
@@ -78,8 +79,13 @@ class UpstreamRequest final : public http::Parser::Handler, public upstream::Con
   bool backpressured(bool clientReading) const;
   // The downstream drained what it was given: upstream reading may resume.
   void resumeResponse();
-  // Gives up the upstream side now (client gone, request refused): not reusable.
-  void cancel() { releaseUpstream(false); }
+  // Gives up the upstream side now (client gone, request refused): not reusable. A request
+  // waiting for a pool slot leaves the queue.
+  void cancel() {
+    leaveQueue(false);
+    releaseUpstream(false);
+    releasePoolSlot();
+  }
   // Local answer bookkeeping (status sent, bytes, the answer counts as the response).
   void noteLocalAnswer(int status);
   void addResponseBytes(uint64_t n) { respBytes_ += n; }
@@ -110,6 +116,10 @@ class UpstreamRequest final : public http::Parser::Handler, public upstream::Con
   bool tunnel() const { return tunnel_; }
   uint64_t bodyBytes() const { return bodyBytes_; }
   const config::HeaderRules* responseEdits() const { return respEdits_; }
+  // Seconds a local answer asks the client to wait (Retry-After); 0 = no such header.
+  uint32_t retryAfter() const { return retryAfter_; }
+  // The fault injected into this request ("delay", "abort"), or "".
+  std::string_view faultName() const;
   UpstreamRequest* nextFree = nullptr;
 
   // http::Parser::Handler (the response parser)
@@ -127,6 +137,22 @@ class UpstreamRequest final : public http::Parser::Handler, public upstream::Con
   void noteRequestHead(const http::RequestHead& head, net::Block* headBlock);
   void redirectHttps(uint16_t port);
   void startAttempt();
+  // Pool limits and queueing (upstream_admission.cc).
+  enum class Admission : uint8_t { kGo, kWait, kNone };
+  // Takes a pool slot (unless held) and picks a backend whose slot it takes: kGo with *out;
+  // kWait when a limit holds the request back; kNone when no backend can take it at all.
+  Admission admit(bool queued, upstream::Backend** out);
+  void launchAttempt(upstream::Backend* b);
+  void waitForSlot();
+  // Takes the request out of its pool's queue (if queued); `waited` counts the wait in
+  // switchyard_pending_wait_seconds (sent or timed out, not a client that left).
+  void leaveQueue(bool waited);
+  void releasePoolSlot();
+  void overflow(const char* why);
+  static bool onQueueTurn(upstream::GateWaiter* x);
+  void backendSlotFreed();
+  // routes[].fault (fault_injection.cc): true when the request was answered or delayed.
+  bool injectFault(const http::RequestHead& head, const routing::RouteTable::Entry& route);
   void useConnection(upstream::UpstreamConn* c, bool reused);
   void upstreamFailed(Failure kind, int err);
   bool replayable(uint32_t condition) const;
@@ -185,6 +211,14 @@ class UpstreamRequest final : public http::Parser::Handler, public upstream::Con
   int retryStatus_ = 0;     // a 5xx answer being dropped for a retry (retries.on)
   // Why the last attempt failed: the reason of a 502 once no backend is left to try.
   metrics::LocalReason lastFailure_ = metrics::LocalReason::kConnectFailed;
+  // pools[].limits
+  upstream::GateWaiter waiter_;
+  bool holdsPoolSlot_ = false;  // counted in set_->gate->inFlight()
+  uint32_t retryAfter_ = 0;
+  // routes[].fault
+  enum class Fault : uint8_t { kNone, kDelay, kAbort };
+  Fault fault_ = Fault::kNone;
+  bool faultDelaying_ = false;  // timer_ ends the delay, then the attempt starts
   bool respHeadSent_ = false;
   bool respComplete_ = false;
   bool tunnel_ = false;

@@ -4,12 +4,14 @@
 // name ending in ".example.com" (one or more labels). Built on the main thread, then read-only.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "switchyard/config/config.h"
+#include "switchyard/geo/cidr_table.h"
 
 namespace sy::routing {
 
@@ -26,6 +28,9 @@ class RouteTable {
     std::string rewritePrefix;  // replaces pathPrefix in the upstream target when `rewrite`
     config::HeaderRules requestHeaders;
     config::HeaderRules responseHeaders;
+    // routes[].fault (null: none) and its trusted networks (null: none).
+    std::shared_ptr<const config::Fault> fault;
+    std::shared_ptr<const geo::CidrTable> faultTrusted;
   };
 
   // `poolIndex` is the index of route.pool in the snapshot's pool list.

@@ -84,6 +84,8 @@ class Worker {
   // Any thread: stop accepting, finish in-flight requests, close idle connections, then the
   // loop ends. Call join() afterwards.
   void postShutdown();
+  // Any thread: a slot freed in a pool where a request of this worker waits (pool_gate.h).
+  void postGateWake();
   void join();
   bool finished() const { return finished_.load(); }
 
@@ -112,6 +114,7 @@ class Worker {
   void beginDrain();
   void maybeFinish();
   void sweepIdle();
+  void serveGates();
   static void onConnection(uv_stream_t* server, int status);
 
   unsigned id_;
@@ -135,6 +138,7 @@ class Worker {
   bool draining_ = false;
   bool stopped_ = false;
   std::atomic<bool> finished_{false};
+  std::atomic<bool> gateWake_{false};
 
   std::mutex mu_;  // guards the two fields below (cross-thread mailbox, not the request path)
   std::shared_ptr<const Snapshot> pendingSnap_;

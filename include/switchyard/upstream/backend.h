@@ -15,16 +15,24 @@
 namespace sy::net {
 class TlsClientContext;
 }
+namespace sy::balancing {
+struct PolicyShared;
+}
 
 namespace sy::upstream {
 
 class UpstreamConn;
+class PoolGate;
 
 // Idle keep-alive connections of one backend on one worker. Touched only by that worker.
 struct IdleList {
   UpstreamConn* head = nullptr;  // most recently parked
   UpstreamConn* tail = nullptr;  // parked longest ago
-  uint32_t count = 0;
+  // Written by the owning worker only (load + store, no read-modify-write); read by the
+  // metrics scrape.
+  std::atomic<uint32_t> count{0};
+  void setCount(uint32_t n) { count.store(n, std::memory_order_relaxed); }
+  uint32_t size() const { return count.load(std::memory_order_relaxed); }
 };
 
 enum class AdminState : uint8_t { kEnabled = 0, kDraining = 1, kDisabled = 2 };
@@ -87,6 +95,29 @@ class Backend : public std::enable_shared_from_this<Backend> {
   // Requests in flight on this backend across all workers (least_conn, metrics).
   int32_t inFlight() const { return inFlight_.load(std::memory_order_relaxed); }
   void addInFlight(int32_t d) { inFlight_.fetch_add(d, std::memory_order_relaxed); }
+  // backends[].max_requests (0 = no cap); a reload may change it.
+  uint32_t maxRequests() const { return maxRequests_.load(std::memory_order_relaxed); }
+  void setMaxRequests(uint32_t n) { maxRequests_.store(n, std::memory_order_relaxed); }
+  // At its max_requests: policies skip it.
+  bool full() const {
+    const uint32_t max = maxRequests();
+    return max != 0 && inFlight() >= static_cast<int32_t>(max);
+  }
+  // Counts one more request in flight unless that would pass max_requests (checked and counted
+  // in one step, so racing workers never overshoot). Any thread.
+  bool tryAddInFlight() {
+    const int32_t max = static_cast<int32_t>(maxRequests());
+    if (max == 0) {
+      inFlight_.fetch_add(1, std::memory_order_seq_cst);
+      return true;
+    }
+    int32_t cur = inFlight_.load(std::memory_order_relaxed);
+    while (cur < max)
+      if (inFlight_.compare_exchange_weak(cur, cur + 1, std::memory_order_seq_cst)) return true;
+    return false;
+  }
+  // Gives a slot back, ordered before a following look at a pool gate's queue (pool_gate.h).
+  void releaseInFlight() { inFlight_.fetch_sub(1, std::memory_order_seq_cst); }
 
   IdleList& idle(unsigned worker) { return idle_[worker]; }
   unsigned workers() const { return workers_; }
@@ -105,6 +136,7 @@ class Backend : public std::enable_shared_from_this<Backend> {
   std::atomic<bool> ejected_{false};
   std::atomic<uint8_t> admin_{0};
   std::atomic<int32_t> inFlight_{0};
+  std::atomic<uint32_t> maxRequests_{0};
   HealthCounters health_;
   unsigned workers_;
   std::unique_ptr<IdleList[]> idle_;
@@ -121,6 +153,15 @@ struct BackendSet {
   std::shared_ptr<metrics::StatsBlock> stats;
   // pools[].tls: connections to the backends speak TLS with this context; null = plain TCP.
   std::shared_ptr<const net::TlsClientContext> tls;
+  // pools[].limits and the queue, shared by all workers; carried over by pool name. Never null
+  // in a snapshot; may be null in sets built outside one (tests).
+  std::shared_ptr<PoolGate> gate;
+  // Some limit applies (limits.max_requests or a backend's max_requests): requests go through
+  // the gate. False: the request path never touches it.
+  bool limited = false;
+  // Per-snapshot state the pool's policy shares between workers (round-robin ticket and
+  // schedule, hash ring); built with the snapshot (balancing::prepareShared). May be null.
+  std::shared_ptr<balancing::PolicyShared> policyShared;
 };
 
 }  // namespace sy::upstream

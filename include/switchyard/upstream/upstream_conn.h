@@ -64,7 +64,9 @@ class UpstreamConn {
   void shutdownWrite();
 
   // Puts the connection in the backend's idle list (this worker) and watches it for close.
-  void park(uint64_t now);
+  // With more than `maxIdle` (pools[].max_idle_per_backend) idle there, the oldest ones are
+  // closed (this one too when `maxIdle` is 0).
+  void park(uint64_t now, uint32_t maxIdle = UINT32_MAX);
   // Takes the most recently parked healthy connection of `backend` on `worker`, or nullptr.
   // Connections made with another TLS context than `tls` (a reload changed pools[].tls) are
   // closed instead.
