@@ -35,10 +35,11 @@ def upgradable(switchyard, switchyard_bin, tmp_path):
 def test_twenty_upgrades_under_load_lose_nothing(origins, switchyard, switchyard_bin, upgradable):
     b1, b2 = origins(2)
     cfg = switchyard.config([b1, b2])
+    cfg["listeners"][0]["protocols"] = ["h1", "h2c"]
     p, pid_file = upgradable(cfg)
     pid = p.proc.pid
     pids = [pid]
-    with Load(p.port) as load:
+    with Load(p.port, h2=1) as load:
         wait_until(lambda: load.count() >= 50, 10, what="load to start")
         for i in range(20):
             if i % 5 == 4:  # a package upgrade: the file is replaced, /proc/<pid>/exe is deleted
@@ -48,9 +49,11 @@ def test_twenty_upgrades_under_load_lose_nothing(origins, switchyard, switchyard
             pids.append(pid)
             wait_until(lambda: load.count() >= before + 20, 10,
                        what="requests served after upgrade %d" % (i + 1))
+    print("20 upgrades: %d answers (%d over HTTP/2), %d HTTP/2 streams retried after GOAWAY"
+          % (load.ok, load.h2_ok, load.unprocessed))
     assert len(set(pids)) == 21
     assert load.failures == [], load.failures[:5]
-    assert load.ok > 500
+    assert load.ok > 500 and load.h2_ok > 50
     assert p.wait_exit(5) == 0  # the first process drained and exited cleanly
     log = p.stderr()
     assert "the new process (pid %d) is ready" % pids[1] in log
