@@ -39,7 +39,7 @@ def test_twenty_upgrades_under_load_lose_nothing(origins, switchyard, switchyard
     p, pid_file = upgradable(cfg)
     pid = p.proc.pid
     pids = [pid]
-    with Load(p.port, h2=1) as load:
+    with Load(p.port, h2=1, readyz_port=p.admin_port) as load:
         wait_until(lambda: load.count() >= 50, 10, what="load to start")
         for i in range(20):
             if i % 5 == 4:  # a package upgrade: the file is replaced, /proc/<pid>/exe is deleted
@@ -53,7 +53,7 @@ def test_twenty_upgrades_under_load_lose_nothing(origins, switchyard, switchyard
           % (load.ok, load.h2_ok, load.unprocessed))
     assert len(set(pids)) == 21
     assert load.failures == [], load.failures[:5]
-    assert load.ok > 500 and load.h2_ok > 50
+    assert load.ok > 500 and load.h2_ok > 50 and load.readyz_ok > 50
     assert p.wait_exit(5) == 0  # the first process drained and exited cleanly
     log = p.stderr()
     assert "the new process (pid %d) is ready" % pids[1] in log

@@ -66,8 +66,11 @@ def upgrade_and_wait(send, pid_file, old_pid, timeout=15.0):
 class Load:
     """Kept-alive and fresh-connection clients until stop() (or a bound in time and count)."""
 
-    def __init__(self, port, keepalive=3, fresh=2, h2=0, max_seconds=60, max_requests=200000):
+    def __init__(self, port, keepalive=3, fresh=2, h2=0, readyz_port=None, max_seconds=60,
+                 max_requests=200000):
         self.port = port
+        self.readyz_port = readyz_port
+        self.readyz_ok = 0
         self.unprocessed = 0  # HTTP/2 streams a GOAWAY said were not processed (retried)
         self.h2_ok = 0
         self.deadline = time.monotonic() + max_seconds
@@ -79,6 +82,8 @@ class Load:
         self.threads = [threading.Thread(target=self.keepalive) for _ in range(keepalive)]
         self.threads += [threading.Thread(target=self.fresh) for _ in range(fresh)]
         self.threads += [threading.Thread(target=self.h2) for _ in range(h2)]
+        if readyz_port:
+            self.threads.append(threading.Thread(target=self.readyz))
 
     def running(self, n):
         return not self.stopped.is_set() and time.monotonic() < self.deadline and \
@@ -154,6 +159,23 @@ class Load:
                 c = None
         if c is not None:
             c.close()
+
+    def readyz(self):
+        """GET /readyz on the admin port: ready all along (a draining old process no longer
+        answers it once the new one is ready)."""
+        n = 0
+        while self.running(n):
+            n += 1
+            try:
+                r = request(self.readyz_port, "/readyz", timeout=5)
+                if r.status == 200:
+                    with self.lock:
+                        self.readyz_ok += 1
+                else:
+                    self.record(None, "/readyz %d %r" % (r.status, r.body))
+            except Exception as e:  # noqa: BLE001
+                self.record(None, "/readyz: %r" % e)
+            time.sleep(0.005)
 
     def count(self):
         with self.lock:

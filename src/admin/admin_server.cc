@@ -276,10 +276,15 @@ std::string AdminServer::startListening(int rc, const config::SocketAddress& add
   return "";
 }
 
+void AdminServer::stopListening() {
+  if (open_) uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), nullptr);
+  open_ = false;
+}
+
 void AdminServer::close() {
   if (closed_) return;
   closed_ = true;
-  if (open_) uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), nullptr);
+  stopListening();
   for (AdminConn* c = conns_; c; c = c->next) c->close();
 }
 

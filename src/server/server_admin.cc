@@ -73,6 +73,7 @@ std::string Server::setUpTelemetry(const config::Config& cfg) {
 std::string Server::reloadConfig() { return reload("POST /reload"); }
 
 std::string Server::notReadyReason() const {
+  if (upgradedAway_) return "";  // the new process serves; this one only finishes requests
   if (shuttingDown_) return "draining";
   // A loop that has missed this many heartbeats is stuck in a callback: its sockets' accept
   // queues fill while the others serve, so the instance should leave the load balancer.

@@ -64,6 +64,9 @@ void Server::onUpgradeDone(bool ready, pid_t pid, const std::string& why) {
            "drains (up to %lld ms)",
            pid, ::getpid(), static_cast<long long>(fileConfig_->timeouts.shutdown.count()));
   upgradedAway_ = true;
+  // The new process answers the admin API from now on (/readyz of this draining one would
+  // say 503, and a reload here would be lost).
+  if (admin_) admin_->stopListening();
   beginShutdown();
 }
 

@@ -72,6 +72,7 @@ struct Upgrader::Attempt {
   bool procClosed = false;
   bool pollClosed = false;
   std::string refusal;  // "failed <why>" from the new process
+  std::string sendError;  // the handover itself failed (the process is killed)
 
   // Stops following the process (it is the service now, or this process is going away).
   void closeProc() {
@@ -138,6 +139,8 @@ std::string Upgrader::start(const std::vector<Offer>& sockets) {
       std::string why;
       if (!a->refusal.empty()) {
         why = "the new process refused to start: " + a->refusal;
+      } else if (signum == SIGKILL && !a->sendError.empty()) {
+        why = "handing the sockets over failed: " + a->sendError;
       } else if (signum) {
         why = "the new process was killed by signal " + std::to_string(signum) +
               " before it was ready";
@@ -180,8 +183,10 @@ std::string Upgrader::start(const std::vector<Offer>& sockets) {
   uv_poll_init(loop_, &a->poll, sv[0]);
   a->poll.data = a;
   if (!sent) {
+    // Most often the new process is gone already (a binary that exits at once): its exit
+    // status, reported by the exit callback, says more than EPIPE.
+    a->sendError = std::strerror(errno);
     ::kill(a->proc.pid, SIGKILL);
-    finish(a, false, std::string("handing the sockets over failed: ") + std::strerror(errno));
     return "";
   }
   uv_poll_start(&a->poll, UV_READABLE | UV_DISCONNECT, [](uv_poll_t* h, int status, int) {

@@ -37,6 +37,9 @@ class AdminServer {
   // Bearer token POSTs need; "" = none.
   void setToken(std::string token) { token_ = std::move(token); }
   uint16_t port() const { return port_; }
+  // Stops accepting; open connections are served on (after a binary upgrade handed the
+  // socket to the new process, which answers new connections from then on). Idempotent.
+  void stopListening();
   // Stops listening and closes all connections (idempotent). The loop can end afterwards.
   void close();
 

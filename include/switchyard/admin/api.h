@@ -34,6 +34,7 @@ struct Response {
 class Host {
  public:
   virtual ~Host() = default;
+  // Draining for good (SIGTERM): /healthz answers 503.
   virtual bool draining() const = 0;
   virtual void writeMetrics(std::string& out) = 0;
   virtual void writeStatus(std::string& out) = 0;

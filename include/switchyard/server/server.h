@@ -47,7 +47,9 @@ class Server final : private admin::Host {
 
  private:
   // admin::Host (server_admin.cc)
-  bool draining() const override { return shuttingDown_; }
+  // After an upgrade handed the sockets over, the address is served on by the new process:
+  // /healthz and /readyz of this draining one do not take it out of a load balancer.
+  bool draining() const override { return shuttingDown_ && !upgradedAway_; }
   void writeMetrics(std::string& out) override;
   void writeStatus(std::string& out) override;
   std::string reloadConfig() override;  // reload("POST /reload")
