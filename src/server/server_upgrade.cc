@@ -47,7 +47,10 @@ std::string Server::startUpgrade() {
   for (const config::Listener& l : snap_->config->listeners) {
     auto it = listenDups_.find(listenerKey(l));
     if (it == listenDups_.end()) continue;
-    for (int fd : it->second) offers.push_back({"listener", upgrade::addressKey(l.listen), fd});
+    for (int fd : it->second) {
+      if (fd < 0) return "listener " + l.name + " has a socket this process could not duplicate";
+      offers.push_back({"listener", upgrade::addressKey(l.listen), fd});
+    }
   }
   if (admin_ && admin_->fd() >= 0)
     offers.push_back({"admin", upgrade::addressKey(snap_->config->admin.listen), admin_->fd()});
