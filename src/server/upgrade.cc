@@ -86,6 +86,22 @@ struct Upgrader::Attempt {
     uv_close(reinterpret_cast<uv_handle_t*>(&poll), onClosed);
     uv_close(reinterpret_cast<uv_handle_t*>(&timer), onClosed);
   }
+  // Reads one message from the new process: 1 if one was handled, 0 if none is waiting, -1
+  // once the channel is closed (or broken).
+  int readMessage() {
+    if (channel < 0) return -1;
+    char buf[4096];
+    ssize_t n = ::recv(channel, buf, sizeof buf, MSG_DONTWAIT);
+    if (n < 0) return errno == EAGAIN || errno == EINTR ? 0 : -1;
+    if (n == 0) return -1;
+    std::string_view msg(buf, static_cast<size_t>(n));
+    if (msg == "ready") {
+      if (owner) owner->finish(this, true, "");
+    } else if (msg.starts_with("failed ")) {
+      refusal = std::string(msg.substr(7));
+    }
+    return 1;
+  }
   static void onClosed(uv_handle_t* h) {
     auto* a = static_cast<Attempt*>(h->data);
     if (h == reinterpret_cast<uv_handle_t*>(&a->poll) && a->channel >= 0) {
@@ -135,6 +151,9 @@ std::string Upgrader::start(const std::vector<Offer>& sockets) {
   opts.exit_cb = [](uv_process_t* p, int64_t status, int signum) {
     auto* a = static_cast<Attempt*>(p->data);
     a->exited = true;
+    // Its last words may still wait in the channel (the exit can be seen first).
+    while (a->owner && a->readMessage() > 0) {
+    }
     if (Upgrader* u = a->owner) {
       std::string why;
       if (!a->refusal.empty()) {
@@ -191,19 +210,8 @@ std::string Upgrader::start(const std::vector<Offer>& sockets) {
   }
   uv_poll_start(&a->poll, UV_READABLE | UV_DISCONNECT, [](uv_poll_t* h, int status, int) {
     auto* a = static_cast<Attempt*>(h->data);
-    char buf[4096];
-    ssize_t n = status < 0 ? -1 : ::recv(a->channel, buf, sizeof buf, MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR) && status >= 0) return;
-    if (n <= 0) {  // closed without a word: the exit callback tells how it ended
-      uv_poll_stop(h);
-      return;
-    }
-    std::string_view msg(buf, static_cast<size_t>(n));
-    if (msg == "ready") {
-      if (a->owner) a->owner->finish(a, true, "");
-    } else if (msg.starts_with("failed ")) {
-      a->refusal = std::string(msg.substr(7));
-    }
+    // Closed without a word: the exit callback tells how it ended.
+    if (status < 0 || a->readMessage() < 0) uv_poll_stop(h);
   });
   uv_timer_start(&a->timer, [](uv_timer_t* t) {
     auto* a = static_cast<Attempt*>(t->data);
