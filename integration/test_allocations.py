@@ -1,6 +1,6 @@
 """Zero heap allocations per proxied request in steady state (the Performance issue's target),
 measured with a counting allocator: integration/tools/alloc_count.c, preloaded into the real
-binary, counts every malloc/calloc/realloc/memalign and reports the total on SIGUSR2."""
+binary, counts every malloc/calloc/realloc/memalign and reports the total on SIGWINCH."""
 
 import http.client
 import os
@@ -27,7 +27,7 @@ def shim(tmp_path, switchyard_bin):
 
 
 def allocs(p, seen):
-    os.kill(p.proc.pid, signal.SIGUSR2)
+    os.kill(p.proc.pid, signal.SIGWINCH)
     wait_until(lambda: len(re.findall(r"^allocs (\d+)$", p.stderr(), re.M)) > seen, 5,
                what="allocation report")
     return int(re.findall(r"^allocs (\d+)$", p.stderr(), re.M)[-1])

@@ -289,7 +289,13 @@ def test_compose_stack(switchyard_bin):
     check_config(switchyard_bin, config_path)
     cfg = yaml.safe_load(config_path.read_text())
     assert cfg["admin"]["listen"] == "0.0.0.0:9901"
-    published = {int(p.split(":")[1]) for p in sy["ports"]}
+    # The admin API takes POSTs only with the token, which comes from a compose secret.
+    (secret,) = sy["secrets"]
+    assert cfg["admin"]["token_file"] == "/run/secrets/%s" % secret
+    token = (DOCKER / compose()["secrets"][secret]["file"]).read_text()
+    assert len(token.strip().splitlines()) == 1 and " " not in token.strip()
+    assert "127.0.0.1:9901:9901" in sy["ports"]  # not published beyond the host
+    published = {int(p.split(":")[-1]) for p in sy["ports"]}
     assert published == {port_of(cfg["listeners"][0]["listen"]), 9901}
     shutdown = duration_s(cfg.get("timeouts", {}).get("shutdown", "30s"))
     assert duration_s(sy["stop_grace_period"]) > shutdown
@@ -479,14 +485,20 @@ def test_kubernetes_manifests(switchyard_bin, tmp_path):
     (c,) = spec["containers"]
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
     assert ports == {"http": http_port, "admin": admin_port}
-    for probe in ("readinessProbe", "livenessProbe"):
+    for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
         get = c[probe]["httpGet"]
-        assert get["path"] == "/healthz" and ports.get(get["port"], get["port"]) == admin_port
+        assert get["path"] == path and ports.get(get["port"], get["port"]) == admin_port
     assert c["args"] == ["-c", CONFIG_PATH]
     mount = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
     volumes = {v["name"]: v for v in spec["volumes"]}
     (vol,) = [n for n, m in mount.items() if m == os.path.dirname(CONFIG_PATH)]
     assert volumes[vol]["configMap"]["name"] == "switchyard"
+    # admin.token_file is a key of a Secret mounted as a file, readable by the pod's group.
+    token_dir, token_key = os.path.split(cfg["admin"]["token_file"])
+    (tvol,) = [n for n, m in mount.items() if m == token_dir]
+    secret = objs[("Secret", volumes[tvol]["secret"]["secretName"])]
+    assert token_key in secret["stringData"]
+    assert spec["securityContext"]["fsGroup"] == spec["securityContext"]["runAsGroup"]
     pre_stop = c["lifecycle"]["preStop"]["exec"]["command"]
     assert pre_stop[0].endswith("sleep")
     grace = spec["terminationGracePeriodSeconds"]
@@ -545,11 +557,13 @@ def test_systemd_unit(switchyard_bin, tmp_path):
         return service[key][0]
 
     start = shlex.split(one("ExecStart"))
-    assert start[1:] == ["-c", CONFIG_PATH]
+    assert start[1:3] == ["-c", CONFIG_PATH]
+    assert start[3] == "--pid-file" and start[4].startswith("/run/%s/" % one("RuntimeDirectory"))
     assert shlex.split(one("ExecStartPre")) == [start[0], "--check", "-c", CONFIG_PATH]
-    reload = service["ExecReload"]
-    assert reload[-1] == "/bin/kill -HUP $MAINPID"
-    assert "--check" in reload[0]
+    # A refused reload makes `systemctl reload` fail: the command waits for the outcome.
+    assert shlex.split(one("ExecReload")) == [start[0], "--reload", "-c", CONFIG_PATH]
+    assert one("Type") == "notify"
+    assert one("NotifyAccess") == "all"  # the new process of a binary upgrade sends MAINPID=
     assert one("KillSignal") == "SIGTERM"
     assert duration_s(one("TimeoutStopSec")) > DEFAULT_SHUTDOWN_S
     assert one("User") not in ("root", "0")

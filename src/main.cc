@@ -8,7 +8,9 @@
 #include "switchyard/common/log.h"
 #include "switchyard/config/loader.h"
 #include "switchyard/geo/locator.h"
+#include "switchyard/server/reload_client.h"
 #include "switchyard/server/server.h"
+#include "switchyard/server/upgrade.h"
 
 namespace {
 
@@ -23,12 +25,16 @@ void usage(FILE* out) {
                "  -c, --config FILE   configuration file (default %s)\n"
                "  -t, --check         validate the configuration and exit (0 = valid, 1 = not)\n"
                "  -w, --watch         reload when the configuration file changes\n"
+               "  --pid-file FILE     write the pid to FILE (taken over by an upgrade)\n"
+               "  --reload            ask the running instance to reload (POST /reload on\n"
+               "                      admin.listen); exit 0 if it did, 1 with the reason if not\n"
                "  --log-level LEVEL   debug | info | warn | error (default info)\n"
                "  -v, --version       print the version and exit\n"
                "  -h, --help          print this help and exit\n"
                "\n"
                "Signals: SIGHUP reloads the file; SIGTERM/SIGINT drain in-flight requests and\n"
-               "exit 0; a second SIGINT exits at once; SIGUSR1 reopens the access log.\n"
+               "exit 0; a second SIGINT exits at once; SIGUSR1 reopens the access log;\n"
+               "SIGUSR2 starts the binary now on disk and hands it the sockets (upgrade).\n"
                "Metrics and the admin API are served on admin.listen (default\n"
                "http://127.0.0.1:9901/metrics).\n",
                kDefaultConfig);
@@ -37,9 +43,12 @@ void usage(FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  sy::server::upgrade::rememberCommandLine(argc, argv);
   std::string path = kDefaultConfig;
+  std::string pidFile;
   bool check = false;
   bool watch = false;
+  bool reload = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if ((a == "-c" || a == "--config") && i + 1 < argc) {
@@ -48,6 +57,10 @@ int main(int argc, char** argv) {
       check = true;
     } else if (a == "-w" || a == "--watch") {
       watch = true;
+    } else if (a == "--pid-file" && i + 1 < argc) {
+      pidFile = argv[++i];
+    } else if (a == "--reload") {
+      reload = true;
     } else if (a == "-v" || a == "--version") {
       std::printf("switchyard %s\n", SWITCHYARD_VERSION);
       return 0;
@@ -71,9 +84,11 @@ int main(int argc, char** argv) {
     }
   }
 
+  if (reload) return sy::server::requestReload(path);
   auto cfg = sy::config::loadConfigFile(path);
   if (!cfg) {
     std::fprintf(stderr, "switchyard: invalid configuration: %s\n", cfg.error().format().c_str());
+    sy::server::upgrade::reportStartFailure("invalid configuration: " + cfg.error().format());
     return 1;
   }
   if (check) {
@@ -87,5 +102,6 @@ int main(int argc, char** argv) {
     return 0;
   }
   sy::server::Server server(path, watch);
+  server.setPidFile(pidFile);
   return server.run(std::make_shared<const sy::config::Config>(std::move(*cfg)));
 }

@@ -1,6 +1,7 @@
 // LD_PRELOAD shim: counts heap allocations (malloc, calloc, realloc, memalign family) and
 // direct anonymous mmap calls (the I/O block pool maps its blocks) in the whole process;
-// SIGUSR2 writes "allocs N" to stderr. For the allocation-per-request check.
+// SIGWINCH writes "allocs N" to stderr. For the allocation-per-request check. (Not SIGUSR2:
+// switchyard upgrades its binary on that one.)
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdatomic.h>
@@ -48,4 +49,4 @@ static void report(int sig) {
   (void)ignored;
 }
 
-__attribute__((constructor)) static void init(void) { signal(SIGUSR2, report); }
+__attribute__((constructor)) static void init(void) { signal(SIGWINCH, report); }

@@ -1,6 +1,7 @@
 #include "switchyard/admin/admin_server.h"
 
 #include <cstring>
+#include <unistd.h>
 #include <memory>
 
 #include "switchyard/common/log.h"
@@ -56,8 +57,10 @@ class AdminConn final : public http::Parser::Handler {
     method_ = llhttp_method_name(static_cast<llhttp_method_t>(p.method()));
     target_ = p.url();
     authorization_.clear();
+    hasOrigin_ = false;
     for (const http::Header& h : p.headers()) {
       if (http::equalsIgnoreCase(p.view(h.name), "authorization")) authorization_ = p.view(h.value);
+      if (http::equalsIgnoreCase(p.view(h.name), "origin")) hasOrigin_ = true;
     }
     bodyBytes_ = 0;
     if (p.hasContentLength() && p.contentLength() > kMaxBody) {
@@ -158,7 +161,7 @@ class AdminConn final : public http::Parser::Handler {
   }
 
   void answer() {
-    Request req{method_, target_, authorization_};
+    Request req{method_, target_, authorization_, hasOrigin_};
     Response resp = handle(server_.host_, req, server_.token_);
     if (!parser_.keepAlive()) closeAfter_ = true;
     send(resp, method_ == "HEAD");
@@ -220,6 +223,7 @@ class AdminConn final : public http::Parser::Handler {
   std::string method_;
   std::string target_;
   std::string authorization_;
+  bool hasOrigin_ = false;
   uint64_t bodyBytes_ = 0;
 };
 
@@ -233,6 +237,30 @@ std::string AdminServer::listen(const config::SocketAddress& addr) {
   tcp_.data = this;
   open_ = true;
   rc = uv_tcp_bind(&tcp_, reinterpret_cast<const sockaddr*>(&addr.addr), 0);
+  return startListening(rc, addr);
+}
+
+std::string AdminServer::adopt(int fd, const config::SocketAddress& addr) {
+  int rc = uv_tcp_init(loop_, &tcp_);
+  if (rc != 0) {
+    ::close(fd);
+    return std::string("admin listener: ") + uv_strerror(rc);
+  }
+  tcp_.data = this;
+  open_ = true;
+  rc = uv_tcp_open(&tcp_, fd);
+  if (rc != 0) ::close(fd);
+  return startListening(rc, addr);
+}
+
+int AdminServer::fd() const {
+  uv_os_fd_t fd = -1;
+  if (!open_ || closed_ || uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd) != 0)
+    return -1;
+  return fd;
+}
+
+std::string AdminServer::startListening(int rc, const config::SocketAddress& addr) {
   if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&tcp_), 128, onConnection);
   if (rc != 0) {
     close();
@@ -248,10 +276,15 @@ std::string AdminServer::listen(const config::SocketAddress& addr) {
   return "";
 }
 
+void AdminServer::stopListening() {
+  if (open_) uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), nullptr);
+  open_ = false;
+}
+
 void AdminServer::close() {
   if (closed_) return;
   closed_ = true;
-  if (open_) uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), nullptr);
+  stopListening();
   for (AdminConn* c = conns_; c; c = c->next) c->close();
 }
 

@@ -125,6 +125,12 @@ Response handle(Host& host, const Request& req, std::string_view token) {
   const bool get = req.method == "GET" || req.method == "HEAD";
   const bool post = req.method == "POST";
 
+  if (post && req.hasOrigin) {
+    // Browsers send Origin on cross-site POSTs; curl, scripts and probes do not. Refusing it
+    // keeps a web page from driving a loopback admin API through the operator's browser.
+    return jsonError(403, "POST with an Origin header refused: the admin API is not for "
+                          "browsers");
+  }
   if (post && !token.empty() && !bearerMatches(req.authorization, token)) {
     Response r = jsonError(401, "missing or wrong bearer token (admin.token_file)");
     r.authChallenge = true;
@@ -141,6 +147,20 @@ Response handle(Host& host, const Request& req, std::string_view token) {
   if (path == "/healthz") {
     if (!get) return methodNotAllowed("GET, HEAD");
     return host.draining() ? text(503, "draining") : text(200, "ok");
+  }
+  if (path == "/readyz") {
+    if (!get) return methodNotAllowed("GET, HEAD");
+    std::string why = host.notReadyReason();
+    return why.empty() ? text(200, "ready") : text(503, why);
+  }
+  if (path == "/upgrade") {
+    if (!post) return methodNotAllowed("POST");
+    std::string err = host.startUpgrade();
+    if (!err.empty()) return jsonError(409, err);
+    Response r;
+    r.status = 202;
+    r.body = "{\"upgrading\":true}\n";
+    return r;
   }
   if (path == "/status") {
     if (!get) return methodNotAllowed("GET, HEAD");
@@ -162,7 +182,8 @@ Response handle(Host& host, const Request& req, std::string_view token) {
     if (!post) return methodNotAllowed("POST");
     return backendAction(host, parts[1], parts[3], parts[4]);
   }
-  return jsonError(404, "not found (endpoints: /metrics, /healthz, /status, POST /reload, "
+  return jsonError(404, "not found (endpoints: /metrics, /healthz, /readyz, /status, "
+                        "POST /reload, POST /upgrade, "
                         "POST /pools/{pool}/backends/{backend}/{drain|enable|disable})");
 }
 

@@ -2,6 +2,9 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -79,6 +82,19 @@ void loadWorkers(const MapView& top, Config& config) {
   config.workers = static_cast<unsigned>(count);
 }
 
+bool isLoopback(const SocketAddress& a) {
+  const auto* sa = reinterpret_cast<const sockaddr*>(&a.addr);
+  if (sa->sa_family == AF_INET) {
+    return (ntohl(reinterpret_cast<const sockaddr_in*>(sa)->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (sa->sa_family == AF_INET6) {
+    const in6_addr& ip = reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr;
+    if (IN6_IS_ADDR_LOOPBACK(&ip)) return true;
+    return IN6_IS_ADDR_V4MAPPED(&ip) && ip.s6_addr[12] == 127;
+  }
+  return false;
+}
+
 void loadAdmin(const MapView& top, Config& config) {
   std::optional<YAML::Node> node = top.get("admin");
   if (!node) return;
@@ -91,6 +107,14 @@ void loadAdmin(const MapView& top, Config& config) {
   }
   if (m.string("token_file", config.admin.tokenFile) && config.admin.tokenFile->empty()) {
     w.fail(*m.get("token_file"), m.pathOf("token_file"), "must not be empty (use null for none)");
+  }
+  // The admin API can reload, drain and upgrade: reachable from other hosts only with a token.
+  if (std::optional<YAML::Node> listen = m.get("listen");
+      listen && w.ok() && !config.admin.tokenFile && !isLoopback(config.admin.listen)) {
+    w.fail(*listen, m.pathOf("listen"),
+           config.admin.listen.text +
+               " is reachable from other hosts: set admin.token_file (every POST then needs "
+               "the token) or listen on a loopback address such as 127.0.0.1:9901");
   }
 }
 

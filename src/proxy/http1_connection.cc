@@ -115,7 +115,10 @@ void Http1Connection::drain() {
     h2_->drain();
     return;
   }
-  if (phase_ == Phase::kIdle && in_.unparsed() == 0 && clientWrites_ == 0) abort();
+  // An idle kept-alive connection may have a request on its way already: closing now would
+  // lose it, so it gets a short grace (a request arriving is answered with Connection: close).
+  if (phase_ == Phase::kIdle && in_.unparsed() == 0 && clientWrites_ == 0)
+    setClientDeadline(uv_now(w_.loop()) + kDrainIdleGraceMs);
 }
 
 const config::ClientTimeouts& Http1Connection::timeouts() const {

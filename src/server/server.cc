@@ -1,6 +1,8 @@
 #include "switchyard/server/server.h"
 
+#include <cstdio>
 #include <cstdlib>
+#include <fcntl.h>
 
 #include <sys/resource.h>
 #include <csignal>
@@ -10,6 +12,8 @@
 #include "switchyard/common/log.h"
 #include "switchyard/config/loader.h"
 #include "switchyard/net/socket.h"
+#include "switchyard/server/cpus.h"
+#include "switchyard/server/notify.h"
 
 namespace sy::server {
 namespace {
@@ -24,22 +28,27 @@ double wallSeconds() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
-unsigned onlineCores() {
-  long n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n > 0 ? static_cast<unsigned>(n) : 1;
-}
-
 Server::Server(std::string configPath, bool watch)
     : configPath_(std::move(configPath)), watchRequested_(watch) {}
 
 std::expected<std::vector<int>, std::string> Server::openListener(const config::Listener& l) {
   const unsigned workers = workers_.empty() ? workerCount_ : static_cast<unsigned>(workers_.size());
   std::vector<int> fds;
+  if (inherited_) fds = inherited_->takeListeners(l.listen);
+  const size_t inherited = fds.size();
   config::SocketAddress addr = l.listen;
-  for (unsigned w = 0; w < workers; ++w) {
+  if (addr.port == 0 && !fds.empty()) {
+    addr.port = static_cast<uint16_t>(net::boundPort(fds[0]));
+    auto* sa = reinterpret_cast<sockaddr*>(&addr.addr);
+    if (sa->sa_family == AF_INET)
+      reinterpret_cast<sockaddr_in*>(sa)->sin_port = htons(addr.port);
+    else
+      reinterpret_cast<sockaddr_in6*>(sa)->sin6_port = htons(addr.port);
+  }
+  while (fds.size() < workers) {
     auto fd = net::openListenSocket(addr, kBacklog);
     if (!fd) {
-      for (int f : fds) ::close(f);
+      for (size_t i = inherited; i < fds.size(); ++i) ::close(fds[i]);
       return std::unexpected("listener " + l.name + ": " + fd.error());
     }
     if (addr.port == 0) {
@@ -53,31 +62,49 @@ std::expected<std::vector<int>, std::string> Server::openListener(const config::
     }
     fds.push_back(*fd);
   }
-  LOG_INFO("listener %s on %s:%u (%u workers)", l.name.c_str(), addr.host.c_str(), addr.port,
-           workers);
+  std::vector<int>& dups = listenDups_[listenerKey(l)];
+  for (int fd : fds) dups.push_back(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  if (inherited > 0) {
+    LOG_INFO("listener %s on %s:%u (%u workers; %zu sockets taken over from the old process)",
+             l.name.c_str(), addr.host.c_str(), addr.port, workers, inherited);
+  } else {
+    LOG_INFO("listener %s on %s:%u (%u workers)", l.name.c_str(), addr.host.c_str(), addr.port,
+             workers);
+  }
   return fds;
+}
+
+void Server::closeListenDups(const std::string& key) {
+  auto it = listenDups_.find(key);
+  if (it == listenDups_.end()) return;
+  for (int fd : it->second)
+    if (fd >= 0) ::close(fd);
+  listenDups_.erase(it);
 }
 
 Server::~Server() = default;
 
 int Server::run(std::shared_ptr<const config::Config> cfg) {
-  const unsigned workers = cfg->workers ? cfg->workers : onlineCores();
+  std::string inheritError;
+  inherited_ = upgrade::Inherited::receive(inheritError);
+  if (!inheritError.empty()) return startupFailed(inheritError);
+  const unsigned workers = cfg->workers ? cfg->workers : autoWorkerCount();
   // Descriptors needed before the first client: stdio, the main loop and its signal pipes,
   // the admin listener, the access log, and per worker an epoll fd, a wake-up fd and one socket
-  // per listener; plus a little room to serve. Below that libuv itself may abort, so say so.
-  const uint64_t needed = 16 + 8 + workers * (2 + cfg->listeners.size()) + 8;
+  // per listener (and the main thread's duplicate of it); plus a little room to serve. Below
+  // that libuv itself may abort, so say so.
+  const uint64_t needed = 16 + 8 + workers * (2 + 2 * cfg->listeners.size()) + 6;
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < needed) {
-    LOG_ERROR("the descriptor limit (ulimit -n) is %llu; %u workers and %zu listeners need at "
-              "least %llu to start (raise it, e.g. LimitNOFILE= in the systemd unit)",
-              static_cast<unsigned long long>(rl.rlim_cur), workers, cfg->listeners.size(),
-              static_cast<unsigned long long>(needed));
-    return 1;
+    char msg[256];
+    std::snprintf(msg, sizeof msg,
+                  "the descriptor limit (ulimit -n) is %llu; %u workers and %zu listeners need at "
+                  "least %llu to start (raise it, e.g. LimitNOFILE= in the systemd unit)",
+                  static_cast<unsigned long long>(rl.rlim_cur), workers, cfg->listeners.size(),
+                  static_cast<unsigned long long>(needed));
+    return startupFailed(msg);
   }
-  if (std::string err = setUpTelemetry(*cfg); !err.empty()) {
-    LOG_ERROR("%s", err.c_str());
-    return 1;
-  }
+  if (std::string err = setUpTelemetry(*cfg); !err.empty()) return startupFailed(err);
   signal(SIGPIPE, SIG_IGN);
   workerCount_ = workers;
   fileConfig_ = cfg;
@@ -87,13 +114,13 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
   for (const config::Listener& l : cfg->listeners) {
     auto opened = openListener(l);
     if (!opened) {
-      LOG_ERROR("%s", opened.error().c_str());
       for (auto& v : fds)
         for (const ListenFd& f : v) ::close(f.fd);
-      return 1;
+      return startupFailed(opened.error());
     }
     const uint32_t slot = listenerSlot(l.name);
-    for (unsigned w = 0; w < workers; ++w) fds[w].push_back({listenerKey(l), (*opened)[w], slot});
+    for (size_t i = 0; i < opened->size(); ++i)
+      fds[i % workers].push_back({listenerKey(l), (*opened)[i], slot});
   }
 
   // The loop and signal watchers fail only without descriptors or memory: a start-up error.
@@ -111,6 +138,7 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
   if (rc == 0) rc = initSignal(&sigint_, SIGINT);
   if (rc == 0) rc = initSignal(&sighup_, SIGHUP);
   if (rc == 0) rc = initSignal(&sigusr1_, SIGUSR1);
+  if (rc == 0) rc = initSignal(&sigusr2_, SIGUSR2);
   if (rc != 0) {
     LOG_ERROR("cannot set up the main event loop: %s", uv_strerror(rc));
     std::_Exit(1);
@@ -131,7 +159,7 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
                              : buildSnapshot(discovery_->expand(cfg), nullptr, workers, ++version_);
   if (shuttingDown_ || !built) {  // stopped while waiting, or invalid: no worker ever started
     if (!shuttingDown_) {
-      LOG_ERROR("invalid configuration: %s", built.error().c_str());
+      startupFailed("invalid configuration: " + built.error());
       exitCode_ = 1;
       shuttingDown_ = true;
       checkWorkersDone();
@@ -150,11 +178,13 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
   admin::Host& host = *this;
   admin_ = std::make_unique<admin::AdminServer>(&loop_, host);
   admin_->setToken(std::move(pendingToken_));
-  if (std::string err = admin_->listen(cfg->admin.listen); !err.empty()) {
-    LOG_ERROR("%s", err.c_str());
+  const int adminFd = inherited_ ? inherited_->takeAdmin(cfg->admin.listen) : -1;
+  if (std::string err = adminFd >= 0 ? admin_->adopt(adminFd, cfg->admin.listen)
+                                     : admin_->listen(cfg->admin.listen);
+      !err.empty()) {
     for (auto& v : fds)
       for (const ListenFd& f : v) ::close(f.fd);
-    return 1;
+    return startupFailed(err);
   }
   LOG_INFO("admin API and metrics on http://%s:%u/metrics", cfg->admin.listen.host.c_str(),
            admin_->port());
@@ -167,19 +197,26 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
   }
   LOG_INFO("switchyard %s started: %u workers, %zu pools, config %s", SWITCHYARD_VERSION,
            workers, cfg->pools.size(), configPath_.c_str());
+  announceReady();
 
   uv_run(&loop_, UV_RUN_DEFAULT);
 
   for (auto& w : workers_) w->join();
   accessLog_->stop();
   uv_loop_close(&loop_);
-  LOG_INFO("switchyard stopped");
+  if (!pidFile_.empty()) upgrade::removePidFileIfOurs(pidFile_);
+  LOG_INFO("switchyard stopped%s", upgradedAway_ ? " (the upgraded process serves on)" : "");
   return exitCode_;
 }
 
 void Server::onSignal(int signum) {
   if (signum == SIGHUP) {
     reload("SIGHUP");
+    return;
+  }
+  if (signum == SIGUSR2) {
+    if (std::string err = startUpgrade(); !err.empty())
+      LOG_ERROR("SIGUSR2: upgrade not started: %s", err.c_str());
     return;
   }
   if (signum == SIGUSR1) {
@@ -199,12 +236,17 @@ void Server::onSignal(int signum) {
   }
   LOG_INFO("%s: draining (up to %lld ms), no new connections", signum == SIGTERM ? "SIGTERM" : "SIGINT",
            static_cast<long long>(fileConfig_->timeouts.shutdown.count()));
+  notify::stopping();
   beginShutdown();
 }
 
 void Server::beginShutdown() {
   shuttingDown_ = true;
   for (auto& w : workers_) w->postShutdown();
+  // The workers close their sockets; with the duplicates gone too, the kernel refuses new
+  // connections (unless an upgraded process holds the sockets and accepts them).
+  while (!listenDups_.empty()) closeListenDups(listenDups_.begin()->first);
+  if (upgrader_) upgrader_->close();
   uv_timer_start(&shutdownTimer_, [](uv_timer_t*) {
     LOG_WARN("shutdown timeout reached with requests still in flight: exiting");
     _exit(0);
@@ -221,6 +263,7 @@ void Server::checkWorkersDone() {
   uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sighup_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sigusr1_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sigusr2_), nullptr);
   if (admin_) admin_->close();
   uv_close(reinterpret_cast<uv_handle_t*>(&shutdownTimer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&pollTimer_), nullptr);
@@ -273,6 +316,7 @@ std::string Server::reload(const char* trigger) {
     LOG_WARN("%s: reload ignored while starting (the workers are not running yet)", trigger);
     return "still starting";
   }
+  notify::reloading();
   auto loaded = config::loadConfigFile(configPath_);
   std::string token;
   std::string err = loaded ? readToken(*loaded, token) : loaded.error().format();
@@ -282,6 +326,7 @@ std::string Server::reload(const char* trigger) {
     err = publish(cfg);
   }
   countReload(err);
+  notify::reloaded(err, version_);
   if (!err.empty()) {
     LOG_ERROR("%s: reload refused, keeping the running config: %s", trigger, err.c_str());
     return err;
@@ -312,6 +357,7 @@ std::string Server::publish(const std::shared_ptr<const config::Config>& cfg) {
   // Listeners whose name and address are unchanged keep their sockets; new ones are opened
   // here (a bind failure refuses the whole change); workers close the removed ones.
   std::vector<std::vector<ListenFd>> fresh(workers);
+  std::vector<std::string> openedKeys;
   for (const auto& l : cfg->listeners) {
     bool known = false;
     for (const auto& ol : snap_->config->listeners) known = known || listenerKey(ol) == listenerKey(l);
@@ -320,15 +366,21 @@ std::string Server::publish(const std::shared_ptr<const config::Config>& cfg) {
     if (!opened) {
       for (auto& v : fresh)
         for (const ListenFd& f : v) ::close(f.fd);
+      for (const std::string& key : openedKeys) closeListenDups(key);
       return opened.error();
     }
+    openedKeys.push_back(listenerKey(l));
     const uint32_t slot = listenerSlot(l.name);
-    for (unsigned w = 0; w < workers; ++w) fresh[w].push_back({listenerKey(l), (*opened)[w], slot});
+    for (size_t i = 0; i < opened->size(); ++i)
+      fresh[i % workers].push_back({listenerKey(l), (*opened)[i], slot});
   }
   for (const auto& ol : snap_->config->listeners) {
     bool kept = false;
     for (const auto& l : cfg->listeners) kept = kept || listenerKey(ol) == listenerKey(l);
-    if (!kept) LOG_INFO("reload: listener %s (%s) removed", ol.name.c_str(), ol.listen.text.c_str());
+    if (!kept) {
+      LOG_INFO("reload: listener %s (%s) removed", ol.name.c_str(), ol.listen.text.c_str());
+      closeListenDups(listenerKey(ol));
+    }
   }
   snap_ = std::move(*built);
   ++version_;

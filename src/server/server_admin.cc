@@ -1,12 +1,14 @@
 // The server's side of observability: start-up of stats and the access log, and what the admin
 // API asks of the server (admin::Host). Main thread only.
 
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
 #include <uv.h>
 
 #include "switchyard/common/log.h"
+#include "switchyard/server/cpus.h"
 #include "switchyard/server/server.h"
 
 namespace sy::server {
@@ -47,7 +49,7 @@ uint32_t Server::listenerSlot(const std::string& name) {
 }
 
 std::string Server::setUpTelemetry(const config::Config& cfg) {
-  const unsigned workers = cfg.workers ? cfg.workers : onlineCores();
+  const unsigned workers = cfg.workers ? cfg.workers : autoWorkerCount();
   startNs_ = uv_hrtime();
   // Listeners a reload adds get the spare slots; past those they share the last one.
   metrics::setListenerSlots(static_cast<uint32_t>(cfg.listeners.size()) + kSpareListenerSlots);
@@ -69,6 +71,25 @@ std::string Server::setUpTelemetry(const config::Config& cfg) {
 }
 
 std::string Server::reloadConfig() { return reload("POST /reload"); }
+
+std::string Server::notReadyReason() const {
+  if (upgradedAway_) return "";  // the new process serves; this one only finishes requests
+  if (shuttingDown_) return "draining";
+  // A loop that has missed this many heartbeats is stuck in a callback: its sockets' accept
+  // queues fill while the others serve, so the instance should leave the load balancer.
+  constexpr uint64_t kStalledNs = 12 * Worker::kHeartbeatMs * 1'000'000;
+  const uint64_t now = uv_hrtime();
+  for (const auto& w : workers_) {
+    const uint64_t beat = w->lastHeartbeatNs();
+    if (now > beat && now - beat > kStalledNs) {
+      char why[96];
+      std::snprintf(why, sizeof why, "worker %u has not run its event loop for %.1f s", w->id(),
+                    static_cast<double>(now - beat) / 1e9);
+      return why;
+    }
+  }
+  return workers_.empty() ? "starting" : "";
+}
 
 void Server::countReload(const std::string& err) {
   if (err.empty()) {

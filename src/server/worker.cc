@@ -1,6 +1,8 @@
 #include "switchyard/server/worker.h"
 
+#include <cstdio>
 #include <cstdlib>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "switchyard/common/log.h"
@@ -90,9 +92,20 @@ void Worker::start(std::shared_ptr<const Snapshot> snap, std::vector<ListenFd> l
   uv_timer_start(&logFlush_, [](uv_timer_t* t) {
     if (auto* log = static_cast<Worker*>(t->data)->log_) log->flush();
   }, metrics::WorkerLog::kFlushIntervalMs, metrics::WorkerLog::kFlushIntervalMs);
+  heartbeat_.store(uv_hrtime(), std::memory_order_relaxed);
+  uv_timer_init(&loop_, &heartbeatTimer_);
+  heartbeatTimer_.data = this;
+  uv_timer_start(&heartbeatTimer_, [](uv_timer_t* t) {
+    static_cast<Worker*>(t->data)->heartbeat_.store(uv_hrtime(), std::memory_order_relaxed);
+  }, kHeartbeatMs, kHeartbeatMs);
   view_ = std::make_shared<WorkerView>(snap);
   for (const ListenFd& lf : listenFds) addListener(lf);
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    char name[16];
+    std::snprintf(name, sizeof name, "sy-worker-%u", id_);
+    pthread_setname_np(pthread_self(), name);  // `top -H`, and tests that stall one worker
+    run();
+  });
 }
 
 void Worker::run() {
@@ -208,7 +221,9 @@ void Worker::closeListener(std::unique_ptr<WorkerListener> l) {
   // session of it remains (sessions hold it until they end).
   WorkerListener* raw = l.release();
   raw->closed = true;
-  raw->routeIndex = -1;
+  // A drain keeps routing the requests its kept-alive connections still bring; a listener
+  // removed by a reload has no routes left.
+  if (!draining_) raw->routeIndex = -1;
   if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&raw->tcp)))
     uv_close(reinterpret_cast<uv_handle_t*>(&raw->tcp), [](uv_handle_t* h) {
       auto* wl = static_cast<WorkerListener*>(h->data);
@@ -236,6 +251,7 @@ void Worker::maybeFinish() {
     for (const auto& b : set->backends) upstream::UpstreamConn::closeAllIdle(*b, id_);
   uv_close(reinterpret_cast<uv_handle_t*>(&sweep_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&logFlush_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&heartbeatTimer_), nullptr);
   timers_->close();
   if (log_) log_->flush();
   // No request of this worker waits in a gate any more (no sessions), so no gate picks it.

@@ -26,6 +26,14 @@ struct FakeHost : Host {
     return reloadError;
   }
   uint64_t configVersion() const override { return version; }
+  std::string notReady;
+  std::string upgradeError;
+  int upgrades = 0;
+  std::string notReadyReason() const override { return notReady; }
+  std::string startUpgrade() override {
+    ++upgrades;
+    return upgradeError;
+  }
   bool setAdminState(std::string_view pool, std::string_view backend, AdminState s) override {
     if (pool != "web" || (backend != "b1" && backend != "127.0.0.1:9001")) return false;
     actions.push_back(std::string(pool) + "/" + std::string(backend) + "=" +
@@ -133,4 +141,36 @@ TEST_CASE("bearer token comparison and path decoding helpers") {
   CHECK_FALSE(decodeSegment("%4", out));
   CHECK_FALSE(decodeSegment("%zz", out));
   CHECK_FALSE(decodeSegment("%00", out));
+}
+
+TEST_CASE("readyz follows the host's readiness; healthz stays cheap") {
+  FakeHost h;
+  CHECK(call(h, "GET", "/readyz").status == 200);
+  h.notReady = "worker 1 has not run its loop for 4.0 s";
+  Response r = call(h, "GET", "/readyz");
+  CHECK(r.status == 503);
+  CHECK(r.body == "worker 1 has not run its loop for 4.0 s\n");
+  CHECK(call(h, "GET", "/healthz").status == 200);
+  CHECK(call(h, "POST", "/readyz").status == 405);
+}
+
+TEST_CASE("POST /upgrade starts an upgrade or says why not") {
+  FakeHost h;
+  CHECK(call(h, "POST", "/upgrade").status == 202);
+  h.upgradeError = "an upgrade is already in progress";
+  Response r = call(h, "POST", "/upgrade");
+  CHECK(r.status == 409);
+  CHECK(r.body.find("already in progress") != std::string::npos);
+  CHECK(call(h, "GET", "/upgrade").status == 405);
+  CHECK(call(h, "POST", "/upgrade", "", "sekrit").status == 401);
+  CHECK(h.upgrades == 2);
+}
+
+TEST_CASE("a POST with an Origin header is refused, token or not") {
+  FakeHost h;
+  CHECK(handle(h, Request{"POST", "/reload", "", true}, "").status == 403);
+  CHECK(handle(h, Request{"POST", "/reload", "Bearer sekrit", true}, "sekrit").status == 403);
+  CHECK(handle(h, Request{"GET", "/status", "", true}, "").status == 200);
+  CHECK(h.reloads == 0);
+  CHECK(handle(h, Request{"POST", "/reload", "Bearer sekrit", false}, "sekrit").status == 200);
 }

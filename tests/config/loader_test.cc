@@ -653,6 +653,17 @@ pools:
         "t.yaml:7:30: timeouts.upstream_connect: must be > 0");
   CHECK(topError("admin: {listen: localhost}\n") ==
         "t.yaml:7:17: admin.listen: must be host:port, e.g. 127.0.0.1:8080 or [::1]:8080");
+  CHECK(topError("admin: {listen: 0.0.0.0:9901}\n") ==
+        "t.yaml:7:17: admin.listen: 0.0.0.0:9901 is reachable from other hosts: set "
+        "admin.token_file (every POST then needs the token) or listen on a loopback address "
+        "such as 127.0.0.1:9901");
+  CHECK(topError("admin: {listen: \"[::]:9901\"}\n").find("admin.listen: [::]:9901 is reachable") !=
+        std::string::npos);
+  CHECK(topError("admin: {listen: 10.1.2.3:9901}\n").find("t.yaml:7:17:") == 0);
+  for (const char* ok : {"admin: {listen: 0.0.0.0:9901, token_file: /run/secrets/t}\n",
+                         "admin: {listen: 127.0.0.2:9901}\n", "admin: {listen: \"[::1]:9901\"}\n",
+                         "admin: {listen: \"[::ffff:127.0.0.1]:9901\"}\n"})
+    CHECK(loadConfigString(std::string(kMinimal) + ok, "t.yaml").has_value());
   CHECK(topError("geo: {trusted_proxies: [10.0.0.1/8]}\n") ==
         "t.yaml:7:25: geo.trusted_proxies[0]: has host bits set; did you mean 10.0.0.0/8?");
   CHECK(topError("geo: {client_header: \"X Region\"}\n") ==

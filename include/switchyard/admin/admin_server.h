@@ -29,15 +29,24 @@ class AdminServer {
 
   // Binds and listens. Returns "" or what went wrong.
   std::string listen(const config::SocketAddress& addr);
+  // Listens on `fd`, a socket already bound to `addr` (taken over in a binary upgrade; owned
+  // from now on). Returns "" or what went wrong.
+  std::string adopt(int fd, const config::SocketAddress& addr);
+  // The listening socket (for an upgrade's handover), or -1.
+  int fd() const;
   // Bearer token POSTs need; "" = none.
   void setToken(std::string token) { token_ = std::move(token); }
   uint16_t port() const { return port_; }
+  // Stops accepting; open connections are served on (after a binary upgrade handed the
+  // socket to the new process, which answers new connections from then on). Idempotent.
+  void stopListening();
   // Stops listening and closes all connections (idempotent). The loop can end afterwards.
   void close();
 
  private:
   friend class AdminConn;
   static void onConnection(uv_stream_t* server, int status);
+  std::string startListening(int rc, const config::SocketAddress& addr);
 
   uv_loop_t* loop_;
   Host& host_;

@@ -3,13 +3,16 @@
 // response using the Host (the server). Main thread only.
 //
 //   GET  /metrics                                     Prometheus text format 0.0.4
-//   GET  /healthz                                     200 while serving, 503 while draining
+//   GET  /healthz                                     liveness: 200 while serving, 503 draining
+//   GET  /readyz                                      readiness: 503 draining or a worker stalled
 //   GET  /status                                      JSON: config, pools, backends
 //   POST /reload                                      200, or 400 with the config error
+//   POST /upgrade                                     202: a new binary is starting (upgrade.h)
 //   POST /pools/{pool}/backends/{backend}/{drain|enable|disable}
 //
-// HEAD is accepted wherever GET is. With a token, every POST needs
-// "Authorization: Bearer <token>" (401 otherwise, checked before anything else).
+// HEAD is accepted wherever GET is. A POST with an Origin header (a browser page, perhaps a
+// hostile one) is refused with 403 before anything else; with a token, every POST needs
+// "Authorization: Bearer <token>" (401 otherwise).
 
 #include <cstdint>
 #include <string>
@@ -31,12 +34,18 @@ struct Response {
 class Host {
  public:
   virtual ~Host() = default;
+  // Draining for good (SIGTERM): /healthz answers 503.
   virtual bool draining() const = 0;
   virtual void writeMetrics(std::string& out) = 0;
   virtual void writeStatus(std::string& out) = 0;
   // Reloads the config file: "" on success, else the error (file:line:column: ...).
   virtual std::string reloadConfig() = 0;
   virtual uint64_t configVersion() const = 0;
+  // Why the process is not ready for traffic ("" = ready): draining, or a worker whose loop
+  // has not progressed lately.
+  virtual std::string notReadyReason() const = 0;
+  // Starts a binary upgrade (like SIGUSR2): "" once the new process is starting, else why not.
+  virtual std::string startUpgrade() = 0;
   // Sets a backend's admin state in the current snapshot; false if pool or backend is unknown.
   virtual bool setAdminState(std::string_view pool, std::string_view backend,
                              upstream::AdminState state) = 0;
@@ -46,6 +55,7 @@ struct Request {
   std::string_view method;         // "GET", "POST"...
   std::string_view target;         // as sent: path and query
   std::string_view authorization;  // Authorization header value ("" if none)
+  bool hasOrigin = false;          // the request carried an Origin header
 };
 
 // `token` empty = no authentication.

@@ -308,7 +308,7 @@ struct Geo {
 
 struct Config {
   std::string sourcePath;  // file the config was read from (for messages)
-  unsigned workers = 0;    // 0 = auto (online cores)
+  unsigned workers = 0;    // 0 = auto (server/cpus.h: affinity, cgroup quota)
   bool watch = false;      // reload when the config file changes
   Admin admin;
   AccessLog accessLog;

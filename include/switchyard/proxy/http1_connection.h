@@ -33,6 +33,8 @@ class Http1Connection final : public ClientConnection,
                               public http::Parser::Handler,
                               public RequestSink {
  public:
+  // How long an idle kept-alive connection stays open once draining starts.
+  static constexpr uint64_t kDrainIdleGraceMs = 500;
   Http1Connection(server::Worker& worker, server::WorkerListener& listener);
   ~Http1Connection() override;
 

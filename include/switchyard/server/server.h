@@ -1,10 +1,11 @@
 #pragma once
 // The process: loads the config, opens the listening sockets, starts the workers and runs the
 // main loop (signals: SIGHUP reloads, SIGTERM/SIGINT drain and exit, a second SIGINT exits at
-// once, SIGUSR1 reopens the access log). The main loop also serves the admin API (/metrics,
-// /status...; server_admin.cc). Main thread only.
+// once, SIGUSR1 reopens the access log, SIGUSR2 upgrades the binary: server_upgrade.cc). The
+// main loop also serves the admin API (/metrics, /status...; server_admin.cc). Main thread only.
 
 #include <atomic>
+#include <map>
 #include <expected>
 #include <memory>
 #include <string>
@@ -21,6 +22,7 @@
 #include "switchyard/metrics/collect.h"
 #include "switchyard/metrics/stats.h"
 #include "switchyard/server/snapshot.h"
+#include "switchyard/server/upgrade.h"
 #include "switchyard/server/worker.h"
 
 namespace sy::server {
@@ -28,6 +30,8 @@ namespace sy::server {
 class Server final : private admin::Host {
  public:
   explicit Server(std::string configPath, bool watch = false);
+  // --pid-file: written once serving, taken over by the new process of an upgrade.
+  void setPidFile(std::string path) { pidFile_ = std::move(path); }
   ~Server();
   // Runs until shut down; returns the process exit code.
   int run(std::shared_ptr<const config::Config> cfg);
@@ -43,11 +47,15 @@ class Server final : private admin::Host {
 
  private:
   // admin::Host (server_admin.cc)
-  bool draining() const override { return shuttingDown_; }
+  // After an upgrade handed the sockets over, the address is served on by the new process:
+  // /healthz and /readyz of this draining one do not take it out of a load balancer.
+  bool draining() const override { return shuttingDown_ && !upgradedAway_; }
   void writeMetrics(std::string& out) override;
   void writeStatus(std::string& out) override;
   std::string reloadConfig() override;  // reload("POST /reload")
   uint64_t configVersion() const override { return version_; }
+  std::string notReadyReason() const override;
+  std::string startUpgrade() override;
   bool setAdminState(std::string_view pool, std::string_view backend,
                      upstream::AdminState state) override;
   // Reads admin.token_file (if set) into `token`; returns an error text or "".
@@ -59,9 +67,19 @@ class Server final : private admin::Host {
   void countReload(const std::string& err);
 
   void onSignal(int signum);
-  // Opens one SO_REUSEPORT socket per worker for `l` (an ephemeral port 0 is resolved by the
-  // first bind and reused by the others). On error closes what it opened.
+  // The listening sockets for `l`: those inherited from an upgraded process for its address,
+  // then fresh SO_REUSEPORT ones up to one per worker (an ephemeral port 0 is resolved by the
+  // first and reused by the others); the main thread keeps a duplicate of each (listenDups_)
+  // to hand over in an upgrade. Socket i goes to worker i % workers. On error closes what it
+  // opened.
   std::expected<std::vector<int>, std::string> openListener(const config::Listener& l);
+  void closeListenDups(const std::string& key);
+  // server_upgrade.cc: once the workers serve (pid file, systemd, the old process); the
+  // outcome of an upgrade this process started.
+  void announceReady();
+  void onUpgradeDone(bool ready, pid_t pid, const std::string& why);
+  // Start-up failed: logs `err`, tells an old process that started us; returns 1.
+  int startupFailed(const std::string& err);
   void startWatching();
   void onFileEvent();
   void beginShutdown();
@@ -77,7 +95,7 @@ class Server final : private admin::Host {
 
   std::string configPath_;
   uv_loop_t loop_;
-  uv_signal_t sigterm_, sigint_, sighup_, sigusr1_;
+  uv_signal_t sigterm_, sigint_, sighup_, sigusr1_, sigusr2_;
   uv_timer_t shutdownTimer_;
   uv_timer_t pollTimer_;
   uv_fs_event_t watch_;
@@ -108,10 +126,14 @@ class Server final : private admin::Host {
   std::string pendingToken_;  // admin token read at start-up, until the admin server exists
   bool shuttingDown_ = false;
   int exitCode_ = 0;
+  // binary upgrade
+  std::string pidFile_;
+  std::unique_ptr<upgrade::Inherited> inherited_;  // when an upgrade started us, until ready
+  std::unique_ptr<upgrade::Upgrader> upgrader_;
+  std::map<std::string, std::vector<int>> listenDups_;  // listenerKey -> main-thread dups
+  bool upgradedAway_ = false;  // a new process serves; this one drains
 };
 
-// Online CPU count (at least 1).
-unsigned onlineCores();
 // Current unix time in seconds (main thread bookkeeping; not for the request path).
 double wallSeconds();
 

@@ -88,6 +88,10 @@ class Worker {
   void postGateWake();
   void join();
   bool finished() const { return finished_.load(); }
+  // Any thread: uv_hrtime() of the loop's last heartbeat (a timer every kHeartbeatMs); one
+  // that stops advancing means the loop is stuck in a callback (readiness, /readyz).
+  static constexpr uint64_t kHeartbeatMs = 250;
+  uint64_t lastHeartbeatNs() const { return heartbeat_.load(std::memory_order_relaxed); }
 
   // Worker thread only.
   uv_loop_t* loop() { return &loop_; }
@@ -123,6 +127,8 @@ class Worker {
   uv_async_t async_;
   uv_timer_t sweep_;
   uv_timer_t logFlush_;
+  uv_timer_t heartbeatTimer_;
+  std::atomic<uint64_t> heartbeat_{0};
   std::thread thread_;
   std::vector<std::unique_ptr<WorkerListener>> listeners_;
   std::shared_ptr<WorkerView> view_;
