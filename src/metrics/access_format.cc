@@ -166,6 +166,8 @@ void formatAccessLine(LogFormat format, const AccessRecord& r, int64_t wallNs, T
     putSecondsOrDash(out, r.upstreamConnectNs);
     out += " upstream_response=";
     putSecondsOrDash(out, r.upstreamResponseNs);
+    out += " attempts=";
+    putUint(out, r.attempts);
     out += '\n';
     return;
   }

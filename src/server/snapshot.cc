@@ -31,6 +31,9 @@ std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
                  p.name.c_str());
     }
     set->stats = old && old->stats ? old->stats : std::make_shared<metrics::StatsBlock>(workers);
+    if (p.retries.budget)
+      set->retryBudget = old && old->retryBudget ? old->retryBudget
+                                                 : std::make_shared<upstream::RetryBudget>();
     for (const config::Backend& b : p.backends) {
       std::shared_ptr<upstream::Backend> kept;
       if (old) {

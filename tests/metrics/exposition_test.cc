@@ -77,17 +77,17 @@ TEST_CASE("every family in the table is well formed") {
 TEST_CASE("TextWriter writes HELP and TYPE once per family, then samples with labels in order") {
   std::string out;
   TextWriter w(out);
-  w.sample(FamilyId::kRetries, {"web", "b\"1"}, uint64_t{3});
-  w.sample(FamilyId::kRetries, {"web", "b2"}, uint64_t{0});
-  w.begin(FamilyId::kRetries);
+  w.sample(FamilyId::kUpstreamConnectFailures, {"web", "b\"1"}, uint64_t{3});
+  w.sample(FamilyId::kUpstreamConnectFailures, {"web", "b2"}, uint64_t{0});
+  w.begin(FamilyId::kUpstreamConnectFailures);
   w.sample(FamilyId::kConfigReloads, {"success"}, uint64_t{2});
   w.sample(FamilyId::kConfigLastReloadSuccess, {}, 1700000000.25);
   CHECK(out ==
-        "# HELP switchyard_retries_total Requests retried on another backend after this backend "
-        "failed.\n"
-        "# TYPE switchyard_retries_total counter\n"
-        "switchyard_retries_total{pool=\"web\",backend=\"b\\\"1\"} 3\n"
-        "switchyard_retries_total{pool=\"web\",backend=\"b2\"} 0\n"
+        "# HELP switchyard_upstream_connect_failures_total Failed or timed-out connects to a "
+        "backend.\n"
+        "# TYPE switchyard_upstream_connect_failures_total counter\n"
+        "switchyard_upstream_connect_failures_total{pool=\"web\",backend=\"b\\\"1\"} 3\n"
+        "switchyard_upstream_connect_failures_total{pool=\"web\",backend=\"b2\"} 0\n"
         "# HELP switchyard_config_reloads_total Configuration reloads (SIGHUP, --watch or "
         "POST /reload) by result (success, failure).\n"
         "# TYPE switchyard_config_reloads_total counter\n"
@@ -101,9 +101,10 @@ TEST_CASE("TextWriter writes HELP and TYPE once per family, then samples with la
 TEST_CASE("missing label values are written empty, extra ones ignored") {
   std::string out;
   TextWriter w(out);
-  w.sample(FamilyId::kRetries, {"web"}, uint64_t{1});
+  w.sample(FamilyId::kUpstreamConnectFailures, {"web"}, uint64_t{1});
   w.sample(FamilyId::kBuildInfo, {"1.0", "extra"}, uint64_t{1});
-  CHECK(out.find("switchyard_retries_total{pool=\"web\",backend=\"\"} 1\n") != std::string::npos);
+  CHECK(out.find("switchyard_upstream_connect_failures_total{pool=\"web\",backend=\"\"} 1\n") !=
+        std::string::npos);
   CHECK(out.find("switchyard_build_info{version=\"1.0\"} 1\n") != std::string::npos);
 }
 

@@ -46,6 +46,8 @@ enum class FamilyId : uint8_t {
   kUpstreamReuses,
   kUpstreamConnectFailures,
   kRetries,
+  kRetryBudgetExhausted,
+  kHedges,
   kBackendUp,
   kBackendEjected,
   kBackendAdminState,
@@ -120,7 +122,17 @@ inline constexpr Family kFamilies[] = {
     {"switchyard_upstream_connect_failures_total", Type::kCounter,
      "Failed or timed-out connects to a backend.", {"pool", "backend"}},
     {"switchyard_retries_total", Type::kCounter,
-     "Requests retried on another backend after this backend failed.", {"pool", "backend"}},
+     "Retries made by the pool, by reason (connect_failure, reset, timeout, 429, 500, 502, 503, "
+     "504, keepalive_race).",
+     {"pool", "reason"}},
+    {"switchyard_retry_budget_exhausted_total", Type::kCounter,
+     "Retries not made because the pool's retry budget was spent (the failed answer went to "
+     "the client).",
+     {"pool"}},
+    {"switchyard_hedges_total", Type::kCounter,
+     "Hedged requests: sent (a second attempt started after retries.hedge.after), won (its "
+     "answer went to the client), lost (the first attempt answered first, or the hedge failed).",
+     {"pool", "result"}},
     {"switchyard_backend_up", Type::kGauge,
      "1 if the backend is healthy and not ejected, else 0 (admin state not included).",
      {"pool", "backend"}},
