@@ -98,7 +98,9 @@ def test_failing_pool_under_load_stays_within_the_budget(origins, switchyard):
         statuses = list(pool.map(lambda _: request(p.port, "/").status, range(n)))
     elapsed = time.monotonic() - t0
     assert statuses == [503] * n
-    floor = 10 * (int(elapsed) + 2)
+    # min_per_second: a full bucket (one second's worth) at start plus the refill; a retry or
+    # two more where both workers took the last one at the same instant.
+    floor = 10 * (elapsed + 1) + 4
     seen = hits(*bs)
     print("\n%d requests in %.2fs: %d backend hits (no budget: %d)" % (n, elapsed, seen, 3 * n))
     assert seen <= n * 1.2 + floor, seen
@@ -143,7 +145,7 @@ def test_timeouts_request_ends_retries(origins, switchyard):
     p = switchyard.start(cfg)
     r, took = timed(p.port, "/")
     assert r.status == 504, r
-    assert 0.55 < took < 1.0, took  # not 3 x 400 ms: the whole-request clock ended the retries
+    assert 0.55 < took < 1.1, took  # not 3 x 400 ms: the whole-request clock ended the retries
     assert "timeouts.request" in p.stderr()
 
 
