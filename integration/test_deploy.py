@@ -27,7 +27,8 @@ CONFIG_PATH = "/etc/switchyard/switchyard.yaml"
 DEFAULT_SHUTDOWN_S = 30  # timeouts.shutdown default (config/README.md)
 # What the build stage may run: the commands `make test` (CI) runs, through the same targets.
 CI_BUILD_COMMANDS = {"scripts/install-deps.sh build", "make build", "make unit"}
-RUNTIME_PACKAGES = {"libuv1", "libyaml-cpp0.7", "libssl3", "libmaxminddb0", "libnghttp2-14"}
+RUNTIME_PACKAGES = {"libuv1", "libyaml-cpp0.7", "libssl3", "libmaxminddb0", "libnghttp2-14",
+                    "libprometheus-cpp-core1.0"}
 BASE_IMAGE_PACKAGES = {"libc6", "libgcc-s1", "libstdc++6"}  # in debian:bookworm-slim already
 
 
@@ -306,6 +307,11 @@ def test_prometheus_scrapes_switchyard_admin():
                for t in sc["targets"]]
     assert targets == ["switchyard:9901"]
     assert prom["scrape_configs"][0].get("metrics_path", "/metrics") == "/metrics"
+    # The alerting rules are loaded, from where compose mounts them next to the config.
+    assert prom["rule_files"] == ["alerts.yml"]
+    volumes = compose()["services"]["prometheus"]["volumes"]
+    assert "./prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro" in volumes
+    assert "./prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in volumes
     promtool = shutil.which("promtool")
     if promtool:
         r = subprocess.run([promtool, "check", "config",
@@ -322,9 +328,21 @@ def dashboard_exprs():
     return [t["expr"] for p in dashboard()["panels"] for t in p.get("targets", [])]
 
 
-def dashboard_metric_list():
+def dashboard_metric_entries():
+    """[(name, optional)] from dashboard-metrics.txt ("name" or "name optional")."""
     lines = (DOCKER / "grafana" / "dashboard-metrics.txt").read_text().splitlines()
-    return sorted(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+    out = []
+    for line in lines:
+        words = line.split()
+        if not words or line.startswith("#"):
+            continue
+        assert len(words) == 1 or words[1:] == ["optional"], line
+        out.append((words[0], len(words) == 2))
+    return sorted(out)
+
+
+def dashboard_metric_list():
+    return [name for name, _ in dashboard_metric_entries()]
 
 
 def test_grafana_provisioning_and_dashboard(tmp_path):
@@ -343,11 +361,25 @@ def test_grafana_provisioning_and_dashboard(tmp_path):
     for wanted in ["Requests/s by backend", "p50 / p99", "up / down", "Ejections",
                    "connections"]:
         assert wanted in titles
+    # Imports into any Grafana: the data source is a variable (no uid of this stack's), and
+    # job/instance variables select the Switchyard.
+    variables = {v["name"]: v for v in d["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    for name in ["job", "instance", "pool"]:
+        assert variables[name]["datasource"]["uid"] == "${datasource}"
+    def uids(node):
+        if isinstance(node, dict):
+            return [v for k, v in node.items() if k == "uid"] + \
+                [u for v in node.values() for u in uids(v)]
+        return [u for v in node for u in uids(v)] if isinstance(node, list) else []
+    assert set(uids({k: v for k, v in d.items() if k != "uid"})) == {"${datasource}"}
     for p in d["panels"]:
-        assert p["datasource"]["uid"] == ds["uid"]
+        assert p["datasource"]["uid"] == "${datasource}"
         assert p["targets"], p["title"]
         for t in p["targets"]:
-            assert t["datasource"]["uid"] == ds["uid"]
+            assert t["datasource"]["uid"] == "${datasource}"
+            assert 'job=~"$job"' in t["expr"] and 'instance=~"$instance"' in t["expr"], t["expr"]
 
     # Metric names queried == the list kept in sync with src/metrics.
     queried = sorted({m for e in dashboard_exprs() for m in re.findall(r"\b(switchyard_\w+)", e)})
@@ -363,7 +395,8 @@ def test_grafana_provisioning_and_dashboard(tmp_path):
         pytest.skip("promtool not installed (Debian package prometheus)")
     rules = {"groups": [{"name": "dashboard", "rules": [
         {"record": "dashboard:expr%d" % i,
-         "expr": e.replace("$__rate_interval", "1m").replace("$pool", ".*")}
+         "expr": e.replace("$__rate_interval", "1m").replace("$pool", ".*")
+                  .replace("$job", ".*").replace("$instance", ".*")}
         for i, e in enumerate(dashboard_exprs())]}]}
     path = tmp_path / "rules.yml"
     path.write_text(yaml.safe_dump(rules))
@@ -393,7 +426,7 @@ def test_dashboard_metrics_exist_in_a_live_scrape(switchyard, origins):
                 names |= {name + "_bucket", name + "_sum", name + "_count"}
         elif line and not line.startswith("#"):
             names.add(re.split(r"[{ ]", line, 1)[0])
-    missing = [m for m in dashboard_metric_list() if m not in names]
+    missing = [m for m, optional in dashboard_metric_entries() if not optional and m not in names]
     assert not missing, "the dashboard queries metrics /metrics does not export: %s" % missing
 
 

@@ -1,3 +1,22 @@
+// Scrape time (main thread): sums the per-worker shards of every stats block and hands the
+// totals to prometheus-cpp (Exposition, exposition.h), whose TextSerializer writes /metrics.
+//
+// Adding a metric:
+//  1. Declare it once in families.h: a FamilyId value and its kFamilies entry (name, type,
+//     help, label names) at the same position; that position is its place in the output.
+//  2. Give it storage the request path can write without locks or allocation:
+//     - a per-worker counter or histogram: a Counter/Histogram (per pool and backend) or
+//       PerListener (per listener) value in stats.h, written with ShardRef::add()/observe()/
+//       addListener() on the worker's shard (the server's block: Worker::stats(); a backend's:
+//       Backend::stats().shard(worker id)); every label set is a cell fixed in advance;
+//     - main-thread or slow-path state: a field of ScrapeInput (collect.h) or of the object it
+//       points to (an std::atomic on Backend for state several threads write).
+//  3. Add it here, where its neighbours in the table are written: the Merged value read
+//     with r.m.counter()/listener()/local() (or the ScrapeInput field), then w.sample() for a
+//     counter or gauge, w.histogram() for a histogram. Series every backend/listener has are
+//     written from the start (zero), so rate() sees the first increase.
+//  4. Document it in README's Metrics section; a unit test in tests/metrics/stats_test.cc.
+// A new reason for a proxy-made answer is not a new metric: see local_responses.h.
 #include "switchyard/metrics/collect.h"
 
 #include "switchyard/health/slow_start.h"
@@ -21,7 +40,7 @@ uint64_t gauge(uint64_t opened, uint64_t closed) { return opened > closed ? open
 
 // Health checker and outlier detection counters: std::atomic totals on upstream::Backend kept
 // by the health monitor (src/health).
-void writeHealthFamilies(TextWriter& w, const std::vector<Row>& backends) {
+void writeHealthFamilies(Exposition& w, const std::vector<Row>& backends) {
   w.begin(FamilyId::kHealthChecks);
   for (const Row& r : backends) {
     const upstream::HealthCounters& h = r.b->health();
@@ -38,7 +57,7 @@ void writeHealthFamilies(TextWriter& w, const std::vector<Row>& backends) {
 
 // Retries, budget refusals and hedges: counted in the pool blocks (rows with a pool and no
 // backend; the server's own block has neither).
-void writeRetryFamilies(TextWriter& w, const std::vector<Row>& others) {
+void writeRetryFamilies(Exposition& w, const std::vector<Row>& others) {
   w.begin(FamilyId::kRetries);
   for (const Row& r : others) {
     if (r.pool.empty()) continue;
@@ -77,10 +96,29 @@ std::string_view adminStateName(upstream::AdminState s) {
   return "enabled";
 }
 
+// switchyard_local_responses_total from the server's block: each reason's series with its usual
+// code from the start, any other code once it has counts.
+void writeLocalResponses(Exposition& w, const Merged* srv,
+                         const std::vector<std::string>& listeners) {
+  w.begin(FamilyId::kLocalResponses);
+  for (uint32_t slot = 0; srv && slot < listeners.size(); ++slot) {
+    for (uint32_t r = 0; r < kLocalReasons; ++r) {
+      const LocalReason reason = static_cast<LocalReason>(r);
+      const uint32_t usual = localCodeIndex(localReasonInfo(reason).code);
+      for (uint32_t c = 0; c < kLocalCodes; ++c) {
+        const uint64_t n = srv->local(slot, reason, c);
+        if (n || c == usual)
+          w.sample(FamilyId::kLocalResponses,
+                   {listeners[slot], kLocalCodeNames[c], localReasonInfo(reason).name}, n);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void writeMetrics(const ScrapeInput& in, std::string& out) {
-  TextWriter w(out);
+  Exposition w;
   static const std::vector<std::string> kNoListeners;
   static const std::vector<std::unique_ptr<upstream::BackendSet>> kNoPools;
   const auto& listeners = in.listeners ? *in.listeners : kNoListeners;
@@ -115,6 +153,9 @@ void writeMetrics(const ScrapeInput& in, std::string& out) {
     }
   }
 
+  const Merged* srv = in.server ? &others.back().m : nullptr;
+  writeLocalResponses(w, srv, listeners);
+
   struct HistFamily {
     FamilyId id;
     Histogram h;
@@ -133,7 +174,6 @@ void writeMetrics(const ScrapeInput& in, std::string& out) {
   }
 
   // Client side, by listener (the server's block).
-  const Merged* srv = in.server ? &others.back().m : nullptr;
   struct ListenerFamily {
     FamilyId id;
     PerListener k;
@@ -236,6 +276,7 @@ void writeMetrics(const ScrapeInput& in, std::string& out) {
     w.sample(FamilyId::kProcessMaxFds, {}, p.maxFds);
     w.sample(FamilyId::kProcessStartTime, {}, p.startTimeSeconds);
   }
+  w.serialize(out);
 }
 
 }  // namespace sy::metrics

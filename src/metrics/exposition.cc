@@ -1,163 +1,78 @@
 #include "switchyard/metrics/exposition.h"
 
-#include <charconv>
-#include <cmath>
+#include <prometheus/text_serializer.h>
+
+#include <limits>
+#include <utility>
 
 namespace sy::metrics {
 namespace {
 
-std::string_view typeName(Type t) {
+prometheus::MetricType promType(Type t) {
   switch (t) {
-    case Type::kCounter: return "counter";
-    case Type::kGauge: return "gauge";
-    case Type::kHistogram: return "histogram";
+    case Type::kCounter: return prometheus::MetricType::Counter;
+    case Type::kGauge: return prometheus::MetricType::Gauge;
+    case Type::kHistogram: return prometheus::MetricType::Histogram;
   }
-  return "untyped";
-}
-
-// "le" label values of the finite buckets, in seconds ("0.0001" ... "10").
-struct BucketLabels {
-  char text[kBucketBounds][24];
-  uint8_t len[kBucketBounds];
-  BucketLabels() {
-    for (uint32_t i = 0; i < kBucketBounds; ++i) {
-      double s = static_cast<double>(kBucketBoundsNs[i]) / 1e9;
-      auto r = std::to_chars(text[i], text[i] + sizeof text[i], s, std::chars_format::fixed);
-      len[i] = static_cast<uint8_t>(r.ptr - text[i]);
-    }
-  }
-};
-
-const BucketLabels& bucketLabels() {
-  static const BucketLabels kLabels;
-  return kLabels;
+  return prometheus::MetricType::Untyped;
 }
 
 }  // namespace
 
-void appendLabelValue(std::string& out, std::string_view v) {
-  for (char c : v) {
-    switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '"': out += "\\\""; break;
-      case '\n': out += "\\n"; break;
-      default: out += c;
-    }
+Exposition::Exposition() {
+  fams_.resize(static_cast<size_t>(FamilyId::kCount));
+  for (size_t i = 0; i < fams_.size(); ++i) {
+    const Family& f = kFamilies[i];
+    fams_[i].name = f.name;
+    fams_[i].help = f.help;
+    fams_[i].type = promType(f.type);
   }
 }
 
-void appendHelp(std::string& out, std::string_view v) {
-  for (char c : v) {
-    switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      default: out += c;
-    }
-  }
-}
+void Exposition::begin(FamilyId f) { begun_[static_cast<size_t>(f)] = true; }
 
-void appendValue(std::string& out, uint64_t v) {
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, r.ptr);
-}
-
-void appendValue(std::string& out, double v) {
-  if (std::isnan(v)) {
-    out += "NaN";
-  } else if (std::isinf(v)) {
-    out += v > 0 ? "+Inf" : "-Inf";
-  } else {
-    char buf[32];
-    auto r = std::to_chars(buf, buf + sizeof buf, v);
-    out.append(buf, r.ptr);
-  }
-}
-
-void TextWriter::begin(FamilyId f) {
-  bool& done = begun_[static_cast<size_t>(f)];
-  if (done) return;
-  done = true;
+prometheus::ClientMetric& Exposition::add(FamilyId f, Labels labels) {
+  begin(f);
   const Family& fam = family(f);
-  out_ += "# HELP ";
-  out_ += fam.name;
-  out_ += ' ';
-  appendHelp(out_, fam.help);
-  out_ += "\n# TYPE ";
-  out_ += fam.name;
-  out_ += ' ';
-  out_ += typeName(fam.type);
-  out_ += '\n';
-}
-
-void TextWriter::series(const Family& fam, std::string_view suffix, Labels labels,
-                        std::string_view le) {
-  out_ += fam.name;
-  out_ += suffix;
+  prometheus::ClientMetric& m = fams_[static_cast<size_t>(f)].metric.emplace_back();
   const size_t names = fam.labelCount();
-  if (names > 0 || !le.empty()) {
-    out_ += '{';
-    size_t i = 0;
-    for (std::string_view v : labels) {
-      if (i == names) break;  // more values than names: extra ones are a caller bug; ignored
-      if (i) out_ += ',';
-      out_ += fam.labels[i];
-      out_ += "=\"";
-      appendLabelValue(out_, v);
-      out_ += '"';
-      ++i;
-    }
-    for (; i < names; ++i) {  // fewer values than names: the rest are empty
-      if (i) out_ += ',';
-      out_ += fam.labels[i];
-      out_ += "=\"\"";
-    }
-    if (!le.empty()) {
-      if (names) out_ += ',';
-      out_ += "le=\"";
-      out_ += le;
-      out_ += '"';
-    }
-    out_ += '}';
+  m.label.resize(names);
+  auto v = labels.begin();
+  for (size_t i = 0; i < names; ++i) {
+    m.label[i].name = fam.labels[i];
+    if (v != labels.end()) m.label[i].value = *v++;
   }
-  out_ += ' ';
+  return m;
 }
 
-void TextWriter::sample(FamilyId f, Labels labels, uint64_t v) {
-  begin(f);
-  series(family(f), "", labels, {});
-  appendValue(out_, v);
-  out_ += '\n';
+void Exposition::sample(FamilyId f, Labels labels, double v) {
+  prometheus::ClientMetric& m = add(f, labels);
+  if (family(f).type == Type::kCounter) {
+    m.counter.value = v;
+  } else {
+    m.gauge.value = v;
+  }
 }
 
-void TextWriter::sample(FamilyId f, Labels labels, double v) {
-  begin(f);
-  series(family(f), "", labels, {});
-  appendValue(out_, v);
-  out_ += '\n';
-}
-
-void TextWriter::histogram(FamilyId f, Labels labels, const uint64_t* buckets, uint64_t sumNs) {
-  begin(f);
-  const Family& fam = family(f);
-  const BucketLabels& le = bucketLabels();
+void Exposition::histogram(FamilyId f, Labels labels, const uint64_t* buckets, uint64_t sumNs) {
+  prometheus::ClientMetric::Histogram& h = add(f, labels).histogram;
+  h.bucket.resize(kBuckets);
   uint64_t cumulative = 0;
-  for (uint32_t i = 0; i < kBucketBounds; ++i) {
+  for (uint32_t i = 0; i < kBuckets; ++i) {
     cumulative += buckets[i];
-    series(fam, "_bucket", labels, std::string_view(le.text[i], le.len[i]));
-    appendValue(out_, cumulative);
-    out_ += '\n';
+    h.bucket[i].cumulative_count = cumulative;
+    h.bucket[i].upper_bound = i < kBucketBounds ? static_cast<double>(kBucketBoundsNs[i]) / 1e9
+                                                : std::numeric_limits<double>::infinity();
   }
-  cumulative += buckets[kBucketBounds];
-  series(fam, "_bucket", labels, "+Inf");
-  appendValue(out_, cumulative);
-  out_ += '\n';
-  series(fam, "_sum", labels, {});
-  appendValue(out_, static_cast<double>(sumNs) / 1e9);
-  out_ += '\n';
-  series(fam, "_count", labels, {});
-  appendValue(out_, cumulative);
-  out_ += '\n';
+  h.sample_count = cumulative;
+  h.sample_sum = static_cast<double>(sumNs) / 1e9;
+}
+
+void Exposition::serialize(std::string& out) {
+  std::vector<prometheus::MetricFamily> begun;
+  for (size_t i = 0; i < fams_.size(); ++i)
+    if (begun_[i]) begun.push_back(std::move(fams_[i]));
+  out += prometheus::TextSerializer().Serialize(begun);
 }
 
 }  // namespace sy::metrics

@@ -34,9 +34,10 @@ void StatsBlock::Deleter::operator()(Cell* p) const {
   ::operator delete(p, std::align_val_t(kCacheLine));
 }
 
-StatsBlock::StatsBlock(unsigned workers, uint32_t listeners)
+StatsBlock::StatsBlock(unsigned workers, uint32_t listeners, bool localResponses)
     : workers_(workers > 0 ? workers : 1) {
   layout_.listeners = listeners > 0 ? listeners : listenerSlots();
+  layout_.localResponses = localResponses;
   stride_ = (layout_.cells() + kCellsPerLine - 1) / kCellsPerLine * kCellsPerLine;
   const size_t n = stride_ * workers_;
   auto* mem = static_cast<Cell*>(::operator new(n * sizeof(Cell), std::align_val_t(kCacheLine)));

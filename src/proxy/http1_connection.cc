@@ -346,7 +346,8 @@ void Http1Connection::processClientInput() {
   if (ex_->reqParser_.inHead() && in_.block &&
       ex_->reqParser_.headBytesSoFar(in_.at(in_.end)) > maxHeaderBytes()) {
     in_.parsed = in_.end;
-    respondLocal(431, "Request Header Fields Too Large", true);
+    respondLocal(431, metrics::LocalReason::kHeaderTooLarge, "Request Header Fields Too Large",
+                 true);
     return;
   }
   ex_->up.flush();
@@ -456,7 +457,10 @@ void Http1Connection::onDeadline() {
       LOG_DEBUG("client %s timed out (%s)", client_.ip,
                 phase_ == Phase::kHead ? "request head" : "request body");
       ex_->up.cancel();
-      respondLocal(408, "request timeout", true);
+      respondLocal(408,
+                   phase_ == Phase::kHead ? metrics::LocalReason::kHeaderTimeout
+                                          : metrics::LocalReason::kBodyTimeout,
+                   "request timeout", true);
       return;
     default:
       break;

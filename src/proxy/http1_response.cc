@@ -109,12 +109,12 @@ void Http1Connection::refuse(int status, const char* reason) {
   if (ex_->up.responseStarted()) {
     abort();
   } else {
-    respondLocal(status, reason, true);
+    respondLocal(status, metrics::refusedReason(status), reason, true);
   }
 }
 
-void Http1Connection::respondLocal(int status, const char* body, bool close,
-                                   std::string_view location) {
+void Http1Connection::respondLocal(int status, metrics::LocalReason reason, const char* body,
+                                   bool close, std::string_view location) {
   if (phase_ == Phase::kClosed) return;
   UpstreamRequest& up = ex_->up;
   if (up.responseStarted()) {
@@ -130,6 +130,7 @@ void Http1Connection::respondLocal(int status, const char* body, bool close,
     LOG_WARN("%s %.*s -> %d: %s", client_.ip, static_cast<int>(req.target.size()),
              req.target.data(), status, body);
   up.noteLocalAnswer(status);
+  w_.stats().countLocal(listener_.slot, reason, status);
   std::string_view text(body);
   char buf[512];
   std::string_view bodyText = text;

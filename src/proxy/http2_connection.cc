@@ -1,6 +1,8 @@
 // Http2Connection: the nghttp2 server session, its callbacks, output and defences.
 #include "switchyard/proxy/http2_connection.h"
 
+#include "switchyard/proxy/h2_memory.h"
+
 #include <algorithm>
 #include <cstring>
 
@@ -102,7 +104,7 @@ bool Http2Connection::start(const config::Http2Settings& cfg, uint32_t maxHeader
   nghttp2_option_set_max_continuations(opt, 8);      // CVE-2024-27316
   nghttp2_option_set_stream_reset_rate_limit(opt, 200, 50);  // CVE-2023-44487
   nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
-  int rc = nghttp2_session_server_new2(&session_, callbacks(), this, opt);
+  int rc = nghttp2_session_server_new3(&session_, callbacks(), this, opt, H2Memory::mem());
   nghttp2_option_del(opt);
   if (rc != 0) return false;
   const nghttp2_settings_entry settings[] = {

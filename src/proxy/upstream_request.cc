@@ -50,6 +50,7 @@ void UpstreamRequest::begin(server::Worker& w, server::WorkerListener& l, const 
   retryAfterMs_ = -1;
   backoffs_ = 0;
   idempotencyKey_ = false;
+  lastFailure_ = metrics::LocalReason::kConnectFailed;
   backend_ = nullptr;
   deadline_ = tryDeadline_ = requestDeadline_ = retryAt_ = hedgeAt_ = 0;
   reqStartNs_ = uv_hrtime();
@@ -119,7 +120,8 @@ int UpstreamRequest::start(const http::RequestHead& head, net::Block* headBlock,
   const routing::RouteTable::Entry* route =
       haveListener ? view_->snap->routes[listenerIndex_].find(req_.host, req_.path) : nullptr;
   if (!route) {
-    sink_->respondLocal(404, "no route for this host and path\n", false);
+    sink_->respondLocal(404, metrics::LocalReason::kNoRoute, "no route for this host and path\n",
+                        false);
     return 0;
   }
   set_ = view_->snap->pools[route->pool].get();
@@ -162,7 +164,8 @@ int UpstreamRequest::start(const http::RequestHead& head, net::Block* headBlock,
 
 void UpstreamRequest::redirectHttps(uint16_t port) {
   if (req_.host.empty()) {
-    sink_->respondLocal(400, "a Host header is needed to redirect to https", false);
+    sink_->respondLocal(400, metrics::LocalReason::kBadRequest,
+                        "a Host header is needed to redirect to https", false);
     return;
   }
   std::string location = "https://";
@@ -172,7 +175,7 @@ void UpstreamRequest::redirectHttps(uint16_t port) {
   if (v6) location += ']';
   if (port != 443) location += ':' + std::to_string(port);
   location += req_.target.empty() ? std::string_view("/") : req_.target;
-  sink_->respondLocal(308, "use https\n", false, location);
+  sink_->respondLocal(308, metrics::LocalReason::kRedirect, "use https\n", false, location);
 }
 
 void UpstreamRequest::noteLocalAnswer(int status) {
@@ -253,12 +256,15 @@ void UpstreamRequest::startAttempt() {
     bool allDown = true;
     for (uint32_t i = 0; i < triedCount_; ++i) allDown = allDown && !tried_[i]->available();
     if (triedCount_ == 0) {
-      sink_->respondLocal(503, "no backend available in pool", false);
+      sink_->respondLocal(503, metrics::LocalReason::kNoBackend, "no backend available in pool",
+                          false);
     } else if (allDown) {
-      sink_->respondLocal(503, "service unavailable: every backend of the pool is down",
+      sink_->respondLocal(503, metrics::LocalReason::kNoBackend,
+                          "service unavailable: every backend of the pool is down",
                           !requestComplete_);
     } else {
-      sink_->respondLocal(502, "bad gateway: no backend could be reached", !requestComplete_);
+      sink_->respondLocal(502, lastFailure_, "bad gateway: no backend could be reached",
+                          !requestComplete_);
     }
     return;
   }
@@ -366,6 +372,10 @@ void UpstreamRequest::upstreamFailed(Failure kind, int err) {
     sink_->tunnelClosed();
     return;
   }
+  lastFailure_ = kind == Failure::kConnect   ? metrics::LocalReason::kConnectFailed
+                 : kind == Failure::kTimeout ? metrics::LocalReason::kUpstreamTimeout
+                 : kind == Failure::kInvalid ? metrics::LocalReason::kBadResponse
+                                             : metrics::LocalReason::kUpstreamClosed;
   const char* what = kind == Failure::kConnect   ? "connect failed"
                      : kind == Failure::kTimeout ? "timed out"
                      : kind == Failure::kInvalid ? "sent an invalid response"
@@ -422,7 +432,7 @@ void UpstreamRequest::upstreamFailed(Failure kind, int err) {
   releaseUpstream(false);
   if (!respHeadSent_) {
     int status = kind == Failure::kTimeout ? 504 : 502;
-    sink_->respondLocal(status,
+    sink_->respondLocal(status, lastFailure_,
                         status == 504 ? "gateway timeout: the backend did not answer in time"
                                       : "bad gateway: the backend failed",
                         !requestComplete_);

@@ -65,6 +65,7 @@ void UpstreamRequest::processUpstreamInput() {
                static_cast<int>(req_.target.size()), req_.target.data());
       const uint32_t condition = retryConditionOfStatus(retryStatus_);
       retryStatus_ = 0;
+      lastFailure_ = metrics::LocalReason::kBadResponse;  // its 5xx was dropped for the retry
       retryLater(condition, retryAfterMs_);
       return;
     }

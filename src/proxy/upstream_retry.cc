@@ -107,7 +107,8 @@ void UpstreamRequest::requestTimedOut() {
   retryAt_ = hedgeAt_ = 0;
   if (up_ && backend_) health::reportFailure(*backend_, *set_, health::Outcome::kTimeout);
   releaseUpstream(false);
-  sink_->respondLocal(504, "gateway timeout: the request took longer than timeouts.request",
+  sink_->respondLocal(504, metrics::LocalReason::kUpstreamTimeout,
+                      "gateway timeout: the request took longer than timeouts.request",
                       !requestComplete_);
 }
 

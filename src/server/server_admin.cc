@@ -57,7 +57,7 @@ std::string Server::setUpTelemetry(const config::Config& cfg) {
     listenerNames_.push_back(l.name);
     listenerInfo_.push_back({l.name, l.listen.text});
   }
-  stats_ = std::make_unique<metrics::StatsBlock>(workers);
+  stats_ = std::make_unique<metrics::StatsBlock>(workers, 0, /*localResponses=*/true);
   std::string token;
   if (std::string err = readToken(cfg, token); !err.empty()) return err;
   accessLog_ = std::make_unique<metrics::AccessLog>(workers);

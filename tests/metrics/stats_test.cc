@@ -229,3 +229,56 @@ TEST_CASE("process metrics are read from /proc") {
   CHECK(std::stod(s["process_max_fds"]) >= std::stod(s["process_open_fds"]));
   CHECK(s.count("process_cpu_seconds_total") == 1);
 }
+
+TEST_CASE("local responses: counted per listener, reason and code in the server's block only") {
+  StatsBlock server(2, 2, /*localResponses=*/true);
+  StatsBlock backend(2, 2);
+  server.shard(0).countLocal(0, LocalReason::kNoRoute, 404);
+  server.shard(1).countLocal(0, LocalReason::kNoRoute, 404);
+  server.shard(1).countLocal(1, LocalReason::kConnectFailed, 502);
+  server.shard(0).countLocal(1, LocalReason::kBadRequest, 505);
+  server.shard(0).countLocal(1, LocalReason::kBadRequest, 299);   // no cell of its own: "other"
+  server.shard(0).countLocal(7, LocalReason::kRateLimited, 429);  // past the slots: the last one
+  backend.shard(0).countLocal(0, LocalReason::kNoRoute, 404);     // no cells: nothing
+  Merged m = server.merge();
+  CHECK(m.local(0, LocalReason::kNoRoute, localCodeIndex(404)) == 2);
+  CHECK(m.local(1, LocalReason::kNoRoute, localCodeIndex(404)) == 0);
+  CHECK(m.local(1, LocalReason::kConnectFailed, localCodeIndex(502)) == 1);
+  CHECK(m.local(1, LocalReason::kBadRequest, localCodeIndex(505)) == 1);
+  CHECK(m.local(1, LocalReason::kBadRequest, kLocalOtherCode) == 1);
+  CHECK(m.local(1, LocalReason::kRateLimited, localCodeIndex(429)) == 1);
+  CHECK(backend.merge().local(0, LocalReason::kNoRoute, localCodeIndex(404)) == 0);
+  // The local cells come after the rest and leave the other cells alone.
+  CHECK(m.requests(0) == 0);
+  CHECK(server.layout().cells() == backend.layout().cells() + 2 * kLocalReasons * kLocalCodes);
+  CHECK(refusedReason(413) == LocalReason::kPayloadTooLarge);
+  CHECK(refusedReason(431) == LocalReason::kHeaderTooLarge);
+  CHECK(refusedReason(414) == LocalReason::kBadRequest);
+  CHECK(localReasonInfo(LocalReason::kOverflow).name == "overflow");
+  CHECK(localReasonInfo(LocalReason::kRateLimited).name == "rate_limited");
+}
+
+TEST_CASE("switchyard_local_responses_total: usual code from the start, others once counted") {
+  StatsBlock server(1, 1, /*localResponses=*/true);
+  server.shard(0).countLocal(0, LocalReason::kUpstreamTimeout, 504);
+  server.shard(0).countLocal(0, LocalReason::kBadRequest, 414);
+  const std::vector<std::string> listeners = {"public"};
+  ScrapeInput in;
+  in.listeners = &listeners;
+  in.server = &server;
+  in.processStats = false;
+  std::string text;
+  writeMetrics(in, text);
+  auto s = parseExposition(text);
+  const std::string p = "switchyard_local_responses_total{listener=\"public\",";
+  CHECK(s[p + "code=\"504\",reason=\"upstream_timeout\"}"] == "1");
+  CHECK(s[p + "code=\"414\",reason=\"bad_request\"}"] == "1");
+  CHECK(s[p + "code=\"400\",reason=\"bad_request\"}"] == "0");
+  CHECK(s[p + "code=\"404\",reason=\"no_route\"}"] == "0");
+  CHECK(s[p + "code=\"503\",reason=\"overflow\"}"] == "0");
+  CHECK(s[p + "code=\"429\",reason=\"rate_limited\"}"] == "0");
+  CHECK(s.count(p + "code=\"503\",reason=\"no_route\"}") == 0);
+  size_t series = 0;
+  for (const auto& [k, v] : s) series += k.rfind(p, 0) == 0;
+  CHECK(series == kLocalReasons + 1);
+}

@@ -1,13 +1,17 @@
 #pragma once
-// Prometheus text exposition format 0.0.4, written natively. TextWriter emits the families of
-// families.h: "# HELP" and "# TYPE" once per family (when the family is begun), then its
-// samples; label values and help text are escaped. Callers begin families in table order and
-// give label values in the order the table lists the label names. Not thread-safe: one scrape.
+// The /metrics exposition, built with prometheus-cpp's core library: Exposition gathers the
+// families of families.h as prometheus::MetricFamily values (name, help, type from the table)
+// and prometheus::TextSerializer writes them in text format 0.0.4. A family appears once
+// begun (begin() or its first sample), in table order whatever the order of the calls. Label
+// values are given in the order the table lists the label names. Main thread, one scrape.
+
+#include <prometheus/metric_family.h>
 
 #include <cstdint>
 #include <initializer_list>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "switchyard/metrics/families.h"
 
@@ -15,35 +19,29 @@ namespace sy::metrics {
 
 inline constexpr std::string_view kContentType = "text/plain; version=0.0.4; charset=utf-8";
 
-// Label value escaping: backslash, double quote and line feed (as \\, \" and \n).
-void appendLabelValue(std::string& out, std::string_view v);
-// HELP text escaping: backslash and line feed.
-void appendHelp(std::string& out, std::string_view v);
-// Sample values: integers exactly; other numbers in the shortest form that reads back the same;
-// NaN, +Inf, -Inf as Prometheus spells them.
-void appendValue(std::string& out, double v);
-void appendValue(std::string& out, uint64_t v);
-
 using Labels = std::initializer_list<std::string_view>;
 
-class TextWriter {
+class Exposition {
  public:
-  explicit TextWriter(std::string& out) : out_(out) {}
+  Exposition();
 
-  // Writes HELP and TYPE for `f`, once per family and writer (later calls do nothing).
+  // Makes the family appear (HELP and TYPE) even without samples.
   void begin(FamilyId f);
-  // A counter or gauge sample (begins the family if needed).
-  void sample(FamilyId f, Labels labels, uint64_t v);
+  // A counter or gauge sample. Missing label values are empty; extra ones are ignored.
   void sample(FamilyId f, Labels labels, double v);
   // A histogram: `buckets` holds kBuckets non-cumulative counts (the last one for +Inf) and
-  // `sumNs` the sum of observations in nanoseconds. Writes the cumulative _bucket series (le
-  // from families.h, then "+Inf"), _sum in seconds and _count (= the +Inf bucket).
+  // `sumNs` the sum of observations in nanoseconds. Written as cumulative _bucket series (le
+  // from families.h in seconds, then +Inf), _sum in seconds and _count (= the +Inf bucket).
   void histogram(FamilyId f, Labels labels, const uint64_t* buckets, uint64_t sumNs);
 
- private:
-  void series(const Family& fam, std::string_view suffix, Labels labels, std::string_view le);
+  // Appends the text exposition of the begun families, in table order, to `out`
+  // (prometheus::TextSerializer). Hands the families over: call once, last.
+  void serialize(std::string& out);
 
-  std::string& out_;
+ private:
+  prometheus::ClientMetric& add(FamilyId f, Labels labels);
+
+  std::vector<prometheus::MetricFamily> fams_;  // indexed by FamilyId
   bool begun_[static_cast<size_t>(FamilyId::kCount)] = {};
 };
 

@@ -1,7 +1,9 @@
 #pragma once
 // Every metric Switchyard exports, declared once: name, type, help text
-// and label names, plus the histogram bucket bounds. The collector (collect.cc) writes the
-// families in this order with TextWriter (exposition.h); nothing else spells a metric name.
+// and label names, plus the histogram bucket bounds. The collector (collect.cc) fills the
+// families with Exposition (exposition.h, prometheus-cpp), which writes them in this order;
+// nothing else spells a metric name. Help texts hold no backslash or line feed (the
+// serialiser writes them as they are).
 // Constant data: any thread.
 
 #include <array>
@@ -28,6 +30,7 @@ struct Family {
 
 enum class FamilyId : uint8_t {
   kRequests,
+  kLocalResponses,
   kRequestDuration,
   kUpstreamResponse,
   kUpstreamConnect,
@@ -76,6 +79,10 @@ inline constexpr Family kFamilies[] = {
      "Requests answered, by listener, pool, backend (last one tried; empty when none was) and "
      "status class of the answer sent to the client.",
      {"listener", "pool", "backend", "code_class"}},
+    {"switchyard_local_responses_total", Type::kCounter,
+     "Answers made by the proxy itself instead of relayed from a backend, by listener, status "
+     "code and reason (no_route, no_backend, connect_failed, upstream_timeout, ...).",
+     {"listener", "code", "reason"}},
     {"switchyard_request_duration_seconds", Type::kHistogram,
      "Client-side request duration: first request byte received to last response byte handed "
      "to the client socket.",

@@ -9,11 +9,12 @@
 //  - each pool (BackendSet) shares one, carried over by name, for answers given without a
 //    backend (503 no backend available);
 //  - the server owns one for the rest (unrouted requests, client connections, bytes).
-// Every block has the same layout: counters, histograms, then per-listener cells. The number of
-// listener slots is fixed at start-up (listenerSlots(): the start-up listeners plus spares) and
-// slots are given out by listener name for the life of the process (Server::listenerSlot), so a
-// listener keeps its slot across reloads. A listener a reload adds takes a spare slot; once the
-// spares are used up, further new listeners share the last slot.
+// Every block has the same layout: counters, histograms, then per-listener cells; the server's
+// block alone also has the local-response cells (listener x reason x code, local_responses.h).
+// The number of listener slots is fixed at start-up (listenerSlots(): the start-up listeners plus
+// spares) and slots are given out by listener name for the life of the process
+// (Server::listenerSlot), so a listener keeps its slot across reloads. A listener a reload adds
+// takes a spare slot; once the spares are used up, further new listeners share the last slot.
 
 #include <atomic>
 #include <cstddef>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "switchyard/metrics/families.h"
+#include "switchyard/metrics/local_responses.h"
 
 namespace sy::metrics {
 
@@ -118,6 +120,7 @@ constexpr uint32_t h2GoawayCell(uint32_t code) {
 struct Layout {
   static constexpr uint32_t kHistCells = kBuckets + 1;  // buckets (not cumulative), then sum (ns)
   uint32_t listeners = 1;
+  bool localResponses = false;  // the server's block: local-response cells after the rest
 
   static constexpr uint32_t counter(Counter c) { return c; }
   static constexpr uint32_t bucket(Histogram h, uint32_t b) {
@@ -128,8 +131,15 @@ struct Layout {
     if (slot >= listeners) slot = listeners - 1;
     return kCounterCount + kHistogramCount * kHistCells + slot * kPerListenerCount + k;
   }
+  static constexpr uint32_t kLocalCellsPerListener = kLocalReasons * kLocalCodes;
+  uint32_t local(uint32_t slot, LocalReason r, uint32_t codeIndex) const {
+    if (slot >= listeners) slot = listeners - 1;
+    return kCounterCount + kHistogramCount * kHistCells + listeners * kPerListenerCount +
+           slot * kLocalCellsPerListener + static_cast<uint32_t>(r) * kLocalCodes + codeIndex;
+  }
   uint32_t cells() const {
-    return kCounterCount + kHistogramCount * kHistCells + listeners * kPerListenerCount;
+    return kCounterCount + kHistogramCount * kHistCells + listeners * kPerListenerCount +
+           (localResponses ? listeners * kLocalCellsPerListener : 0);
   }
 };
 
@@ -154,6 +164,11 @@ class ShardRef {
   void countRequest(uint32_t slot, int status) {
     addListener(slot, static_cast<PerListener>(kCode1xx + codeClass(status)));
   }
+  // A local answer (switchyard_local_responses_total): counted only in a block made with
+  // local-response cells (the server's); a no-op elsewhere.
+  void countLocal(uint32_t slot, LocalReason r, int status) {
+    if (l_->localResponses) c_[l_->local(slot, r, localCodeIndex(status))].add(1);
+  }
   void observe(Histogram h, uint64_t ns) {
     c_[Layout::bucket(h, bucketIndex(ns))].add(1);
     c_[Layout::histSum(h)].add(ns);
@@ -174,6 +189,10 @@ class Merged {
   // Non-cumulative bucket counts (kBuckets of them; the last one is +Inf).
   const uint64_t* buckets(Histogram h) const { return &v_[Layout::bucket(h, 0)]; }
   uint64_t histSumNs(Histogram h) const { return v_[Layout::histSum(h)]; }
+  // 0 for a block without local-response cells.
+  uint64_t local(uint32_t slot, LocalReason r, uint32_t codeIndex) const {
+    return l_.localResponses ? v_[l_.local(slot, r, codeIndex)] : 0;
+  }
   uint64_t histCount(Histogram h) const;
   uint64_t requests(uint32_t slot) const;  // all status classes
   const Layout& layout() const { return l_; }
@@ -185,8 +204,8 @@ class Merged {
 
 class StatsBlock {
  public:
-  // `listeners` = 0 takes listenerSlots().
-  explicit StatsBlock(unsigned workers, uint32_t listeners = 0);
+  // `listeners` = 0 takes listenerSlots(); `localResponses` adds the local-response cells.
+  explicit StatsBlock(unsigned workers, uint32_t listeners = 0, bool localResponses = false);
   StatsBlock(const StatsBlock&) = delete;
   StatsBlock& operator=(const StatsBlock&) = delete;
 

@@ -58,7 +58,7 @@ class Http1Connection final : public ClientConnection,
   bool responseBackpressured() const override;
   void responseStalled() override;
   void responseDone() override;
-  void respondLocal(int status, const char* body, bool close,
+  void respondLocal(int status, metrics::LocalReason reason, const char* body, bool close,
                     std::string_view location = {}) override;
   void abortResponse() override { abort(); }
   void requestBodyDrained() override;

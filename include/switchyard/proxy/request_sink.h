@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "switchyard/http/parser.h"
+#include "switchyard/metrics/local_responses.h"
 #include "switchyard/net/buffer.h"
 
 namespace sy::proxy {
@@ -35,8 +36,9 @@ class RequestSink {
   // The response is complete and the upstream side released.
   virtual void responseDone() = 0;
   // Answer locally (no response has started): `close` asks to end the connection afterwards
-  // (HTTP/1.1) or the stream (HTTP/2: the request body is abandoned).
-  virtual void respondLocal(int status, const char* body, bool close,
+  // (HTTP/1.1) or the stream (HTTP/2: the request body is abandoned). Counted in
+  // switchyard_local_responses_total{listener,code,reason} under `reason` (local_responses.h).
+  virtual void respondLocal(int status, metrics::LocalReason reason, const char* body, bool close,
                             std::string_view location = {}) = 0;
   // The request failed after its response started: the only honest signal is to cut it.
   virtual void abortResponse() = 0;

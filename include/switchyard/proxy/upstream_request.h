@@ -220,6 +220,8 @@ class UpstreamRequest final : public http::Parser::Handler, public upstream::Con
   bool idempotencyKey_ = false;  // the request carries Idempotency-Key
   KeptBody kept_;                // the body, kept for replays (retries.max_body_bytes)
   Hedge hedge_;
+  // Why the last attempt failed: the reason of a 502 once no backend is left to try.
+  metrics::LocalReason lastFailure_ = metrics::LocalReason::kConnectFailed;
   bool respHeadSent_ = false;
   bool respComplete_ = false;
   bool tunnel_ = false;
