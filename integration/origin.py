@@ -2,21 +2,26 @@
 """Switchyard test origin: a small HTTP/1.1 backend built on raw sockets so it can inject faults.
 
 Usage: origin.py --port 9001 --name web1 [--host 127.0.0.1] [--tls-cert C --tls-key K]
-                 [--delay-ms M]
+                 [--delay-ms M] [--idle-timeout-ms I]
 
 Prints "ready <port>" on stdout once listening (--port 0 picks a free port). One thread per
 connection; keep-alive and pipelining; request bodies framed by Content-Length or chunked;
 "Expect: 100-continue" is answered with "100 Continue" before the body is read. Every response
 carries "X-Backend: <name>". Malformed input closes the connection without a response.
 --delay-ms M makes a slow backend: every request but /_stats and /_control ones is answered
-only after M ms.
+only after M ms (changed at run time by /_control/delay). --idle-timeout-ms I closes a
+kept-alive connection that stays idle for I ms (default 120 s), as many servers do.
 
 Endpoints (any method unless stated; HEAD gets the same head without a body):
-  /                      200 "hello from <name>\\n" (also anything unmatched)
+  /                      200 "hello from <name>\\n" (also anything unmatched); with
+                         "X-Body-Length: N" when the request had a body
   /healthz               200 "ok\\n", or the status set by /_control/health?status=N
   /_control/health?status=N   set the /healthz status (no status: back to 200)
-  /_control/status?status=N   make "/" (and anything unmatched) answer status N with a short
-                         body, e.g. 503 (no status: back to the normal 200 answer)
+  /_control/status?status=N[&retry_after=V]
+                         make "/" (and anything unmatched) answer status N with a short
+                         body, e.g. 503 (no status: back to the normal 200 answer), with
+                         "Retry-After: V" when given
+  /_control/delay?ms=M   answer every later request (but /_stats, /_control) after M ms
   /echo                  request body echoed; X-Body-Sha256, X-Body-Length, X-Request-Framing
   /headers               JSON {"request_line", "method", "target", "version",
                                "headers": [[name, value], ...] in arrival order, "body_length"}
@@ -352,7 +357,7 @@ class Connection:
         srv = self.server
         srv.stats.add("active")
         try:
-            self.sock.settimeout(IDLE_TIMEOUT)
+            self.sock.settimeout(srv.idle_timeout_s)
             if srv.tls is not None:  # --tls-cert: the handshake runs on this connection's thread
                 self.sock = srv.tls.wrap_socket(self.sock, server_side=True)
             first = True
@@ -437,8 +442,13 @@ class Connection:
             srv.health_status = req.qint("status", 200)
             body = json.dumps({"health_status": srv.health_status}).encode()
             self.respond(req, 200, body, [("Content-Type", "application/json")], close)
+        elif path == "/_control/delay":
+            srv.delay_s = max(0, req.qint("ms", 0)) / 1000.0
+            body = json.dumps({"delay_ms": int(srv.delay_s * 1000)}).encode()
+            self.respond(req, 200, body, [("Content-Type", "application/json")], close)
         elif path == "/_control/status":
             srv.default_status = req.qint("status", 0) or None
+            srv.retry_after = req.q("retry_after")
             body = json.dumps({"default_status": srv.default_status}).encode()
             self.respond(req, 200, body, [("Content-Type", "application/json")], close)
         elif path == "/_stats":
@@ -492,10 +502,16 @@ class Connection:
             return False
         elif srv.default_status:
             body = b"status %d from %s\n" % (srv.default_status, srv.name.encode())
-            self.respond(req, srv.default_status, body, [("Content-Type", "text/plain")], close)
+            h = [("Content-Type", "text/plain")]
+            if srv.retry_after:
+                h.append(("Retry-After", srv.retry_after))
+            self.respond(req, srv.default_status, body, h, close)
         else:
             body = ("hello from %s\n" % srv.name).encode()
-            self.respond(req, 200, body, [("Content-Type", "text/plain")], close)
+            h = [("Content-Type", "text/plain")]
+            if req.body:
+                h.append(("X-Body-Length", str(len(req.body))))
+            self.respond(req, 200, body, h, close)
         if close:
             self.lingering_close()
             return False
@@ -543,13 +559,15 @@ class Connection:
 
 
 class Server:
-    def __init__(self, host, port, name, tls=None, delay_ms=0):
+    def __init__(self, host, port, name, tls=None, delay_ms=0, idle_timeout_ms=0):
         self.name = name
         self.tls = tls  # ssl.SSLContext or None
         self.delay_s = delay_ms / 1000.0  # --delay-ms: before answering each request
         self.stats = Stats()
         self.health_status = 200
         self.default_status = None  # set by /_control/status
+        self.retry_after = None  # its Retry-After value
+        self.idle_timeout_s = idle_timeout_ms / 1000.0 if idle_timeout_ms > 0 else IDLE_TIMEOUT
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.lsock = socket.socket(family, socket.SOCK_STREAM)
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -577,6 +595,8 @@ def main(argv=None):
     ap.add_argument("--tls-key", help="private key for --tls-cert")
     ap.add_argument("--delay-ms", type=int, default=0,
                     help="answer every request (but /_stats, /_control) after this many ms")
+    ap.add_argument("--idle-timeout-ms", type=int, default=0,
+                    help="close a kept-alive connection idle this long (default 120 s)")
     args = ap.parse_args(argv)
     tls = None
     if args.tls_cert:
@@ -591,7 +611,8 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     threading.stack_size(256 * 1024)
-    srv = Server(args.host, args.port, args.name, tls, max(0, args.delay_ms))
+    srv = Server(args.host, args.port, args.name, tls, max(0, args.delay_ms),
+                 max(0, args.idle_timeout_ms))
     print("ready %d" % srv.port, flush=True)
     srv.serve_forever()
 

@@ -91,7 +91,7 @@ def test_combined_format(origins, switchyard, tmp_path):
     m = re.match(r'^127\.0\.0\.1 - - \[(\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d \+0000)\] '
                  r'"GET /hello\?a=1 HTTP/1\.1" 200 (\d+) "-" "ua \\x22q\\x22" '
                  r'request_id=(\S+) duration=(\d+\.\d{3}) backend=web/b1 '
-                 r'upstream_connect=(\S+) upstream_response=(\d+\.\d{3})$', line)
+                 r'upstream_connect=(\S+) upstream_response=(\d+\.\d{3}) attempts=1$', line)
     assert m, line
     assert int(m.group(2)) > len(r.body)
     assert m.group(3) == r.header("x-request-id")

@@ -620,3 +620,29 @@ def test_connections_active_gauge(origins, switchyard):
         r.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         assert r.read_response().status == 200
         assert scrape(p.admin_port).sum("switchyard_http2_connections_active") == 0
+
+
+def test_hedged_streams_answer_from_the_fast_backend(origins, switchyard):
+    """retries.hedge works per request, so per HTTP/2 stream: concurrent streams on one
+    connection, half of them first sent to a sleeping backend, all answer from the fast one
+    well before the sleeper would."""
+    b1, b2 = origins(2)
+    b1.get("/_control/delay?ms=1000")
+    cfg = switchyard.config([b1, b2], workers=1)
+    cfg["listeners"][0]["protocols"] = ["h1", "h2c"]
+    cfg["pools"][0]["retries"] = {"attempts": 1, "hedge": {"after": "50ms"}}
+    p = switchyard.start(cfg)
+    c = H2(p.port)
+    try:
+        t0 = time.monotonic()
+        sids = [c.start("GET", "/") for _ in range(6)]
+        c.wait(lambda: all(c.finished(s)() for s in sids), 5, "all streams answered")
+        took = time.monotonic() - t0
+        for s in sids:
+            hd = dict(c.streams[s]["headers"])
+            assert hd[":status"] == "200" and hd["x-backend"] == "b2", hd
+        assert took < 0.6, took
+    finally:
+        c.close()
+    m = scrape_until(p.admin_port, lambda m: m.sum("switchyard_hedges_total", result="won") >= 3)
+    assert m.sum("switchyard_hedges_total", result="sent") >= 3

@@ -45,7 +45,7 @@ def test_live_scrape_passes_promtool_after_traffic_and_errors(origins, switchyar
     assert out == "", out  # no lint findings either
     m = Metrics(text)
     assert m.sum("switchyard_upstream_connect_failures_total", backend="dead") >= 1
-    assert m.sum("switchyard_retries_total", backend="dead") >= 1
+    assert m.sum("switchyard_retries_total", pool="web", reason="connect_failure") >= 1
     assert m.sum("switchyard_requests_total", code_class="5xx") >= 1
     assert m.sum("switchyard_requests_total", code_class="4xx", pool="", backend="") == 1
 

@@ -26,6 +26,10 @@ void loadLimits(Walker& w, const YAML::Node& node, const std::string& path, Pool
   m.integer("max_pending", out.maxPending, 0, kMaxRequestCap);
   m.duration("pending_timeout", out.pendingTimeout);
 }
+// A request remembers the backends it tried in a fixed array (UpstreamRequest::tried_).
+constexpr int64_t kMaxRetryAttempts = 15;
+// Kept request bodies live in a fixed number of pooled blocks (proxy/kept_body.h).
+constexpr uint64_t kMaxKeptBody = 1024 * 1024;
 
 std::optional<int> parseStatus(std::string_view text) {
   int value = 0;
@@ -140,32 +144,71 @@ std::optional<OutlierDetection> loadOutlierDetection(Walker& w, const YAML::Node
   return od;
 }
 
-void loadRetries(Walker& w, const YAML::Node& node, const std::string& path, Retries& out) {
-  MapView m(w, node, path, {"attempts", "on"});
-  m.integer("attempts", out.attempts, 0);
-  std::optional<YAML::Node> on = m.get("on");
-  if (!on) return;
+void loadRetryOn(Walker& w, const YAML::Node& on, const std::string& path, Retries& out) {
   out.on = 0;
-  forEachItem(
-      w, *on, m.pathOf("on"), [&](const YAML::Node& item, const std::string& itemPath, size_t) {
-        std::optional<std::string> condition = readString(w, item, itemPath);
-        if (!condition) return;
-        if (*condition == "connect_failure") {
-          out.on |= kRetryConnectFailure;
-        } else if (*condition == "reset") {
-          out.on |= kRetryReset;
-        } else if (*condition == "502") {
-          out.on |= kRetry502;
-        } else if (*condition == "503") {
-          out.on |= kRetry503;
-        } else if (*condition == "504") {
-          out.on |= kRetry504;
-        } else if (*condition == "5xx") {
-          out.on |= kRetry502 | kRetry503 | kRetry504;
-        } else {
-          w.fail(item, itemPath, "must be one of: connect_failure, reset, 502, 503, 504, 5xx");
-        }
-      });
+  forEachItem(w, on, path, [&](const YAML::Node& item, const std::string& itemPath, size_t) {
+    std::optional<std::string> condition = readString(w, item, itemPath);
+    if (!condition) return;
+    static constexpr std::pair<std::string_view, uint32_t> kConditions[] = {
+        {"connect_failure", kRetryConnectFailure},
+        {"reset", kRetryReset},
+        {"timeout", kRetryTimeout},
+        {"429", kRetry429},
+        {"500", kRetry500},
+        {"502", kRetry502},
+        {"503", kRetry503},
+        {"504", kRetry504},
+        {"5xx", kRetry500 | kRetry502 | kRetry503 | kRetry504},
+    };
+    for (const auto& [name, bits] : kConditions) {
+      if (*condition == name) {
+        out.on |= bits;
+        return;
+      }
+    }
+    w.fail(item, itemPath,
+           "must be one of: connect_failure, reset, timeout, 429, 500, 502, 503, 504, 5xx");
+  });
+}
+
+void loadRetries(Walker& w, const YAML::Node& node, const std::string& path, Retries& out) {
+  MapView m(w, node, path,
+            {"attempts", "on", "per_try_timeout", "methods", "max_body_bytes", "backoff",
+             "budget", "hedge"});
+  if (!m.ok()) return;
+  m.integer("attempts", out.attempts, 0, kMaxRetryAttempts);
+  if (std::optional<YAML::Node> on = m.get("on")) loadRetryOn(w, *on, m.pathOf("on"), out);
+  m.duration("per_try_timeout", out.perTryTimeout, /*allowZero=*/true);
+  if (std::string methods; m.string("methods", methods)) {
+    if (methods == "idempotent" || methods == "all") {
+      out.allMethods = methods == "all";
+    } else {
+      w.fail(*m.get("methods"), m.pathOf("methods"), "must be one of: idempotent, all");
+    }
+  }
+  m.size("max_body_bytes", out.maxBodyBytes, 0, kMaxKeptBody);
+  if (std::optional<YAML::Node> backoff = m.get("backoff")) {
+    MapView b(w, *backoff, m.pathOf("backoff"), {"base", "max"});
+    b.duration("base", out.backoffBase, /*allowZero=*/true);
+    b.duration("max", out.backoffMax, /*allowZero=*/true);
+    if (w.ok() && out.backoffMax < out.backoffBase) {
+      std::string_view key = b.get("max") ? "max" : "base";
+      w.fail(*b.get(key), b.pathOf(key),
+             "max (" + formatDuration(out.backoffMax) + ") must be >= base (" +
+                 formatDuration(out.backoffBase) + ")");
+    }
+  }
+  if (std::optional<YAML::Node> budget = m.get("budget")) {
+    MapView b(w, *budget, m.pathOf("budget"), {"percent", "min_per_second"});
+    RetryBudget rb;
+    b.fraction("percent", rb.percent);
+    b.integer("min_per_second", rb.minPerSecond, 0, 1000000);
+    if (w.ok()) out.budget = rb;
+  }
+  if (std::optional<YAML::Node> hedge = m.get("hedge")) {
+    MapView h(w, *hedge, m.pathOf("hedge"), {"after"});
+    if (h.require("after")) h.duration("after", out.hedgeAfter);
+  }
 }
 
 // A name:port that is resolved at run time (DNS discovery), so it is only checked for syntax.

@@ -18,15 +18,20 @@ constexpr std::string_view kClientOnPool =
 constexpr std::string_view kShutdownHere =
     "has no effect here: the shutdown drain is process-wide; set it under the top-level timeouts";
 
+constexpr std::string_view kRequestHere =
+    "has no effect here: the whole-request timeout is set once, under the top-level timeouts";
+
 constexpr MisplacedKey kNotOnListener[] = {
     {"upstream_connect", kUpstreamOnListener}, {"upstream_response", kUpstreamOnListener},
     {"upstream_idle", kUpstreamOnListener},    {"tunnel_idle", kUpstreamOnListener},
     {"shutdown", kShutdownHere},
+    {"request", kRequestHere},
 };
 constexpr MisplacedKey kNotOnPool[] = {
     {"client_header", kClientOnPool}, {"client_body", kClientOnPool},
     {"client_idle", kClientOnPool},   {"client_send", kClientOnPool},
     {"shutdown", kShutdownHere},
+    {"request", kRequestHere},
 };
 
 void readClient(const MapView& m, ClientTimeouts& out) {
@@ -50,10 +55,11 @@ void readGlobalTimeouts(const MapView& top, Timeouts& out) {
   if (!node) return;
   MapView m(top.walker(), *node, top.pathOf("timeouts"),
             {"client_header", "client_body", "client_idle", "client_send", "upstream_connect",
-             "upstream_response", "upstream_idle", "tunnel_idle", "shutdown"});
+             "upstream_response", "upstream_idle", "tunnel_idle", "shutdown", "request"});
   readClient(m, out);
   readUpstream(m, out);
   m.duration("shutdown", out.shutdown);
+  m.duration("request", out.request, /*allowZero=*/true);
 }
 
 void readListenerTimeouts(const MapView& listener, ClientTimeouts& out) {

@@ -170,6 +170,8 @@ void formatAccessLine(LogFormat format, const AccessRecord& r, int64_t wallNs, T
       out += " fault=";
       putClf(out, r.fault);
     }
+    out += " attempts=";
+    putUint(out, r.attempts);
     out += '\n';
     return;
   }

@@ -55,6 +55,29 @@ void writeHealthFamilies(Exposition& w, const std::vector<Row>& backends) {
              r.b->health().ejections.load(std::memory_order_relaxed));
 }
 
+// Retries, budget refusals and hedges: counted in the pool blocks (rows with a pool and no
+// backend; the server's own block has neither).
+void writeRetryFamilies(Exposition& w, const std::vector<Row>& others) {
+  w.begin(FamilyId::kRetries);
+  for (const Row& r : others) {
+    if (r.pool.empty()) continue;
+    for (uint32_t i = 0; i <= kRetryReasonLast - kRetryReasonFirst; ++i)
+      w.sample(FamilyId::kRetries, {r.pool, kRetryReasons[i]},
+               r.m.counter(static_cast<Counter>(kRetryReasonFirst + i)));
+  }
+  w.begin(FamilyId::kRetryBudgetExhausted);
+  for (const Row& r : others)
+    if (!r.pool.empty())
+      w.sample(FamilyId::kRetryBudgetExhausted, {r.pool}, r.m.counter(kRetryBudgetExhausted));
+  w.begin(FamilyId::kHedges);
+  for (const Row& r : others) {
+    if (r.pool.empty()) continue;
+    for (uint32_t i = 0; i <= kHedgeLast - kHedgeFirst; ++i)
+      w.sample(FamilyId::kHedges, {r.pool, kHedgeResults[i]},
+               r.m.counter(static_cast<Counter>(kHedgeFirst + i)));
+  }
+}
+
 // Effective weight in configured-weight units (slow-start pools keep it scaled).
 double effectiveWeightUnits(const upstream::Backend& b,
                             const std::vector<std::unique_ptr<upstream::BackendSet>>& pools) {
@@ -199,12 +222,12 @@ void writeMetrics(const ScrapeInput& in, std::string& out) {
   };
   for (CounterFamily cf : {CounterFamily{FamilyId::kUpstreamTotal, kUpConnOpened},
                            CounterFamily{FamilyId::kUpstreamReuses, kUpReuses},
-                           CounterFamily{FamilyId::kUpstreamConnectFailures, kUpConnectFailures},
-                           CounterFamily{FamilyId::kRetries, kRetries}}) {
+                           CounterFamily{FamilyId::kUpstreamConnectFailures, kUpConnectFailures}}) {
     w.begin(cf.id);
     for (const Row& r : backends) w.sample(cf.id, {r.pool, r.backend}, r.m.counter(cf.k));
   }
   writeLimitFamilies(w, in);
+  writeRetryFamilies(w, others);
 
   // Backend state (the shared atomics on Backend).
   w.begin(FamilyId::kBackendUp);

@@ -75,8 +75,7 @@ void UpstreamRequest::leaveQueue(bool waited) {
   set_->gate->remove(w_->id(), &waiter_);
   if (waited && set_->stats)
     set_->stats->shard(w_->id()).observe(metrics::kPendingWait, uv_hrtime() - waiter_.sinceNs);
-  deadline_ = 0;
-  w_->timers().cancel(&timer_);
+  deadline_ = 0;  // the timer may stay armed for other deadlines; a stale firing re-arms
 }
 
 void UpstreamRequest::releasePoolSlot() {

@@ -49,12 +49,15 @@ void UpstreamRequest::begin(server::Worker& w, server::WorkerListener& l, const 
   triedCount_ = attempts_ = upWrites_ = 0;
   freshOnly_ = false;
   retryStatus_ = 0;
+  retryAfterMs_ = -1;
+  backoffs_ = 0;
+  idempotencyKey_ = false;
   lastFailure_ = metrics::LocalReason::kConnectFailed;
   retryAfter_ = 0;
   fault_ = Fault::kNone;
   faultDelaying_ = false;
   backend_ = nullptr;
-  deadline_ = 0;
+  deadline_ = tryDeadline_ = requestDeadline_ = retryAt_ = hedgeAt_ = 0;
   reqStartNs_ = uv_hrtime();
   headSeen_ = false;
   status_ = 0;
@@ -64,10 +67,13 @@ void UpstreamRequest::begin(server::Worker& w, server::WorkerListener& l, const 
 
 void UpstreamRequest::end() {
   if (!w_) return;
+  dropHedge();
   leaveQueue(false);
   releaseUpstream(false);
   releasePoolSlot();
+  retryAt_ = hedgeAt_ = requestDeadline_ = 0;
   w_->timers().cancel(&timer_);
+  kept_.release();
   if (headRef_) {
     net::BlockPool::unref(headRef_);
     headRef_ = nullptr;
@@ -127,6 +133,15 @@ int UpstreamRequest::start(const http::RequestHead& head, net::Block* headBlock,
   }
   set_ = view_->snap->pools[route->pool].get();
   policy_ = view_->policies[route->pool].get();
+  const config::Retries& retries = set_->cfg.retries;
+  if (!idempotent() && retries.attempts > 0) {
+    for (uint32_t i = 0; i < head.fields.size() && !idempotencyKey_; ++i)
+      idempotencyKey_ = http::equalsIgnoreCase(head.fields.name(i), "idempotency-key");
+  }
+  if (requestHasBody_ && retries.attempts > 0 &&
+      !(req_.hasContentLength && req_.contentLength > retries.maxBodyBytes))
+    kept_.start(&w_->blocks(), retries.maxBodyBytes);
+  startPerRequestClocks();
   selection_ = computeSelectionInputs(policy_->needs(), view_->snap->geo.get(), &client_->peer.sa,
                                       head.fields, req_);
 
@@ -173,6 +188,8 @@ void UpstreamRequest::redirectHttps(uint16_t port) {
 
 void UpstreamRequest::noteLocalAnswer(int status) {
   releasePoolSlot();
+  dropHedge();
+  retryAt_ = hedgeAt_ = requestDeadline_ = 0;
   status_ = status;
   discard_ = true;
   respHeadSent_ = respComplete_ = true;
@@ -187,6 +204,7 @@ bool UpstreamRequest::addBody(net::Block* block, const char* data, size_t n) {
   bodyBytes_ += n;
   uint64_t max = config().limits.maxBodyBytes;
   if (max > 0 && bodyBytes_ > max) return false;
+  kept_.add(block, data, n);
   if (!upOut_) upOut_ = w_->writes().acquire();
   if (upstreamChunked_) http::addChunkHeader(upOut_, n);
   upOut_->addRef(block, data, n);
@@ -262,6 +280,12 @@ void UpstreamRequest::launchAttempt(upstream::Backend* b) {
   }
   if (attempts_ > 0 && backend_ && !freshOnly_)
     backend_->stats().shard(w_->id()).add(metrics::kRetries);  // backend_ failed: moving on
+  const config::Retries& retries = set_->cfg.retries;
+  const uint64_t now = uv_now(w_->loop());
+  if (attempts_ == 0 && retries.hedgeAfter.count() > 0 && idempotent())
+    hedgeAt_ = now + static_cast<uint64_t>(retries.hedgeAfter.count());
+  tryDeadline_ =
+      retries.perTryTimeout.count() > 0 ? now + static_cast<uint64_t>(retries.perTryTimeout.count()) : 0;
   ++attempts_;
   tried_[triedCount_++] = b;
   backend_ = b;
@@ -340,51 +364,14 @@ void UpstreamRequest::releaseUpstream(bool reusable) {
       c->close();
     }
   }
-  if (w_) {
-    deadline_ = 0;
-    w_->timers().cancel(&timer_);
-  }
+  deadline_ = tryDeadline_ = 0;
+  if (w_ && !requestDeadline_ && !retryAt_ && !hedgeAt_) w_->timers().cancel(&timer_);
   respParser_.reset();
   upIn_.release();
   if (upOut_ && !discard_ && w_) {
     w_->writes().release(upOut_);
     upOut_ = nullptr;
   }
-}
-
-bool UpstreamRequest::idempotent() const {
-  // RFC 9110 §9.2.2.
-  switch (method_) {
-    case HTTP_GET:
-    case HTTP_HEAD:
-    case HTTP_OPTIONS:
-    case HTTP_TRACE:
-    case HTTP_PUT:
-    case HTTP_DELETE:
-      return true;
-    default:
-      return false;
-  }
-}
-
-bool UpstreamRequest::replayable(uint32_t condition) const {
-  // Idempotent methods without a body: the whole request is the kept head, so it can be sent
-  // again; a body has already been streamed away and cannot.
-  if (!(set_->cfg.retries.on & condition) || requestHasBody_ || respHeadSent_) return false;
-  if (attempts_ >= 1 + set_->cfg.retries.attempts) return false;
-  return idempotent();
-}
-
-void UpstreamRequest::requeueHead() {
-  if (upOut_) w_->writes().release(upOut_);
-  upOut_ = w_->writes().acquire();
-  upOut_->addRef(reqHead_, reqHead_->data(), reqHeadLen_);
-}
-
-void UpstreamRequest::retryElsewhere() {
-  releaseUpstream(false);
-  requeueHead();
-  startAttempt();  // the failed backend is in tried_: another one is chosen
 }
 
 void UpstreamRequest::upstreamFailed(Failure kind, int err) {
@@ -403,10 +390,10 @@ void UpstreamRequest::upstreamFailed(Failure kind, int err) {
                      : kind == Failure::kInvalid ? "sent an invalid response"
                                                  : "closed the connection";
   // A kept-alive connection the backend closed just as we reused it, without a byte of answer:
-  // most likely nothing was processed. Replayed only when the whole request is the kept head
-  // and sending it twice is harmless: an idempotent method, or nothing of it written at all.
+  // most likely nothing was processed. Replayed only when the whole request is kept (head and
+  // body) and sending it twice is harmless: a retryable method, or nothing of it written.
   const bool staleReuse = upReused_ && !upSawBytes_ && kind == Failure::kClosed &&
-                          !requestHasBody_ && (idempotent() || !upSentAny_);
+                          bodyReplayable() && (methodRetryable() || !upSentAny_);
   if (kind == Failure::kConnect) backend_->stats().shard(w_->id()).add(metrics::kUpConnectFailures);
   LOG_WARN("upstream %s (%s) %s%s%s", backend_->name().c_str(), backend_->address().text.c_str(),
            what, err ? ": " : "", err ? uv_strerror(err) : "");
@@ -418,16 +405,22 @@ void UpstreamRequest::upstreamFailed(Failure kind, int err) {
                                                       : health::Outcome::kReset);
   }
 
+  // A hedge still waiting takes over from the failed attempt (it was sent to another
+  // backend already); one still connecting is given up.
+  if (hedge_.active() && !respHeadSent_ && promoteHedge()) return;
+  dropHedge();
   if (!respHeadSent_ && (kind == Failure::kConnect || staleReuse)) {
-    // Nothing reached the backend's application: safe to try again. After a connect failure
-    // the request bytes are all still queued in upOut_.
+    // Nothing reached the backend's application: safe to try again, free of the budget and
+    // the backoff. After a connect failure the request bytes are all still queued in upOut_.
     if (staleReuse) {
+      countRetry(0);  // keepalive_race
       releaseUpstream(false);
-      requeueHead();
+      requeueRequest();
       --triedCount_;  // not the backend's fault: it may be picked again, on a new connection
       --attempts_;
       freshOnly_ = true;
     } else {
+      if (attempts_ < 1 + set_->cfg.retries.attempts) countRetry(config::kRetryConnectFailure);
       net::WriteBatch* pending = upOut_;
       upOut_ = nullptr;
       releaseUpstream(false);
@@ -436,9 +429,13 @@ void UpstreamRequest::upstreamFailed(Failure kind, int err) {
     startAttempt();
     return;
   }
-  if (!upSawBytes_ &&
-      replayable(kind == Failure::kTimeout ? config::kRetry504 : config::kRetryReset)) {
-    retryElsewhere();  // retries.on: reset / 504, idempotent request not yet answered
+  // retries.on: timeout (or 504) / reset, a request that may be sent again, not yet answered.
+  const uint32_t condition =
+      kind != Failure::kTimeout                               ? config::kRetryReset
+      : (set_->cfg.retries.on & config::kRetryTimeout) ? config::kRetryTimeout
+                                                              : config::kRetry504;
+  if (!upSawBytes_ && replayable(condition) && takeRetryBudget()) {
+    retryLater(condition);
     return;
   }
   releaseUpstream(false);
@@ -451,45 +448,6 @@ void UpstreamRequest::upstreamFailed(Failure kind, int err) {
   } else {
     sink_->abortResponse();  // part of the response was sent: cutting it is the only signal
   }
-}
-
-void UpstreamRequest::armResponseDeadline() {
-  if (tunnel_ || !set_) return;
-  setDeadline(uv_now(w_->loop()) + set_->cfg.timeouts.upstreamResponse.count());
-}
-
-void UpstreamRequest::setDeadline(uint64_t ms) {
-  // Deadlines usually move later: the armed entry stays, and a too-early firing re-arms.
-  deadline_ = ms;
-  if (ms == 0) return;  // a stale firing finds nothing due
-  if (!timer_.scheduled() || ms < armedAt_) {
-    armedAt_ = ms;
-    w_->timers().schedule(&timer_, ms);
-  }
-}
-
-void UpstreamRequest::onTimer(net::TimerWheel::Entry* e) {
-  auto* r = static_cast<UpstreamRequest*>(e->data);
-  if (!r->w_ || r->deadline_ == 0) return;
-  uint64_t now = uv_now(r->w_->loop());
-  if (now < r->deadline_) {
-    r->armedAt_ = r->deadline_;
-    r->w_->timers().schedule(&r->timer_, r->deadline_);
-    return;
-  }
-  r->deadline_ = 0;
-  if (r->waiter_.queued) {
-    r->leaveQueue(true);
-    r->overflow("service unavailable: no slot freed in the pool within its pending_timeout");
-    return;
-  }
-  if (r->faultDelaying_) {
-    r->faultDelaying_ = false;
-    r->startAttempt();
-    return;
-  }
-  if (r->up_)
-    r->upstreamFailed(!r->upConnected_ ? Failure::kConnect : Failure::kTimeout, UV_ETIMEDOUT);
 }
 
 }  // namespace sy::proxy

@@ -2,6 +2,7 @@
 // of a tunnel.
 #include "switchyard/common/log.h"
 #include "switchyard/health/outlier.h"
+#include "switchyard/proxy/retry_policy.h"
 #include "switchyard/proxy/upstream_request.h"
 #include "switchyard/server/worker.h"
 
@@ -20,6 +21,7 @@ void UpstreamRequest::onUpstreamRead(ssize_t n, const uv_buf_t*) {
   if (n == 0) return;
   if (n > 0) {
     upIn_.end += static_cast<uint32_t>(n);
+    if (!upSawBytes_ && hedge_.active()) dropHedge();  // this attempt answered first
     upSawBytes_ = true;
     armResponseDeadline();
     processUpstreamInput();
@@ -61,9 +63,10 @@ void UpstreamRequest::processUpstreamInput() {
       LOG_WARN("upstream %s (%s) answered %d: retrying %.*s on another backend",
                backend_->name().c_str(), backend_->address().text.c_str(), retryStatus_,
                static_cast<int>(req_.target.size()), req_.target.data());
+      const uint32_t condition = retryConditionOfStatus(retryStatus_);
       retryStatus_ = 0;
       lastFailure_ = metrics::LocalReason::kBadResponse;  // its 5xx was dropped for the retry
-      retryElsewhere();
+      retryLater(condition, retryAfterMs_);
       return;
     }
     LOG_WARN("upstream %s (%s): invalid response: %s", backend_->name().c_str(),
@@ -119,19 +122,27 @@ int UpstreamRequest::onHeadersComplete(http::Parser& p) {
   }
   if (status >= 500) {
     health::reportFailure(*backend_, *set_, health::Outcome::kServerError);
-    const uint32_t cond = status == 502   ? config::kRetry502
-                          : status == 503 ? config::kRetry503
-                          : status == 504 ? config::kRetry504
-                                          : 0u;
-    if (cond && replayable(cond)) {
+  } else {
+    health::reportSuccess(*backend_);
+  }
+  if (const uint32_t cond = retryConditionOfStatus(status); cond && replayable(cond)) {
+    retryAfterMs_ = -1;
+    if (status == 429 || status == 503) {
+      http::FieldsView f(p);
+      for (uint32_t i = 0; i < f.size(); ++i) {
+        if (!http::equalsIgnoreCase(f.name(i), "retry-after")) continue;
+        if (auto ms = parseRetryAfterMs(f.value(i), static_cast<int64_t>(time(nullptr))))
+          retryAfterMs_ = static_cast<int64_t>(*ms);
+      }
+    }
+    if (takeRetryBudget()) {
       retryStatus_ = status;  // processUpstreamInput() retries once llhttp has returned
       p.fail(status, "retrying on another backend");
       return -1;
     }
-  } else {
-    health::reportSuccess(*backend_);
   }
   status_ = status;
+  tryDeadline_ = requestDeadline_ = hedgeAt_ = 0;  // answered: only upstream_response is left
   upResponseNs_ = static_cast<int64_t>(uv_hrtime() - upSentNs_);
   backend_->stats().shard(w_->id()).observe(metrics::kUpstreamResponse,
                                             static_cast<uint64_t>(upResponseNs_));

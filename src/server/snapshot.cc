@@ -35,6 +35,9 @@ std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
     set->stats = old && old->stats ? old->stats : std::make_shared<metrics::StatsBlock>(workers);
     set->gate = old && old->gate ? old->gate : std::make_shared<upstream::PoolGate>(workers);
     set->limited = p.limits.maxRequests > 0;
+    if (p.retries.budget)
+      set->retryBudget = old && old->retryBudget ? old->retryBudget
+                                                 : std::make_shared<upstream::RetryBudget>();
     for (const config::Backend& b : p.backends) {
       std::shared_ptr<upstream::Backend> kept;
       if (old) {

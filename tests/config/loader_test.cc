@@ -302,7 +302,7 @@ geo:
   CHECK(p.slowStart == 30s);
   CHECK(p.panicThreshold == doctest::Approx(0.25));
   CHECK(p.retries.attempts == 0);
-  CHECK(p.retries.on == (kRetryReset | kRetry502 | kRetry503 | kRetry504));
+  CHECK(p.retries.on == (kRetryReset | kRetry500 | kRetry502 | kRetry503 | kRetry504));
   CHECK(p.geoOverprovisioning == doctest::Approx(2.0));
   CHECK(p.hashKey.kind == HashKey::Kind::kHeader);
   CHECK(p.hashKey.name == "X-User");
@@ -499,7 +499,7 @@ pools:
   CHECK(errorOf(std::string(kMinimal) + "timeouts: {client_headers: 5s}\n") ==
         "t.yaml:7:12: timeouts.client_headers: unknown key (expected one of: client_header, "
         "client_body, client_idle, client_send, upstream_connect, upstream_response, upstream_idle, "
-        "tunnel_idle, shutdown)");
+        "tunnel_idle, shutdown, request)");
 }
 
 TEST_CASE("duplicate YAML keys") {
@@ -594,11 +594,11 @@ pools:
   CHECK(poolError("    outlier_detection: {base_ejection_time: 10m, max_ejection_time: 5m}\n") ==
         "t.yaml:5:69: pools[0].outlier_detection.max_ejection_time: max_ejection_time (5m) must "
         "be >= base_ejection_time (10m)");
-  CHECK(poolError("    retries: {on: [connect_failure, timeout]}\n") ==
-        "t.yaml:5:37: pools[0].retries.on[1]: must be one of: connect_failure, reset, 502, 503, "
-        "504, 5xx");
+  CHECK(poolError("    retries: {on: [connect_failure, slow]}\n") ==
+        "t.yaml:5:37: pools[0].retries.on[1]: must be one of: connect_failure, reset, timeout, "
+        "429, 500, 502, 503, 504, 5xx");
   CHECK(poolError("    retries: {attempts: -1}\n") ==
-        "t.yaml:5:25: pools[0].retries.attempts: must be >= 0");
+        "t.yaml:5:25: pools[0].retries.attempts: must be between 0 and 15");
   CHECK(poolError("    geo: {overprovisioning: 0.5}\n") ==
         "t.yaml:5:29: pools[0].geo.overprovisioning: must be >= 1");
 

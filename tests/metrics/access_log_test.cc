@@ -107,13 +107,13 @@ TEST_CASE("combined access line with Switchyard's fields appended") {
   CHECK(format(LogFormat::kCombined, r) ==
         "10.1.2.3 - - [27/Nov/2026:00:45:58 +0000] \"GET /a?b=1 HTTP/1.1\" 200 512 "
         "\"http://x/\\x22y\\x22\" \"curl/8\" request_id=rid-1 duration=0.012 backend=web/b1 "
-        "upstream_connect=0.000 upstream_response=0.010\n");
+        "upstream_connect=0.000 upstream_response=0.010 attempts=1\n");
   AccessRecord bare;
   bare.client = "10.1.2.3";
   bare.status = 400;
   CHECK(format(LogFormat::kCombined, bare) ==
         "10.1.2.3 - - [27/Nov/2026:00:45:58 +0000] \"-\" 400 0 \"-\" \"-\" request_id=- "
-        "duration=0.000 backend=- upstream_connect=- upstream_response=-\n");
+        "duration=0.000 backend=- upstream_connect=- upstream_response=- attempts=0\n");
 }
 
 TEST_CASE("the time cache follows the clock across seconds") {

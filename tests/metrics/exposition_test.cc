@@ -26,14 +26,15 @@ std::vector<std::string> splitLines(const std::string& text) {
 
 TEST_CASE("label values are escaped by the serialiser: backslash, double quote, line feed") {
   Exposition w;
-  w.sample(FamilyId::kRetries, {"a\\b", "say \"hi\"\ntwo"}, uint64_t{1});
-  w.sample(FamilyId::kRetries, {"tab\there", "ü"}, uint64_t{2});
+  w.sample(FamilyId::kUpstreamConnectFailures, {"a\\b", "say \"hi\"\ntwo"}, uint64_t{1});
+  w.sample(FamilyId::kUpstreamConnectFailures, {"tab\there", "ü"}, uint64_t{2});
   std::string out;
   w.serialize(out);
   CHECK(out.find(
-            "switchyard_retries_total{pool=\"a\\\\b\",backend=\"say \\\"hi\\\"\\ntwo\"} 1\n") !=
+            "switchyard_upstream_connect_failures_total{pool=\"a\\\\b\",backend=\"say "
+            "\\\"hi\\\"\\ntwo\"} 1\n") !=
         std::string::npos);
-  CHECK(out.find("switchyard_retries_total{pool=\"tab\there\",backend=\"ü\"} 2\n") !=
+  CHECK(out.find("switchyard_upstream_connect_failures_total{pool=\"tab\there\",backend=\"ü\"} 2\n") !=
         std::string::npos);
 }
 
@@ -73,19 +74,19 @@ TEST_CASE("every family in the table is well formed") {
 
 TEST_CASE("Exposition writes HELP and TYPE once per family, in table order, samples in order") {
   Exposition w;
-  w.sample(FamilyId::kRetries, {"web", "b\"1"}, uint64_t{3});
-  w.sample(FamilyId::kRetries, {"web", "b2"}, uint64_t{0});
-  w.begin(FamilyId::kRetries);
+  w.sample(FamilyId::kUpstreamConnectFailures, {"web", "b\"1"}, uint64_t{3});
+  w.sample(FamilyId::kUpstreamConnectFailures, {"web", "b2"}, uint64_t{0});
+  w.begin(FamilyId::kUpstreamConnectFailures);
   w.sample(FamilyId::kConfigLastReloadSuccess, {}, 1700000000.25);
   w.sample(FamilyId::kConfigReloads, {"success"}, uint64_t{2});
   std::string out;
   w.serialize(out);
   CHECK(out ==
-        "# HELP switchyard_retries_total Requests retried on another backend after this backend "
-        "failed.\n"
-        "# TYPE switchyard_retries_total counter\n"
-        "switchyard_retries_total{pool=\"web\",backend=\"b\\\"1\"} 3\n"
-        "switchyard_retries_total{pool=\"web\",backend=\"b2\"} 0\n"
+        "# HELP switchyard_upstream_connect_failures_total Failed or timed-out connects to a "
+        "backend.\n"
+        "# TYPE switchyard_upstream_connect_failures_total counter\n"
+        "switchyard_upstream_connect_failures_total{pool=\"web\",backend=\"b\\\"1\"} 3\n"
+        "switchyard_upstream_connect_failures_total{pool=\"web\",backend=\"b2\"} 0\n"
         "# HELP switchyard_config_reloads_total Configuration reloads (SIGHUP, --watch or "
         "POST /reload) by result (success, failure).\n"
         "# TYPE switchyard_config_reloads_total counter\n"
@@ -98,11 +99,12 @@ TEST_CASE("Exposition writes HELP and TYPE once per family, in table order, samp
 
 TEST_CASE("missing label values are written empty, extra ones ignored") {
   Exposition w;
-  w.sample(FamilyId::kRetries, {"web"}, uint64_t{1});
+  w.sample(FamilyId::kUpstreamConnectFailures, {"web"}, uint64_t{1});
   w.sample(FamilyId::kBuildInfo, {"1.0", "extra"}, uint64_t{1});
   std::string out;
   w.serialize(out);
-  CHECK(out.find("switchyard_retries_total{pool=\"web\",backend=\"\"} 1\n") != std::string::npos);
+  CHECK(out.find("switchyard_upstream_connect_failures_total{pool=\"web\",backend=\"\"} 1\n") !=
+        std::string::npos);
   CHECK(out.find("switchyard_build_info{version=\"1.0\"} 1\n") != std::string::npos);
 }
 

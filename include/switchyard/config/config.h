@@ -59,6 +59,9 @@ struct UpstreamTimeouts {
 // effect (config/README.md "timeouts").
 struct Timeouts : ClientTimeouts, UpstreamTimeouts {
   Duration shutdown = 30s;
+  // The whole request, from its head to the response head, every attempt and backoff included
+  // (-> 504); 0 = none. Top level only.
+  Duration request = 0ms;
 };
 
 struct Limits {
@@ -225,11 +228,27 @@ enum RetryOn : uint32_t {
   kRetry502 = 1u << 2,
   kRetry503 = 1u << 3,
   kRetry504 = 1u << 4,
+  kRetryTimeout = 1u << 5,  // timeouts.upstream_response or retries.per_try_timeout ran out
+  kRetry429 = 1u << 6,
+  kRetry500 = 1u << 7,
+};
+
+// pools[].retries.budget: retries allowed per pool, across all workers (upstream/retry_budget.h).
+struct RetryBudget {
+  double percent = 0.20;        // of the pool's requests over the last ~10 s
+  uint32_t minPerSecond = 10;   // always allowed, whatever the request rate
 };
 
 struct Retries {
   uint32_t attempts = 2;  // extra tries on another backend
   uint32_t on = kRetryConnectFailure;
+  Duration perTryTimeout = 0ms;        // 0 = none: each attempt until upstream_response
+  bool allMethods = false;             // methods: all (default idempotent)
+  uint64_t maxBodyBytes = 64 * 1024;   // request bodies up to this are kept for replay
+  Duration backoffBase = 25ms;         // full jitter: random in [0, min(max, base * 2^(n-1))]
+  Duration backoffMax = 250ms;         // also the cap on a Retry-After that is honoured
+  std::optional<RetryBudget> budget;   // off unless configured
+  Duration hedgeAfter = 0ms;           // 0 = no hedging
 };
 
 // pools[].limits: requests in flight to the pool across all workers, and the queue in front.

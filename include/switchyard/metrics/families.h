@@ -54,6 +54,8 @@ enum class FamilyId : uint8_t {
   kPoolOverflow,
   kPendingWait,
   kFaultsInjected,
+  kRetryBudgetExhausted,
+  kHedges,
   kBackendUp,
   kBackendEjected,
   kBackendAdminState,
@@ -132,7 +134,9 @@ inline constexpr Family kFamilies[] = {
     {"switchyard_upstream_connect_failures_total", Type::kCounter,
      "Failed or timed-out connects to a backend.", {"pool", "backend"}},
     {"switchyard_retries_total", Type::kCounter,
-     "Requests retried on another backend after this backend failed.", {"pool", "backend"}},
+     "Retries made by the pool, by reason (connect_failure, reset, timeout, 429, 500, 502, 503, "
+     "504, keepalive_race).",
+     {"pool", "reason"}},
     {"switchyard_upstream_connections", Type::kGauge,
      "Connections to a backend by state: idle (kept alive in a worker's pool, at most "
      "pools[].max_idle_per_backend per worker) or active (connecting or carrying a request).",
@@ -151,6 +155,14 @@ inline constexpr Family kFamilies[] = {
      "Faults injected by routes[].fault (configured share or a trusted request header), by "
      "kind (delay, abort).",
      {"listener", "kind"}},
+    {"switchyard_retry_budget_exhausted_total", Type::kCounter,
+     "Retries not made because the pool's retry budget was spent (the failed answer went to "
+     "the client).",
+     {"pool"}},
+    {"switchyard_hedges_total", Type::kCounter,
+     "Hedged requests: sent (a second attempt started after retries.hedge.after), won (its "
+     "answer went to the client), lost (the first attempt answered first, or the hedge failed).",
+     {"pool", "result"}},
     {"switchyard_backend_up", Type::kGauge,
      "1 if the backend is healthy and not ejected, else 0 (admin state not included).",
      {"pool", "backend"}},

@@ -19,6 +19,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <vector>
 
@@ -43,8 +44,28 @@ enum Counter : uint32_t {
   kUpConnectFailures,
   kRetries,           // attempts given up on this backend and retried elsewhere
   kPoolOverflow,      // pool blocks: 503s past limits.max_pending or pending_timeout
+  // Pool blocks (BackendSet::stats): retries by reason (kRetryReasons order), retries the
+  // budget refused, hedges by result (kHedgeResults order).
+  kRetryReasonFirst,
+  kRetryReasonLast = kRetryReasonFirst + 8,
+  kRetryBudgetExhausted,
+  kHedgeFirst,
+  kHedgeLast = kHedgeFirst + 2,
   kCounterCount,
 };
+
+// The `reason` label values of switchyard_retries_total, in the order of their cells from
+// kRetryReasonFirst. keepalive_race: a reused connection the backend had just closed (replayed
+// on a fresh connection, outside the budget).
+inline constexpr const char* kRetryReasons[] = {"connect_failure", "reset", "timeout",
+                                                "429",             "500",   "502",
+                                                "503",             "504",   "keepalive_race"};
+static_assert(std::size(kRetryReasons) == kRetryReasonLast - kRetryReasonFirst + 1);
+// The `result` label values of switchyard_hedges_total: sent (a second attempt started), won
+// (its answer went to the client), lost (the first attempt answered first; the hedge was
+// cancelled, or it failed).
+inline constexpr const char* kHedgeResults[] = {"sent", "won", "lost"};
+static_assert(std::size(kHedgeResults) == kHedgeLast - kHedgeFirst + 1);
 
 enum Histogram : uint32_t {
   kRequestDuration,

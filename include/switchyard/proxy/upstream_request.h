@@ -8,6 +8,9 @@
 // answers locally when asked to. One client connection runs as many UpstreamRequests as it has
 // requests in progress (HTTP/1.1: one; HTTP/2: one per stream).
 //
+// Retries (pools[].retries): conditions, budget, backoff, per-try and whole-request deadlines
+// are in upstream_retry.cc; the hedged second attempt in hedge.cc.
+//
 // Upstream connections speak HTTP/1.1. Worker thread only.
 
 #include <cstdint>
@@ -23,7 +26,9 @@
 #include "switchyard/http/request_id.h"
 #include "switchyard/net/buffer.h"
 #include "switchyard/net/timer_wheel.h"
+#include "switchyard/proxy/hedge.h"
 #include "switchyard/proxy/input_buffer.h"
+#include "switchyard/proxy/kept_body.h"
 #include "switchyard/proxy/request_sink.h"
 #include "switchyard/proxy/selection_keys.h"
 #include "switchyard/server/snapshot.h"
@@ -82,6 +87,7 @@ class UpstreamRequest final : public http::Parser::Handler, public upstream::Con
   // Gives up the upstream side now (client gone, request refused): not reusable. A request
   // waiting for a pool slot leaves the queue.
   void cancel() {
+    dropHedge();
     leaveQueue(false);
     releaseUpstream(false);
     releasePoolSlot();
@@ -133,6 +139,7 @@ class UpstreamRequest final : public http::Parser::Handler, public upstream::Con
   void onUpstreamWriteDone(int status) override;
 
  private:
+  friend class Hedge;
   enum class Failure : uint8_t { kConnect, kTimeout, kClosed, kInvalid };
   void noteRequestHead(const http::RequestHead& head, net::Block* headBlock);
   void redirectHttps(uint16_t port);
@@ -155,10 +162,29 @@ class UpstreamRequest final : public http::Parser::Handler, public upstream::Con
   bool injectFault(const http::RequestHead& head, const routing::RouteTable::Entry& route);
   void useConnection(upstream::UpstreamConn* c, bool reused);
   void upstreamFailed(Failure kind, int err);
+  // upstream_retry.cc
   bool replayable(uint32_t condition) const;
   bool idempotent() const;
-  void retryElsewhere();
-  void requeueHead();
+  bool methodRetryable() const;
+  bool bodyReplayable() const { return !requestHasBody_ || kept_.whole(); }
+  bool takeRetryBudget();
+  void countRetry(uint32_t condition);
+  metrics::ShardRef poolShard();
+  // Gives up the current attempt and starts another after the backoff (or Retry-After, when
+  // retryAfterMs >= 0).
+  void retryLater(uint32_t condition, int64_t retryAfterMs = -1);
+  void requeueRequest();
+  void startPerRequestClocks();
+  void requestTimedOut();
+  void rearm();
+  // hedge.cc
+  bool canHedge() const;
+  void startHedge();
+  void hedgeAnswered();
+  void hedgeLost();
+  bool promoteHedge();
+  void dropHedge();
+  void adoptHedge();
   void releaseUpstream(bool reusable);
   void processUpstreamInput();
   void onResponseComplete();
@@ -175,8 +201,12 @@ class UpstreamRequest final : public http::Parser::Handler, public upstream::Con
   http::Parser respParser_;
   InputBuffer upIn_;
   net::TimerWheel::Entry timer_;
-  uint64_t deadline_ = 0;
-  uint64_t armedAt_ = 0;  // when the timer entry is due
+  uint64_t deadline_ = 0;         // the attempt's connect or response deadline (uv_now() ms)
+  uint64_t tryDeadline_ = 0;      // retries.per_try_timeout of the attempt, until its head
+  uint64_t requestDeadline_ = 0;  // timeouts.request, until the response head
+  uint64_t retryAt_ = 0;          // backoff: the next attempt starts then
+  uint64_t hedgeAt_ = 0;          // retries.hedge.after: a second attempt starts then
+  uint64_t armedAt_ = 0;          // when the timer entry is due
 
   // the request
   upstream::BackendSet* set_ = nullptr;
@@ -208,7 +238,12 @@ class UpstreamRequest final : public http::Parser::Handler, public upstream::Con
   bool upSawBytes_ = false;
   bool upSentAny_ = false;  // some request bytes were handed to the current connection
   bool freshOnly_ = false;  // next attempt must open a new connection
-  int retryStatus_ = 0;     // a 5xx answer being dropped for a retry (retries.on)
+  int retryStatus_ = 0;     // a 5xx/429 answer being dropped for a retry (retries.on)
+  int64_t retryAfterMs_ = -1;  // its Retry-After (-1: none)
+  uint32_t backoffs_ = 0;      // retries that waited a backoff so far
+  bool idempotencyKey_ = false;  // the request carries Idempotency-Key
+  KeptBody kept_;                // the body, kept for replays (retries.max_body_bytes)
+  Hedge hedge_;
   // Why the last attempt failed: the reason of a 502 once no backend is left to try.
   metrics::LocalReason lastFailure_ = metrics::LocalReason::kConnectFailed;
   // pools[].limits

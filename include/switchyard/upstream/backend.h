@@ -11,6 +11,7 @@
 
 #include "switchyard/config/config.h"
 #include "switchyard/metrics/stats.h"
+#include "switchyard/upstream/retry_budget.h"
 
 namespace sy::net {
 class TlsClientContext;
@@ -151,6 +152,8 @@ struct BackendSet {
   // Answers given for this pool without a backend (503 no backend available). Carried over by
   // pool name from the previous snapshot; may be null (sets built outside a snapshot).
   std::shared_ptr<metrics::StatsBlock> stats;
+  // pools[].retries.budget's shared counters (null without a budget); carried over by name.
+  std::shared_ptr<RetryBudget> retryBudget;
   // pools[].tls: connections to the backends speak TLS with this context; null = plain TCP.
   std::shared_ptr<const net::TlsClientContext> tls;
   // pools[].limits and the queue, shared by all workers; carried over by pool name. Never null
