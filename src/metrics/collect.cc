@@ -56,6 +56,23 @@ std::string_view adminStateName(upstream::AdminState s) {
 
 }  // namespace
 
+namespace {
+
+void writeCertificateFamilies(TextWriter& w, const std::vector<CertificateRow>* rows) {
+  w.begin(FamilyId::kTlsCertificateExpiry);
+  if (rows)
+    for (const CertificateRow& r : *rows)
+      if (r.notAfter > 0)
+        w.sample(FamilyId::kTlsCertificateExpiry, {r.listener, r.name},
+                 static_cast<uint64_t>(r.notAfter));
+  w.begin(FamilyId::kTlsCertificateReloadFailures);
+  if (rows)
+    for (const CertificateRow& r : *rows)
+      w.sample(FamilyId::kTlsCertificateReloadFailures, {r.listener, r.name}, r.reloadFailures);
+}
+
+}  // namespace
+
 void writeMetrics(const ScrapeInput& in, std::string& out) {
   TextWriter w(out);
   static const std::vector<std::string> kNoListeners;
@@ -202,6 +219,7 @@ void writeMetrics(const ScrapeInput& in, std::string& out) {
   w.sample(FamilyId::kConfigReloads, {"failure"}, sc.reloadsFailed);
   w.sample(FamilyId::kConfigLastReloadSuccess, {}, sc.lastReloadSuccess);
   w.sample(FamilyId::kConfigVersion, {}, sc.configVersion);
+  writeCertificateFamilies(w, in.certificates);
   w.sample(FamilyId::kAccessLogDropped, {}, in.accessLogDropped);
   w.sample(FamilyId::kBuildInfo, {SWITCHYARD_VERSION}, uint64_t{1});
   if (in.processStats) {

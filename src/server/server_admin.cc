@@ -87,6 +87,8 @@ void Server::writeMetrics(std::string& out) {
   in.server = stats_.get();
   in.counters = &counters_;
   in.accessLogDropped = accessLog_->dropped();
+  std::vector<metrics::CertificateRow> certificates = certWatch_->rows();
+  in.certificates = &certificates;
   metrics::writeMetrics(in, out);
 }
 

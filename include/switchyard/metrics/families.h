@@ -57,6 +57,8 @@ enum class FamilyId : uint8_t {
   kConfigReloads,
   kConfigLastReloadSuccess,
   kConfigVersion,
+  kTlsCertificateExpiry,
+  kTlsCertificateReloadFailures,
   kAccessLogDropped,
   kBuildInfo,
   kProcessCpu,
@@ -148,6 +150,14 @@ inline constexpr Family kFamilies[] = {
     {"switchyard_config_version", Type::kGauge,
      "Version number of the running configuration (1 at start-up, +1 per successful reload).",
      {}},
+    {"switchyard_tls_certificate_expiry_timestamp_seconds", Type::kGauge,
+     "notAfter of a certificate in use, as Unix time: listener certificates (listener, name = "
+     "the cert file) and pool client certificates (listener = pool/<pool>).",
+     {"listener", "name"}},
+    {"switchyard_tls_certificate_reload_failures_total", Type::kCounter,
+     "Certificate files that changed on disk but could not be used (the previous certificate "
+     "stayed in use).",
+     {"listener", "name"}},
     {"switchyard_access_log_dropped_total", Type::kCounter,
      "Access log lines dropped because the log writer fell behind.", {}},
     {"switchyard_build_info", Type::kGauge, "Always 1; the version label names the build.",

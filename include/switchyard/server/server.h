@@ -20,6 +20,8 @@
 #include "switchyard/metrics/access_log.h"
 #include "switchyard/metrics/collect.h"
 #include "switchyard/metrics/stats.h"
+#include "switchyard/server/cert_watch.h"
+#include "switchyard/server/file_watch.h"
 #include "switchyard/server/snapshot.h"
 #include "switchyard/server/worker.h"
 
@@ -63,7 +65,6 @@ class Server final : private admin::Host {
   // first bind and reused by the others). On error closes what it opened.
   std::expected<std::vector<int>, std::string> openListener(const config::Listener& l);
   void startWatching();
-  void onFileEvent();
   void beginShutdown();
   void checkWorkersDone();
   // Runs the loop until every discovered name has had its first answer (bounded), so pools
@@ -80,12 +81,10 @@ class Server final : private admin::Host {
   uv_signal_t sigterm_, sigint_, sighup_, sigusr1_;
   uv_timer_t shutdownTimer_;
   uv_timer_t pollTimer_;
-  uv_fs_event_t watch_;
-  uv_timer_t watchDebounce_;
   uv_timer_t startupWait_;
-  bool watching_ = false;
   bool watchRequested_ = false;
-  std::string watchName_;
+  std::unique_ptr<FileWatch> configWatch_;  // --watch / watch: true
+  std::unique_ptr<CertWatch> certWatch_;    // follows snap_'s TLS contexts
   unsigned workerCount_ = 0;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::shared_ptr<const Snapshot> snap_;
