@@ -220,6 +220,10 @@ void writeMetrics(const ScrapeInput& in, std::string& out) {
   w.sample(FamilyId::kConfigLastReloadSuccess, {}, sc.lastReloadSuccess);
   w.sample(FamilyId::kConfigVersion, {}, sc.configVersion);
   writeCertificateFamilies(w, in.certificates);
+  w.begin(FamilyId::kDiscoveryFailures);
+  if (in.discoveryFailures)
+    for (const auto& [pool, n] : *in.discoveryFailures)
+      w.sample(FamilyId::kDiscoveryFailures, {pool}, n);
   w.sample(FamilyId::kAccessLogDropped, {}, in.accessLogDropped);
   w.sample(FamilyId::kBuildInfo, {SWITCHYARD_VERSION}, uint64_t{1});
   if (in.processStats) {

@@ -89,6 +89,7 @@ void Server::writeMetrics(std::string& out) {
   in.accessLogDropped = accessLog_->dropped();
   std::vector<metrics::CertificateRow> certificates = certWatch_->rows();
   in.certificates = &certificates;
+  in.discoveryFailures = &discovery_->failuresByPool();
   metrics::writeMetrics(in, out);
 }
 

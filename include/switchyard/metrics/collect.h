@@ -4,6 +4,7 @@
 // Main thread (the admin listener), at scrape time.
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,6 +40,8 @@ struct ScrapeInput {
   const ServerCounters* counters = nullptr;
   uint64_t accessLogDropped = 0;
   const std::vector<CertificateRow>* certificates = nullptr;
+  // DNS discovery failures by pool name (discovery::Discovery::failuresByPool).
+  const std::map<std::string, uint64_t>* discoveryFailures = nullptr;
   bool processStats = true;  // include process_* (off in unit tests for stable output)
 };
 

@@ -59,6 +59,7 @@ enum class FamilyId : uint8_t {
   kConfigVersion,
   kTlsCertificateExpiry,
   kTlsCertificateReloadFailures,
+  kDiscoveryFailures,
   kAccessLogDropped,
   kBuildInfo,
   kProcessCpu,
@@ -158,6 +159,9 @@ inline constexpr Family kFamilies[] = {
      "Certificate files that changed on disk but could not be used (the previous certificate "
      "stayed in use).",
      {"listener", "name"}},
+    {"switchyard_discovery_failures_total", Type::kCounter,
+     "DNS discovery lookups that failed (the last good answer was kept), by pool asking.",
+     {"pool"}},
     {"switchyard_access_log_dropped_total", Type::kCounter,
      "Access log lines dropped because the log writer fell behind.", {}},
     {"switchyard_build_info", Type::kGauge, "Always 1; the version label names the build.",

@@ -40,9 +40,6 @@ class Server final : private admin::Host {
   // on error). Ignored, and not counted, before the workers started. Main thread.
   std::string reload(const char* trigger);
 
-  // DNS discovery totals (lookups, failures, changes). Valid while run() runs; any thread.
-  const discovery::Stats& discoveryStats() const { return discovery_->stats(); }
-
  private:
   // admin::Host (server_admin.cc)
   bool draining() const override { return shuttingDown_; }
