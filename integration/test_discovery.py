@@ -248,6 +248,8 @@ def test_dns_failure_keeps_the_last_good_set(switchyard, dnsmasq, pods):
     dnsmasq.set("web.test", ["127.0.0.2", "127.0.0.3"])
     proxy = switchyard.start(discovery_config(switchyard, "web.test", p2.port, dnsmasq.address))
     assert set(served_by(proxy.port, 8)) == {"pod2", "pod3"}
+    from obs_util import scrape
+    assert scrape(proxy.admin_port).one("switchyard_discovery_failures_total", pool="web") == 0
 
     # The name disappears (NXDOMAIN), then the resolver itself goes away.
     dnsmasq.set("other.test", ["127.0.0.9"])
@@ -261,6 +263,11 @@ def test_dns_failure_keeps_the_last_good_set(switchyard, dnsmasq, pods):
     assert "keeping the last good answer (127.0.0.2, 127.0.0.3)" in err
     # A failure is logged when it starts or changes, not at every interval.
     assert err.count("keeping the last good answer") <= 3
+    # ... and every failed lookup is counted for the pool that asked.
+    from obs_util import scrape_until
+    scrape_until(proxy.admin_port,
+                 lambda m: m.one("switchyard_discovery_failures_total", pool="web") >= 2,
+                 timeout=5, what="the failed lookups counted")
 
 
 def test_resolve_backend_survives_reload_under_load(switchyard, origins):

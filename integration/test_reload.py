@@ -267,3 +267,37 @@ def test_request_head_spanning_a_reload_is_routed_by_its_own_listener(origins, s
     assert r.status == 200, r
     assert r.header("X-Backend") == "b", "routed with listener A's routes: %r" % r
     assert backend_of(port_b) == "b"
+
+
+def test_watch_follows_a_configmap_symlink_swap(origins, switchyard, tmp_path):
+    """A Kubernetes ConfigMap volume: config.yaml -> ..data/config.yaml, ..data -> a timestamped
+    directory; an update writes a new directory and renames a new ..data link over the old one,
+    so config.yaml itself is never written. --watch sees it, reloads once, and counts it."""
+    from conftest import Proxy
+    from obs_util import scrape_until
+
+    b1, b2 = origins(2)
+    port, admin = free_port(), free_port()
+    a, b = two_configs(switchyard, b1, b2, port, admin)
+    vol = tmp_path / "configmap"
+    vol.mkdir()
+    for n, cfg in ((1, a), (2, b)):
+        d = vol / ("..2026_12_07_10_00_0%d.000000%d" % (n, n))
+        d.mkdir()
+        (d / "config.yaml").write_text(to_yaml(cfg))
+    os.symlink("..2026_12_07_10_00_01.0000001", vol / "..data")
+    os.symlink("..data/config.yaml", vol / "config.yaml")
+    p = Proxy(switchyard.binary, vol / "config.yaml", port, admin, tmp_path, 99,
+              ["--watch"])
+    switchyard.proxies.append(p)
+    p.wait_ready(10)
+    assert backend_of(port) == "b1"
+
+    os.symlink("..2026_12_07_10_00_02.0000002", vol / "..data_tmp")
+    os.rename(vol / "..data_tmp", vol / "..data")
+    m = scrape_until(admin,
+                     lambda m: m.one("switchyard_config_reloads_total", result="success") == 1,
+                     timeout=5, what="the ConfigMap swap reloaded and counted")
+    assert m.one("switchyard_config_version") == 2
+    assert backend_of(port) == "b2"
+    assert p.stderr().count("watch: reloaded") == 1

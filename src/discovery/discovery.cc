@@ -38,6 +38,8 @@ Discovery::~Discovery() { close(); }
 void Discovery::update(const config::Config& cfg) {
   if (closed_) return;
   std::vector<discovery::Target> wanted = targetsOf(cfg);
+  for (const discovery::Target& w : wanted)
+    for (const std::string& pool : w.pools) poolFailures_.try_emplace(pool, 0);
   for (auto it = targets_.begin(); it != targets_.end();) {
     bool kept = false;
     for (const auto& w : wanted) kept = kept || w.key == (*it)->spec.key;
@@ -102,6 +104,7 @@ void Discovery::onResult(Target* t, std::expected<Addresses, std::string> result
     }
   } else {
     stats_.failures.fetch_add(1, std::memory_order_relaxed);
+    for (const std::string& pool : t->spec.pools) ++poolFailures_[pool];
     // Logged when a run of failures starts or its reason changes, not at every interval.
     if (t->failStreak++ == 0 || t->lastError != result.error()) {
       LOG_WARN("discovery: lookup of %s failed: %s; keeping the last good answer (%s)",

@@ -49,19 +49,22 @@ std::string targetKey(const std::string& host,
 
 std::vector<Target> targetsOf(const config::Config& cfg) {
   std::vector<Target> out;
-  auto want = [&out](const std::string& host, const config::Discovery& d) {
+  auto want = [&out](const std::string& host, const config::Pool& p) {
+    const config::Discovery& d = p.discovery;
     std::string key = targetKey(host, d.resolver);
     for (Target& t : out) {
       if (t.key != key) continue;
       t.interval = std::min(t.interval, d.interval);
+      if (std::find(t.pools.begin(), t.pools.end(), p.name) == t.pools.end())
+        t.pools.push_back(p.name);
       return;
     }
-    out.push_back(Target{std::move(key), host, d.resolver, d.interval});
+    out.push_back(Target{std::move(key), host, d.resolver, d.interval, {p.name}});
   };
   for (const config::Pool& p : cfg.pools) {
     for (const config::Backend& b : p.backends)
-      if (b.resolve) want(b.address.host, p.discovery);
-    if (p.discovery.dns) want(p.discovery.dns->host, p.discovery);
+      if (b.resolve) want(b.address.host, p);
+    if (p.discovery.dns) want(p.discovery.dns->host, p);
   }
   return out;
 }

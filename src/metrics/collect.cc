@@ -117,6 +117,23 @@ void writeLocalResponses(Exposition& w, const Merged* srv,
 
 }  // namespace
 
+namespace {
+
+void writeCertificateFamilies(Exposition& w, const std::vector<CertificateRow>* rows) {
+  w.begin(FamilyId::kTlsCertificateExpiry);
+  if (rows)
+    for (const CertificateRow& r : *rows)
+      if (r.notAfter > 0)
+        w.sample(FamilyId::kTlsCertificateExpiry, {r.listener, r.name},
+                 static_cast<uint64_t>(r.notAfter));
+  w.begin(FamilyId::kTlsCertificateReloadFailures);
+  if (rows)
+    for (const CertificateRow& r : *rows)
+      w.sample(FamilyId::kTlsCertificateReloadFailures, {r.listener, r.name}, r.reloadFailures);
+}
+
+}  // namespace
+
 void writeMetrics(const ScrapeInput& in, std::string& out) {
   Exposition w;
   static const std::vector<std::string> kNoListeners;
@@ -266,6 +283,11 @@ void writeMetrics(const ScrapeInput& in, std::string& out) {
   w.sample(FamilyId::kConfigReloads, {"failure"}, sc.reloadsFailed);
   w.sample(FamilyId::kConfigLastReloadSuccess, {}, sc.lastReloadSuccess);
   w.sample(FamilyId::kConfigVersion, {}, sc.configVersion);
+  writeCertificateFamilies(w, in.certificates);
+  w.begin(FamilyId::kDiscoveryFailures);
+  if (in.discoveryFailures)
+    for (const auto& [pool, n] : *in.discoveryFailures)
+      w.sample(FamilyId::kDiscoveryFailures, {pool}, n);
   w.sample(FamilyId::kAccessLogDropped, {}, in.accessLogDropped);
   w.sample(FamilyId::kBuildInfo, {SWITCHYARD_VERSION}, uint64_t{1});
   if (in.processStats) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 
 #include <arpa/inet.h>
 #include <openssl/err.h>
@@ -14,29 +15,12 @@
 namespace sy::net {
 namespace {
 
-// Mozilla "intermediate" TLS 1.2 suites: ECDHE key exchange, AEAD ciphers only. TLS 1.3 keeps
-// OpenSSL's defaults (AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305).
-constexpr const char* kCiphers12 =
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
-constexpr const char* kCiphers13 =
-    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
-constexpr unsigned char kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-// Server preference lists (SSL_select_next_proto walks ours in order): h2 first when offered.
-struct AlpnList {
-  const unsigned char* data;
-  unsigned int len;
-};
-constexpr unsigned char kAlpnH2Http11[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-constexpr unsigned char kAlpnH2[] = {2, 'h', '2'};
-constexpr AlpnList kListHttp11{kAlpnHttp11, sizeof kAlpnHttp11};
-constexpr AlpnList kListH2Http11{kAlpnH2Http11, sizeof kAlpnH2Http11};
-constexpr AlpnList kListH2{kAlpnH2, sizeof kAlpnH2};
 constexpr size_t kStage = 16 * 1024;  // one full TLS record of plaintext
 constexpr size_t kCoalesceBelow = 4096;
 
-std::string sslErrorString() {
+}  // namespace
+
+std::string takeSslError() {
   unsigned long e = ERR_get_error();
   if (e == 0) return "unknown TLS error";
   char buf[256];
@@ -44,6 +28,10 @@ std::string sslErrorString() {
   ERR_clear_error();
   return buf;
 }
+
+namespace {
+
+std::string sslErrorString() { return takeSslError(); }
 
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -60,30 +48,6 @@ std::string openPem(const std::string& path, BIO** out) {
     return "cannot read " + path + ": out of memory";
   }
   return "";
-}
-
-// Settings common to server and client contexts.
-bool configureCommon(SSL_CTX* ctx, int minVersion, std::string* err) {
-  if (SSL_CTX_set_min_proto_version(ctx, minVersion) != 1 ||
-      SSL_CTX_set_cipher_list(ctx, kCiphers12) != 1 ||
-      SSL_CTX_set_ciphersuites(ctx, kCiphers13) != 1) {
-    *err = "TLS setup failed: " + sslErrorString();
-    return false;
-  }
-  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
-  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-  return true;
-}
-
-int selectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
-               unsigned int inlen, void* arg) {
-  const auto* list = static_cast<const AlpnList*>(arg);
-  unsigned char* sel = nullptr;
-  if (SSL_select_next_proto(&sel, outlen, list->data, list->len, in, inlen) !=
-      OPENSSL_NPN_NEGOTIATED)
-    return SSL_TLSEXT_ERR_NOACK;  // nothing in common: go on without ALPN (HTTP/1.1)
-  *out = sel;
-  return SSL_TLSEXT_ERR_OK;
 }
 
 }  // namespace
@@ -155,6 +119,13 @@ std::vector<std::string> certificateNames(X509* cert) {
   return names;
 }
 
+int64_t certificateNotAfter(const X509* cert) {
+  const ASN1_TIME* t = cert ? X509_get0_notAfter(cert) : nullptr;
+  std::tm tm{};
+  if (!t || ASN1_TIME_to_tm(t, &tm) != 1) return 0;
+  return static_cast<int64_t>(timegm(&tm));
+}
+
 bool hostMatches(const std::string& pattern, const std::string& host) {
   if (pattern.size() > 2 && pattern[0] == '*' && pattern[1] == '.') {
     size_t dot = host.find('.');
@@ -163,123 +134,6 @@ bool hostMatches(const std::string& pattern, const std::string& host) {
   }
   return pattern == host;
 }
-
-// ---------------------------------------------------------------------------------------------
-// Server context
-
-namespace {
-
-int serverNameCallback(SSL* ssl, int* alert, void* arg);
-
-}  // namespace
-
-std::shared_ptr<TlsServerContext> TlsServerContext::create(const config::ListenerTls& cfg,
-                                                           std::string* err, bool h1, bool h2) {
-  const AlpnList* alpn = h2 ? (h1 ? &kListH2Http11 : &kListH2) : &kListHttp11;
-  std::shared_ptr<TlsServerContext> tc(new TlsServerContext());
-  const int minVersion =
-      cfg.minVersion == config::TlsVersion::kTls13 ? TLS1_3_VERSION : TLS1_2_VERSION;
-  for (const config::TlsCertificate& c : cfg.certificates) {
-    Entry e;
-    e.ctx = SSL_CTX_new(TLS_server_method());
-    if (!e.ctx) {
-      *err = "TLS setup failed: " + sslErrorString();
-      return nullptr;
-    }
-    tc->entries_.push_back(e);
-    SSL_CTX* ctx = e.ctx;
-    if (!configureCommon(ctx, minVersion, err)) return nullptr;
-    if (SSL_CTX_use_certificate_chain_file(ctx, c.cert.c_str()) != 1 ||
-        SSL_CTX_use_PrivateKey_file(ctx, c.key.c_str(), SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(ctx) != 1) {
-      *err = c.cert + " / " + c.key + ": " + sslErrorString();
-      return nullptr;
-    }
-    tc->entries_.back().names = certificateNames(SSL_CTX_get0_certificate(ctx));
-    SSL_CTX_set_alpn_select_cb(ctx, selectAlpn, const_cast<AlpnList*>(alpn));
-    // Resumption: a server-side session cache and stateless tickets (OpenSSL's per-context
-    // ticket keys, so a reload, which builds new contexts, also rotates them).
-    static const unsigned char kSidCtx[] = "switchyard";
-    SSL_CTX_set_session_id_context(ctx, kSidCtx, sizeof kSidCtx - 1);
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
-    SSL_CTX_sess_set_cache_size(ctx, 20000);
-  }
-  SSL_CTX_set_tlsext_servername_callback(tc->ctx(), serverNameCallback);
-  SSL_CTX_set_tlsext_servername_arg(tc->ctx(), tc.get());
-  return tc;
-}
-
-TlsServerContext::~TlsServerContext() {
-  for (Entry& e : entries_) SSL_CTX_free(e.ctx);
-}
-
-size_t TlsServerContext::select(const std::string& rawHost) const {
-  std::string host = lower(rawHost);
-  for (size_t i = 0; i < entries_.size(); ++i)
-    for (const std::string& n : entries_[i].names)
-      if (n == host) return i;
-  for (size_t i = 0; i < entries_.size(); ++i)
-    for (const std::string& n : entries_[i].names)
-      if (n.starts_with("*.") && hostMatches(n, host)) return i;
-  return 0;
-}
-
-namespace {
-
-int serverNameCallback(SSL* ssl, int* alert, void* arg) {
-  (void)alert;
-  const auto* tc = static_cast<const TlsServerContext*>(arg);
-  const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-  if (!name) return SSL_TLSEXT_ERR_OK;
-  if (SSL_CTX* chosen = tc->contextFor(name); chosen != SSL_get_SSL_CTX(ssl))
-    SSL_set_SSL_CTX(ssl, chosen);  // only the certificate changes; settings stay the default's
-  return SSL_TLSEXT_ERR_OK;
-}
-
-}  // namespace
-
-// ---------------------------------------------------------------------------------------------
-// Client context
-
-std::shared_ptr<TlsClientContext> TlsClientContext::create(const config::PoolTls& cfg,
-                                                           std::string* err) {
-  std::shared_ptr<TlsClientContext> tc(new TlsClientContext());
-  tc->sni_ = cfg.sni;
-  tc->verify_ = cfg.verify;
-  tc->ctx_ = SSL_CTX_new(TLS_client_method());
-  if (!tc->ctx_) {
-    *err = "TLS setup failed: " + sslErrorString();
-    return nullptr;
-  }
-  SSL_CTX* ctx = tc->ctx_;
-  if (!configureCommon(ctx, TLS1_2_VERSION, err)) return nullptr;
-  SSL_CTX_set_alpn_protos(ctx, kAlpnHttp11, sizeof kAlpnHttp11);
-  if (cfg.verify) {
-    int ok = cfg.ca.empty() ? SSL_CTX_set_default_verify_paths(ctx)
-                            : SSL_CTX_load_verify_locations(ctx, cfg.ca.c_str(), nullptr);
-    if (ok != 1) {
-      *err = (cfg.ca.empty() ? std::string("system trust store") : cfg.ca) + ": " +
-             sslErrorString();
-      return nullptr;
-    }
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
-  } else {
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
-  }
-  if (!cfg.cert.empty()) {
-    if (SSL_CTX_use_certificate_chain_file(ctx, cfg.cert.c_str()) != 1 ||
-        SSL_CTX_use_PrivateKey_file(ctx, cfg.key.c_str(), SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(ctx) != 1) {
-      *err = cfg.cert + " / " + cfg.key + ": " + sslErrorString();
-      return nullptr;
-    }
-  }
-  // Client-side resumption is not kept: backend connections are long-lived and pooled.
-  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-  return tc;
-}
-
-TlsClientContext::~TlsClientContext() { SSL_CTX_free(ctx_); }
 
 // ---------------------------------------------------------------------------------------------
 // Stream
@@ -303,7 +157,7 @@ bool makeBios(SSL* ssl, BIO** rbio, BIO** wbio) {
 }  // namespace
 
 TlsStream::TlsStream(std::shared_ptr<const TlsServerContext> server) : keep_(server) {
-  ssl_ = SSL_new(server->ctx());
+  ssl_ = server->newSsl();
   if (!ssl_) return;
   if (!makeBios(ssl_, &rbio_, &wbio_)) {
     SSL_free(ssl_);
@@ -316,7 +170,7 @@ TlsStream::TlsStream(std::shared_ptr<const TlsServerContext> server) : keep_(ser
 TlsStream::TlsStream(std::shared_ptr<const TlsClientContext> client, const std::string& sni,
                      const std::string& verifyName)
     : keep_(client) {
-  ssl_ = SSL_new(client->ctx());
+  ssl_ = SSL_new(client->ctx().get());
   if (!ssl_) return;
   if (!makeBios(ssl_, &rbio_, &wbio_)) {
     SSL_free(ssl_);

@@ -147,8 +147,6 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
   shutdownTimer_.data = this;
   uv_timer_init(&loop_, &pollTimer_);
   pollTimer_.data = this;
-  uv_timer_init(&loop_, &watchDebounce_);
-  watchDebounce_.data = this;
   if (watchRequested_ || cfg->watch) startWatching();
   uv_timer_init(&loop_, &startupWait_);
   startupWait_.data = this;
@@ -172,6 +170,8 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
     return exitCode_;
   }
   snap_ = std::move(*built);
+  certWatch_ = std::make_unique<CertWatch>(&loop_);
+  certWatch_->follow(*snap_);
   health_ = std::make_unique<health::Monitor>(&loop_);
   health_->update(snap_);
 
@@ -267,48 +267,24 @@ void Server::checkWorkersDone() {
   if (admin_) admin_->close();
   uv_close(reinterpret_cast<uv_handle_t*>(&shutdownTimer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&pollTimer_), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&watchDebounce_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&startupWait_), nullptr);
   discovery_->close();
-  if (watching_) uv_close(reinterpret_cast<uv_handle_t*>(&watch_), nullptr);
+  if (configWatch_) configWatch_->close();
+  if (certWatch_) certWatch_->close();
   if (health_) health_->close();
 }
 
 void Server::startWatching() {
-  // Editors often replace the file (write a new one, rename it over the old), which ends a
-  // watch on the file itself, so the directory is watched and events filtered by name.
-  std::string dir = ".", base = configPath_;
-  if (size_t slash = configPath_.rfind('/'); slash != std::string::npos) {
-    dir = slash == 0 ? "/" : configPath_.substr(0, slash);
-    base = configPath_.substr(slash + 1);
-  }
-  watchName_ = base;
-  int rc = uv_fs_event_init(&loop_, &watch_);
-  if (rc == 0) {
-    watch_.data = this;
-    rc = uv_fs_event_start(&watch_, [](uv_fs_event_t* h, const char* name, int, int status) {
-      auto* s = static_cast<Server*>(h->data);
-      if (status == 0 && (!name || s->watchName_ == name)) s->onFileEvent();
-    }, dir.c_str(), 0);
-    if (rc != 0) uv_close(reinterpret_cast<uv_handle_t*>(&watch_), nullptr);
-  }
-  if (rc != 0) {
-    LOG_WARN("cannot watch %s for changes: %s (reload with SIGHUP instead)", dir.c_str(),
-             uv_strerror(rc));
-    return;
-  }
-  watching_ = true;
+  // FileWatch follows the file through renames over it and symlink swaps (a Kubernetes
+  // ConfigMap's `..data`), not only writes to it.
+  configWatch_ = std::make_unique<FileWatch>(&loop_, std::vector<std::string>{configPath_}, [this] {
+    if (shuttingDown_) return;
+    LOG_INFO("%s changed: reloading", configPath_.c_str());
+    reload("watch");
+  });
+  if (std::string w = configWatch_->start(); !w.empty())
+    LOG_WARN("%s (the file is still checked every second; SIGHUP reloads too)", w.c_str());
   LOG_INFO("watching %s: the config reloads when it changes", configPath_.c_str());
-}
-
-void Server::onFileEvent() {
-  if (shuttingDown_) return;
-  // Coalesce the burst of events a save produces; reload once it settles.
-  uv_timer_start(&watchDebounce_, [](uv_timer_t* t) {
-    auto* s = static_cast<Server*>(t->data);
-    LOG_INFO("%s changed: reloading", s->configPath_.c_str());
-    s->reload("watch");
-  }, 200, 0);
 }
 
 std::string Server::reload(const char* trigger) {
@@ -385,6 +361,7 @@ std::string Server::publish(const std::shared_ptr<const config::Config>& cfg) {
   snap_ = std::move(*built);
   ++version_;
   health_->update(snap_);
+  certWatch_->follow(*snap_);
   for (unsigned w = 0; w < workers; ++w) workers_[w]->postSnapshot(snap_, std::move(fresh[w]));
   return "";
 }

@@ -108,6 +108,9 @@ void Server::writeMetrics(std::string& out) {
   in.server = stats_.get();
   in.counters = &counters_;
   in.accessLogDropped = accessLog_->dropped();
+  std::vector<metrics::CertificateRow> certificates = certWatch_->rows();
+  in.certificates = &certificates;
+  in.discoveryFailures = &discovery_->failuresByPool();
   metrics::writeMetrics(in, out);
 }
 

@@ -166,6 +166,8 @@ TEST_CASE_FIXTURE(LoopFixture, "Discovery: follows changes, keeps the last answe
   CHECK(changes == 1);
   CHECK(backendNames(*d.expand(base)) ==
         std::vector<std::string>{"fixed", "web-10.0.0.1", "web-10.0.0.2"});
+  REQUIRE(d.failuresByPool().size() == 1);
+  CHECK(d.failuresByPool().at("web") == 0);  // exported from the start
 
   // A record appears and one vanishes: one change, seen at the next interval.
   dns.records["web.svc"] = {"10.0.0.2", "10.0.0.3"};
@@ -190,6 +192,7 @@ TEST_CASE_FIXTURE(LoopFixture, "Discovery: follows changes, keeps the last answe
   REQUIRE(runUntil([&] { return d.stats().failures.load() > failures; }, 3000));
   CHECK(backendNames(*d.expand(base)).size() == 3);
   CHECK(d.stats().changes.load() == 2);
+  CHECK(d.failuresByPool().at("web") == d.stats().failures.load());
 
   d.close();
   dns.close();

@@ -45,6 +45,8 @@ TEST_CASE("targetsOf: one target per name and resolver, the shortest interval") 
   CHECK(t[0].host == "App.Svc");
   CHECK_FALSE(t[0].resolver.has_value());
   CHECK(t[0].interval == std::chrono::seconds(2));
+  CHECK(t[0].pools == std::vector<std::string>{"web", "api"});
+  CHECK(t[1].pools == std::vector<std::string>{"other"});
   CHECK(t[1].key == "127.0.0.1:5353|app.svc");
   REQUIRE(t[1].resolver.has_value());
   CHECK(t[1].interval == std::chrono::seconds(10));

@@ -164,7 +164,10 @@ TEST_CASE("writeMetrics merges backend, pool and server blocks into one expositi
   counters.reloadsOk = 2;
   counters.reloadsFailed = 1;
   counters.configVersion = 3;
+  std::vector<CertificateRow> certificates = {{"public", "/etc/site.crt", 1'796'000'000, 2},
+                                              {"pool/web", "/etc/ca.pem", 0, 0}};
   ScrapeInput in;
+  in.certificates = &certificates;
   in.pools = &pools;
   in.listeners = &listeners;
   in.server = &server;
@@ -205,6 +208,13 @@ TEST_CASE("writeMetrics merges backend, pool and server blocks into one expositi
   CHECK(s["switchyard_config_reloads_total{result=\"success\"}"] == "2");
   CHECK(s["switchyard_config_reloads_total{result=\"failure\"}"] == "1");
   CHECK(s["switchyard_config_version"] == "3");
+  const std::string cert = "{listener=\"public\",name=\"/etc/site.crt\"}";
+  CHECK(s["switchyard_tls_certificate_expiry_timestamp_seconds" + cert] == "1796000000");
+  CHECK(s["switchyard_tls_certificate_reload_failures_total" + cert] == "2");
+  // A CA bundle without a client certificate: a failures counter, no expiry gauge.
+  const std::string ca = "{listener=\"pool/web\",name=\"/etc/ca.pem\"}";
+  CHECK(s.count("switchyard_tls_certificate_expiry_timestamp_seconds" + ca) == 0);
+  CHECK(s["switchyard_tls_certificate_reload_failures_total" + ca] == "0");
   CHECK(s.count("switchyard_build_info{version=\"" SWITCHYARD_VERSION "\"}") == 1);
   CHECK(s.count("process_open_fds") == 0);
   // Every family of the table has its header, in table order.

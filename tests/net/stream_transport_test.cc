@@ -175,7 +175,7 @@ std::shared_ptr<const TlsClientContext> clientTrusting(const testing::CertDir& d
   if (offerH2) {
     static const unsigned char kH2Http11[] = {2,   'h', '2', 8,   'h', 't',
                                               't', 'p', '/', '1', '.', '1'};
-    SSL_CTX_set_alpn_protos(ctx->ctx(), kH2Http11, sizeof kH2Http11);
+    SSL_CTX_set_alpn_protos(ctx->ctx().get(), kH2Http11, sizeof kH2Http11);
   }
   return ctx;
 }

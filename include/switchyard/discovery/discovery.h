@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <expected>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -54,6 +55,9 @@ class Discovery {
   void close();
 
   const Stats& stats() const { return stats_; }
+  // Failed lookups by pool since start (a name several pools ask for counts for each of them;
+  // pools keep their count when a reload removes them). Main thread.
+  const std::map<std::string, uint64_t>& failuresByPool() const { return poolFailures_; }
 
  private:
   struct Target;
@@ -65,6 +69,7 @@ class Discovery {
   std::function<void()> onChange_;
   std::vector<Target*> targets_;  // owned; freed in their timer's close callback
   Stats stats_;
+  std::map<std::string, uint64_t> poolFailures_;
   bool closed_ = false;
 };
 

@@ -28,6 +28,7 @@ struct Target {
   std::string host;
   std::optional<config::SocketAddress> resolver;  // nullopt = the system resolver
   config::Duration interval{};                    // the shortest of the pools asking
+  std::vector<std::string> pools;                 // the pools asking, in config order
 };
 
 std::string targetKey(const std::string& host,

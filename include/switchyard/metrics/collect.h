@@ -4,6 +4,7 @@
 // Main thread (the admin listener), at scrape time.
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +22,14 @@ struct ServerCounters {
   uint64_t configVersion = 0;
 };
 
+// One certificate file watched for rotation (server/cert_watch.h).
+struct CertificateRow {
+  std::string listener;  // listener name, or "pool/<name>" for a pool's client side
+  std::string name;      // the certificate file as configured (the CA bundle when no cert)
+  int64_t notAfter = 0;  // unix seconds; 0 = no certificate (a CA bundle only): no gauge
+  uint64_t reloadFailures = 0;
+};
+
 struct ScrapeInput {
   // Pools of the current snapshot, in config order.
   const std::vector<std::unique_ptr<upstream::BackendSet>>* pools = nullptr;
@@ -30,6 +39,9 @@ struct ScrapeInput {
   const StatsBlock* server = nullptr;
   const ServerCounters* counters = nullptr;
   uint64_t accessLogDropped = 0;
+  const std::vector<CertificateRow>* certificates = nullptr;
+  // DNS discovery failures by pool name (discovery::Discovery::failuresByPool).
+  const std::map<std::string, uint64_t>* discoveryFailures = nullptr;
   bool processStats = true;  // include process_* (off in unit tests for stable output)
 };
 

@@ -13,10 +13,14 @@
 // A TlsStream belongs to one connection on one worker thread. Connections do not drive it
 // themselves: net::StreamTransport (stream_transport.h) does, for all of them.
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
+#include <expected>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <openssl/ssl.h>
@@ -42,44 +46,83 @@ std::string checkCaFile(const std::string& path);
 std::vector<std::string> certificateNames(X509* cert);
 // Exact (case-insensitive) or one-label wildcard ("*.example.com") match.
 bool hostMatches(const std::string& pattern, const std::string& host);
+// The certificate's notAfter as unix seconds (0 if it cannot be read).
+int64_t certificateNotAfter(const X509* cert);
+// The oldest OpenSSL error queued on this thread as text (clears the queue).
+std::string takeSslError();
 
-// One TLS listener's server side: an SSL_CTX per certificate; the first is the default and
-// carries the SNI callback that switches a handshake to the certificate naming the host.
+// One certificate of a listener: its own context (the certificate, its key and the listener's
+// settings), the names it answers for and when it expires.
+struct ServerCertificate {
+  std::shared_ptr<SSL_CTX> ctx;
+  std::vector<std::string> names;
+  int64_t notAfter = 0;  // the leaf's notAfter, unix seconds
+};
+using ServerCertificates = std::vector<ServerCertificate>;
+
+// One TLS listener's server side: a context per certificate; the first is the default and the
+// SNI callback switches a handshake to the certificate naming the host.
+//
+// Certificates can be replaced while the context is shared by the workers (tls_context.cc):
+// the set in use is an atomic shared_ptr that a handshake loads once when it starts (newSsl)
+// and once in the SNI callback; reloadCertificate() builds a new set on the main thread and
+// swaps it in. Handshakes already under way keep the SSL_CTX they hold a reference to.
 class TlsServerContext {
  public:
   // ALPN offers what the listener speaks: h2 (first) and/or http/1.1.
   static std::shared_ptr<TlsServerContext> create(const config::ListenerTls& cfg,
                                                   std::string* err, bool h1 = true,
                                                   bool h2 = false);
-  ~TlsServerContext();
-  SSL_CTX* ctx() const { return entries_.front().ctx; }
+  // A new server-side SSL on the current default certificate; nullptr without memory.
+  // Any thread.
+  SSL* newSsl() const;
   // Index of the certificate chosen for `host` (exact names first, then wildcards; 0 = default).
   size_t select(const std::string& host) const;
-  SSL_CTX* contextFor(const std::string& host) const { return entries_[select(host)].ctx; }
+  // The set in use now. Any thread.
+  std::shared_ptr<const ServerCertificates> certificates() const { return certs_.load(); }
+  size_t certificateCount() const { return paths_.size(); }
+  const std::string& certPath(size_t i) const { return paths_[i].first; }
+  const std::string& keyPath(size_t i) const { return paths_[i].second; }
+  // Reads certificate `i`'s files again; when they make a valid pair, new handshakes use it.
+  // Returns "" or why not (then the certificate in use stays). Main thread. Const because
+  // the snapshot holding the context is immutable except for this atomic swap.
+  std::string reloadCertificate(size_t i) const;
 
  private:
   TlsServerContext() = default;
-  struct Entry {
-    SSL_CTX* ctx = nullptr;
-    std::vector<std::string> names;
-  };
-  std::vector<Entry> entries_;
+  std::expected<ServerCertificate, std::string> build(size_t i) const;
+  mutable std::atomic<std::shared_ptr<const ServerCertificates>> certs_;
+  std::vector<std::pair<std::string, std::string>> paths_;  // cert, key
+  int minVersion_ = 0;
+  const void* alpn_ = nullptr;
 };
 
-// A pool's client side (pools[].tls).
+// A pool's client side (pools[].tls). Its files (CA bundle, client certificate and key) can be
+// reloaded like a listener's certificates: reload() swaps the SSL_CTX new connections use.
 class TlsClientContext {
  public:
   static std::shared_ptr<TlsClientContext> create(const config::PoolTls& cfg, std::string* err);
-  ~TlsClientContext();
-  SSL_CTX* ctx() const { return ctx_; }
+  // The context in use now (a connection keeps it through SSL_new's reference). Any thread.
+  std::shared_ptr<SSL_CTX> ctx() const { return ctx_.load(); }
   const std::string& sni() const { return sni_; }
   bool verify() const { return verify_; }
+  // Files the context is built from: the CA bundle (when verifying against one), the client
+  // certificate and key (when set).
+  std::vector<std::string> files() const;
+  const std::string& certPath() const { return certPath_; }
+  // The client certificate's notAfter (unix seconds); 0 without a client certificate.
+  int64_t certificateNotAfter() const { return notAfter_.load(std::memory_order_relaxed); }
+  // Rebuilds the context from the files; "" or why not (the context in use stays). Main thread.
+  std::string reload() const;
 
  private:
   TlsClientContext() = default;
-  SSL_CTX* ctx_ = nullptr;
+  std::expected<std::shared_ptr<SSL_CTX>, std::string> build(int64_t* notAfter) const;
+  mutable std::atomic<std::shared_ptr<SSL_CTX>> ctx_;
+  mutable std::atomic<int64_t> notAfter_{0};
   std::string sni_;
   bool verify_ = true;
+  std::string ca_, certPath_, keyPath_;
 };
 
 // One TLS connection's state. Feed it the ciphertext read from the socket, read plaintext out,

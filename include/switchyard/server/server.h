@@ -21,6 +21,8 @@
 #include "switchyard/metrics/access_log.h"
 #include "switchyard/metrics/collect.h"
 #include "switchyard/metrics/stats.h"
+#include "switchyard/server/cert_watch.h"
+#include "switchyard/server/file_watch.h"
 #include "switchyard/server/snapshot.h"
 #include "switchyard/server/upgrade.h"
 #include "switchyard/server/worker.h"
@@ -41,9 +43,6 @@ class Server final : private admin::Host {
   // switchyard_config_reloads_total. Returns an error text or "" (the running config is kept
   // on error). Ignored, and not counted, before the workers started. Main thread.
   std::string reload(const char* trigger);
-
-  // DNS discovery totals (lookups, failures, changes). Valid while run() runs; any thread.
-  const discovery::Stats& discoveryStats() const { return discovery_->stats(); }
 
  private:
   // admin::Host (server_admin.cc)
@@ -81,7 +80,6 @@ class Server final : private admin::Host {
   // Start-up failed: logs `err`, tells an old process that started us; returns 1.
   int startupFailed(const std::string& err);
   void startWatching();
-  void onFileEvent();
   void beginShutdown();
   void checkWorkersDone();
   // Runs the loop until every discovered name has had its first answer (bounded), so pools
@@ -98,12 +96,10 @@ class Server final : private admin::Host {
   uv_signal_t sigterm_, sigint_, sighup_, sigusr1_, sigusr2_;
   uv_timer_t shutdownTimer_;
   uv_timer_t pollTimer_;
-  uv_fs_event_t watch_;
-  uv_timer_t watchDebounce_;
   uv_timer_t startupWait_;
-  bool watching_ = false;
   bool watchRequested_ = false;
-  std::string watchName_;
+  std::unique_ptr<FileWatch> configWatch_;  // --watch / watch: true
+  std::unique_ptr<CertWatch> certWatch_;    // follows snap_'s TLS contexts
   unsigned workerCount_ = 0;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::shared_ptr<const Snapshot> snap_;
