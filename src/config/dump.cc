@@ -401,8 +401,10 @@ std::string dumpConfig(const Config& c) {
 
   key(out, "geo");
   out << YAML::BeginMap;
-  key(out, "trusted_proxies");
-  out << YAML::Flow << c.geo.trustedProxies;
+  key(out, "trusted_proxies");  // quoted: other YAML parsers misread "::1" in a flow list
+  out << YAML::Flow << YAML::BeginSeq;
+  for (const std::string& cidr : c.geo.trustedProxies) out << YAML::DoubleQuoted << cidr;
+  out << YAML::EndSeq;
   key(out, "client_header");
   out << c.geo.clientHeader;
   key(out, "networks");
@@ -410,7 +412,7 @@ std::string dumpConfig(const Config& c) {
   for (const GeoNetwork& n : c.geo.networks) {
     out << YAML::Flow << YAML::BeginMap;
     key(out, "cidr");
-    out << n.cidr;
+    out << YAML::DoubleQuoted << n.cidr;
     key(out, "region");
     out << n.region;
     out << YAML::EndMap;

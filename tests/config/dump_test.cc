@@ -47,7 +47,7 @@ pools:
   CHECK(d.find("max_body_bytes: 104857600") != std::string::npos);
   CHECK(d.find("name: listener0") != std::string::npos);
   CHECK(d.find("panic_threshold: 50%") != std::string::npos);
-  CHECK(d.find("trusted_proxies: [127.0.0.0/8, ::1]") != std::string::npos);
+  CHECK(d.find("trusted_proxies: [\"127.0.0.0/8\", \"::1\"]") != std::string::npos);
   // A backend named by default after an IPv6 address keeps that default (no name: key,
   // "[::1]:9001" is not a valid name to write).
   CHECK(d.find("name: \"[::1]:9001\"") == std::string::npos);
