@@ -5,7 +5,7 @@ SHELL := /bin/bash
 BUILD ?= build
 PY := /usr/bin/python3
 
-.PHONY: all deps deps-build build test unit integration run clean test-sanitize fuzz fuzz-deps ci
+.PHONY: all deps deps-build build test unit integration run clean test-sanitize fuzz fuzz-deps ci deb deb-deps
 
 all: build
 
@@ -34,7 +34,31 @@ run: build
 	@scripts/run-demo.sh $(BUILD)/switchyard config/switchyard.yaml
 
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz
+	rm -rf $(BUILD) build-asan build-fuzz build-deb
+
+# Debian package (debian/): build-deb/switchyard_<version>_<arch>.deb, built with debhelper
+# from a copy of the source tree (files git tracks or would track), then checked by lintian
+# (no errors, no warnings). scripts/check-deb.sh installs and purges it in a container.
+VERSION := $(shell sed -n "s/^  version : '\(.*\)',$$/\1/p" meson.build)
+deb-deps:
+	@scripts/install-deps.sh build
+	@scripts/install-deps.sh deb
+
+deb: deb-deps
+	@test "$$(dpkg-parsechangelog -S Version)" = "$(VERSION)" || \
+	  { echo "debian/changelog is not at version $(VERSION) (meson.build)" >&2; exit 1; }
+	rm -rf build-deb && mkdir -p build-deb/switchyard-$(VERSION)
+	if git rev-parse --git-dir >/dev/null 2>&1; then \
+	  git ls-files -z --cached --others --exclude-standard | \
+	    xargs -0 sh -c 'for f; do [ -e "$$f" ] && printf "%s\0" "$$f"; done' sh | \
+	    tar -c --null -T - -f - | tar -x -C build-deb/switchyard-$(VERSION); \
+	else \
+	  tar -c --exclude='./build*' -f - . | tar -x -C build-deb/switchyard-$(VERSION); \
+	fi
+	cd build-deb/switchyard-$(VERSION) && dpkg-buildpackage -b -us -uc
+	lintian --fail-on error,warning \
+	  build-deb/switchyard_$(VERSION)_*.changes
+	@ls build-deb/switchyard_$(VERSION)_*.deb
 
 # The unit and integration tests against an AddressSanitizer + UBSan build (a sanitizer
 # report in the proxy's stderr fails the test that produced it).

@@ -214,7 +214,8 @@ def test_dockerfile_runtime_stage(switchyard_bin):
     installs = [a for i, a in runtime if i == "RUN" and "apt-get install" in a]
     assert len(installs) == 1
     words = installs[0].split("apt-get install", 1)[1].split("&&")[0].split()
-    assert {w for w in words if not w.startswith("-")} == RUNTIME_PACKAGES
+    # ... plus the trust store that pools[].tls uses without `ca:`.
+    assert {w for w in words if not w.startswith("-")} == RUNTIME_PACKAGES | {"ca-certificates"}
     ldd = subprocess.run(["ldd", str(switchyard_bin)], capture_output=True, text=True, timeout=30)
     libs = re.findall(r"=> (/\S+)", ldd.stdout)
     assert libs, ldd.stdout
@@ -228,6 +229,28 @@ def test_dockerfile_runtime_stage(switchyard_bin):
     if "asan" in str(switchyard_bin) or any("libasan" in lib for lib in libs):
         pytest.skip("sanitizer build links extra runtime libraries")
     assert owners <= RUNTIME_PACKAGES | BASE_IMAGE_PACKAGES, owners
+
+
+def test_dockerfile_oci_labels():
+    runtime = [(i, a) for s, i, a in dockerfile() if s == 1]
+    labels = {}
+    for args in [a for i, a in runtime if i == "LABEL"]:
+        for word in shlex.split(args):
+            k, _, v = word.partition("=")
+            labels[k] = v
+    args = {}
+    for a in [a for i, a in runtime if i == "ARG"]:
+        k, _, v = a.partition("=")
+        args[k] = v
+    expand = lambda v: re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), "?"), v)
+    version = re.search(r"^\s*version\s*:\s*'([^']+)'", (REPO / "meson.build").read_text(),
+                        re.M).group(1)
+    want = {"title": "switchyard", "version": version, "licenses": "Apache-2.0"}
+    for key, value in want.items():
+        assert expand(labels["org.opencontainers.image." + key]) == value, key
+    for key in ("description", "source"):
+        assert "org.opencontainers.image." + key in labels, key
+    assert (REPO / "LICENSE").read_text().lstrip().startswith("Apache License")
 
 
 def test_dockerignore_keeps_build_outputs_out():

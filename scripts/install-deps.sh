@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Switchyard needs to build, test and run its demo.
 # Idempotent: only missing packages are installed, and `apt-get update` runs at most once.
-# Usage: scripts/install-deps.sh [build|test|bench|fuzz]
+# Usage: scripts/install-deps.sh [build|test|bench|fuzz|deb]
 set -euo pipefail
 profile=${1:-test}
 pkgs=(build-essential g++ pkg-config meson ninja-build libuv1-dev node-llhttp libyaml-cpp-dev
@@ -11,8 +11,9 @@ case "$profile" in
                libmaxmind-db-writer-perl) ;;
   bench) pkgs+=(nginx-light haproxy wrk nghttp2-client valgrind) ;;
   fuzz)  pkgs+=(clang libclang-rt-14-dev) ;;
+  deb)   pkgs+=(debhelper dpkg-dev fakeroot lintian) ;;  # make deb (debian/)
   build) ;;
-  *) echo "usage: $0 [build|test|bench|fuzz]" >&2; exit 2 ;;
+  *) echo "usage: $0 [build|test|bench|fuzz|deb]" >&2; exit 2 ;;
 esac
 missing=()
 for p in "${pkgs[@]}"; do
