@@ -34,14 +34,33 @@ def escape(text):
     return "".join(out)
 
 
-def inline(text):
-    """One line or cell of Markdown -> roff with font changes."""
+# A word of code longer than this gets break points (\\:) after these characters, so metric
+# names with labels and long paths fit a narrow terminal instead of overrunning the line.
+LONG_WORD = 24
+BREAK_AFTER = "_,{/"
+
+
+def breakable(code):
+    """Roff of one code span (already escaped): long words may break after BREAK_AFTER."""
+    def allow(word):
+        word = word.group(0)
+        if len(word) <= LONG_WORD:
+            return word
+        return "".join(ch + "\\:" if ch in BREAK_AFTER else ch for ch in word)
+    return re.sub(r"\S+", allow, code)
+
+
+def inline(text, tag=False):
+    """One line or cell of Markdown -> roff with font changes. Headings and .TP tags (tag=True)
+    keep whole words: they name sections and keys, which tests read back from the page."""
     text = re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", text)  # links: keep the text
     parts = re.split(r"(`[^`]*`)", text)
     out = []
     for part in parts:
         if part.startswith("`") and part.endswith("`") and len(part) >= 2:
             code = escape(part[1:-1]).replace("-", "\\-")
+            if not tag:
+                code = breakable(code)
             out.append("\\fB" + code + "\\fR")
         else:
             seg = escape(part)
@@ -67,7 +86,7 @@ def table(rows, out):
     for row in rows[2:]:  # rows[1] is the |---| rule
         c = cells(row)
         out.append(".TP")
-        out.append(line(inline(c[0])))
+        out.append(line(inline(c[0], tag=True)))
         middle = ["%s: %s" % (escape(h), inline(v)) for h, v in zip(header[1:-1], c[1:-1]) if v]
         if middle:
             out.append(line("; ".join(middle) + "."))
@@ -103,10 +122,10 @@ def convert(markdown):
             flush()  # the document title: the page has its own NAME section
         elif stripped.startswith("### "):
             flush()
-            out.append('.SS "%s"' % inline(stripped[4:]).replace('"', '""'))
+            out.append('.SS "%s"' % inline(stripped[4:], tag=True).replace('"', '""'))
         elif stripped.startswith("## "):
             flush()
-            out.append('.SH "%s"' % inline(stripped[3:]).replace('"', '""'))
+            out.append('.SH "%s"' % inline(stripped[3:], tag=True).replace('"', '""'))
         elif stripped.startswith("|"):
             flush()
             rows = []
