@@ -132,7 +132,13 @@ def test_dump_config_fills_defaults_and_round_trips(switchyard_bin, tmp_path):
     assert doc["pools"][0]["timeouts"]["upstream_response"] == "30s"
     assert doc["limits"]["max_header_bytes"] == "32768"
     assert doc["admin"]["listen"] == "127.0.0.1:9901"
-    assert doc["pools"][0]["retries"] == {"attempts": "2", "on": ["connect_failure"]}
+    assert doc["pools"][0]["retries"] == {
+        "attempts": "2", "on": ["connect_failure"], "per_try_timeout": "0s",
+        "methods": "idempotent", "max_body_bytes": "65536",
+        "backoff": {"base": "25ms", "max": "250ms"}}  # no budget, no hedge: both off
+    assert doc["pools"][0]["limits"] == {"max_pending": "1024", "pending_timeout": "5s"}
+    assert doc["pools"][0]["max_idle_per_backend"] == "32"
+    assert doc["timeouts"]["request"] == "0s"
     # The dump is a valid config, and dumping it again gives the same text.
     out = tmp_path / "dump.yaml"
     out.write_text(first)

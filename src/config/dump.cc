@@ -1,47 +1,23 @@
 // The effective configuration as YAML (switchyard --dump-config), every default filled in.
 // A key added to the loader needs its line here too: integration/test_cli.py checks that
-// every key of config/README.md appears in the dump of config/switchyard.example.yaml.
+// every key of config/README.md appears in the dump of config/switchyard.example.yaml (and of
+// its extra config). Pools and what is under them: dump_pools.cc.
 
 #include "switchyard/config/dump.h"
 
-#include <cstdio>
 #include <string>
 
 #include <yaml-cpp/yaml.h>
 
-#include "switchyard/balancing/registry.h"
+#include "dump_emit.h"
 
 namespace sy::config {
 namespace {
 
-std::string percent(double fraction) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.10g%%", fraction * 100.0);
-  return buf;
-}
-
-std::string number(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
-
-void key(YAML::Emitter& out, const char* name) { out << YAML::Key << name << YAML::Value; }
-
-void nullable(YAML::Emitter& out, const char* name, const std::optional<std::string>& v) {
-  key(out, name);
-  if (v) out << *v;
-  else out << YAML::Null;
-}
-
-void latLon(YAML::Emitter& out, const LatLon& p) {
-  out << YAML::Flow << YAML::BeginMap;
-  key(out, "lat");
-  out << number(p.lat);
-  key(out, "lon");
-  out << number(p.lon);
-  out << YAML::EndMap;
-}
+using detail::key;
+using detail::latLon;
+using detail::nullable;
+using detail::percent;
 
 void clientTimeouts(YAML::Emitter& out, const ClientTimeouts& t) {
   key(out, "client_header");
@@ -52,17 +28,6 @@ void clientTimeouts(YAML::Emitter& out, const ClientTimeouts& t) {
   out << formatDuration(t.clientIdle);
   key(out, "client_send");
   out << formatDuration(t.clientSend);
-}
-
-void upstreamTimeouts(YAML::Emitter& out, const UpstreamTimeouts& t) {
-  key(out, "upstream_connect");
-  out << formatDuration(t.upstreamConnect);
-  key(out, "upstream_response");
-  out << formatDuration(t.upstreamResponse);
-  key(out, "upstream_idle");
-  out << formatDuration(t.upstreamIdle);
-  key(out, "tunnel_idle");
-  out << formatDuration(t.tunnelIdle);
 }
 
 void headerRules(YAML::Emitter& out, const char* name, const HeaderRules& rules) {
@@ -79,6 +44,35 @@ void headerRules(YAML::Emitter& out, const char* name, const HeaderRules& rules)
     key(out, "remove");
     out << YAML::Flow << rules.remove;
   }
+  out << YAML::EndMap;
+}
+
+// routes[].fault: off unless configured, so printed only when it is; delay and abort likewise.
+void fault(YAML::Emitter& out, const Fault& f) {
+  key(out, "fault");
+  out << YAML::BeginMap;
+  if (f.delay) {
+    key(out, "delay");
+    out << YAML::Flow << YAML::BeginMap;
+    key(out, "duration");
+    out << formatDuration(f.delay->duration);
+    key(out, "percent");
+    out << percent(f.delay->percent);
+    out << YAML::EndMap;
+  }
+  if (f.abort) {
+    key(out, "abort");
+    out << YAML::Flow << YAML::BeginMap;
+    key(out, "status");
+    out << f.abort->status;
+    key(out, "percent");
+    out << percent(f.abort->percent);
+    out << YAML::EndMap;
+  }
+  key(out, "trusted");  // quoted like geo.trusted_proxies ("::1" in a flow list)
+  out << YAML::Flow << YAML::BeginSeq;
+  for (const std::string& cidr : f.trusted) out << YAML::DoubleQuoted << cidr;
+  out << YAML::EndSeq;
   out << YAML::EndMap;
 }
 
@@ -154,168 +148,10 @@ void listener(YAML::Emitter& out, const Listener& l, const Limits& limits) {
     }
     headerRules(out, "request_headers", r.requestHeaders);
     headerRules(out, "response_headers", r.responseHeaders);
+    if (r.fault) fault(out, *r.fault);
     out << YAML::EndMap;
   }
   out << YAML::EndSeq;
-  out << YAML::EndMap;
-}
-
-void backend(YAML::Emitter& out, const Backend& b) {
-  out << YAML::BeginMap;
-  if (b.name != b.address.text) {  // the default name, left out ("[::1]:80" is no valid name)
-    key(out, "name");
-    out << b.name;
-  }
-  key(out, "address");
-  out << b.address.text;
-  key(out, "weight");
-  out << b.weight;
-  if (!b.region.empty()) {
-    key(out, "region");
-    out << b.region;
-  }
-  if (!b.zone.empty()) {
-    key(out, "zone");
-    out << b.zone;
-  }
-  if (b.location) {
-    key(out, "location");
-    latLon(out, *b.location);
-  }
-  key(out, "resolve");
-  out << b.resolve;
-  out << YAML::EndMap;
-}
-
-void healthCheck(YAML::Emitter& out, const HealthCheck& h) {
-  key(out, "health_check");
-  out << YAML::BeginMap;
-  key(out, "type");
-  out << healthCheckTypeName(h.type);
-  key(out, "path");
-  out << h.path;
-  nullable(out, "host", h.host);
-  key(out, "interval");
-  out << formatDuration(h.interval);
-  key(out, "timeout");
-  out << formatDuration(h.timeout);
-  key(out, "jitter");
-  out << percent(h.jitter);
-  key(out, "healthy_threshold");
-  out << h.healthyThreshold;
-  key(out, "unhealthy_threshold");
-  out << h.unhealthyThreshold;
-  key(out, "expected_statuses");
-  out << YAML::Flow << YAML::BeginSeq;
-  for (const auto& [lo, hi] : h.expectedStatuses)
-    out << YAML::DoubleQuoted << (lo == hi ? std::to_string(lo)
-                                           : std::to_string(lo) + "-" + std::to_string(hi));
-  out << YAML::EndSeq;
-  out << YAML::EndMap;
-}
-
-void outlier(YAML::Emitter& out, const OutlierDetection& o) {
-  key(out, "outlier_detection");
-  out << YAML::BeginMap;
-  key(out, "consecutive_failures");
-  out << o.consecutiveFailures;
-  key(out, "base_ejection_time");
-  out << formatDuration(o.baseEjectionTime);
-  key(out, "max_ejection_time");
-  out << formatDuration(o.maxEjectionTime);
-  key(out, "max_ejection_percent");
-  out << percent(o.maxEjectionPercent);
-  out << YAML::EndMap;
-}
-
-std::string hashKeyText(const HashKey& k) {
-  switch (k.kind) {
-    case HashKey::Kind::kHeader: return "header:" + k.name;
-    case HashKey::Kind::kCookie: return "cookie:" + k.name;
-    case HashKey::Kind::kPath: return "path";
-    case HashKey::Kind::kClientIp: break;
-  }
-  return "ip";
-}
-
-void poolTls(YAML::Emitter& out, const PoolTls& t) {
-  key(out, "tls");
-  out << YAML::BeginMap;
-  key(out, "enabled");
-  out << t.enabled;
-  key(out, "verify");
-  out << t.verify;
-  for (auto [name, value] : {std::pair{"ca", &t.ca}, {"sni", &t.sni}, {"cert", &t.cert},
-                             {"key", &t.key}}) {
-    if (value->empty()) continue;
-    key(out, name);
-    out << *value;
-  }
-  out << YAML::EndMap;
-}
-
-void pool(YAML::Emitter& out, const Pool& p) {
-  out << YAML::BeginMap;
-  key(out, "name");
-  out << p.name;
-  key(out, "policy");
-  out << std::string(balancing::policyName(p.policy));
-  if (!p.backends.empty()) {
-    key(out, "backends");
-    out << YAML::BeginSeq;
-    for (const Backend& b : p.backends) backend(out, b);
-    out << YAML::EndSeq;
-  }
-  if (p.healthCheck) healthCheck(out, *p.healthCheck);
-  if (p.outlierDetection) outlier(out, *p.outlierDetection);
-  key(out, "slow_start");
-  out << formatDuration(p.slowStart);
-  key(out, "panic_threshold");
-  out << percent(p.panicThreshold);
-  key(out, "retries");
-  out << YAML::BeginMap;
-  key(out, "attempts");
-  out << p.retries.attempts;
-  key(out, "on");
-  out << YAML::Flow << YAML::BeginSeq;
-  if (p.retries.on & kRetryConnectFailure) out << "connect_failure";
-  if (p.retries.on & kRetryReset) out << "reset";
-  if (p.retries.on & kRetry502) out << 502;
-  if (p.retries.on & kRetry503) out << 503;
-  if (p.retries.on & kRetry504) out << 504;
-  out << YAML::EndSeq;
-  out << YAML::EndMap;
-  key(out, "geo");
-  out << YAML::BeginMap;
-  key(out, "overprovisioning");
-  out << number(p.geoOverprovisioning);
-  out << YAML::EndMap;
-  key(out, "hash_key");
-  out << hashKeyText(p.hashKey);
-  key(out, "timeouts");
-  out << YAML::BeginMap;
-  upstreamTimeouts(out, p.timeouts);
-  out << YAML::EndMap;
-  bool resolves = false;
-  for (const Backend& b : p.backends) resolves = resolves || b.resolve;
-  if (p.discovery.dns || resolves) {  // a discovery map needs one of them
-    key(out, "discovery");
-    out << YAML::BeginMap;
-    if (p.discovery.dns) {
-      key(out, "dns");
-      out << p.discovery.dns->text;
-    }
-    key(out, "interval");
-    out << formatDuration(p.discovery.interval);
-    if (p.discovery.resolver) {
-      key(out, "resolver");
-      out << p.discovery.resolver->text;
-    }
-    key(out, "weight");
-    out << p.discovery.weight;
-    out << YAML::EndMap;
-  }
-  if (p.tls) poolTls(out, *p.tls);
   out << YAML::EndMap;
 }
 
@@ -364,9 +200,11 @@ std::string dumpConfig(const Config& c) {
   key(out, "timeouts");
   out << YAML::BeginMap;
   clientTimeouts(out, c.timeouts);
-  upstreamTimeouts(out, c.timeouts);
+  detail::upstreamTimeouts(out, c.timeouts);
   key(out, "shutdown");
   out << formatDuration(c.timeouts.shutdown);
+  key(out, "request");
+  out << formatDuration(c.timeouts.request);
   out << YAML::EndMap;
 
   key(out, "limits");
@@ -388,7 +226,7 @@ std::string dumpConfig(const Config& c) {
 
   key(out, "pools");
   out << YAML::BeginSeq;
-  for (const Pool& p : c.pools) pool(out, p);
+  for (const Pool& p : c.pools) detail::dumpPool(out, p);
   out << YAML::EndSeq;
 
   key(out, "regions");

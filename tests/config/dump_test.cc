@@ -99,5 +99,51 @@ geo:
 )");
 }
 
+TEST_CASE("dump: fault, retries, limits and the request timeout round trip") {
+  const std::string yaml = R"(timeouts: {request: 45s}
+listeners:
+  - listen: 127.0.0.1:0
+    routes:
+      - match: {path_prefix: /a}
+        pool: capped
+        fault: {abort: {status: 429, percent: 2.5%}}
+      - pool: hedged
+        fault: {delay: {duration: 1500ms, percent: 100%}, trusted: ["::1", 10.0.0.0/8]}
+pools:
+  - name: capped
+    backends: [{address: 127.0.0.1:9001, max_requests: 7}]
+    limits: {max_requests: 20, max_pending: 0, pending_timeout: 250ms}
+    max_idle_per_backend: 0
+    retries:
+      on: [timeout, 429, 5xx, connect_failure]
+      per_try_timeout: 2s
+      methods: all
+      max_body_bytes: 1MiB
+      backoff: {base: 0, max: 0}
+      budget: {percent: 12.5%, min_per_second: 0}
+  - name: hedged
+    backends: [{address: 127.0.0.1:9002}]
+    retries: {attempts: 3, hedge: {after: 40ms}}
+)";
+  std::string d = dumpOf(yaml);
+  CHECK(d.find("request: 45s") != std::string::npos);
+  CHECK(d.find("abort: {status: 429, percent: 2.5%}") != std::string::npos);
+  CHECK(d.find("trusted: []") != std::string::npos);  // the abort-only fault
+  CHECK(d.find("trusted: [\"::1\", \"10.0.0.0/8\"]") != std::string::npos);
+  CHECK(d.find("max_requests: 7") != std::string::npos);
+  CHECK(d.find("on: [connect_failure, timeout, 429, 500, 502, 503, 504]") != std::string::npos);
+  CHECK(d.find("methods: all") != std::string::npos);
+  CHECK(d.find("budget: {percent: 12.5%, min_per_second: 0}") != std::string::npos);
+  CHECK(d.find("hedge: {after: 40ms}") != std::string::npos);
+  CHECK(d.find("max_idle_per_backend: 0") != std::string::npos);
+  // Off features are left out (budget and hedge of the other pool, delay of the abort fault),
+  // and the pool without limits: gets the queue defaults but no cap.
+  CHECK(d.find("budget:") == d.rfind("budget:"));
+  CHECK(d.find("hedge:") == d.rfind("hedge:"));
+  CHECK(d.find("delay:") == d.rfind("delay:"));
+  CHECK(d.find("max_pending: 1024\n      pending_timeout: 5s") != std::string::npos);
+  checkRoundTrip(yaml);
+}
+
 }  // namespace
 }  // namespace sy::config
