@@ -160,7 +160,8 @@ void loadHeaderRules(Walker& w, const MapView& route, std::string_view key, bool
 std::optional<Route> loadRoute(Walker& w, const YAML::Node& node, const std::string& path,
                                const Config& config) {
   MapView m(w, node, path,
-            {"match", "pool", "rewrite_prefix", "request_headers", "response_headers"});
+            {"match", "pool", "rewrite_prefix", "request_headers", "response_headers",
+             "rate_limit"});
   Route route;
   route.mark = markOf(node);
   if (std::optional<YAML::Node> match = m.get("match")) {
@@ -194,6 +195,7 @@ std::optional<Route> loadRoute(Walker& w, const YAML::Node& node, const std::str
   }
   loadHeaderRules(w, m, "request_headers", true, route.requestHeaders);
   loadHeaderRules(w, m, "response_headers", false, route.responseHeaders);
+  loadRouteRateLimits(m, config, route);
   if (m.require("pool") && m.name("pool", route.pool) && !config.findPool(route.pool)) {
     std::string known;
     for (const Pool& p : config.pools) known += (known.empty() ? "" : ", ") + p.name;

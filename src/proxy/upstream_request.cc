@@ -40,6 +40,7 @@ void UpstreamRequest::begin(server::Worker& w, server::WorkerListener& l, const 
   respEdits_ = nullptr;
   policy_ = nullptr;
   req_ = http::RequestInfo{};
+  rl_.reset();
   method_ = 0;
   bodyBytes_ = 0;
   requestHasBody_ = upstreamChunked_ = requestComplete_ = discard_ = false;
@@ -58,6 +59,7 @@ void UpstreamRequest::begin(server::Worker& w, server::WorkerListener& l, const 
 
 void UpstreamRequest::end() {
   if (!w_) return;
+  cancelAdmission();
   releaseUpstream(false);
   w_->timers().cancel(&timer_);
   if (headRef_) {
@@ -140,9 +142,14 @@ int UpstreamRequest::start(const http::RequestHead& head, net::Block* headBlock,
   reqHeadLen_ = static_cast<uint32_t>(hw.size());
   upOut_ = w_->writes().acquire();
   upOut_->addRef(reqHead_, reqHead_->data(), reqHeadLen_);
+  if (!route->rateLimits.empty() && !admit(*route, head)) return 0;
+  proceed();
+  return 0;
+}
+
+void UpstreamRequest::proceed() {
   if (req_.expectContinue && requestHasBody_) sink_->sendContinue();
   startAttempt();
-  return 0;
 }
 
 void UpstreamRequest::redirectHttps(uint16_t port) {
@@ -161,6 +168,7 @@ void UpstreamRequest::redirectHttps(uint16_t port) {
 }
 
 void UpstreamRequest::noteLocalAnswer(int status) {
+  cancelAdmission();
   status_ = status;
   discard_ = true;
   respHeadSent_ = respComplete_ = true;
@@ -459,6 +467,10 @@ void UpstreamRequest::onTimer(net::TimerWheel::Entry* e) {
     return;
   }
   r->deadline_ = 0;
+  if (r->rl_.waiting) {
+    r->admissionTimedOut();
+    return;
+  }
   if (r->up_)
     r->upstreamFailed(!r->upConnected_ ? Failure::kConnect : Failure::kTimeout, UV_ETIMEDOUT);
 }

@@ -29,6 +29,7 @@ void RouteTable::add(const config::Route& route, uint32_t poolIndex) {
   add(route.match, poolIndex, route.rewritePrefix);
   routes_.back().requestHeaders = route.requestHeaders;
   routes_.back().responseHeaders = route.responseHeaders;
+  routes_.back().rateLimits = route.rateLimits;
 }
 
 const RouteTable::Entry* RouteTable::find(std::string_view host, std::string_view path) const {

@@ -80,6 +80,7 @@ void Worker::start(std::shared_ptr<const Snapshot> snap, std::vector<ListenFd> l
 void Worker::run() {
   uv_run(&loop_, UV_RUN_DEFAULT);
   uv_loop_close(&loop_);
+  redis_.reset();
   view_.reset();
   finished_.store(true);
 }
@@ -209,6 +210,7 @@ void Worker::maybeFinish() {
   uv_close(reinterpret_cast<uv_handle_t*>(&sweep_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&logFlush_), nullptr);
   timers_->close();
+  if (redis_) redis_->close();
   if (log_) log_->flush();
   uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
 }

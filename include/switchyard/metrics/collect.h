@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "switchyard/metrics/stats.h"
@@ -21,6 +22,13 @@ struct ServerCounters {
   uint64_t configVersion = 0;
 };
 
+// One rate-limit policy's decision counts, by ratelimit::Result (allowed, limited,
+// dry_run_limited, store_error).
+struct RateLimitRow {
+  std::string_view policy;
+  uint64_t counts[4] = {};
+};
+
 struct ScrapeInput {
   // Pools of the current snapshot, in config order.
   const std::vector<std::unique_ptr<upstream::BackendSet>>* pools = nullptr;
@@ -30,6 +38,7 @@ struct ScrapeInput {
   const StatsBlock* server = nullptr;
   const ServerCounters* counters = nullptr;
   uint64_t accessLogDropped = 0;
+  std::vector<RateLimitRow> rateLimits;
   bool processStats = true;  // include process_* (off in unit tests for stable output)
 };
 

@@ -23,6 +23,8 @@
 #include "switchyard/http/request_id.h"
 #include "switchyard/net/buffer.h"
 #include "switchyard/net/timer_wheel.h"
+#include "switchyard/ratelimit/redis_link.h"
+#include "switchyard/proxy/admission.h"
 #include "switchyard/proxy/input_buffer.h"
 #include "switchyard/proxy/request_sink.h"
 #include "switchyard/proxy/selection_keys.h"
@@ -47,7 +49,9 @@ struct ClientInfo {
   bool tls = false;
 };
 
-class UpstreamRequest final : public http::Parser::Handler, public upstream::ConnUser {
+class UpstreamRequest final : public http::Parser::Handler,
+                              public upstream::ConnUser,
+                              public ratelimit::RedisWaiter {
  public:
   explicit UpstreamRequest(http::HeaderPool* headers);
   ~UpstreamRequest() override;
@@ -110,6 +114,10 @@ class UpstreamRequest final : public http::Parser::Handler, public upstream::Con
   bool tunnel() const { return tunnel_; }
   uint64_t bodyBytes() const { return bodyBytes_; }
   const config::HeaderRules* responseEdits() const { return respEdits_; }
+  // Fields rate limiting adds to the response head (empty when no policy applies).
+  http::ExtraFields responseFields() const { return {rl_.fields, rl_.fieldCount}; }
+  // The address of the client this request is from, as text: the one rate-limit keys use.
+  std::string_view clientAddress() const { return client_->ip; }
   UpstreamRequest* nextFree = nullptr;
 
   // http::Parser::Handler (the response parser)
@@ -121,11 +129,21 @@ class UpstreamRequest final : public http::Parser::Handler, public upstream::Con
   void onUpstreamAlloc(size_t suggested, uv_buf_t* buf) override;
   void onUpstreamRead(ssize_t n, const uv_buf_t* buf) override;
   void onUpstreamWriteDone(int status) override;
+  // ratelimit::RedisWaiter
+  void redisAnswered(uint32_t tag, bool ok, bool allowed, uint64_t aheadNs) override;
 
  private:
   enum class Failure : uint8_t { kConnect, kTimeout, kClosed, kInvalid };
   void noteRequestHead(const http::RequestHead& head, net::Block* headBlock);
   void redirectHttps(uint16_t port);
+  // Rate limiting (admission.cc): decides the route's policies. True: go on now; false: refused
+  // (answered 429) or waiting for the redis store (proceed() follows the answers).
+  bool admit(const routing::RouteTable::Entry& route, const http::RequestHead& head);
+  bool finishAdmission();
+  void cancelAdmission();
+  void admissionTimedOut();
+  // After admission: 100 Continue if asked, then the first attempt.
+  void proceed();
   void startAttempt();
   void useConnection(upstream::UpstreamConn* c, bool reused);
   void upstreamFailed(Failure kind, int err);
@@ -158,6 +176,7 @@ class UpstreamRequest final : public http::Parser::Handler, public upstream::Con
   balancing::Policy* policy_ = nullptr;
   SelectionInputs selection_;
   http::RequestInfo req_;
+  AdmissionState rl_;
   uint8_t method_ = 0;
   uint64_t bodyBytes_ = 0;
   net::Block* reqHead_ = nullptr;  // serialized upstream request head (kept for retries)

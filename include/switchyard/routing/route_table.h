@@ -26,6 +26,7 @@ class RouteTable {
     std::string rewritePrefix;  // replaces pathPrefix in the upstream target when `rewrite`
     config::HeaderRules requestHeaders;
     config::HeaderRules responseHeaders;
+    std::vector<uint32_t> rateLimits;  // routes[].rate_limit: indices into config.rateLimits
   };
 
   // `poolIndex` is the index of route.pool in the snapshot's pool list.
