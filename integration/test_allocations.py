@@ -47,10 +47,15 @@ def run(port, n, method, path, body=None):
     ("GET", "/", None),
     ("POST", "/echo", b"x" * 65536),
     ("GET", "/bytes?n=100000&mode=chunked", None),
-], ids=["get-small", "post-64k", "get-chunked"])
+    ("GET", "/?user=u1", None),
+], ids=["get-small", "post-64k", "get-chunked", "get-rate-limited"])
 def test_no_allocations_per_request_in_steady_state(origins, switchyard, shim, method, path, body):
     (o,) = origins(1)
     cfg = switchyard.config([o], workers=1)
+    if "user=" in path:  # a local rate limit that never refuses: its decision allocates nothing
+        cfg["rate_limits"] = [{"name": "per_user", "key": ["client_ip", "query:user"],
+                               "rate": "100000/s", "burst": 1000}]
+        cfg["listeners"][0]["routes"][0]["rate_limit"] = ["per_user"]
     p = switchyard.start(cfg, extra_env={"LD_PRELOAD": str(shim)})
     run(p.port, 300, method, path, body)  # warm up pools, buffers, header arrays
     before = allocs(p, 0)

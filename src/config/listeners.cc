@@ -160,7 +160,8 @@ void loadHeaderRules(Walker& w, const MapView& route, std::string_view key, bool
 std::optional<Route> loadRoute(Walker& w, const YAML::Node& node, const std::string& path,
                                const Config& config) {
   MapView m(w, node, path,
-            {"match", "pool", "rewrite_prefix", "request_headers", "response_headers", "fault"});
+            {"match", "pool", "rewrite_prefix", "request_headers", "response_headers", "fault",
+             "rate_limit"});
   Route route;
   route.mark = markOf(node);
   if (std::optional<YAML::Node> match = m.get("match")) {
@@ -196,6 +197,7 @@ std::optional<Route> loadRoute(Walker& w, const YAML::Node& node, const std::str
   loadHeaderRules(w, m, "response_headers", false, route.responseHeaders);
   if (std::optional<YAML::Node> fault = m.get("fault"))
     route.fault = loadRouteFault(w, *fault, m.pathOf("fault"));
+  loadRouteRateLimits(m, config, route);
   if (m.require("pool") && m.name("pool", route.pool) && !config.findPool(route.pool)) {
     std::string known;
     for (const Pool& p : config.pools) known += (known.empty() ? "" : ", ") + p.name;

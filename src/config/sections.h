@@ -5,7 +5,9 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <expected>
 #include <string>
+#include <utility>
 
 #include "switchyard/config/config.h"
 #include "yaml_walk.h"
@@ -34,5 +36,12 @@ void loadPools(Walker& w, const YAML::Node& node, const std::string& path, Confi
 // Reads the `listeners:` list into config.listeners (listeners.cc). Needs config.timeouts,
 // config.admin and config.pools loaded.
 void loadListeners(Walker& w, const YAML::Node& node, const std::string& path, Config& config);
+
+// Reads `rate_limits:` and `redis:` (rate_limits.cc); before loadListeners.
+void loadRateLimits(const MapView& top, Config& config);
+// Applies routes[].rate_limit (policy names, resolved to indices into config.rateLimits).
+void loadRouteRateLimits(const MapView& route, const Config& config, Route& out);
+// "10/s" -> {10, 1s}; "N/m", "N/h".
+std::expected<std::pair<uint64_t, Duration>, std::string> parseRate(std::string_view text);
 
 }  // namespace sy::config::detail

@@ -21,6 +21,15 @@ void putStatusLine(const Parser& resp, HeadWriter& w) {
   w.put("\r\n");
 }
 
+void putExtra(const ExtraFields& extra, HeadWriter& w) {
+  for (size_t i = 0; i < extra.count; ++i) {
+    w.put(extra.fields[i].name);
+    w.put(": ");
+    w.put(extra.fields[i].value);
+    w.put("\r\n");
+  }
+}
+
 }  // namespace
 
 ResponseBody chooseResponseBody(const Parser& resp, bool requestWasHead, bool clientHttp10) {
@@ -30,10 +39,11 @@ ResponseBody chooseResponseBody(const Parser& resp, bool requestWasHead, bool cl
   return clientHttp10 ? ResponseBody::kUntilClose : ResponseBody::kChunked;
 }
 
-size_t clientResponseHeadBound(const Parser& resp, const config::HeaderRules* edits) {
+size_t clientResponseHeadBound(const Parser& resp, const config::HeaderRules* edits,
+                               const ExtraFields& extra) {
   size_t n = 64 + resp.reason().size();
   n += FieldsView(resp).bytes() + 4 * resp.headers().size();
-  return n + 128 + 32 + kMaxRequestIdLength + setBytes(edits) + kDateFieldBytes;
+  return n + 128 + 32 + kMaxRequestIdLength + setBytes(edits) + kDateFieldBytes + extra.bytes();
 }
 
 // Whether field i of a backend's response head goes on to the client: not hop-by-hop or named
@@ -52,7 +62,7 @@ static bool passedOn(const FieldsView& f, uint32_t i, const ConnTokens& conn, bo
 
 void writeClientResponseHead(const Parser& resp, ResponseBody body, bool closeAfter,
                              bool clientHttp10, HeadWriter& w, std::string_view requestId,
-                             const config::HeaderRules* edits) {
+                             const config::HeaderRules* edits, const ExtraFields& extra) {
   const config::HeaderRules* ed = active(edits);
   putStatusLine(resp, w);
   const FieldsView f(resp);
@@ -75,6 +85,7 @@ void writeClientResponseHead(const Parser& resp, ResponseBody body, bool closeAf
     w.put("\r\n");
   }
   putSetHeaders(ed, w);
+  putExtra(extra, w);
   // RFC 9110 §6.6.1: the proxy dates an answer that has none (date.h).
   if (!sawDate && !edited(ed, "date")) {
     w.put("Date: ");
@@ -107,7 +118,8 @@ void writeClientResponseHead(const Parser& resp, ResponseBody body, bool closeAf
 }
 
 void h2ResponseFields(const Parser& resp, bool keepLength, std::string_view requestId,
-                      const config::HeaderRules* edits, std::vector<Field>& out) {
+                      const config::HeaderRules* edits, std::vector<Field>& out,
+                      const ExtraFields& extra) {
   out.clear();
   const config::HeaderRules* ed = active(edits);
   const FieldsView f(resp);
@@ -118,6 +130,7 @@ void h2ResponseFields(const Parser& resp, bool keepLength, std::string_view requ
   if (!requestId.empty() && !edited(ed, "x-request-id")) out.push_back({"x-request-id", requestId});
   if (ed)
     for (const auto& [k, v] : ed->set) out.push_back({k, v});
+  for (size_t i = 0; i < extra.count; ++i) out.push_back(extra.fields[i]);
   if (!sawDate && !edited(ed, "date")) out.push_back({"date", httpDateNow()});
   if (!edited(ed, "via")) out.push_back({"via", "1.1 switchyard"});
 }
@@ -139,7 +152,8 @@ void writeInterimHead(const Parser& resp, HeadWriter& w) {
 
 size_t writeLocalResponse(int status, std::string_view body, bool closeAfter, bool isHead,
                           char* out, size_t capacity, std::string_view requestId,
-                          std::string_view location, uint32_t retryAfter) {
+                          std::string_view location, uint32_t retryAfter,
+                          const ExtraFields& extra) {
   HeadWriter w(out, capacity);
   w.put("HTTP/1.1 ");
   w.putUint(static_cast<uint64_t>(status));
@@ -165,6 +179,7 @@ size_t writeLocalResponse(int status, std::string_view body, bool closeAfter, bo
     w.putUint(retryAfter);
     w.put("\r\n");
   }
+  putExtra(extra, w);
   if (closeAfter) w.put("Connection: close\r\n");
   w.put("\r\n");
   if (!isHead) w.put(body);
@@ -189,6 +204,7 @@ std::string_view reasonPhrase(int status) {
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
     case 417: return "Expectation Failed";
+    case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";

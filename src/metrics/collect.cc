@@ -289,6 +289,12 @@ void writeMetrics(const ScrapeInput& in, std::string& out) {
     for (const auto& [pool, n] : *in.discoveryFailures)
       w.sample(FamilyId::kDiscoveryFailures, {pool}, n);
   w.sample(FamilyId::kAccessLogDropped, {}, in.accessLogDropped);
+  static constexpr std::string_view kResults[] = {"allowed", "limited", "dry_run_limited",
+                                                  "store_error"};
+  w.begin(FamilyId::kRateLimitDecisions);
+  for (const RateLimitRow& r : in.rateLimits)
+    for (size_t i = 0; i < std::size(kResults); ++i)
+      w.sample(FamilyId::kRateLimitDecisions, {r.policy, kResults[i]}, r.counts[i]);
   w.sample(FamilyId::kBuildInfo, {SWITCHYARD_VERSION}, uint64_t{1});
   if (in.processStats) {
     const ProcessStats p = readProcessStats();

@@ -48,7 +48,7 @@ std::string_view UpstreamRequest::faultName() const {
   return {};
 }
 
-bool UpstreamRequest::injectFault(const http::RequestHead& head,
+void UpstreamRequest::decideFault(const http::RequestHead& head,
                                   const routing::RouteTable::Entry& route) {
   const config::Fault& f = *route.fault;
   int abortStatus = 0;
@@ -76,18 +76,23 @@ bool UpstreamRequest::injectFault(const http::RequestHead& head,
       delay = f.delay->duration;
     }
   }
-  if (abortStatus) {
+  faultStatus_ = static_cast<uint16_t>(abortStatus);
+  faultDelayMs_ = abortStatus ? 0 : static_cast<uint64_t>(delay.count());
+}
+
+bool UpstreamRequest::applyFault() {
+  if (faultStatus_) {
     fault_ = Fault::kAbort;
     w_->stats().addListener(listener_->slot, metrics::kFaultAborts);
-    sink_->respondLocal(abortStatus, metrics::LocalReason::kFaultInjected,
+    sink_->respondLocal(faultStatus_, metrics::LocalReason::kFaultInjected,
                         "fault injected (routes[].fault.abort)", !requestComplete_);
     return true;
   }
-  if (delay.count() > 0) {
+  if (faultDelayMs_ > 0) {
     fault_ = Fault::kDelay;
     faultDelaying_ = true;
     w_->stats().addListener(listener_->slot, metrics::kFaultDelays);
-    setDeadline(uv_now(w_->loop()) + static_cast<uint64_t>(delay.count()));
+    setDeadline(uv_now(w_->loop()) + faultDelayMs_);
     return true;
   }
   return false;

@@ -49,11 +49,12 @@ int Http1Connection::sendResponseHead(const http::Parser& resp) {
   ex_->respBody_ = http::chooseResponseBody(resp, req.isHead, req.http10);
   if (ex_->respBody_ == http::ResponseBody::kUntilClose || w_.draining()) closeAfter_ = true;
   const config::HeaderRules* edits = ex_->up.responseEdits();
-  size_t bound = http::clientResponseHeadBound(resp, edits);
+  const http::ExtraFields extra = ex_->up.responseFields();
+  size_t bound = http::clientResponseHeadBound(resp, edits, extra);
   net::Block* b = w_.blocks().acquire(static_cast<uint32_t>(bound));
   http::HeadWriter hw(b->data(), b->capacity);
   http::writeClientResponseHead(resp, ex_->respBody_, closeAfter_, req.http10, hw,
-                                ex_->up.requestId(), edits);
+                                ex_->up.requestId(), edits, extra);
   if (hw.overflow()) {
     net::BlockPool::unref(b);
     const_cast<http::Parser&>(resp).fail(502, "response head too large");
@@ -143,7 +144,8 @@ void Http1Connection::respondLocal(int status, metrics::LocalReason reason, cons
   net::Block* b = w_.blocks().acquire();
   size_t len = http::writeLocalResponse(status, bodyText, closeAfter_, req.isHead, b->data(),
                                         b->capacity, up.requestId(), location,
-                                        up.begun() ? up.retryAfter() : 0);
+                                        up.begun() ? up.retryAfter() : 0,
+                                        up.begun() ? up.responseFields() : http::ExtraFields{});
   net::WriteBatch* wb = w_.writes().acquire();
   wb->addRef(b, b->data(), len);
   net::BlockPool::unref(b);

@@ -261,7 +261,8 @@ int Http2Stream::sendResponseHead(const http::Parser& resp) {
   http::ResponseBody rb = http::chooseResponseBody(resp, req.isHead, false);
   const bool keepLength = resp.hasContentLength() && !resp.chunked();
   HeadScratch& s = scratch();
-  http::h2ResponseFields(resp, keepLength, up_.requestId(), up_.responseEdits(), s.fields);
+  http::h2ResponseFields(resp, keepLength, up_.requestId(), up_.responseEdits(), s.fields,
+                         up_.responseFields());
   std::to_chars(status_, status_ + 3, resp.statusCode());
   buildNva(s, status_);
   submit(s.nva, rb != http::ResponseBody::kNone);
@@ -368,6 +369,16 @@ void Http2Stream::respondLocal(int status, metrics::LocalReason reason, const ch
   if (up_.begun() && up_.retryAfter()) {
     char* end2 = std::to_chars(retryAfter_, retryAfter_ + sizeof retryAfter_, up_.retryAfter()).ptr;
     nva.push_back(nv("retry-after", std::string_view(retryAfter_, end2 - retryAfter_)));
+  }
+  const http::ExtraFields extra = up_.begun() ? up_.responseFields() : http::ExtraFields{};
+  char lower[256];  // nghttp2 copies names and values when the head is submitted
+  size_t off = 0;
+  for (size_t i = 0; i < extra.count; ++i) {
+    std::string_view n = extra.fields[i].name;
+    if (off + n.size() > sizeof lower) break;
+    for (size_t k = 0; k < n.size(); ++k) lower[off + k] = common::toLowerAscii(n[k]);
+    nva.push_back(nv(std::string_view(lower + off, n.size()), extra.fields[i].value));
+    off += n.size();
   }
   submit(nva, localBody_);
 }

@@ -42,6 +42,7 @@ void UpstreamRequest::begin(server::Worker& w, server::WorkerListener& l, const 
   respEdits_ = nullptr;
   policy_ = nullptr;
   req_ = http::RequestInfo{};
+  rl_.reset();
   method_ = 0;
   bodyBytes_ = 0;
   requestHasBody_ = upstreamChunked_ = requestComplete_ = discard_ = false;
@@ -56,6 +57,8 @@ void UpstreamRequest::begin(server::Worker& w, server::WorkerListener& l, const 
   retryAfter_ = 0;
   fault_ = Fault::kNone;
   faultDelaying_ = false;
+  faultStatus_ = 0;
+  faultDelayMs_ = 0;
   backend_ = nullptr;
   deadline_ = tryDeadline_ = requestDeadline_ = retryAt_ = hedgeAt_ = 0;
   reqStartNs_ = uv_hrtime();
@@ -69,6 +72,7 @@ void UpstreamRequest::end() {
   if (!w_) return;
   dropHedge();
   leaveQueue(false);
+  cancelAdmission();
   releaseUpstream(false);
   releasePoolSlot();
   retryAt_ = hedgeAt_ = requestDeadline_ = 0;
@@ -164,10 +168,16 @@ int UpstreamRequest::start(const http::RequestHead& head, net::Block* headBlock,
   reqHeadLen_ = static_cast<uint32_t>(hw.size());
   upOut_ = w_->writes().acquire();
   upOut_->addRef(reqHead_, reqHead_->data(), reqHeadLen_);
-  if (req_.expectContinue && requestHasBody_) sink_->sendContinue();
-  if (route->fault && injectFault(head, *route)) return 0;
-  startAttempt();
+  if (route->fault) decideFault(head, *route);
+  if (!route->rateLimits.empty() && !admit(*route, head)) return 0;
+  proceed();
   return 0;
+}
+
+void UpstreamRequest::proceed() {
+  if (req_.expectContinue && requestHasBody_) sink_->sendContinue();
+  if (applyFault()) return;
+  startAttempt();
 }
 
 void UpstreamRequest::redirectHttps(uint16_t port) {
@@ -190,6 +200,7 @@ void UpstreamRequest::noteLocalAnswer(int status) {
   releasePoolSlot();
   dropHedge();
   retryAt_ = hedgeAt_ = requestDeadline_ = 0;
+  cancelAdmission();
   status_ = status;
   discard_ = true;
   respHeadSent_ = respComplete_ = true;

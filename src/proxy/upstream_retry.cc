@@ -156,6 +156,11 @@ void UpstreamRequest::onTimer(net::TimerWheel::Entry* e) {
     r->hedgeAt_ = 0;
     r->startHedge();
   }
+  if (r->rl_.waiting && r->deadline_ && now >= r->deadline_) {  // rate limits: redis.timeout
+    r->deadline_ = 0;
+    r->admissionTimedOut();
+    return;
+  }
   if (r->waiter_.queued && r->deadline_ && now >= r->deadline_) {  // pools[].limits
     r->leaveQueue(true);
     r->overflow("service unavailable: no slot freed in the pool within its pending_timeout");

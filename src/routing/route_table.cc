@@ -38,6 +38,7 @@ void RouteTable::add(const config::Route& route, uint32_t poolIndex) {
       routes_.back().faultTrusted = std::move(table);
     }
   }
+  routes_.back().rateLimits = route.rateLimits;
 }
 
 const RouteTable::Entry* RouteTable::find(std::string_view host, std::string_view path) const {

@@ -1,6 +1,7 @@
 // The server's side of observability: start-up of stats and the access log, and what the admin
 // API asks of the server (admin::Host). Main thread only.
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -111,6 +112,12 @@ void Server::writeMetrics(std::string& out) {
   std::vector<metrics::CertificateRow> certificates = certWatch_->rows();
   in.certificates = &certificates;
   in.discoveryFailures = &discovery_->failuresByPool();
+  for (const auto& l : snap_->limiters) {
+    metrics::RateLimitRow row{l->policy().name};
+    auto totals = l->counters()->totals();
+    std::copy(totals.begin(), totals.end(), row.counts);
+    in.rateLimits.push_back(row);
+  }
   metrics::writeMetrics(in, out);
 }
 

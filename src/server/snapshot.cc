@@ -15,6 +15,7 @@ std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
   snap->config = cfg;
   snap->version = version;
   snap->geo = std::move(*geo);
+  snap->limiters = ratelimit::buildLimiters(*cfg, previous ? &previous->limiters : nullptr, workers);
   for (const config::Pool& p : cfg->pools) {
     auto set = std::make_unique<upstream::BackendSet>();
     set->name = p.name;

@@ -111,6 +111,7 @@ void Worker::start(std::shared_ptr<const Snapshot> snap, std::vector<ListenFd> l
 void Worker::run() {
   uv_run(&loop_, UV_RUN_DEFAULT);
   uv_loop_close(&loop_);
+  redis_.reset();
   view_.reset();
   finished_.store(true);
 }
@@ -253,6 +254,7 @@ void Worker::maybeFinish() {
   uv_close(reinterpret_cast<uv_handle_t*>(&logFlush_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&heartbeatTimer_), nullptr);
   timers_->close();
+  if (redis_) redis_->close();
   if (log_) log_->flush();
   // No request of this worker waits in a gate any more (no sessions), so no gate picks it.
   if (id_ < kMaxWorkerSlots) gWorkers[id_].store(nullptr, std::memory_order_release);

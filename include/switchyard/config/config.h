@@ -130,6 +130,8 @@ struct Route {
   // Replaces match.pathPrefix at the start of the target sent upstream (Envoy prefix_rewrite).
   std::optional<std::string> rewritePrefix;
   std::optional<Fault> fault;  // routes[].fault: chaos testing; off unless configured
+  // routes[].rate_limit: the policies that apply, as indices into Config::rateLimits.
+  std::vector<uint32_t> rateLimits;
   Mark mark;
 };
 
@@ -325,6 +327,41 @@ struct Geo {
   std::optional<std::string> defaultRegion;
 };
 
+inline constexpr size_t kMaxRoutePolicies = 8;  // routes[].rate_limit entries
+
+// rate_limits[]: one named GCRA policy (src/ratelimit). `rate` is count per period.
+struct RateLimitKeyPart {
+  enum class Kind : uint8_t { kClientIp, kHost, kRoute, kHeader, kCookie, kQuery };
+  Kind kind = Kind::kClientIp;
+  std::string name;  // header, cookie or query parameter name
+};
+struct RateLimitPolicy {
+  std::string name;
+  std::vector<RateLimitKeyPart> key = {RateLimitKeyPart{}};
+  uint64_t count = 0;     // requests per period
+  Duration period = 1s;   // 1s, 1m or 1h
+  uint32_t burst = 0;     // extra requests allowed at once
+  bool dryRun = false;    // mode: dry_run (count, never refuse)
+  bool redis = false;     // store: redis
+  uint32_t maxKeys = 100000;  // local store: keys tracked at most
+  Mark mark;
+  // Whether two definitions enforce the same limit (state is kept across a reload when so).
+  bool sameLimit(const RateLimitPolicy& o) const {
+    if (key.size() != o.key.size()) return false;
+    for (size_t i = 0; i < key.size(); ++i)
+      if (key[i].kind != o.key[i].kind || key[i].name != o.key[i].name) return false;
+    return name == o.name && count == o.count && period == o.period && burst == o.burst &&
+           redis == o.redis && maxKeys == o.maxKeys;
+  }
+};
+// redis: the store of rate-limit policies with `store: redis`.
+struct Redis {
+  SocketAddress address;
+  Duration timeout = 20ms;
+  std::optional<std::string> passwordFile;
+  std::string password;  // read from password_file at load time
+};
+
 struct Config {
   std::string sourcePath;  // file the config was read from (for messages)
   unsigned workers = 0;    // 0 = auto (server/cpus.h: affinity, cgroup quota)
@@ -337,6 +374,8 @@ struct Config {
   std::vector<Pool> pools;
   std::map<std::string, LatLon> regions;
   Geo geo;
+  std::vector<RateLimitPolicy> rateLimits;
+  std::optional<Redis> redis;
 
   const Pool* findPool(const std::string& name) const {
     for (const auto& p : pools)

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "switchyard/metrics/stats.h"
@@ -30,6 +31,13 @@ struct CertificateRow {
   uint64_t reloadFailures = 0;
 };
 
+// One rate-limit policy's decision counts, by ratelimit::Result (allowed, limited,
+// dry_run_limited, store_error).
+struct RateLimitRow {
+  std::string_view policy;
+  uint64_t counts[4] = {};
+};
+
 struct ScrapeInput {
   // Pools of the current snapshot, in config order.
   const std::vector<std::unique_ptr<upstream::BackendSet>>* pools = nullptr;
@@ -42,6 +50,7 @@ struct ScrapeInput {
   const std::vector<CertificateRow>* certificates = nullptr;
   // DNS discovery failures by pool name (discovery::Discovery::failuresByPool).
   const std::map<std::string, uint64_t>* discoveryFailures = nullptr;
+  std::vector<RateLimitRow> rateLimits;
   bool processStats = true;  // include process_* (off in unit tests for stable output)
 };
 

@@ -71,6 +71,7 @@ enum class FamilyId : uint8_t {
   kTlsCertificateReloadFailures,
   kDiscoveryFailures,
   kAccessLogDropped,
+  kRateLimitDecisions,
   kBuildInfo,
   kProcessCpu,
   kProcessResident,
@@ -206,6 +207,11 @@ inline constexpr Family kFamilies[] = {
      {"pool"}},
     {"switchyard_access_log_dropped_total", Type::kCounter,
      "Access log lines dropped because the log writer fell behind.", {}},
+    {"switchyard_ratelimit_decisions_total", Type::kCounter,
+     "Rate-limit decisions by policy and result: allowed, limited (refused with 429), "
+     "dry_run_limited (over the limit, passed: mode dry_run), store_error (the store did not "
+     "answer: passed, fail open).",
+     {"policy", "result"}},
     {"switchyard_build_info", Type::kGauge, "Always 1; the version label names the build.",
      {"version"}},
     {"process_cpu_seconds_total", Type::kCounter,

@@ -27,6 +27,8 @@
 #include "switchyard/net/buffer.h"
 #include "switchyard/net/timer_wheel.h"
 #include "switchyard/proxy/hedge.h"
+#include "switchyard/ratelimit/redis_link.h"
+#include "switchyard/proxy/admission.h"
 #include "switchyard/proxy/input_buffer.h"
 #include "switchyard/proxy/kept_body.h"
 #include "switchyard/proxy/request_sink.h"
@@ -53,7 +55,9 @@ struct ClientInfo {
   bool tls = false;
 };
 
-class UpstreamRequest final : public http::Parser::Handler, public upstream::ConnUser {
+class UpstreamRequest final : public http::Parser::Handler,
+                              public upstream::ConnUser,
+                              public ratelimit::RedisWaiter {
  public:
   explicit UpstreamRequest(http::HeaderPool* headers);
   ~UpstreamRequest() override;
@@ -126,6 +130,10 @@ class UpstreamRequest final : public http::Parser::Handler, public upstream::Con
   uint32_t retryAfter() const { return retryAfter_; }
   // The fault injected into this request ("delay", "abort"), or "".
   std::string_view faultName() const;
+  // Fields rate limiting adds to the response head (empty when no policy applies).
+  http::ExtraFields responseFields() const { return {rl_.fields, rl_.fieldCount}; }
+  // The address of the client this request is from, as text: the one rate-limit keys use.
+  std::string_view clientAddress() const { return client_->ip; }
   UpstreamRequest* nextFree = nullptr;
 
   // http::Parser::Handler (the response parser)
@@ -137,12 +145,22 @@ class UpstreamRequest final : public http::Parser::Handler, public upstream::Con
   void onUpstreamAlloc(size_t suggested, uv_buf_t* buf) override;
   void onUpstreamRead(ssize_t n, const uv_buf_t* buf) override;
   void onUpstreamWriteDone(int status) override;
+  // ratelimit::RedisWaiter
+  void redisAnswered(uint32_t tag, bool ok, bool allowed, uint64_t aheadNs) override;
 
  private:
   friend class Hedge;
   enum class Failure : uint8_t { kConnect, kTimeout, kClosed, kInvalid };
   void noteRequestHead(const http::RequestHead& head, net::Block* headBlock);
   void redirectHttps(uint16_t port);
+  // Rate limiting (admission.cc): decides the route's policies. True: go on now; false: refused
+  // (answered 429) or waiting for the redis store (proceed() follows the answers).
+  bool admit(const routing::RouteTable::Entry& route, const http::RequestHead& head);
+  bool finishAdmission();
+  void cancelAdmission();
+  void admissionTimedOut();
+  // After admission: 100 Continue if asked, then the first attempt.
+  void proceed();
   void startAttempt();
   // Pool limits and queueing (upstream_admission.cc).
   enum class Admission : uint8_t { kGo, kWait, kNone };
@@ -159,7 +177,11 @@ class UpstreamRequest final : public http::Parser::Handler, public upstream::Con
   static bool onQueueTurn(upstream::GateWaiter* x);
   void backendSlotFreed();
   // routes[].fault (fault_injection.cc): true when the request was answered or delayed.
-  bool injectFault(const http::RequestHead& head, const routing::RouteTable::Entry& route);
+  // routes[].fault: decided when the request is routed (its headers may ask for a fault),
+  // applied once it may go upstream (after rate limiting). applyFault() is true when it
+  // answered the request or delays it (timer_ then starts the attempt).
+  void decideFault(const http::RequestHead& head, const routing::RouteTable::Entry& route);
+  bool applyFault();
   void useConnection(upstream::UpstreamConn* c, bool reused);
   void upstreamFailed(Failure kind, int err);
   // upstream_retry.cc
@@ -214,6 +236,7 @@ class UpstreamRequest final : public http::Parser::Handler, public upstream::Con
   balancing::Policy* policy_ = nullptr;
   SelectionInputs selection_;
   http::RequestInfo req_;
+  AdmissionState rl_;
   uint8_t method_ = 0;
   uint64_t bodyBytes_ = 0;
   net::Block* reqHead_ = nullptr;  // serialized upstream request head (kept for retries)
@@ -254,6 +277,8 @@ class UpstreamRequest final : public http::Parser::Handler, public upstream::Con
   enum class Fault : uint8_t { kNone, kDelay, kAbort };
   Fault fault_ = Fault::kNone;
   bool faultDelaying_ = false;  // timer_ ends the delay, then the attempt starts
+  uint16_t faultStatus_ = 0;     // decided: answer with this status
+  uint64_t faultDelayMs_ = 0;    // decided: delay the request this long
   bool respHeadSent_ = false;
   bool respComplete_ = false;
   bool tunnel_ = false;

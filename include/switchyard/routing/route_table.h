@@ -31,6 +31,7 @@ class RouteTable {
     // routes[].fault (null: none) and its trusted networks (null: none).
     std::shared_ptr<const config::Fault> fault;
     std::shared_ptr<const geo::CidrTable> faultTrusted;
+    std::vector<uint32_t> rateLimits;  // routes[].rate_limit: indices into config.rateLimits
   };
 
   // `poolIndex` is the index of route.pool in the snapshot's pool list.

@@ -14,6 +14,7 @@
 #include "switchyard/config/config.h"
 #include "switchyard/geo/locator.h"
 #include "switchyard/net/tls.h"
+#include "switchyard/ratelimit/limiter.h"
 #include "switchyard/routing/route_table.h"
 #include "switchyard/upstream/backend.h"
 
@@ -28,6 +29,8 @@ struct Snapshot {
   // config.listeners order; null for plain listeners. A reload builds new contexts (new
   // certificates, new ticket keys); connections keep the context they started with.
   std::vector<std::shared_ptr<const net::TlsServerContext>> listenerTls;
+  // config.rateLimits order; unchanged policies keep their state across reloads.
+  ratelimit::Limiters limiters;
 };
 
 // Fails (with a config error message, before touching any backend of `previous`) when a

@@ -18,6 +18,7 @@
 #include "switchyard/http/parser.h"
 #include "switchyard/net/buffer.h"
 #include "switchyard/net/timer_wheel.h"
+#include "switchyard/ratelimit/redis_link.h"
 #include "switchyard/server/snapshot.h"
 
 namespace sy::proxy {
@@ -107,6 +108,11 @@ class Worker {
   // The server-wide block (client connections, bytes, unrouted answers): this worker's shard.
   metrics::ShardRef stats() { return stats_->shard(id_); }
   metrics::WorkerLog* accessLog() { return log_; }
+  // This worker's connection to the rate-limit redis store (made on first use).
+  ratelimit::RedisLink& rateLimitRedis() {
+    if (!redis_) redis_ = std::make_unique<ratelimit::RedisLink>(&loop_);
+    return *redis_;
+  }
   void sessionOpened(proxy::ClientConnection* s);
   void sessionClosed(proxy::ClientConnection* s);
 
@@ -137,6 +143,7 @@ class Worker {
   http::HeaderPool headerPool_;
   std::unique_ptr<proxy::ExchangePool> exchanges_;  // after headerPool_: borrows from it
   std::unique_ptr<net::TimerWheel> timers_;         // created with the loop
+  std::unique_ptr<ratelimit::RedisLink> redis_;     // closed with the loop
   metrics::StatsBlock* stats_ = nullptr;
   metrics::WorkerLog* log_ = nullptr;
   proxy::ClientConnection* sessions_ = nullptr;  // intrusive list of open sessions
