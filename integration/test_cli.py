@@ -166,8 +166,10 @@ def tls_files(tmp_path):
 
 def test_dump_config_covers_every_reference_key(switchyard_bin, tmp_path):
     """Every key of config/README.md comes out of --dump-config: the annotated example plus
-    the optional sections it leaves out (TLS, HTTP/2, redirect, discovery, backend TLS)."""
+    the optional sections it leaves out (TLS, HTTP/2, redirect, discovery, backend TLS, redis)."""
     cert, key = tls_files(tmp_path)
+    password = tmp_path / "redis.pass"
+    password.write_text("secret\n")
     extra = tmp_path / "extra.yaml"
     extra.write_text("""listeners:
   - listen: 127.0.0.1:%d
@@ -176,13 +178,16 @@ def test_dump_config_covers_every_reference_key(switchyard_bin, tmp_path):
     routes: [{pool: web}]
   - listen: 127.0.0.1:%d
     redirect_https: 443
-    routes: [{pool: web}]
+    routes: [{pool: web, rate_limit: [fleet]}]
 pools:
   - name: web
     tls: {ca: %s, sni: localhost, cert: %s, key: %s}
     discovery: {dns: "web.invalid:80", resolver: "127.0.0.1:53"}
     backends: [{address: 127.0.0.1:%d}]
-""" % (free_port(), cert, key, free_port(), cert, cert, key, free_port()))
+rate_limits:
+  - {name: fleet, key: [host, "header:X-User"], rate: 5/m, store: redis}
+redis: {address: 127.0.0.1:%d, password_file: %s}
+""" % (free_port(), cert, key, free_port(), cert, cert, key, free_port(), free_port(), password))
     paths = set()
     for cfg in (REPO / "config" / "switchyard.example.yaml", extra):
         text = dump(switchyard_bin, cfg)

@@ -76,7 +76,8 @@ void fault(YAML::Emitter& out, const Fault& f) {
   out << YAML::EndMap;
 }
 
-void listener(YAML::Emitter& out, const Listener& l, const Limits& limits) {
+void listener(YAML::Emitter& out, const Listener& l, const Config& c) {
+  const Limits& limits = c.limits;
   out << YAML::BeginMap;
   key(out, "name");
   out << l.name;
@@ -142,6 +143,10 @@ void listener(YAML::Emitter& out, const Listener& l, const Limits& limits) {
     out << YAML::EndMap;
     key(out, "pool");
     out << r.pool;
+    key(out, "rate_limit");
+    out << YAML::Flow << YAML::BeginSeq;
+    for (uint32_t i : r.rateLimits) out << c.rateLimits[i].name;
+    out << YAML::EndSeq;
     if (r.rewritePrefix) {
       key(out, "rewrite_prefix");
       out << *r.rewritePrefix;
@@ -221,7 +226,7 @@ std::string dumpConfig(const Config& c) {
 
   key(out, "listeners");
   out << YAML::BeginSeq;
-  for (const Listener& l : c.listeners) listener(out, l, c.limits);
+  for (const Listener& l : c.listeners) listener(out, l, c);
   out << YAML::EndSeq;
 
   key(out, "pools");
@@ -259,6 +264,8 @@ std::string dumpConfig(const Config& c) {
   nullable(out, "database", c.geo.database);
   nullable(out, "default_region", c.geo.defaultRegion);
   out << YAML::EndMap;
+
+  detail::rateLimits(out, c);
 
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";

@@ -45,6 +45,9 @@ inline void latLon(YAML::Emitter& out, const LatLon& p) {
 // The upstream_* and tunnel_idle keys of a `timeouts:` map (dump_pools.cc).
 void upstreamTimeouts(YAML::Emitter& out, const UpstreamTimeouts& t);
 
+// The `rate_limits:` list and `redis:` (dump_rate_limits.cc).
+void rateLimits(YAML::Emitter& out, const Config& config);
+
 // One entry of the `pools:` list (dump_pools.cc).
 void dumpPool(YAML::Emitter& out, const Pool& pool);
 

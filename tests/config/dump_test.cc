@@ -145,5 +145,44 @@ pools:
   checkRoundTrip(yaml);
 }
 
+TEST_CASE("dump: rate_limits and redis round trip") {
+  const std::string yaml = R"(listeners:
+  - listen: 127.0.0.1:0
+    routes:
+      - {match: {path_prefix: /a}, pool: web, rate_limit: [hourly, per_ip]}
+      - {pool: web}
+pools:
+  - {name: web, backends: [{address: 127.0.0.1:9001}]}
+rate_limits:
+  - {name: per_ip, rate: 100/s}
+  - name: hourly
+    key: [host, route, "header:X-User", "cookie:sid", "query:k", client_ip]
+    rate: 7/h
+    burst: 3
+    mode: dry_run
+    store: redis
+    max_keys: 5
+  - {name: minute, rate: 1/m}
+redis: {address: "[::1]:6379", timeout: 150ms}
+)";
+  std::string d = dumpOf(yaml);
+  CHECK(d.find("rate_limit: [hourly, per_ip]") != std::string::npos);
+  CHECK(d.find("rate_limit: []") != std::string::npos);
+  CHECK(d.find("key: [client_ip]\n    rate: 100/s\n    burst: 0\n    mode: reject\n"
+               "    store: local\n    max_keys: 100000") != std::string::npos);
+  CHECK(d.find("key: [host, route, header:X-User, cookie:sid, query:k, client_ip]") !=
+        std::string::npos);
+  CHECK(d.find("rate: 7/h") != std::string::npos);
+  CHECK(d.find("rate: 1/m") != std::string::npos);
+  CHECK(d.find("mode: dry_run\n    store: redis") != std::string::npos);
+  CHECK(d.find("timeout: 150ms") != std::string::npos);
+  checkRoundTrip(yaml);
+  // Without rate limiting: an empty list and a null redis, which load again.
+  std::string none = dumpOf("listeners: [{listen: 127.0.0.1:0, routes: [{pool: web}]}]\n"
+                            "pools: [{name: web, backends: [{address: 127.0.0.1:9001}]}]\n");
+  CHECK(none.find("rate_limits: []\nredis: ~\n") != std::string::npos);
+  checkRoundTrip(none);
+}
+
 }  // namespace
 }  // namespace sy::config
