@@ -1,7 +1,8 @@
 // The effective configuration as YAML (switchyard --dump-config), every default filled in.
 // A key added to the loader needs its line here too: integration/test_cli.py checks that
 // every key of config/README.md appears in the dump of config/switchyard.example.yaml (and of
-// its extra config). Pools and what is under them: dump_pools.cc.
+// its extra config). Routes: dump_routes.cc; pools: dump_pools.cc; rate limits:
+// dump_rate_limits.cc.
 
 #include "switchyard/config/dump.h"
 
@@ -17,7 +18,6 @@ namespace {
 using detail::key;
 using detail::latLon;
 using detail::nullable;
-using detail::percent;
 
 void clientTimeouts(YAML::Emitter& out, const ClientTimeouts& t) {
   key(out, "client_header");
@@ -28,52 +28,6 @@ void clientTimeouts(YAML::Emitter& out, const ClientTimeouts& t) {
   out << formatDuration(t.clientIdle);
   key(out, "client_send");
   out << formatDuration(t.clientSend);
-}
-
-void headerRules(YAML::Emitter& out, const char* name, const HeaderRules& rules) {
-  if (rules.empty()) return;
-  key(out, name);
-  out << YAML::BeginMap;
-  if (!rules.set.empty()) {
-    key(out, "set");
-    out << YAML::BeginMap;
-    for (const auto& [header, value] : rules.set) out << YAML::Key << header << YAML::Value << value;
-    out << YAML::EndMap;
-  }
-  if (!rules.remove.empty()) {
-    key(out, "remove");
-    out << YAML::Flow << rules.remove;
-  }
-  out << YAML::EndMap;
-}
-
-// routes[].fault: off unless configured, so printed only when it is; delay and abort likewise.
-void fault(YAML::Emitter& out, const Fault& f) {
-  key(out, "fault");
-  out << YAML::BeginMap;
-  if (f.delay) {
-    key(out, "delay");
-    out << YAML::Flow << YAML::BeginMap;
-    key(out, "duration");
-    out << formatDuration(f.delay->duration);
-    key(out, "percent");
-    out << percent(f.delay->percent);
-    out << YAML::EndMap;
-  }
-  if (f.abort) {
-    key(out, "abort");
-    out << YAML::Flow << YAML::BeginMap;
-    key(out, "status");
-    out << f.abort->status;
-    key(out, "percent");
-    out << percent(f.abort->percent);
-    out << YAML::EndMap;
-  }
-  key(out, "trusted");  // quoted like geo.trusted_proxies ("::1" in a flow list)
-  out << YAML::Flow << YAML::BeginSeq;
-  for (const std::string& cidr : f.trusted) out << YAML::DoubleQuoted << cidr;
-  out << YAML::EndSeq;
-  out << YAML::EndMap;
 }
 
 void listener(YAML::Emitter& out, const Listener& l, const Config& c) {
@@ -128,34 +82,7 @@ void listener(YAML::Emitter& out, const Listener& l, const Config& c) {
   out << YAML::EndMap;
   key(out, "routes");
   out << YAML::BeginSeq;
-  for (const Route& r : l.routes) {
-    out << YAML::BeginMap;
-    key(out, "match");
-    out << YAML::Flow << YAML::BeginMap;
-    if (!r.match.host.empty()) {
-      key(out, "host");
-      out << r.match.host;
-    }
-    if (!r.match.pathPrefix.empty()) {
-      key(out, "path_prefix");
-      out << r.match.pathPrefix;
-    }
-    out << YAML::EndMap;
-    key(out, "pool");
-    out << r.pool;
-    key(out, "rate_limit");
-    out << YAML::Flow << YAML::BeginSeq;
-    for (uint32_t i : r.rateLimits) out << c.rateLimits[i].name;
-    out << YAML::EndSeq;
-    if (r.rewritePrefix) {
-      key(out, "rewrite_prefix");
-      out << *r.rewritePrefix;
-    }
-    headerRules(out, "request_headers", r.requestHeaders);
-    headerRules(out, "response_headers", r.responseHeaders);
-    if (r.fault) fault(out, *r.fault);
-    out << YAML::EndMap;
-  }
+  for (const Route& r : l.routes) detail::dumpRoute(out, r, c);
   out << YAML::EndSeq;
   out << YAML::EndMap;
 }

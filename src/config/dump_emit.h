@@ -1,6 +1,7 @@
 #pragma once
 // Internal to `--dump-config`: the YAML writing helpers shared by dump.cc (top level,
-// listeners, routes) and dump_pools.cc (pools and everything under them).
+// listeners), dump_routes.cc, dump_pools.cc (pools and everything under them) and
+// dump_rate_limits.cc.
 
 #include <cstdio>
 #include <optional>
@@ -44,6 +45,9 @@ inline void latLon(YAML::Emitter& out, const LatLon& p) {
 
 // The upstream_* and tunnel_idle keys of a `timeouts:` map (dump_pools.cc).
 void upstreamTimeouts(YAML::Emitter& out, const UpstreamTimeouts& t);
+
+// One entry of a listener's `routes:` list (dump_routes.cc).
+void dumpRoute(YAML::Emitter& out, const Route& route, const Config& config);
 
 // The `rate_limits:` list and `redis:` (dump_rate_limits.cc).
 void rateLimits(YAML::Emitter& out, const Config& config);
