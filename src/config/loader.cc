@@ -246,7 +246,7 @@ std::expected<Config, ConfigError> loadDocument(const YAML::Node& root, const st
   Walker w(name);
   MapView top(w, root, "",
               {"workers", "watch", "admin", "access_log", "timeouts", "limits", "listeners",
-               "pools", "regions", "geo"});
+               "pools", "regions", "geo", "real_ip"});
   loadWorkers(top, config);
   top.boolean("watch", config.watch);
   loadAdmin(top, config);
@@ -255,6 +255,7 @@ std::expected<Config, ConfigError> loadDocument(const YAML::Node& root, const st
   loadLimits(top, config);
   loadRegions(top, config);
   loadGeo(top, config);
+  detail::readRealIp(top, config.realIp);
   if (top.require("listeners") && top.require("pools")) {
     detail::loadPools(w, *top.get("pools"), "pools", config);
     detail::loadListeners(w, *top.get("listeners"), "listeners", config);

@@ -33,6 +33,7 @@ void UpstreamRequest::begin(server::Worker& w, server::WorkerListener& l, const 
   listener_ = &l;
   client_ = &client;
   sink_ = sink;
+  clientAddr_.set(&client.peer.sa, client.ip);
   view_ = w.view();
   listenerIndex_ = l.routeIndex;  // read with view_: both change together when a reload lands
   respParser_.reset();
@@ -91,8 +92,15 @@ int UpstreamRequest::start(const http::RequestHead& head, net::Block* headBlock,
                            const char** reason) {
   noteRequestHead(head, headBlock);
   method_ = head.method;
-  if (int status = http::analyzeRequest(head, req_, reason)) return status;
   const config::Config& cfg = config();
+  const bool haveListener =
+      listenerIndex_ >= 0 && static_cast<size_t>(listenerIndex_) < cfg.listeners.size();
+  if (haveListener)
+    if (const auto& realIp = view_->snap->realIp[listenerIndex_]) {
+      geo::IpAddress ip;
+      if (realIp->resolve(&client_->peer.sa, head.fields, ip)) clientAddr_.set(ip);
+    }
+  if (int status = http::analyzeRequest(head, req_, reason)) return status;
   if (cfg.limits.maxBodyBytes > 0 && req_.hasContentLength &&
       req_.contentLength > cfg.limits.maxBodyBytes) {
     *reason = "Content Too Large";
@@ -103,23 +111,21 @@ int UpstreamRequest::start(const http::RequestHead& head, net::Block* headBlock,
   requestHasBody_ = req_.chunked || (req_.hasContentLength && req_.contentLength > 0);
   upstreamChunked_ = req_.chunked;
 
-  const bool haveListener =
-      listenerIndex_ >= 0 && static_cast<size_t>(listenerIndex_) < cfg.listeners.size();
   if (haveListener)
     if (uint16_t port = cfg.listeners[listenerIndex_].redirectHttps) {
       redirectHttps(port);
       return 0;
     }
-  const routing::RouteTable::Entry* route =
-      haveListener ? view_->snap->routes[listenerIndex_].find(req_.host, req_.path) : nullptr;
+  const routing::RouteTable::Entry* route = haveListener ? findRoute(head) : nullptr;
   if (!route) {
-    sink_->respondLocal(404, "no route for this host and path\n", false);
+    sink_->respondLocal(404, "no route for this request\n", false);
     return 0;
   }
-  set_ = view_->snap->pools[route->pool].get();
-  policy_ = view_->policies[route->pool].get();
-  selection_ = computeSelectionInputs(policy_->needs(), view_->snap->geo.get(), &client_->peer.sa,
-                                      head.fields, req_);
+  const uint32_t pool = choosePool(*route, head);
+  set_ = view_->snap->pools[pool].get();
+  policy_ = view_->policies[pool].get();
+  selection_ = computeSelectionInputs(policy_->needs(), view_->snap->geo.get(), clientAddr_.sa(),
+                                      &client_->peer.sa, head.fields, req_);
 
   http::ForwardContext fc{client_->ip, client_->tls, reqId_};
   fc.edits = &route->requestHeaders;
@@ -143,6 +149,31 @@ int UpstreamRequest::start(const http::RequestHead& head, net::Block* headBlock,
   if (req_.expectContinue && requestHasBody_) sink_->sendContinue();
   startAttempt();
   return 0;
+}
+
+const routing::RouteTable::Entry* UpstreamRequest::findRoute(const http::RequestHead& head) const {
+  routing::RouteRequest r;
+  r.host = req_.host;
+  r.path = req_.path;
+  if (const size_t q = req_.target.find('?'); q != std::string_view::npos)
+    r.query = req_.target.substr(q + 1);
+  r.method = head.method;
+  r.fields = &head.fields;
+  return view_->snap->routes[listenerIndex_].find(r);
+}
+
+uint32_t UpstreamRequest::choosePool(const routing::RouteTable::Entry& route,
+                                     const http::RequestHead& head) {
+  if (route.split.empty()) return route.pool;
+  size_t side;
+  if (route.splitKey) {
+    side = routing::pickSplitByHash(
+        route.split, route.splitTotal,
+        hashRequestKey(*route.splitKey, clientAddr_.sa(), head.fields, req_));
+  } else {
+    side = view_->splits[listenerIndex_][route.index].pick(route.split, route.splitTotal);
+  }
+  return route.split[side].pool;
 }
 
 void UpstreamRequest::redirectHttps(uint16_t port) {
@@ -222,7 +253,7 @@ void UpstreamRequest::startAttempt() {
   upstream::Backend* b = nullptr;
   if (attempts_ < maxAttempts && triedCount_ < std::size(tried_)) {
     balancing::SelectionContext ctx;
-    ctx.client = &client_->peer.sa;
+    ctx.client = clientAddr_.sa();
     ctx.location = selection_.location.known() ? &selection_.location : nullptr;
     ctx.hashKey = selection_.hashKey;
     ctx.tried = tried_;

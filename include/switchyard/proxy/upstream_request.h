@@ -23,6 +23,7 @@
 #include "switchyard/http/request_id.h"
 #include "switchyard/net/buffer.h"
 #include "switchyard/net/timer_wheel.h"
+#include "switchyard/proxy/client_address.h"
 #include "switchyard/proxy/input_buffer.h"
 #include "switchyard/proxy/request_sink.h"
 #include "switchyard/proxy/selection_keys.h"
@@ -37,6 +38,8 @@ struct WorkerListener;
 namespace sy::proxy {
 
 // The client connection's facts a request needs (owned by the connection, outlives requests).
+// `peer`/`ip` are the connection's client: the TCP peer, or the PROXY protocol header's source
+// on a proxy_protocol listener.
 struct ClientInfo {
   union {
     sockaddr sa;
@@ -95,6 +98,11 @@ class UpstreamRequest final : public http::Parser::Handler, public upstream::Con
   bool upstreamReading() const { return upReading_; }
 
   const http::RequestInfo& info() const { return req_; }
+  // The request's client address: the connection's (TCP peer or PROXY protocol source),
+  // replaced by the real_ip header walk when the connection's address is trusted. Set by
+  // start() before routing; valid until end(). The one address for the access log, hashing,
+  // geo lookups and rate-limit keys (`client_ip`).
+  const ClientAddress& clientAddress() const { return clientAddr_; }
   const config::Config& config() const { return *view_->snap->config; }
   const config::ClientTimeouts& clientTimeouts() const;
   // The pool's timeouts once routed (tunnel_idle, upstream_*), else the top-level ones.
@@ -126,6 +134,10 @@ class UpstreamRequest final : public http::Parser::Handler, public upstream::Con
   enum class Failure : uint8_t { kConnect, kTimeout, kClosed, kInvalid };
   void noteRequestHead(const http::RequestHead& head, net::Block* headBlock);
   void redirectHttps(uint16_t port);
+  // The first route of the request's listener that matches (route_table.h), or nullptr.
+  const routing::RouteTable::Entry* findRoute(const http::RequestHead& head) const;
+  // The route's pool, or the side of its split this request goes to.
+  uint32_t choosePool(const routing::RouteTable::Entry& route, const http::RequestHead& head);
   void startAttempt();
   void useConnection(upstream::UpstreamConn* c, bool reused);
   void upstreamFailed(Failure kind, int err);
@@ -157,6 +169,7 @@ class UpstreamRequest final : public http::Parser::Handler, public upstream::Con
   const config::HeaderRules* respEdits_ = nullptr;  // the route's response_headers
   balancing::Policy* policy_ = nullptr;
   SelectionInputs selection_;
+  ClientAddress clientAddr_;
   http::RequestInfo req_;
   uint8_t method_ = 0;
   uint64_t bodyBytes_ = 0;

@@ -14,6 +14,7 @@
 #include "switchyard/config/config.h"
 #include "switchyard/geo/locator.h"
 #include "switchyard/net/tls.h"
+#include "switchyard/proxy/real_ip.h"
 #include "switchyard/routing/route_table.h"
 #include "switchyard/upstream/backend.h"
 
@@ -28,6 +29,8 @@ struct Snapshot {
   // config.listeners order; null for plain listeners. A reload builds new contexts (new
   // certificates, new ticket keys); connections keep the context they started with.
   std::vector<std::shared_ptr<const net::TlsServerContext>> listenerTls;
+  // config.listeners order; null where the listener has no real_ip (own or top-level).
+  std::vector<std::shared_ptr<const proxy::RealIpResolver>> realIp;
 };
 
 // Fails (with a config error message, before touching any backend of `previous`) when a
@@ -41,6 +44,8 @@ std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
 struct WorkerView {
   std::shared_ptr<const Snapshot> snap;
   std::vector<std::unique_ptr<balancing::Policy>> policies;  // snap->pools order
+  // Smooth cursors of the split routes without split_key: [listener][route index].
+  std::vector<std::vector<routing::SmoothSplit>> splits;
 
   explicit WorkerView(std::shared_ptr<const Snapshot> s);
 };
