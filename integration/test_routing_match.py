@@ -4,13 +4,15 @@ sticky (`split_key`). Metrics and the access log name the pool chosen; the loade
 routes with file:line:column."""
 
 import collections
+import http.client
 import json
 import re
 
 import pytest
 
-from conftest import RawConn, wait_until
+from conftest import LOOPBACK, RawConn, wait_until
 from obs_util import scrape_until
+from test_allocations import allocs, shim  # noqa: F401 (shim: a fixture)
 
 
 def two_pools(switchyard, b1, b2, routes, **sections):
@@ -141,3 +143,34 @@ def test_loader_refuses_bad_routes(origins, switchyard, route, message):
     assert check.returncode == 1, check.stderr
     assert message in check.stderr, check.stderr
     assert re.search(r"bad\.yaml:\d+:\d+: listeners\[0\]\.routes\[0\]", check.stderr), check.stderr
+
+
+def test_match_conditions_split_and_real_ip_allocate_nothing_per_request(origins, switchyard,
+                                                                         shim):
+    (o,) = origins(1)
+    routes = [
+        {"match": {"path_prefix": "/", "headers": {"X-Env": "beta"}, "methods": ["GET"],
+                   "query": {"v": "2 b"}},
+         "split": [{"pool": "stable", "weight": 3}, {"pool": "canary", "weight": 1}],
+         "split_key": "header:X-User"},
+        {"split": [{"pool": "stable", "weight": 1}, {"pool": "canary", "weight": 1}]},
+    ]
+    cfg = two_pools(switchyard, o, o, routes, workers=1, real_ip={"trusted": ["127.0.0.0/8"]})
+    p = switchyard.start(cfg, extra_env={"LD_PRELOAD": str(shim)})
+
+    def run(n):
+        c = http.client.HTTPConnection(LOOPBACK, p.port, timeout=10)
+        for i in range(n):
+            path, hdrs = ("/?v=2+b", {"X-Env": "beta", "X-User": "u%d" % (i % 50)}) if i % 2 else \
+                ("/other", {})
+            hdrs["X-Forwarded-For"] = "198.51.100.%d, 10.0.0.1" % (i % 200)
+            c.request("GET", path, headers=hdrs)
+            r = c.getresponse()
+            r.read()
+            assert r.status == 200
+        c.close()
+    run(300)
+    before = allocs(p, 0)
+    run(1000)
+    after = allocs(p, 1)
+    assert (after - before) / 1000 < 0.01, "%d allocations over 1000 requests" % (after - before)
