@@ -151,31 +151,6 @@ int UpstreamRequest::start(const http::RequestHead& head, net::Block* headBlock,
   return 0;
 }
 
-const routing::RouteTable::Entry* UpstreamRequest::findRoute(const http::RequestHead& head) const {
-  routing::RouteRequest r;
-  r.host = req_.host;
-  r.path = req_.path;
-  if (const size_t q = req_.target.find('?'); q != std::string_view::npos)
-    r.query = req_.target.substr(q + 1);
-  r.method = head.method;
-  r.fields = &head.fields;
-  return view_->snap->routes[listenerIndex_].find(r);
-}
-
-uint32_t UpstreamRequest::choosePool(const routing::RouteTable::Entry& route,
-                                     const http::RequestHead& head) {
-  if (route.split.empty()) return route.pool;
-  size_t side;
-  if (route.splitKey) {
-    side = routing::pickSplitByHash(
-        route.split, route.splitTotal,
-        hashRequestKey(*route.splitKey, clientAddr_.sa(), head.fields, req_));
-  } else {
-    side = view_->splits[listenerIndex_][route.index].pick(route.split, route.splitTotal);
-  }
-  return route.split[side].pool;
-}
-
 void UpstreamRequest::redirectHttps(uint16_t port) {
   if (req_.host.empty()) {
     sink_->respondLocal(400, "a Host header is needed to redirect to https", false);

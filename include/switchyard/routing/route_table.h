@@ -69,7 +69,10 @@ class RouteTable {
   // The first route that matches, or nullptr.
   const Entry* find(const RouteRequest& r) const;
   const Entry* find(std::string_view host, std::string_view path) const {
-    return find(RouteRequest{host, path});
+    RouteRequest r;
+    r.host = host;
+    r.path = path;
+    return find(r);
   }
   // Index of the pool to use (the first side of a split), or -1 when no route matches.
   int match(std::string_view host, std::string_view path) const {
