@@ -160,12 +160,13 @@ void loadHeaderRules(Walker& w, const MapView& route, std::string_view key, bool
 std::optional<Route> loadRoute(Walker& w, const YAML::Node& node, const std::string& path,
                                const Config& config) {
   MapView m(w, node, path,
-            {"match", "pool", "rewrite_prefix", "request_headers", "response_headers", "fault",
-             "rate_limit"});
+            {"match", "pool", "split", "split_key", "rewrite_prefix", "request_headers",
+             "response_headers", "fault", "rate_limit"});
   Route route;
   route.mark = markOf(node);
   if (std::optional<YAML::Node> match = m.get("match")) {
-    MapView mm(w, *match, m.pathOf("match"), {"host", "path_prefix"});
+    MapView mm(w, *match, m.pathOf("match"),
+               {"host", "path_prefix", "headers", "methods", "query"});
     std::string host;
     if (mm.string("host", host)) {
       if (std::optional<std::string> normalized = normalizeRouteHost(host)) {
@@ -180,6 +181,7 @@ std::optional<Route> loadRoute(Walker& w, const YAML::Node& node, const std::str
       w.fail(*mm.get("path_prefix"), mm.pathOf("path_prefix"),
              "must start with '/' and contain no spaces, '?' or '#'");
     }
+    readRouteMatchConditions(mm, route.match);
   }
   std::string rewrite;
   if (m.string("rewrite_prefix", rewrite)) {
@@ -198,12 +200,7 @@ std::optional<Route> loadRoute(Walker& w, const YAML::Node& node, const std::str
   if (std::optional<YAML::Node> fault = m.get("fault"))
     route.fault = loadRouteFault(w, *fault, m.pathOf("fault"));
   loadRouteRateLimits(m, config, route);
-  if (m.require("pool") && m.name("pool", route.pool) && !config.findPool(route.pool)) {
-    std::string known;
-    for (const Pool& p : config.pools) known += (known.empty() ? "" : ", ") + p.name;
-    w.fail(*m.get("pool"), m.pathOf("pool"),
-           "unknown pool '" + route.pool + "' (pools: " + known + ")");
-  }
+  if (w.ok()) readRouteTarget(m, config, route);
   if (!w.ok()) return std::nullopt;
   return route;
 }
@@ -211,7 +208,8 @@ std::optional<Route> loadRoute(Walker& w, const YAML::Node& node, const std::str
 void loadListener(Walker& w, const YAML::Node& node, const std::string& path, size_t index,
                   Config& config) {
   MapView m(w, node, path,
-            {"name", "listen", "tls", "redirect_https", "routes", "timeouts", "protocols", "http2"});
+            {"name", "listen", "tls", "redirect_https", "routes", "timeouts", "protocols", "http2",
+             "proxy_protocol", "real_ip"});
   if (!m.ok()) return;
   Listener listener;
   listener.mark = m.mark();
@@ -251,6 +249,9 @@ void loadListener(Walker& w, const YAML::Node& node, const std::string& path, si
     listener.tls = loadTls(w, *tls, m.pathOf("tls"));
   }
   readListenerProtocols(m, listener);
+  m.boolean("proxy_protocol", listener.proxyProtocol);
+  listener.realIp = config.realIp;
+  readRealIp(m, listener.realIp);
   if (m.integer("redirect_https", listener.redirectHttps, 1, 65535) && listener.tls) {
     w.fail(*m.get("redirect_https"), m.pathOf("redirect_https"),
            "only for plain HTTP listeners (this one has tls:)");

@@ -270,7 +270,7 @@ std::expected<Config, ConfigError> loadDocument(const YAML::Node& root, const st
   Walker w(name);
   MapView top(w, root, "",
               {"workers", "watch", "admin", "access_log", "timeouts", "limits", "listeners",
-               "pools", "regions", "geo", "rate_limits", "redis"});
+               "pools", "regions", "geo", "rate_limits", "redis", "real_ip"});
   loadWorkers(top, config);
   top.boolean("watch", config.watch);
   loadAdmin(top, config);
@@ -280,6 +280,7 @@ std::expected<Config, ConfigError> loadDocument(const YAML::Node& root, const st
   loadRegions(top, config);
   loadGeo(top, config);
   detail::loadRateLimits(top, config);
+  detail::readRealIp(top, config.realIp);
   if (top.require("listeners") && top.require("pools")) {
     detail::loadPools(w, *top.get("pools"), "pools", config);
     detail::loadListeners(w, *top.get("listeners"), "listeners", config);

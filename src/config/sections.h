@@ -6,6 +6,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <expected>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -22,6 +23,15 @@ void readPoolTimeouts(const MapView& pool, UpstreamTimeouts& out);
 
 // Applies `protocols:` and `http2:` of a listener map (tls must already be read).
 void readListenerProtocols(const MapView& m, Listener& listener);
+
+// Reads `real_ip:` of the given map (top level or a listener) into `out` (real_ip.cc).
+void readRealIp(const MapView& parent, std::optional<RealIp>& out);
+
+// Reads match.headers, match.methods and match.query of a route's `match:` map (route_match.cc).
+void readRouteMatchConditions(const MapView& match, RouteMatch& out);
+// Reads a route's target: `pool:`, or `split:` with its optional `split_key:`; exactly one of
+// pool and split (route_match.cc).
+void readRouteTarget(const MapView& route, const Config& config, Route& out);
 
 // Records an error at `node` unless `region` names an entry of `config.regions`.
 bool checkRegionExists(Walker& w, const Config& config, const YAML::Node& node,

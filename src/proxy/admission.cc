@@ -84,7 +84,7 @@ bool UpstreamRequest::admit(const routing::RouteTable::Entry& route, const http:
       std::string_view v;
       bool found = true;
       switch (part.kind) {
-        case config::RateLimitKeyPart::Kind::kClientIp: v = clientAddress(); break;
+        case config::RateLimitKeyPart::Kind::kClientIp: v = clientAddress().ip(); break;
         case config::RateLimitKeyPart::Kind::kHost: v = req_.host; break;
         case config::RateLimitKeyPart::Kind::kRoute:
           k.put(route.host);

@@ -54,8 +54,9 @@ void UpstreamRequest::decideFault(const http::RequestHead& head,
   int abortStatus = 0;
   config::Duration delay{0};
   // A trusted peer's request header asks for one fault (abort first when it sent both);
-  // anyone else's is ignored. Trust is judged on the connection's peer address.
-  if (route.faultTrusted && route.faultTrusted->lookup(&client_->peer.sa)) {
+  // anyone else's is ignored. Trust is judged on the client address (after PROXY protocol and
+  // real_ip).
+  if (route.faultTrusted && route.faultTrusted->lookup(clientAddr_.sa())) {
     const http::FieldsView& fields = head.fields;
     for (uint32_t i = 0; i < fields.size(); ++i) {
       std::string_view n = fields.name(i);

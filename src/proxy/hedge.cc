@@ -174,7 +174,7 @@ void UpstreamRequest::startHedge() {
   const config::Retries& retries = set_->cfg.retries;
   if (attempts_ >= 1 + retries.attempts || triedCount_ >= std::size(tried_)) return;
   balancing::SelectionContext ctx;
-  ctx.client = &client_->peer.sa;
+  ctx.client = clientAddr_.sa();
   ctx.location = selection_.location.known() ? &selection_.location : nullptr;
   ctx.hashKey = selection_.hashKey;
   ctx.tried = tried_;

@@ -77,6 +77,17 @@ void Http1Connection::start() {
   if (uv_tcp_getpeername(&tcp_, &client_.peer.sa, &len) == 0)
     net::formatIp(&client_.peer.sa, client_.ip, sizeof client_.ip);
   beginRequest();
+  if (expectsProxyHeader()) {
+    // The PROXY protocol header comes first, before any TLS (proxy_header.cc).
+    awaitingProxyHeader_ = true;
+    setClientDeadline(uv_now(w_.loop()) + timeouts().clientHeader.count());
+  } else if (!startTls()) {
+    return;
+  }
+  startClientReading();
+}
+
+bool Http1Connection::startTls() {
   const auto& tlsContexts = w_.view()->snap->listenerTls;
   if (listener_.routeIndex >= 0 && static_cast<size_t>(listener_.routeIndex) < tlsContexts.size())
     if (const auto& ctx = tlsContexts[listener_.routeIndex]) {
@@ -84,10 +95,10 @@ void Http1Connection::start() {
       if (!transport_.accept(ctx, &w_.writes(), &w_.blocks())) {
         LOG_WARN("client %s: cannot start TLS (out of memory)", client_.ip);
         abort();
-        return;
+        return false;
       }
     }
-  startClientReading();
+  return true;
 }
 
 void Http1Connection::onHandleClosed(uv_handle_t* h) {
@@ -272,6 +283,7 @@ void Http1Connection::onClientData(ssize_t n) {
   }
   in_.end += static_cast<uint32_t>(n);
   w_.stats().addListener(listener_.slot, metrics::kBytesIn, static_cast<uint64_t>(n));
+  if (awaitingProxyHeader_ && !readProxyHeader()) return;
   if (phase_ == Phase::kLingering) {
     in_.parsed = in_.end;  // discard
     return;

@@ -58,7 +58,7 @@ void UpstreamRequest::record(std::string_view protocol) {
       metrics::AccessRecord r;
       r.startNs = startNs;
       r.durationNs = durationNs;
-      r.client = client_->ip;
+      r.client = clientAddr_.text;
       r.listener = listener_->name;
       if (headSeen_) {
         r.method = methodName_;

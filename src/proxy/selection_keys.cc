@@ -45,36 +45,39 @@ bool findCookie(const http::FieldsView& head, std::string_view name, std::string
   return false;
 }
 
+uint64_t hashRequestKey(const config::HashKey& key, const sockaddr* client,
+                        const http::FieldsView& head, const http::RequestInfo& req) {
+  std::string_view value;
+  bool found = false;
+  switch (key.kind) {
+    case config::HashKey::Kind::kHeader:
+      found = findHeader(head, key.name, value);
+      break;
+    case config::HashKey::Kind::kCookie:
+      found = findCookie(head, key.name, value);
+      break;
+    case config::HashKey::Kind::kPath:
+      value = req.path;
+      found = true;
+      break;
+    case config::HashKey::Kind::kClientIp:
+      break;
+  }
+  // A request without the header or cookie keeps affinity by its client address.
+  return found ? balancing::hashKeyBytes(value) : hashClientIp(client);
+}
+
 SelectionInputs computeSelectionInputs(const balancing::PolicyNeeds& needs, const geo::Locator* geo,
-                                       const sockaddr* peer, const http::FieldsView& head,
-                                       const http::RequestInfo& req) {
+                                       const sockaddr* client, const sockaddr* peer,
+                                       const http::FieldsView& head, const http::RequestInfo& req) {
   SelectionInputs out;
   if (needs.location && geo) {
     std::string_view value;
     const bool useHeader = !geo->clientHeader().empty() && geo->trusted(peer) &&
                            findHeader(head, geo->clientHeader(), value);
-    out.location = geo->locate(peer, useHeader ? &value : nullptr);
+    out.location = geo->locate(client, useHeader ? &value : nullptr);
   }
-  if (const config::HashKey* key = needs.hashKey) {
-    std::string_view value;
-    bool found = false;
-    switch (key->kind) {
-      case config::HashKey::Kind::kHeader:
-        found = findHeader(head, key->name, value);
-        break;
-      case config::HashKey::Kind::kCookie:
-        found = findCookie(head, key->name, value);
-        break;
-      case config::HashKey::Kind::kPath:
-        value = req.path;
-        found = true;
-        break;
-      case config::HashKey::Kind::kClientIp:
-        break;
-    }
-    // A request without the header or cookie keeps affinity by its client address.
-    out.hashKey = found ? balancing::hashKeyBytes(value) : hashClientIp(peer);
-  }
+  if (const config::HashKey* key = needs.hashKey) out.hashKey = hashRequestKey(*key, client, head, req);
   return out;
 }
 

@@ -25,7 +25,7 @@ UpstreamRequest::Admission UpstreamRequest::admit(bool queued, upstream::Backend
     holdsPoolSlot_ = tookPoolSlot = true;
   }
   balancing::SelectionContext ctx;
-  ctx.client = &client_->peer.sa;
+  ctx.client = clientAddr_.sa();
   ctx.location = selection_.location.known() ? &selection_.location : nullptr;
   ctx.hashKey = selection_.hashKey;
   ctx.tried = tried_;

@@ -35,6 +35,7 @@ void UpstreamRequest::begin(server::Worker& w, server::WorkerListener& l, const 
   listener_ = &l;
   client_ = &client;
   sink_ = sink;
+  clientAddr_.set(&client.peer.sa, client.ip);
   view_ = w.view();
   listenerIndex_ = l.routeIndex;  // read with view_: both change together when a reload lands
   respParser_.reset();
@@ -109,8 +110,15 @@ int UpstreamRequest::start(const http::RequestHead& head, net::Block* headBlock,
                            const char** reason) {
   noteRequestHead(head, headBlock);
   method_ = head.method;
-  if (int status = http::analyzeRequest(head, req_, reason)) return status;
   const config::Config& cfg = config();
+  const bool haveListener =
+      listenerIndex_ >= 0 && static_cast<size_t>(listenerIndex_) < cfg.listeners.size();
+  if (haveListener)
+    if (const auto& realIp = view_->snap->realIp[listenerIndex_]) {
+      geo::IpAddress ip;
+      if (realIp->resolve(&client_->peer.sa, head.fields, ip)) clientAddr_.set(ip);
+    }
+  if (int status = http::analyzeRequest(head, req_, reason)) return status;
   if (cfg.limits.maxBodyBytes > 0 && req_.hasContentLength &&
       req_.contentLength > cfg.limits.maxBodyBytes) {
     *reason = "Content Too Large";
@@ -121,22 +129,20 @@ int UpstreamRequest::start(const http::RequestHead& head, net::Block* headBlock,
   requestHasBody_ = req_.chunked || (req_.hasContentLength && req_.contentLength > 0);
   upstreamChunked_ = req_.chunked;
 
-  const bool haveListener =
-      listenerIndex_ >= 0 && static_cast<size_t>(listenerIndex_) < cfg.listeners.size();
   if (haveListener)
     if (uint16_t port = cfg.listeners[listenerIndex_].redirectHttps) {
       redirectHttps(port);
       return 0;
     }
-  const routing::RouteTable::Entry* route =
-      haveListener ? view_->snap->routes[listenerIndex_].find(req_.host, req_.path) : nullptr;
+  const routing::RouteTable::Entry* route = haveListener ? findRoute(head) : nullptr;
   if (!route) {
-    sink_->respondLocal(404, metrics::LocalReason::kNoRoute, "no route for this host and path\n",
+    sink_->respondLocal(404, metrics::LocalReason::kNoRoute, "no route for this request\n",
                         false);
     return 0;
   }
-  set_ = view_->snap->pools[route->pool].get();
-  policy_ = view_->policies[route->pool].get();
+  const uint32_t pool = choosePool(*route, head);
+  set_ = view_->snap->pools[pool].get();
+  policy_ = view_->policies[pool].get();
   const config::Retries& retries = set_->cfg.retries;
   if (!idempotent() && retries.attempts > 0) {
     for (uint32_t i = 0; i < head.fields.size() && !idempotencyKey_; ++i)
@@ -146,8 +152,8 @@ int UpstreamRequest::start(const http::RequestHead& head, net::Block* headBlock,
       !(req_.hasContentLength && req_.contentLength > retries.maxBodyBytes))
     kept_.start(&w_->blocks(), retries.maxBodyBytes);
   startPerRequestClocks();
-  selection_ = computeSelectionInputs(policy_->needs(), view_->snap->geo.get(), &client_->peer.sa,
-                                      head.fields, req_);
+  selection_ = computeSelectionInputs(policy_->needs(), view_->snap->geo.get(), clientAddr_.sa(),
+                                      &client_->peer.sa, head.fields, req_);
 
   http::ForwardContext fc{client_->ip, client_->tls, reqId_};
   fc.edits = &route->requestHeaders;

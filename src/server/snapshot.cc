@@ -70,13 +70,20 @@ std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
     }
     snap->listenerTls.push_back(std::move(tls));
     routing::RouteTable table;
-    for (const config::Route& r : l.routes) {
+    auto poolIndex = [&](const std::string& name) {
       uint32_t idx = 0;
       for (size_t i = 0; i < cfg->pools.size(); ++i)
-        if (cfg->pools[i].name == r.pool) idx = static_cast<uint32_t>(i);
-      table.add(r, idx);
-    }
+        if (cfg->pools[i].name == name) idx = static_cast<uint32_t>(i);
+      return idx;
+    };
+    for (const config::Route& r : l.routes) table.add(r, poolIndex);
     snap->routes.push_back(std::move(table));
+    std::shared_ptr<const proxy::RealIpResolver> realIp;
+    if (l.realIp) {
+      realIp = proxy::RealIpResolver::create(*l.realIp);
+      if (!realIp) return std::unexpected("listener " + l.name + ": real_ip: bad trusted network");
+    }
+    snap->realIp.push_back(std::move(realIp));
   }
   // Limits take effect once the whole snapshot was built (a failed one changes nothing).
   for (const auto& set : snap->pools)
@@ -87,6 +94,12 @@ std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
 WorkerView::WorkerView(std::shared_ptr<const Snapshot> s) : snap(std::move(s)) {
   for (const auto& set : snap->pools)
     policies.push_back(balancing::makePolicy(*set, snap->geo.get()));
+  for (const routing::RouteTable& table : snap->routes) {
+    std::vector<routing::SmoothSplit> cursors;
+    for (const routing::RouteTable::Entry& e : table.entries())
+      cursors.emplace_back(e.split.size());
+    splits.push_back(std::move(cursors));
+  }
 }
 
 }  // namespace sy::server

@@ -58,8 +58,8 @@ SelectionInputs inputs(const PolicyNeeds& needs, const sy::geo::Locator* geo, co
                        const std::string& request) {
   Request r(request);
   sockaddr_storage ss = addr(peer);
-  return computeSelectionInputs(needs, geo, reinterpret_cast<const sockaddr*>(&ss), r.head.parser,
-                                r.info);
+  const auto* sa = reinterpret_cast<const sockaddr*>(&ss);
+  return computeSelectionInputs(needs, geo, sa, sa, r.head.parser, r.info);
 }
 
 uint64_t ipHash(const char* ip) {

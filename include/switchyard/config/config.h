@@ -81,9 +81,26 @@ struct Admin {
   std::optional<std::string> tokenFile;
 };
 
+// A match condition's "any value" marker: `Name: "*"` means the header (or query key) is
+// present, with any value.
+inline constexpr std::string_view kMatchPresent = "*";
+
 struct RouteMatch {
   std::string host;        // "" = any host; "api.example.com" exact; "*.example.com" wildcard
   std::string pathPrefix;  // "" = any path
+  // match.headers: name (as written; compared case-insensitively) -> exact value, or "*".
+  std::vector<std::pair<std::string, std::string>> headers;
+  // match.methods: method names as written (upper case tokens); empty = any method.
+  std::vector<std::string> methods;
+  // match.query: key -> exact value after percent-decoding (and '+' as space), or "*".
+  std::vector<std::pair<std::string, std::string>> query;
+};
+
+// routes[].split: one side of a weighted traffic split.
+struct SplitTarget {
+  std::string pool;
+  uint32_t weight = 1;
+  Mark mark;
 };
 
 // routes[].request_headers / response_headers: headers a route sets (replacing any of that
@@ -122,9 +139,20 @@ struct Fault {
   std::vector<std::string> trusted;  // CIDRs, validated
 };
 
+// pools[].hash_key, parsed (parseHashKey in units.h): what the hash policy hashes. kClientIp
+// for "" or "ip"; "header:NAME", "cookie:NAME" keep NAME; kPath for "path".
+struct HashKey {
+  enum class Kind : uint8_t { kClientIp, kHeader, kCookie, kPath };
+  Kind kind = Kind::kClientIp;
+  std::string name;  // header or cookie name
+};
+
 struct Route {
   RouteMatch match;
-  std::string pool;
+  std::string pool;  // "" when `split` is given (exactly one of the two)
+  std::vector<SplitTarget> split;
+  // split_key: what keeps a user on one side of the split; nullopt = no affinity.
+  std::optional<HashKey> splitKey;
   HeaderRules requestHeaders;
   HeaderRules responseHeaders;
   // Replaces match.pathPrefix at the start of the target sent upstream (Envoy prefix_rewrite).
@@ -163,9 +191,22 @@ inline constexpr uint8_t kProtoH1 = 1;
 inline constexpr uint8_t kProtoH2 = 2;   // HTTP/2 over TLS (ALPN h2)
 inline constexpr uint8_t kProtoH2c = 4;  // HTTP/2 cleartext with prior knowledge (the preface)
 
+// real_ip (top level, or per listener): the client address from a header set by trusted
+// proxies (nginx's realip module with real_ip_recursive on).
+struct RealIp {
+  std::string header = "X-Forwarded-For";
+  std::vector<std::string> trusted;  // CIDRs (validated); at least one
+  Mark mark;
+};
+
 struct Listener {
   std::string name;
   SocketAddress listen;
+  // proxy_protocol: every connection starts with a PROXY protocol v1 or v2 header, whose
+  // source address becomes the connection's client address (src/net/proxy_protocol.h).
+  bool proxyProtocol = false;
+  // The listener's real_ip, else the top-level one; nullopt = the peer is the client.
+  std::optional<RealIp> realIp;
   std::optional<ListenerTls> tls;
   // `redirect_https: PORT` (plain listeners only): every request is answered with a 308 to
   // https://<host>[:PORT]<target>; 0 = off.
@@ -283,14 +324,6 @@ struct PoolTls {
   Mark mark;
 };
 
-// pools[].hash_key, parsed (parseHashKey in units.h): what the hash policy hashes. kClientIp
-// for "" or "ip"; "header:NAME", "cookie:NAME" keep NAME; kPath for "path".
-struct HashKey {
-  enum class Kind : uint8_t { kClientIp, kHeader, kCookie, kPath };
-  Kind kind = Kind::kClientIp;
-  std::string name;  // header or cookie name
-};
-
 // pools[].policy. Names, factories and per-policy checks: balancing/registry.h.
 enum class PolicyKind : uint8_t { kRoundRobin, kLeastConn, kGeoWeighted, kP2c, kHash };
 
@@ -376,6 +409,7 @@ struct Config {
   Geo geo;
   std::vector<RateLimitPolicy> rateLimits;
   std::optional<Redis> redis;
+  std::optional<RealIp> realIp;  // top-level real_ip (the default of every listener)
 
   const Pool* findPool(const std::string& name) const {
     for (const auto& p : pools)

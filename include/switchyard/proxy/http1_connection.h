@@ -132,6 +132,13 @@ class Http1Connection final : public ClientConnection,
   void tunnelToUpstream();
   void armTunnelDeadline();
 
+  // Starts TLS when the listener terminates it; false (and aborted) when it cannot.
+  bool startTls();
+  // PROXY protocol (proxy_header.cc): whether the listener wants the header first; reads it
+  // from in_ and applies it. Returns true when the bytes after it are ready for HTTP in in_.
+  bool expectsProxyHeader() const;
+  bool readProxyHeader();
+
   void onDeadline();
   // HTTP/2 (ALPN h2, or the h2c preface): hands the connection to an Http2Connection.
   void startHttp2();
@@ -158,6 +165,7 @@ class Http1Connection final : public ClientConnection,
   bool inPump_ = false;
   bool pumpAgain_ = false;
   bool firstBytes_ = true;    // nothing parsed yet (h2c preface detection)
+  bool awaitingProxyHeader_ = false;  // proxy_protocol: the header has not arrived yet
   ClientInfo client_;
 };
 

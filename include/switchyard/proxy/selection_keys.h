@@ -27,10 +27,18 @@ struct SelectionInputs {
 };
 
 // `geo` may be null (then the client is never located). `head` and `req` describe the request
-// whose head just completed; `peer` is the client connection's address.
+// whose head just completed; `client` is the request's client address (ClientAddress: after
+// the PROXY protocol and real_ip), located and hashed; `peer` is the address the request came
+// from (the PROXY protocol source, else the TCP peer), which geo.trusted_proxies must hold for
+// geo.client_header to be believed.
 SelectionInputs computeSelectionInputs(const balancing::PolicyNeeds& needs, const geo::Locator* geo,
-                                       const sockaddr* peer, const http::FieldsView& head,
-                                       const http::RequestInfo& req);
+                                       const sockaddr* client, const sockaddr* peer,
+                                       const http::FieldsView& head, const http::RequestInfo& req);
+
+// The hash of what `key` names for this request (hash_key, split_key): a header's or cookie's
+// value, the path, or the client address (also when the header or cookie is missing).
+uint64_t hashRequestKey(const config::HashKey& key, const sockaddr* client,
+                        const http::FieldsView& head, const http::RequestInfo& req);
 
 // Whether the request has a header named `name` (case-insensitive); if so, `value` is the
 // first one's value, trimmed.

@@ -29,6 +29,7 @@
 #include "switchyard/proxy/hedge.h"
 #include "switchyard/ratelimit/redis_link.h"
 #include "switchyard/proxy/admission.h"
+#include "switchyard/proxy/client_address.h"
 #include "switchyard/proxy/input_buffer.h"
 #include "switchyard/proxy/kept_body.h"
 #include "switchyard/proxy/request_sink.h"
@@ -45,6 +46,8 @@ struct WorkerListener;
 namespace sy::proxy {
 
 // The client connection's facts a request needs (owned by the connection, outlives requests).
+// `peer`/`ip` are the connection's client: the TCP peer, or the PROXY protocol header's source
+// on a proxy_protocol listener.
 struct ClientInfo {
   union {
     sockaddr sa;
@@ -111,6 +114,11 @@ class UpstreamRequest final : public http::Parser::Handler,
   bool upstreamReading() const { return upReading_; }
 
   const http::RequestInfo& info() const { return req_; }
+  // The request's client address: the connection's (TCP peer or PROXY protocol source),
+  // replaced by the real_ip header walk when the connection's address is trusted. Set by
+  // start() before routing; valid until end(). The one address for the access log, hashing,
+  // geo lookups and rate-limit keys (`client_ip`).
+  const ClientAddress& clientAddress() const { return clientAddr_; }
   const config::Config& config() const { return *view_->snap->config; }
   const config::ClientTimeouts& clientTimeouts() const;
   // The pool's timeouts once routed (tunnel_idle, upstream_*), else the top-level ones.
@@ -132,8 +140,6 @@ class UpstreamRequest final : public http::Parser::Handler,
   std::string_view faultName() const;
   // Fields rate limiting adds to the response head (empty when no policy applies).
   http::ExtraFields responseFields() const { return {rl_.fields, rl_.fieldCount}; }
-  // The address of the client this request is from, as text: the one rate-limit keys use.
-  std::string_view clientAddress() const { return client_->ip; }
   UpstreamRequest* nextFree = nullptr;
 
   // http::Parser::Handler (the response parser)
@@ -161,6 +167,10 @@ class UpstreamRequest final : public http::Parser::Handler,
   void admissionTimedOut();
   // After admission: 100 Continue if asked, then the first attempt.
   void proceed();
+  // The first route of the request's listener that matches (route_table.h), or nullptr.
+  const routing::RouteTable::Entry* findRoute(const http::RequestHead& head) const;
+  // The route's pool, or the side of its split this request goes to.
+  uint32_t choosePool(const routing::RouteTable::Entry& route, const http::RequestHead& head);
   void startAttempt();
   // Pool limits and queueing (upstream_admission.cc).
   enum class Admission : uint8_t { kGo, kWait, kNone };
@@ -235,6 +245,7 @@ class UpstreamRequest final : public http::Parser::Handler,
   const config::HeaderRules* respEdits_ = nullptr;  // the route's response_headers
   balancing::Policy* policy_ = nullptr;
   SelectionInputs selection_;
+  ClientAddress clientAddr_;
   http::RequestInfo req_;
   AdmissionState rl_;
   uint8_t method_ = 0;

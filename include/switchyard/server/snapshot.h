@@ -15,6 +15,7 @@
 #include "switchyard/geo/locator.h"
 #include "switchyard/net/tls.h"
 #include "switchyard/ratelimit/limiter.h"
+#include "switchyard/proxy/real_ip.h"
 #include "switchyard/routing/route_table.h"
 #include "switchyard/upstream/backend.h"
 
@@ -31,6 +32,8 @@ struct Snapshot {
   std::vector<std::shared_ptr<const net::TlsServerContext>> listenerTls;
   // config.rateLimits order; unchanged policies keep their state across reloads.
   ratelimit::Limiters limiters;
+  // config.listeners order; null where the listener has no real_ip (own or top-level).
+  std::vector<std::shared_ptr<const proxy::RealIpResolver>> realIp;
 };
 
 // Fails (with a config error message, before touching any backend of `previous`) when a
@@ -44,6 +47,8 @@ std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
 struct WorkerView {
   std::shared_ptr<const Snapshot> snap;
   std::vector<std::unique_ptr<balancing::Policy>> policies;  // snap->pools order
+  // Smooth cursors of the split routes without split_key: [listener][route index].
+  std::vector<std::vector<routing::SmoothSplit>> splits;
 
   explicit WorkerView(std::shared_ptr<const Snapshot> s);
 };
