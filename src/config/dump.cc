@@ -30,6 +30,19 @@ void clientTimeouts(YAML::Emitter& out, const ClientTimeouts& t) {
   out << formatDuration(t.clientSend);
 }
 
+// real_ip (top level and listeners[].real_ip).
+void realIp(YAML::Emitter& out, const RealIp& r) {
+  key(out, "real_ip");
+  out << YAML::Flow << YAML::BeginMap;
+  key(out, "header");
+  out << r.header;
+  key(out, "trusted");  // quoted like geo.trusted_proxies
+  out << YAML::Flow << YAML::BeginSeq;
+  for (const std::string& cidr : r.trusted) out << YAML::DoubleQuoted << cidr;
+  out << YAML::EndSeq;
+  out << YAML::EndMap;
+}
+
 void listener(YAML::Emitter& out, const Listener& l, const Config& c) {
   const Limits& limits = c.limits;
   out << YAML::BeginMap;
@@ -37,6 +50,9 @@ void listener(YAML::Emitter& out, const Listener& l, const Config& c) {
   out << l.name;
   key(out, "listen");
   out << l.listen.text;
+  key(out, "proxy_protocol");
+  out << l.proxyProtocol;
+  if (l.realIp) realIp(out, *l.realIp);  // the listener's own, else the top-level one
   if (l.tls) {
     key(out, "tls");
     out << YAML::BeginMap;
@@ -191,6 +207,13 @@ std::string dumpConfig(const Config& c) {
   nullable(out, "database", c.geo.database);
   nullable(out, "default_region", c.geo.defaultRegion);
   out << YAML::EndMap;
+
+  if (c.realIp) {
+    realIp(out, *c.realIp);
+  } else {
+    key(out, "real_ip");
+    out << YAML::Null;
+  }
 
   detail::rateLimits(out, c);
 

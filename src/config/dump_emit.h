@@ -46,6 +46,10 @@ inline void latLon(YAML::Emitter& out, const LatLon& p) {
 // The upstream_* and tunnel_idle keys of a `timeouts:` map (dump_pools.cc).
 void upstreamTimeouts(YAML::Emitter& out, const UpstreamTimeouts& t);
 
+// pools[].hash_key and routes[].split_key as written: "ip", "header:NAME", "cookie:NAME", "path"
+// (dump_pools.cc).
+std::string hashKeyText(const HashKey& key);
+
 // One entry of a listener's `routes:` list (dump_routes.cc).
 void dumpRoute(YAML::Emitter& out, const Route& route, const Config& config);
 

@@ -22,6 +22,16 @@ void upstreamTimeouts(YAML::Emitter& out, const UpstreamTimeouts& t) {
   out << formatDuration(t.tunnelIdle);
 }
 
+std::string hashKeyText(const HashKey& k) {
+  switch (k.kind) {
+    case HashKey::Kind::kHeader: return "header:" + k.name;
+    case HashKey::Kind::kCookie: return "cookie:" + k.name;
+    case HashKey::Kind::kPath: return "path";
+    case HashKey::Kind::kClientIp: break;
+  }
+  return "ip";
+}
+
 namespace {
 
 void backend(YAML::Emitter& out, const Backend& b) {
@@ -94,16 +104,6 @@ void outlier(YAML::Emitter& out, const OutlierDetection& o) {
   key(out, "max_ejection_percent");
   out << percent(o.maxEjectionPercent);
   out << YAML::EndMap;
-}
-
-std::string hashKeyText(const HashKey& k) {
-  switch (k.kind) {
-    case HashKey::Kind::kHeader: return "header:" + k.name;
-    case HashKey::Kind::kCookie: return "cookie:" + k.name;
-    case HashKey::Kind::kPath: return "path";
-    case HashKey::Kind::kClientIp: break;
-  }
-  return "ip";
 }
 
 void poolTls(YAML::Emitter& out, const PoolTls& t) {

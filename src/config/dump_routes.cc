@@ -57,6 +57,40 @@ void fault(YAML::Emitter& out, const Fault& f) {
   out << YAML::EndMap;
 }
 
+// match.headers / match.query: name -> value, values quoted ("*" = present, "2" a string).
+void conditions(YAML::Emitter& out, const char* name,
+                const std::vector<std::pair<std::string, std::string>>& pairs) {
+  if (pairs.empty()) return;
+  key(out, name);
+  out << YAML::Flow << YAML::BeginMap;
+  for (const auto& [k, v] : pairs) out << YAML::Key << k << YAML::Value << YAML::DoubleQuoted << v;
+  out << YAML::EndMap;
+}
+
+// `pool:`, or `split:` with its optional `split_key:` (exactly one of pool and split).
+void target(YAML::Emitter& out, const Route& r) {
+  if (r.split.empty()) {
+    key(out, "pool");
+    out << r.pool;
+    return;
+  }
+  key(out, "split");
+  out << YAML::BeginSeq;
+  for (const SplitTarget& t : r.split) {
+    out << YAML::Flow << YAML::BeginMap;
+    key(out, "pool");
+    out << t.pool;
+    key(out, "weight");
+    out << t.weight;
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+  if (r.splitKey) {  // none = no affinity, written by leaving the key out
+    key(out, "split_key");
+    out << hashKeyText(*r.splitKey);
+  }
+}
+
 }  // namespace
 
 void dumpRoute(YAML::Emitter& out, const Route& r, const Config& c) {
@@ -71,9 +105,14 @@ void dumpRoute(YAML::Emitter& out, const Route& r, const Config& c) {
     key(out, "path_prefix");
     out << r.match.pathPrefix;
   }
+  conditions(out, "headers", r.match.headers);
+  if (!r.match.methods.empty()) {
+    key(out, "methods");
+    out << YAML::Flow << r.match.methods;
+  }
+  conditions(out, "query", r.match.query);
   out << YAML::EndMap;
-  key(out, "pool");
-  out << r.pool;
+  target(out, r);
   key(out, "rate_limit");
   out << YAML::Flow << YAML::BeginSeq;
   for (uint32_t i : r.rateLimits) out << c.rateLimits[i].name;

@@ -184,5 +184,51 @@ redis: {address: "[::1]:6379", timeout: 150ms}
   checkRoundTrip(none);
 }
 
+TEST_CASE("dump: real_ip, proxy_protocol, match conditions and split round trip") {
+  const std::string yaml = R"(real_ip: {trusted: [10.0.0.0/8, "::1"]}
+listeners:
+  - name: edge
+    listen: 127.0.0.1:0
+    proxy_protocol: true
+    routes:
+      - match:
+          host: api.example.com
+          headers: {X-Env: beta, X-Token: "*", X-Empty: ""}
+          methods: [GET, PURGE]
+          query: {v: "2 beta", flag: "*"}
+        split: [{pool: a, weight: 95}, {pool: b, weight: 5}]
+        split_key: "cookie:sid"
+      - split: [{pool: b, weight: 1}, {pool: a, weight: 1000000}]
+      - pool: a
+  - name: own
+    listen: 127.0.0.1:0
+    real_ip: {header: X-Real-IP, trusted: [192.0.2.1]}
+    routes: [{pool: b}]
+pools:
+  - {name: a, backends: [{address: 127.0.0.1:9001}]}
+  - {name: b, backends: [{address: 127.0.0.1:9002}]}
+)";
+  std::string d = dumpOf(yaml);
+  CHECK(d.find("proxy_protocol: true") != std::string::npos);
+  CHECK(d.find("proxy_protocol: false") != std::string::npos);
+  // The listener without its own real_ip shows the top-level one it uses.
+  CHECK(d.find("real_ip: {header: X-Forwarded-For, trusted: [\"10.0.0.0/8\", \"::1\"]}") !=
+        d.rfind("real_ip: {header: X-Forwarded-For, trusted: [\"10.0.0.0/8\", \"::1\"]}"));
+  CHECK(d.find("real_ip: {header: X-Real-IP, trusted: [\"192.0.2.1\"]}") != std::string::npos);
+  CHECK(d.find("headers: {X-Env: \"beta\", X-Token: \"*\", X-Empty: \"\"}") !=
+        std::string::npos);
+  CHECK(d.find("methods: [GET, PURGE]") != std::string::npos);
+  CHECK(d.find("query: {v: \"2 beta\", flag: \"*\"}") != std::string::npos);
+  CHECK(d.find("split_key: cookie:sid") != std::string::npos);
+  CHECK(d.find("split_key:") == d.rfind("split_key:"));  // the second split has none
+  CHECK(d.find("{pool: a, weight: 1000000}") != std::string::npos);
+  checkRoundTrip(yaml);
+  // No real_ip anywhere: null at the top, nothing on the listeners.
+  std::string none = dumpOf("listeners: [{listen: 127.0.0.1:0, routes: [{pool: web}]}]\n"
+                            "pools: [{name: web, backends: [{address: 127.0.0.1:9001}]}]\n");
+  CHECK(none.find("real_ip: ~\n") != std::string::npos);
+  CHECK(none.find("real_ip:") == none.rfind("real_ip:"));
+}
+
 }  // namespace
 }  // namespace sy::config
