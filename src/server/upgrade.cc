@@ -92,6 +92,9 @@ struct Upgrader::Attempt {
     if (channel < 0) return -1;
     char buf[4096];
     ssize_t n = ::recv(channel, buf, sizeof buf, MSG_DONTWAIT);
+    // A process that exits without reading the sockets handed to it leaves ECONNRESET here,
+    // reported (and cleared) before the messages it sent: its "failed <why>" comes next.
+    if (n < 0 && errno == ECONNRESET) n = ::recv(channel, buf, sizeof buf, MSG_DONTWAIT);
     if (n < 0) return errno == EAGAIN || errno == EINTR ? 0 : -1;
     if (n == 0) return -1;
     std::string_view msg(buf, static_cast<size_t>(n));
