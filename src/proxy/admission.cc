@@ -20,6 +20,7 @@ struct KeyWriter {
   size_t n = 0;
   void put(std::string_view s) {
     size_t k = std::min(s.size(), sizeof buf - n);
+    if (k == 0) return;  // an empty view may have no data pointer at all
     std::memcpy(buf + n, s.data(), k);
     n += k;
   }
