@@ -9,7 +9,8 @@ import pytest
 
 from conftest import LOOPBACK, accepts, free_port, request, to_yaml, wait_until
 from obs_util import admin, status
-from upgrade_util import (Load, alive, copy_binary, read_pid, replace_binary, stop_pid,
+from load_util import Load
+from upgrade_util import (alive, copy_binary, read_pid, replace_binary, stop_pid,
                           upgrade_and_wait)
 
 
