@@ -1,5 +1,7 @@
 #include "switchyard/upstream/pool_gate.h"
 
+#include "switchyard/common/bounded_counter.h"
+
 namespace sy::upstream {
 namespace {
 
@@ -21,15 +23,7 @@ void PoolGate::configure(uint32_t maxRequests, uint32_t maxPending) {
 
 bool PoolGate::tryEnter(bool queued) {
   if (!queued && pending_.load(std::memory_order_seq_cst) > 0) return false;
-  const int32_t max = static_cast<int32_t>(maxRequests());
-  if (max == 0) {
-    inFlight_.fetch_add(1, std::memory_order_seq_cst);
-    return true;
-  }
-  int32_t cur = inFlight_.load(std::memory_order_relaxed);
-  while (cur < max)
-    if (inFlight_.compare_exchange_weak(cur, cur + 1, std::memory_order_seq_cst)) return true;
-  return false;
+  return tryIncrementBelow(inFlight_, static_cast<int32_t>(maxRequests()));
 }
 
 void PoolGate::leave() {

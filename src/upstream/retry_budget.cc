@@ -17,26 +17,23 @@ void RetryBudget::noteRequest(uint64_t nowMs) {
   current(nowMs / 1000).requests.fetch_add(1, std::memory_order_relaxed);
 }
 
-uint64_t RetryBudget::requestsInWindow(uint64_t nowMs) const {
+uint64_t RetryBudget::sumInWindow(uint64_t nowMs, std::atomic<uint64_t> Slot::*field) const {
   const uint64_t now = nowMs / 1000;
   uint64_t n = 0;
   for (const Slot& s : slots_) {
     uint64_t sec = s.second.load(std::memory_order_acquire);
     if (sec != UINT64_MAX && sec <= now && now - sec < kSlots)
-      n += s.requests.load(std::memory_order_relaxed);
+      n += (s.*field).load(std::memory_order_relaxed);
   }
   return n;
 }
 
+uint64_t RetryBudget::requestsInWindow(uint64_t nowMs) const {
+  return sumInWindow(nowMs, &Slot::requests);
+}
+
 uint64_t RetryBudget::retriesInWindow(uint64_t nowMs) const {
-  const uint64_t now = nowMs / 1000;
-  uint64_t n = 0;
-  for (const Slot& s : slots_) {
-    uint64_t sec = s.second.load(std::memory_order_acquire);
-    if (sec != UINT64_MAX && sec <= now && now - sec < kSlots)
-      n += s.retries.load(std::memory_order_relaxed);
-  }
-  return n;
+  return sumInWindow(nowMs, &Slot::retries);
 }
 
 bool RetryBudget::takeFloor(uint64_t nowMs, uint32_t perSecond) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "switchyard/common/bounded_counter.h"
 #include "switchyard/config/config.h"
 #include "switchyard/metrics/stats.h"
 #include "switchyard/upstream/retry_budget.h"
@@ -107,15 +108,7 @@ class Backend : public std::enable_shared_from_this<Backend> {
   // Counts one more request in flight unless that would pass max_requests (checked and counted
   // in one step, so racing workers never overshoot). Any thread.
   bool tryAddInFlight() {
-    const int32_t max = static_cast<int32_t>(maxRequests());
-    if (max == 0) {
-      inFlight_.fetch_add(1, std::memory_order_seq_cst);
-      return true;
-    }
-    int32_t cur = inFlight_.load(std::memory_order_relaxed);
-    while (cur < max)
-      if (inFlight_.compare_exchange_weak(cur, cur + 1, std::memory_order_seq_cst)) return true;
-    return false;
+    return tryIncrementBelow(inFlight_, static_cast<int32_t>(maxRequests()));
   }
   // Gives a slot back, ordered before a following look at a pool gate's queue (pool_gate.h).
   void releaseInFlight() { inFlight_.fetch_sub(1, std::memory_order_seq_cst); }

@@ -37,6 +37,7 @@ class RetryBudget {
     std::atomic<uint64_t> retries{0};
   };
   Slot& current(uint64_t second);
+  uint64_t sumInWindow(uint64_t nowMs, std::atomic<uint64_t> Slot::*field) const;
   bool takeFloor(uint64_t nowMs, uint32_t perSecond);
 
   Slot slots_[kSlots];
