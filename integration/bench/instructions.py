@@ -74,12 +74,17 @@ def measure(target, case, proc, outdir, n, conns, streams):
     return (totals[1] - totals[0]) / (2 * n)
 
 
-def start(target, case, tmp, backend_ports, nofile, tls):
+def callgrind(d):
+    return ["valgrind", "--tool=callgrind", "--dump-instr=no",
+            "--callgrind-out-file=%s/cg.out.%%p" % d]
+
+
+def start(target, case, tmp, backend_ports, nofile, tls, wrap=callgrind):
+    """Starts one proxy (one worker) in front of the backends, its argv prefixed by wrap(dir)."""
     d = tmp / ("%s-%s" % (target, case))
     d.mkdir()
     port = bench.free_ports(1)[0]
-    cg = ["valgrind", "--tool=callgrind", "--dump-instr=no",
-          "--callgrind-out-file=%s/cg.out.%%p" % d]
+    cg = wrap(d)
     cert = tls if case == "h2" else None
     if target == "switchyard":
         cfg = d / "switchyard.yaml"
@@ -102,6 +107,25 @@ def start(target, case, tmp, backend_ports, nofile, tls):
     return p, d
 
 
+def start_backend(tmp, nofile):
+    """One nginx (not under valgrind) serving the small body on three ports; returns them."""
+    www = tmp / "www"
+    www.mkdir()
+    backend_ports = bench.free_ports(3)
+    d = tmp / "backend"
+    d.mkdir()
+    (d / "nginx.conf").write_text(bench.backend_nginx_conf(d, backend_ports, www, nofile))
+    backend = bench.Proc("backend nginx", ["nginx", "-p", str(d) + "/", "-e", "stderr", "-c",
+                                           str(d / "nginx.conf"), "-g", "daemon off;"],
+                         backend_ports[0], str(d / "log"))
+    backend.start()
+    return backend_ports
+
+
+def make_cert(tmp):
+    return bench.Bench.make_cert(type("T", (), {"tmp": tmp})())
+
+
 def main():
     cases = [c for c in sys.argv[1:] if c in ("h1", "h2")] or ["h1", "h2"]
     n = bench.env_int("IR_REQUESTS", 4000, 100)
@@ -117,18 +141,8 @@ def main():
     nofile = 4096
     results = {}
     try:
-        www = tmp / "www"
-        www.mkdir()
-        backend_ports = bench.free_ports(3)
-        d = tmp / "backend"
-        d.mkdir()
-        (d / "nginx.conf").write_text(bench.backend_nginx_conf(d, backend_ports, www, nofile))
-        backend = bench.Proc("backend nginx", ["nginx", "-p", str(d) + "/", "-e", "stderr", "-c",
-                                               str(d / "nginx.conf"), "-g", "daemon off;"],
-                             backend_ports[0], str(d / "log"))
-        backend.start()
-        holder = type("T", (), {"tmp": tmp})()
-        tls = bench.Bench.make_cert(holder) if "h2" in cases else None
+        backend_ports = start_backend(tmp, nofile)
+        tls = make_cert(tmp) if "h2" in cases else None
         for case in cases:
             for target in targets:
                 proc, outdir = start(target, case, tmp, backend_ports, nofile, tls)
