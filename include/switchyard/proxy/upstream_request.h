@@ -220,6 +220,10 @@ class UpstreamRequest final : public http::Parser::Handler,
   void releaseUpstream(bool reusable);
   void processUpstreamInput();
   void onResponseComplete();
+  // A response head from either codec: relays an interim one, reports health, decides a retry
+  // (retryStatus_ set) or hands it to the sink. 0/1 as Parser::Handler::onHeadersComplete, or
+  // -1 with the status and reason to fail the response with.
+  int acceptResponseHead(const http::ResponseHead& h, int* failStatus, const char** failReason);
   void armResponseDeadline();
   void setDeadline(uint64_t ms);
   static void onTimer(net::TimerWheel::Entry* e);
