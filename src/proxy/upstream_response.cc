@@ -91,6 +91,10 @@ void UpstreamRequest::processUpstreamInput() {
 }
 
 void UpstreamRequest::resumeResponse() {
+  if (h2_) {
+    h2Resume();
+    return;
+  }
   if (up_ && upConnected_ && !upReading_ && !respComplete_) {
     if (up_->startReading() == 0) upReading_ = true;
   }
