@@ -138,6 +138,8 @@ def test_dump_config_fills_defaults_and_round_trips(switchyard_bin, tmp_path):
         "backoff": {"base": "25ms", "max": "250ms"}}  # no budget, no hedge: both off
     assert doc["pools"][0]["limits"] == {"max_pending": "1024", "pending_timeout": "5s"}
     assert doc["pools"][0]["max_idle_per_backend"] == "32"
+    assert doc["pools"][0]["protocol"] == "http1"
+    assert doc["pools"][0]["http2"] == {"max_concurrent_streams": "100"}
     assert doc["timeouts"]["request"] == "0s"
     # The dump is a valid config, and dumping it again gives the same text.
     out = tmp_path / "dump.yaml"

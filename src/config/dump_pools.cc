@@ -240,6 +240,15 @@ void dumpPool(YAML::Emitter& out, const Pool& p) {
   limits(out, p.limits);
   key(out, "max_idle_per_backend");
   out << p.maxIdlePerBackend;
+  key(out, "protocol");
+  out << (p.protocol == UpstreamProtocol::kH2    ? "h2"
+          : p.protocol == UpstreamProtocol::kH2c ? "h2c"
+                                                 : "http1");
+  key(out, "http2");
+  out << YAML::BeginMap;
+  key(out, "max_concurrent_streams");
+  out << p.http2MaxConcurrentStreams;
+  out << YAML::EndMap;
   out << YAML::EndMap;
 }
 

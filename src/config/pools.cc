@@ -333,11 +333,36 @@ std::optional<PoolTls> loadPoolTls(Walker& w, const YAML::Node& node, const std:
   return tls;
 }
 
+// pools[].protocol and pools[].http2.
+void loadProtocol(Walker& w, const MapView& m, Pool& pool) {
+  if (std::string proto; m.string("protocol", proto)) {
+    if (proto == "http1") {
+      pool.protocol = UpstreamProtocol::kHttp1;
+    } else if (proto == "h2") {
+      pool.protocol = UpstreamProtocol::kH2;
+      if (w.ok() && !pool.tls)
+        w.fail(*m.get("protocol"), m.pathOf("protocol"),
+               "h2 is HTTP/2 over TLS: it needs pools[].tls (use h2c for cleartext)");
+    } else if (proto == "h2c") {
+      pool.protocol = UpstreamProtocol::kH2c;
+      if (w.ok() && pool.tls)
+        w.fail(*m.get("protocol"), m.pathOf("protocol"),
+               "h2c is cleartext HTTP/2: use h2 with pools[].tls");
+    } else {
+      w.fail(*m.get("protocol"), m.pathOf("protocol"), "must be one of: http1, h2, h2c");
+    }
+  }
+  if (std::optional<YAML::Node> h2 = m.get("http2")) {
+    MapView h(w, *h2, m.pathOf("http2"), {"max_concurrent_streams"});
+    if (h.ok()) h.integer("max_concurrent_streams", pool.http2MaxConcurrentStreams, 1, 1000);
+  }
+}
+
 void loadPool(Walker& w, const YAML::Node& node, const std::string& path, Config& config) {
   MapView m(w, node, path,
             {"name", "policy", "backends", "health_check", "outlier_detection", "slow_start",
              "panic_threshold", "retries", "geo", "hash_key", "timeouts", "discovery", "tls",
-             "limits", "max_idle_per_backend"});
+             "limits", "max_idle_per_backend", "protocol", "http2"});
   if (!m.ok()) return;
   Pool pool;
   pool.mark = m.mark();
@@ -413,6 +438,7 @@ void loadPool(Walker& w, const YAML::Node& node, const std::string& path, Config
   if (std::optional<YAML::Node> tls = m.get("tls")) {
     pool.tls = loadPoolTls(w, *tls, m.pathOf("tls"));
   }
+  loadProtocol(w, m, pool);
   if (w.ok()) config.pools.push_back(std::move(pool));
 }
 

@@ -13,11 +13,11 @@ using namespace detail;
 namespace {
 
 // "HTTP/1.1 <status> <reason>\r\n": the backend's reason, or the standard one.
-void putStatusLine(const Parser& resp, HeadWriter& w) {
+void putStatusLine(const ResponseHead& resp, HeadWriter& w) {
   w.put("HTTP/1.1 ");
-  w.putUint(static_cast<uint64_t>(resp.statusCode()));
+  w.putUint(static_cast<uint64_t>(resp.status));
   w.putChar(' ');
-  w.put(resp.reason().empty() ? reasonPhrase(resp.statusCode()) : resp.reason());
+  w.put(resp.reason.empty() ? reasonPhrase(resp.status) : resp.reason);
   w.put("\r\n");
 }
 
@@ -32,17 +32,17 @@ void putExtra(const ExtraFields& extra, HeadWriter& w) {
 
 }  // namespace
 
-ResponseBody chooseResponseBody(const Parser& resp, bool requestWasHead, bool clientHttp10) {
-  int s = resp.statusCode();
+ResponseBody chooseResponseBody(const ResponseHead& resp, bool requestWasHead, bool clientHttp10) {
+  int s = resp.status;
   if (requestWasHead || (s >= 100 && s < 200) || s == 204 || s == 304) return ResponseBody::kNone;
-  if (resp.hasContentLength() && !resp.chunked()) return ResponseBody::kContentLength;
+  if (resp.hasContentLength && !resp.chunked) return ResponseBody::kContentLength;
   return clientHttp10 ? ResponseBody::kUntilClose : ResponseBody::kChunked;
 }
 
-size_t clientResponseHeadBound(const Parser& resp, const config::HeaderRules* edits,
+size_t clientResponseHeadBound(const ResponseHead& resp, const config::HeaderRules* edits,
                                const ExtraFields& extra) {
-  size_t n = 64 + resp.reason().size();
-  n += FieldsView(resp).bytes() + 4 * resp.headers().size();
+  size_t n = 64 + resp.reason.size();
+  n += resp.fields.bytes() + 4 * resp.fields.size();
   return n + 128 + 32 + kMaxRequestIdLength + setBytes(edits) + kDateFieldBytes + extra.bytes();
 }
 
@@ -60,17 +60,17 @@ static bool passedOn(const FieldsView& f, uint32_t i, const ConnTokens& conn, bo
   return !(ed && ed->touches(n));
 }
 
-void writeClientResponseHead(const Parser& resp, ResponseBody body, bool closeAfter,
+void writeClientResponseHead(const ResponseHead& resp, ResponseBody body, bool closeAfter,
                              bool clientHttp10, HeadWriter& w, std::string_view requestId,
                              const config::HeaderRules* edits, const ExtraFields& extra) {
   const config::HeaderRules* ed = active(edits);
   putStatusLine(resp, w);
-  const FieldsView f(resp);
+  const FieldsView& f = resp.fields;
   const ConnTokens conn = gatherConnectionTokens(f);
   bool sawDate = false;
   // Content-Length is kept for bodiless answers (HEAD, 304) where it describes the
   // representation; otherwise the framing below replaces it.
-  const bool keepLength = body == ResponseBody::kNone && !resp.chunked();
+  const bool keepLength = body == ResponseBody::kNone && !resp.chunked;
   for (uint32_t i = 0; i < f.size(); ++i) {
     if (!passedOn(f, i, conn, keepLength, requestId, ed, sawDate)) continue;
     std::string_view n = f.name(i);
@@ -95,7 +95,7 @@ void writeClientResponseHead(const Parser& resp, ResponseBody body, bool closeAf
   switch (body) {
     case ResponseBody::kContentLength:
       w.put("Content-Length: ");
-      w.putUint(resp.contentLength());
+      w.putUint(resp.contentLength);
       w.put("\r\n");
       break;
     case ResponseBody::kChunked:
@@ -105,7 +105,7 @@ void writeClientResponseHead(const Parser& resp, ResponseBody body, bool closeAf
       break;
   }
   if (!edited(ed, "via")) w.put("Via: 1.1 switchyard\r\n");
-  if (resp.upgrade()) {
+  if (resp.upgrade) {
     w.put("Connection: upgrade\r\nUpgrade: ");
     w.put(upgradeHeader(f));
     w.put("\r\n");
@@ -117,12 +117,12 @@ void writeClientResponseHead(const Parser& resp, ResponseBody body, bool closeAf
   w.put("\r\n");
 }
 
-void h2ResponseFields(const Parser& resp, bool keepLength, std::string_view requestId,
+void h2ResponseFields(const ResponseHead& resp, bool keepLength, std::string_view requestId,
                       const config::HeaderRules* edits, std::vector<Field>& out,
                       const ExtraFields& extra) {
   out.clear();
   const config::HeaderRules* ed = active(edits);
-  const FieldsView f(resp);
+  const FieldsView& f = resp.fields;
   const ConnTokens conn = gatherConnectionTokens(f);
   bool sawDate = false;
   for (uint32_t i = 0; i < f.size(); ++i)
@@ -135,9 +135,9 @@ void h2ResponseFields(const Parser& resp, bool keepLength, std::string_view requ
   if (!edited(ed, "via")) out.push_back({"via", "1.1 switchyard"});
 }
 
-void writeInterimHead(const Parser& resp, HeadWriter& w) {
+void writeInterimHead(const ResponseHead& resp, HeadWriter& w) {
   putStatusLine(resp, w);
-  const FieldsView f(resp);
+  const FieldsView& f = resp.fields;
   const ConnTokens conn = gatherConnectionTokens(f);
   for (uint32_t i = 0; i < f.size(); ++i) {
     std::string_view n = f.name(i);

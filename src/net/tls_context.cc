@@ -175,8 +175,9 @@ std::string TlsServerContext::reloadCertificate(size_t i) const {
 // Client context
 
 std::shared_ptr<TlsClientContext> TlsClientContext::create(const config::PoolTls& cfg,
-                                                           std::string* err) {
+                                                           std::string* err, bool h2) {
   std::shared_ptr<TlsClientContext> tc(new TlsClientContext());
+  tc->h2_ = h2;
   tc->sni_ = cfg.sni;
   tc->verify_ = cfg.verify;
   tc->ca_ = cfg.ca;
@@ -201,7 +202,11 @@ std::expected<std::shared_ptr<SSL_CTX>, std::string> TlsClientContext::build(
   SSL_CTX* ctx = owner.get();
   std::string err;
   if (!configureCommon(ctx, TLS1_2_VERSION, &err)) return std::unexpected(err);
-  SSL_CTX_set_alpn_protos(ctx, kAlpnHttp11, sizeof kAlpnHttp11);
+  if (h2_) {
+    SSL_CTX_set_alpn_protos(ctx, kAlpnH2, sizeof kAlpnH2);
+  } else {
+    SSL_CTX_set_alpn_protos(ctx, kAlpnHttp11, sizeof kAlpnHttp11);
+  }
   if (verify_) {
     int ok = ca_.empty() ? SSL_CTX_set_default_verify_paths(ctx)
                          : SSL_CTX_load_verify_locations(ctx, ca_.c_str(), nullptr);

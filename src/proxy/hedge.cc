@@ -162,7 +162,7 @@ void Hedge::onTimer(net::TimerWheel::Entry* e) {
 
 bool UpstreamRequest::canHedge() const {
   // The whole request must be at hand to send it twice, and sending it twice must be harmless.
-  return idempotent() && requestComplete_ && bodyReplayable() && req_.upgrade.empty() &&
+  return !set_->cfg.http2() && idempotent() && requestComplete_ && bodyReplayable() && req_.upgrade.empty() &&
          !tunnel_ && !respHeadSent_;
 }
 

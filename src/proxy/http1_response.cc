@@ -29,10 +29,10 @@ void Http1Connection::sendContinue() {
   writeClient(b);
 }
 
-void Http1Connection::sendInterim(const http::Parser& resp) {
+void Http1Connection::sendInterim(const http::ResponseHead& resp) {
   // RFC 9110 §15.2: relayed to HTTP/1.1 clients, never to HTTP/1.0 ones. A 100 is the proxy's
   // own business (it answers Expect itself), so only the others pass.
-  if (ex_->up.info().http10 || resp.statusCode() == 100) return;
+  if (ex_->up.info().http10 || resp.status == 100) return;
   size_t bound = http::clientResponseHeadBound(resp);
   net::Block* b = w_.blocks().acquire(static_cast<uint32_t>(bound));
   http::HeadWriter hw(b->data(), b->capacity);
@@ -44,7 +44,7 @@ void Http1Connection::sendInterim(const http::Parser& resp) {
   net::BlockPool::unref(b);
 }
 
-int Http1Connection::sendResponseHead(const http::Parser& resp) {
+int Http1Connection::sendResponseHead(const http::ResponseHead& resp) {
   const http::RequestInfo& req = ex_->up.info();
   ex_->respBody_ = http::chooseResponseBody(resp, req.isHead, req.http10);
   if (ex_->respBody_ == http::ResponseBody::kUntilClose || w_.draining()) closeAfter_ = true;
@@ -57,7 +57,6 @@ int Http1Connection::sendResponseHead(const http::Parser& resp) {
                                 ex_->up.requestId(), edits, extra);
   if (hw.overflow()) {
     net::BlockPool::unref(b);
-    const_cast<http::Parser&>(resp).fail(502, "response head too large");
     return -1;
   }
   if (!ex_->clientOut_) ex_->clientOut_ = w_.writes().acquire();

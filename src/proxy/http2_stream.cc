@@ -243,27 +243,27 @@ void Http2Stream::submit(const std::vector<nghttp2_nv>& nva, bool withBody) {
   c_.scheduleFlush();
 }
 
-void Http2Stream::sendInterim(const http::Parser& resp) {
-  if (resp.statusCode() == 100) return;  // the proxy handles Expect itself
+void Http2Stream::sendInterim(const http::ResponseHead& resp) {
+  if (resp.status == 100) return;  // the proxy handles Expect itself
   HeadScratch& s = scratch();
   http::h2ResponseFields(resp, false, {}, nullptr, s.fields);
   if (!s.fields.empty()) s.fields.pop_back();  // no Via on an interim answer
   char st[4];
-  std::to_chars(st, st + 3, resp.statusCode());
+  std::to_chars(st, st + 3, resp.status);
   buildNva(s, st);
   nghttp2_submit_headers(c_.session(), NGHTTP2_FLAG_NONE, id_, nullptr, s.nva.data(), s.nva.size(),
                          nullptr);
   c_.scheduleFlush();
 }
 
-int Http2Stream::sendResponseHead(const http::Parser& resp) {
+int Http2Stream::sendResponseHead(const http::ResponseHead& resp) {
   const http::RequestInfo& req = up_.info();
   http::ResponseBody rb = http::chooseResponseBody(resp, req.isHead, false);
-  const bool keepLength = resp.hasContentLength() && !resp.chunked();
+  const bool keepLength = resp.hasContentLength && !resp.chunked;
   HeadScratch& s = scratch();
   http::h2ResponseFields(resp, keepLength, up_.requestId(), up_.responseEdits(), s.fields,
                          up_.responseFields());
-  std::to_chars(status_, status_ + 3, resp.statusCode());
+  std::to_chars(status_, status_ + 3, resp.status);
   buildNva(s, status_);
   submit(s.nva, rb != http::ResponseBody::kNone);
   return rb == http::ResponseBody::kNone ? 1 : 0;

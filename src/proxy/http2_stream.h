@@ -50,8 +50,8 @@ class Http2Stream final : public RequestSink {
 
   // RequestSink
   void sendContinue() override {}
-  void sendInterim(const http::Parser& resp) override;
-  int sendResponseHead(const http::Parser& resp) override;
+  void sendInterim(const http::ResponseHead& resp) override;
+  int sendResponseHead(const http::ResponseHead& resp) override;
   void sendResponseBody(net::Block* block, const char* data, size_t n) override;
   void sendResponseEnd() override;
   void flushResponse() override;

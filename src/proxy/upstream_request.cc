@@ -49,6 +49,7 @@ void UpstreamRequest::begin(server::Worker& w, server::WorkerListener& l, const 
   requestHasBody_ = upstreamChunked_ = requestComplete_ = discard_ = false;
   respHeadSent_ = respComplete_ = tunnel_ = false;
   triedCount_ = attempts_ = upWrites_ = 0;
+  h2Refusals_ = 0;
   freshOnly_ = false;
   retryStatus_ = 0;
   retryAfterMs_ = -1;
@@ -142,13 +143,16 @@ int UpstreamRequest::start(const http::RequestHead& head, net::Block* headBlock,
   }
   const uint32_t pool = choosePool(*route, head);
   set_ = view_->snap->pools[pool].get();
+  if (set_->cfg.http2()) upstreamChunked_ = false;  // HTTP/2 frames the body itself
   policy_ = view_->policies[pool].get();
   const config::Retries& retries = set_->cfg.retries;
   if (!idempotent() && retries.attempts > 0) {
     for (uint32_t i = 0; i < head.fields.size() && !idempotencyKey_; ++i)
       idempotencyKey_ = http::equalsIgnoreCase(head.fields.name(i), "idempotency-key");
   }
-  if (requestHasBody_ && retries.attempts > 0 &&
+  // HTTP/2 backends may refuse a stream unprocessed (REFUSED_STREAM, GOAWAY): the body is kept
+  // to send it again even without retries.
+  if (requestHasBody_ && (retries.attempts > 0 || set_->cfg.http2()) &&
       !(req_.hasContentLength && req_.contentLength > retries.maxBodyBytes))
     kept_.start(&w_->blocks(), retries.maxBodyBytes);
   startPerRequestClocks();
@@ -238,6 +242,10 @@ void UpstreamRequest::endBody() {
 }
 
 void UpstreamRequest::flush() {
+  if (h2_) {
+    h2Flush();
+    return;
+  }
   if (!up_ || !upConnected_ || !upOut_ || upOut_->empty()) return;
   // A request body is coalesced: the backend gets it once the request is complete or a
   // sizeable batch is pending, so a body that arrives in several reads goes out, with the
@@ -308,6 +316,10 @@ void UpstreamRequest::launchAttempt(upstream::Backend* b) {
   backend_ = b;
   holdsInFlight_ = true;  // admit() counted it
   upSawBytes_ = upSentAny_ = false;
+  if (set_->cfg.http2()) {
+    launchH2(b);
+    return;
+  }
   if (!freshOnly_) {
     if (upstream::UpstreamConn* c =
             upstream::UpstreamConn::takeIdle(*b, w_->id(), this, set_->tls.get())) {
@@ -365,6 +377,7 @@ void UpstreamRequest::releaseUpstream(bool reusable) {
     holdsInFlight_ = false;
     backendSlotFreed();
   }
+  h2Release();
   upstream::UpstreamConn* c = up_;
   up_ = nullptr;
   upConnected_ = false;

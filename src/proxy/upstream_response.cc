@@ -91,6 +91,10 @@ void UpstreamRequest::processUpstreamInput() {
 }
 
 void UpstreamRequest::resumeResponse() {
+  if (h2_) {
+    h2Resume();
+    return;
+  }
   if (up_ && upConnected_ && !upReading_ && !respComplete_) {
     if (up_->startReading() == 0) upReading_ = true;
   }
@@ -109,15 +113,25 @@ int UpstreamRequest::onHeadersComplete(http::Parser& p) {
     http::Parser& p;
     ~Release() { p.releaseHeaders(); }
   } release{p};
-  int status = p.statusCode();
-  if (status == 101) {
+  if (p.statusCode() == 101) {
     // Only an upgrade the client asked for (and we passed on) may be accepted.
     if (req_.upgrade.empty() || !p.upgrade() || http::upgradeHeader(p).empty()) {
       p.fail(502, "unexpected 101 Switching Protocols");
       return -1;
     }
-  } else if (status < 200) {
-    sink_->sendInterim(p);  // 103 Early Hints, 102...: relayed where the client can take them
+  }
+  int failStatus = 0;
+  const char* failReason = nullptr;
+  const int rc = acceptResponseHead(http::ResponseHead(p), &failStatus, &failReason);
+  if (rc < 0) p.fail(failStatus, failReason);
+  return rc;
+}
+
+int UpstreamRequest::acceptResponseHead(const http::ResponseHead& h, int* failStatus,
+                                        const char** failReason) {
+  const int status = h.status;
+  if (status >= 100 && status < 200 && status != 101) {
+    sink_->sendInterim(h);  // 103 Early Hints, 102...: relayed where the client can take them
     return 0;
   }
   if (status >= 500) {
@@ -128,7 +142,7 @@ int UpstreamRequest::onHeadersComplete(http::Parser& p) {
   if (const uint32_t cond = retryConditionOfStatus(status); cond && replayable(cond)) {
     retryAfterMs_ = -1;
     if (status == 429 || status == 503) {
-      http::FieldsView f(p);
+      const http::FieldsView& f = h.fields;
       for (uint32_t i = 0; i < f.size(); ++i) {
         if (!http::equalsIgnoreCase(f.name(i), "retry-after")) continue;
         if (auto ms = parseRetryAfterMs(f.value(i), static_cast<int64_t>(time(nullptr))))
@@ -136,8 +150,9 @@ int UpstreamRequest::onHeadersComplete(http::Parser& p) {
       }
     }
     if (takeRetryBudget()) {
-      retryStatus_ = status;  // processUpstreamInput() retries once llhttp has returned
-      p.fail(status, "retrying on another backend");
+      retryStatus_ = status;  // the caller retries once its codec has returned
+      *failStatus = status;
+      *failReason = "retrying on another backend";
       return -1;
     }
   }
@@ -146,8 +161,12 @@ int UpstreamRequest::onHeadersComplete(http::Parser& p) {
   upResponseNs_ = static_cast<int64_t>(uv_hrtime() - upSentNs_);
   backend_->stats().shard(w_->id()).observe(metrics::kUpstreamResponse,
                                             static_cast<uint64_t>(upResponseNs_));
-  int rc = sink_->sendResponseHead(p);
-  if (rc < 0) return -1;
+  int rc = sink_->sendResponseHead(h);
+  if (rc < 0) {
+    *failStatus = 502;
+    *failReason = "response head too large";
+    return -1;
+  }
   respHeadSent_ = true;
   tunnel_ = status == 101;  // llhttp stops right after this head (HPE_PAUSED_UPGRADE)
   return rc;

@@ -106,7 +106,7 @@ void UpstreamRequest::requestTimedOut() {
   dropHedge();
   leaveQueue(false);
   retryAt_ = hedgeAt_ = 0;
-  if (up_ && backend_) health::reportFailure(*backend_, *set_, health::Outcome::kTimeout);
+  if ((up_ || h2_) && backend_) health::reportFailure(*backend_, *set_, health::Outcome::kTimeout);
   releaseUpstream(false);
   sink_->respondLocal(504, metrics::LocalReason::kUpstreamTimeout,
                       "gateway timeout: the request took longer than timeouts.request",
@@ -173,7 +173,7 @@ void UpstreamRequest::onTimer(net::TimerWheel::Entry* e) {
     return;
   }
   const bool tryOver = r->tryDeadline_ && now >= r->tryDeadline_;
-  if (r->up_ && ((r->deadline_ && now >= r->deadline_) || tryOver)) {
+  if ((r->up_ || r->h2_) && ((r->deadline_ && now >= r->deadline_) || tryOver)) {
     r->deadline_ = r->tryDeadline_ = 0;
     if (tryOver && r->upConnected_)
       LOG_WARN("upstream %s (%s): no answer within retries.per_try_timeout",

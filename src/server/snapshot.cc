@@ -27,7 +27,7 @@ std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
     }
     if (p.tls) {
       std::string err;
-      set->tls = net::TlsClientContext::create(*p.tls, &err);
+      set->tls = net::TlsClientContext::create(*p.tls, &err, p.protocol == config::UpstreamProtocol::kH2);
       if (!set->tls) return std::unexpected("pools." + p.name + ".tls: " + err);
       if (!p.tls->verify)
         LOG_WARN("pool %s: tls.verify is false: backend certificates are not checked",

@@ -1,6 +1,7 @@
 #include "switchyard/upstream/upstream_conn.h"
 
 #include "switchyard/common/log.h"
+#include "switchyard/upstream/h2_session.h"
 
 namespace sy::upstream {
 namespace {
@@ -273,7 +274,7 @@ void UpstreamConn::onCipher(const char* p, size_t n) {
   flushTls();
 }
 
-size_t UpstreamConn::closeIdleBefore(Backend& backend, unsigned worker, uint64_t cutoff) {
+size_t UpstreamConn::closeIdleHttp1Before(Backend& backend, unsigned worker, uint64_t cutoff) {
   IdleList& l = backend.idle(worker);
   size_t n = 0;
   while (l.tail && l.tail->idleSince < cutoff) {
@@ -285,6 +286,12 @@ size_t UpstreamConn::closeIdleBefore(Backend& backend, unsigned worker, uint64_t
 
 size_t UpstreamConn::closeAllIdle(Backend& backend, unsigned worker) {
   return closeIdleBefore(backend, worker, UINT64_MAX);
+}
+
+size_t UpstreamConn::closeIdleBefore(Backend& backend, unsigned worker, uint64_t cutoff) {
+  // HTTP/2 sessions without streams are this backend's idle connections too.
+  return closeIdleHttp1Before(backend, worker, cutoff) +
+         H2Session::closeIdle(backend, worker, cutoff);
 }
 
 }  // namespace sy::upstream

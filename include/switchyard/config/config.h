@@ -327,6 +327,14 @@ struct PoolTls {
 // pools[].policy. Names, factories and per-policy checks: balancing/registry.h.
 enum class PolicyKind : uint8_t { kRoundRobin, kLeastConn, kGeoWeighted, kP2c, kHash };
 
+// pools[].protocol: what the proxy speaks to the pool's backends.
+enum class UpstreamProtocol : uint8_t {
+  kHttp1,  // HTTP/1.1 (default)
+  kH2,     // HTTP/2 over TLS, ALPN h2 (needs pools[].tls)
+  kH2c,    // HTTP/2 over cleartext TCP, prior knowledge
+};
+inline constexpr uint32_t kDefaultUpstreamMaxStreams = 100;
+
 struct Pool {
   std::string name;
   PolicyKind policy = PolicyKind::kRoundRobin;
@@ -343,7 +351,12 @@ struct Pool {
   std::optional<PoolTls> tls;  // set and enabled: backends speak TLS
   PoolLimits limits;
   uint32_t maxIdlePerBackend = kDefaultMaxIdlePerBackend;
+  UpstreamProtocol protocol = UpstreamProtocol::kHttp1;
+  // pools[].http2.max_concurrent_streams: streams per upstream HTTP/2 connection at most (the
+  // backend's SETTINGS_MAX_CONCURRENT_STREAMS may lower it).
+  uint32_t http2MaxConcurrentStreams = kDefaultUpstreamMaxStreams;
   Mark mark;
+  bool http2() const { return protocol != UpstreamProtocol::kHttp1; }
 };
 
 struct GeoNetwork {

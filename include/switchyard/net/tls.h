@@ -101,7 +101,9 @@ class TlsServerContext {
 // reloaded like a listener's certificates: reload() swaps the SSL_CTX new connections use.
 class TlsClientContext {
  public:
-  static std::shared_ptr<TlsClientContext> create(const config::PoolTls& cfg, std::string* err);
+  // `h2`: ALPN offers h2 only (pools[].protocol h2); otherwise http/1.1.
+  static std::shared_ptr<TlsClientContext> create(const config::PoolTls& cfg, std::string* err,
+                                                  bool h2 = false);
   // The context in use now (a connection keeps it through SSL_new's reference). Any thread.
   std::shared_ptr<SSL_CTX> ctx() const { return ctx_.load(); }
   const std::string& sni() const { return sni_; }
@@ -122,6 +124,7 @@ class TlsClientContext {
   mutable std::atomic<int64_t> notAfter_{0};
   std::string sni_;
   bool verify_ = true;
+  bool h2_ = false;
   std::string ca_, certPath_, keyPath_;
 };
 

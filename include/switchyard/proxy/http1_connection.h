@@ -52,8 +52,8 @@ class Http1Connection final : public ClientConnection,
 
   // RequestSink (the current request's response)
   void sendContinue() override;
-  void sendInterim(const http::Parser& resp) override;
-  int sendResponseHead(const http::Parser& resp) override;
+  void sendInterim(const http::ResponseHead& resp) override;
+  int sendResponseHead(const http::ResponseHead& resp) override;
   void sendResponseBody(net::Block* block, const char* data, size_t n) override;
   void sendResponseEnd() override;
   void flushResponse() override;

@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <string_view>
 
-#include "switchyard/http/parser.h"
+#include "switchyard/http/response_head.h"
 #include "switchyard/metrics/local_responses.h"
 #include "switchyard/net/buffer.h"
 
@@ -18,10 +18,11 @@ class RequestSink {
   // The proxy accepted a body with "Expect: 100-continue": ask the client to send it.
   virtual void sendContinue() = 0;
   // An interim (1xx, not 101) answer from the backend.
-  virtual void sendInterim(const http::Parser& resp) = 0;
-  // The backend's final (or 101) response head. Return 0 to go on, 1 when no body follows
-  // (answer to HEAD, 204, 304), -1 after resp.fail() (the request fails with 502).
-  virtual int sendResponseHead(const http::Parser& resp) = 0;
+  virtual void sendInterim(const http::ResponseHead& resp) = 0;
+  // The backend's final (or 101) response head, from whichever backend protocol. Return 0 to
+  // go on, 1 when no body follows (answer to HEAD, 204, 304), -1 when it cannot be relayed
+  // (too large: the request fails with 502).
+  virtual int sendResponseHead(const http::ResponseHead& resp) = 0;
   // Response body bytes (framing removed), referenced in `block` (take a reference to keep).
   virtual void sendResponseBody(net::Block* block, const char* data, size_t n) = 0;
   // The body is complete.

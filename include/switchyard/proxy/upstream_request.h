@@ -36,6 +36,7 @@
 #include "switchyard/proxy/selection_keys.h"
 #include "switchyard/server/snapshot.h"
 #include "switchyard/upstream/pool_gate.h"
+#include "switchyard/upstream/h2_session.h"
 #include "switchyard/upstream/upstream_conn.h"
 
 namespace sy::server {
@@ -60,6 +61,7 @@ struct ClientInfo {
 
 class UpstreamRequest final : public http::Parser::Handler,
                               public upstream::ConnUser,
+                              public upstream::H2StreamUser,
                               public ratelimit::RedisWaiter {
  public:
   explicit UpstreamRequest(http::HeaderPool* headers);
@@ -130,7 +132,7 @@ class UpstreamRequest final : public http::Parser::Handler,
   bool responseStarted() const { return respHeadSent_; }
   void setResponseStarted() { respHeadSent_ = true; }
   bool responseComplete() const { return respComplete_; }
-  bool hasUpstream() const { return up_ != nullptr; }
+  bool hasUpstream() const { return up_ != nullptr || h2_ != nullptr; }
   bool tunnel() const { return tunnel_; }
   uint64_t bodyBytes() const { return bodyBytes_; }
   const config::HeaderRules* responseEdits() const { return respEdits_; }
@@ -151,6 +153,15 @@ class UpstreamRequest final : public http::Parser::Handler,
   void onUpstreamAlloc(size_t suggested, uv_buf_t* buf) override;
   void onUpstreamRead(ssize_t n, const uv_buf_t* buf) override;
   void onUpstreamWriteDone(int status) override;
+  // upstream::H2StreamUser (upstream_h2.cc: HTTP/2 backends)
+  void h2Connected() override;
+  void h2ConnectFailed(int status) override;
+  void h2Head(const http::ResponseHead& h) override;
+  void h2Data(net::Block* block, const char* data, size_t n) override;
+  void h2Trailers(const http::FieldsView& f) override;
+  void h2End() override;
+  void h2Reset(uint32_t errorCode, bool refused) override;
+  ssize_t h2ReadBody(uint8_t* buf, size_t len, uint32_t* flags) override;
   // ratelimit::RedisWaiter
   void redisAnswered(uint32_t tag, bool ok, bool allowed, uint64_t aheadNs) override;
 
@@ -193,6 +204,13 @@ class UpstreamRequest final : public http::Parser::Handler,
   void decideFault(const http::RequestHead& head, const routing::RouteTable::Entry& route);
   bool applyFault();
   void useConnection(upstream::UpstreamConn* c, bool reused);
+  // upstream_h2.cc: an attempt on a stream of an HTTP/2 session of `b`; the request head as
+  // HTTP/2 fields (in `nva`, views into reqHead_, whose names are lowercased in place).
+  void launchH2(upstream::Backend* b);
+  bool h2Fields(std::vector<nghttp2_nv>& nva);
+  void h2Flush();
+  void h2Resume();
+  void h2Release();
   void upstreamFailed(Failure kind, int err);
   // upstream_retry.cc
   bool replayable(uint32_t condition) const;
@@ -220,6 +238,10 @@ class UpstreamRequest final : public http::Parser::Handler,
   void releaseUpstream(bool reusable);
   void processUpstreamInput();
   void onResponseComplete();
+  // A response head from either codec: relays an interim one, reports health, decides a retry
+  // (retryStatus_ set) or hands it to the sink. 0/1 as Parser::Handler::onHeadersComplete, or
+  // -1 with the status and reason to fail the response with.
+  int acceptResponseHead(const http::ResponseHead& h, int* failStatus, const char** failReason);
   void armResponseDeadline();
   void setDeadline(uint64_t ms);
   static void onTimer(net::TimerWheel::Entry* e);
@@ -260,6 +282,12 @@ class UpstreamRequest final : public http::Parser::Handler,
 
   // upstream
   upstream::UpstreamConn* up_ = nullptr;
+  upstream::H2Session* h2_ = nullptr;  // HTTP/2 backends: the session and stream instead
+  int32_t h2Stream_ = 0;
+  uint64_t h2Unacked_ = 0;  // response bytes not yet taken by the client (window held)
+  uint8_t h2Refusals_ = 0;  // streams refused by backends, sent again
+  bool h2Deferred_ = false;  // the body source waits for bytes (resume on flush)
+  bool h2NoBody_ = false;    // the answer has no body (HEAD, 204, 304)
   upstream::Backend* backend_ = nullptr;
   const upstream::Backend* tried_[16];
   uint32_t triedCount_ = 0;

@@ -75,6 +75,7 @@ class UpstreamConn {
   // Closes idle connections parked before `cutoff` (uv_now() ms); returns how many.
   static size_t closeIdleBefore(Backend& backend, unsigned worker, uint64_t cutoff);
   static size_t closeAllIdle(Backend& backend, unsigned worker);
+  static size_t closeIdleHttp1Before(Backend& backend, unsigned worker, uint64_t cutoff);
 
   // Internal (libuv callbacks in upstream_conn.cc): TLS handshake and decryption.
   void startTls();

@@ -1,0 +1,152 @@
+"""A small HTTP/2 backend on python3-h2 for the HTTP/2 upstream tests (h2c, one thread per
+connection, flow control honoured both ways).
+
+Paths: /echo (the request body back), /bytes?n=N (N pattern bytes), /trailers (a body, then
+trailers grpc-status: 0 and x-trailer: yes). Every answer carries x-backend and x-conn (the
+connection's number). Modes: refuse_first (the first stream of the origin is reset with
+REFUSED_STREAM), goaway_first (the first connection answers its first stream with a GOAWAY
+whose last stream id is below it).
+"""
+
+import socket
+import threading
+from urllib.parse import parse_qs, urlsplit
+
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
+import h2.exceptions
+
+from origin import pattern_bytes
+
+
+class H2Origin:
+    def __init__(self, name="h2b1", refuse_first=False, goaway_first=False):
+        self.name = name
+        self.refuse_first = refuse_first
+        self.goaway_first = goaway_first
+        self.lock = threading.Lock()
+        self.connections = 0
+        self.streams = 0
+        self.refused = 0
+        self.goaways = 0
+        self.request_trailers = []
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.address = "127.0.0.1:%d" % self.port
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self):
+        self.closed = True
+        self.sock.close()
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.connections += 1
+                n = self.connections
+            threading.Thread(target=self._serve, args=(conn, n), daemon=True).start()
+
+    def _serve(self, sock, conn_no):
+        c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+        c.initiate_connection()
+
+        sock.sendall(c.data_to_send())
+        reqs = {}
+        pending = {}  # id -> [body, offset, trailers]
+        try:
+            while True:
+                data = sock.recv(65536)
+                if not data:
+                    return
+                try:
+                    events = c.receive_data(data)
+                except h2.exceptions.ProtocolError:
+                    sock.sendall(c.data_to_send())  # after our GOAWAY: the peer's late frames
+                    continue
+                for ev in events:
+                    if isinstance(ev, h2.events.RequestReceived):
+                        reqs[ev.stream_id] = {"headers": dict(ev.headers), "body": bytearray()}
+                        if self._refuse_or_goaway(c, ev.stream_id, conn_no):
+                            reqs.pop(ev.stream_id)
+                    elif isinstance(ev, h2.events.DataReceived):
+                        if ev.stream_id in reqs:
+                            reqs[ev.stream_id]["body"] += ev.data
+                            c.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                    elif isinstance(ev, h2.events.TrailersReceived):
+                        with self.lock:
+                            self.request_trailers.append(dict(ev.headers))
+                    elif isinstance(ev, h2.events.StreamEnded) and ev.stream_id in reqs:
+                        pending[ev.stream_id] = self._answer(c, ev.stream_id,
+                                                             reqs.pop(ev.stream_id), conn_no)
+                    elif isinstance(ev, h2.events.StreamReset):
+                        pending.pop(ev.stream_id, None)
+                        reqs.pop(ev.stream_id, None)
+                self._pump(c, pending)
+                sock.sendall(c.data_to_send())
+        except (OSError, h2.exceptions.ProtocolError):
+            return
+        finally:
+            sock.close()
+
+    def _refuse_or_goaway(self, c, sid, conn_no):
+        with self.lock:
+            if self.refuse_first and self.refused == 0:
+                self.refused += 1
+                c.reset_stream(sid, h2.errors.ErrorCodes.REFUSED_STREAM)
+                return True
+            if self.goaway_first and self.goaways == 0:
+                self.goaways += 1
+                c.close_connection(error_code=0, last_stream_id=sid - 2 if sid > 2 else 0)
+                return True
+        return False
+
+    def _answer(self, c, sid, req, conn_no):
+        with self.lock:
+            self.streams += 1
+        hdr = {k.decode(): v.decode() for k, v in req["headers"].items()}
+        url = urlsplit(hdr[":path"])
+        q = parse_qs(url.query)
+        trailers = None
+        if url.path == "/echo":
+            body = bytes(req["body"])
+        elif url.path == "/bytes":
+            body, _ = pattern_bytes(int(q["n"][0]), 1)
+        elif url.path == "/trailers":
+            body = b"hello"
+            trailers = [("grpc-status", "0"), ("x-trailer", "yes")]
+        else:
+            body = b"ok\n"
+        headers = [(":status", "200"), ("x-backend", self.name), ("x-conn", str(conn_no)),
+                   ("x-method", hdr[":method"]), ("x-authority", hdr.get(":authority", "")),
+                   ("x-te", hdr.get("te", ""))]
+        if trailers is None:
+            headers.append(("content-length", str(len(body))))
+        c.send_headers(sid, headers)
+        return [body, 0, trailers]
+
+    def _pump(self, c, pending):
+        for sid in list(pending):
+            body, off, trailers = pending[sid]
+            while off < len(body):
+                n = min(c.local_flow_control_window(sid), c.max_outbound_frame_size, len(body) - off)
+                if n <= 0:
+                    break
+                c.send_data(sid, body[off:off + n])
+                off += n
+            pending[sid][1] = off
+            if off == len(body):
+                if trailers:
+                    c.send_headers(sid, trailers, end_stream=True)
+                else:
+                    c.end_stream(sid)
+                del pending[sid]

@@ -1,0 +1,206 @@
+"""HTTP/2 to backends (pools[].protocol h2c and h2): HTTP/1.1 and HTTP/2 clients through the
+proxy to h2c backends (a python3-h2 origin, nghttpd) with bodies of several MiB both ways,
+multiplexing (h2load through the proxy: few upstream connections carry many streams, and
+pools[].http2.max_concurrent_streams opens more), REFUSED_STREAM and GOAWAY retried, h2 over
+TLS (ALPN h2) to nghttpd, and the loader's checks.
+"""
+
+import hashlib
+import http.client
+import re
+import shutil
+import subprocess
+
+import pytest
+
+pytest.importorskip("h2.connection")
+
+from conftest import LOOPBACK, free_port, pattern_bytes, stop_process, wait_until  # noqa: E402
+from h2_origin import H2Origin  # noqa: E402
+from obs_util import scrape  # noqa: E402
+from test_tls import tls_pki  # noqa: E402,F401 (a fixture)
+
+MiB = 1 << 20
+
+
+@pytest.fixture
+def h2origin():
+    made = []
+
+    def make(**kw):
+        o = H2Origin(**kw)
+        made.append(o)
+        return o
+    yield make
+    for o in made:
+        o.close()
+
+
+def h2_proxy(switchyard, origin_addrs, protocol="h2c", workers=1, pool_extra=None, **kw):
+    cfg = switchyard.config([{"name": "h2b%d" % (i + 1), "address": a}
+                             for i, a in enumerate(origin_addrs)], workers=workers, **kw)
+    cfg["listeners"][0]["protocols"] = ["h1", "h2c"]
+    cfg["pools"][0]["protocol"] = protocol
+    cfg["pools"][0].update(pool_extra or {})
+    return switchyard.start(cfg)
+
+
+def curl(*args, timeout=30):
+    return subprocess.run(["curl", "-sS", *map(str, args)], capture_output=True, timeout=timeout)
+
+
+def post(port, path, body):
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=30)
+    conn.request("POST", path, body=body)
+    r = conn.getresponse()
+    return r, r.read()
+
+
+def upstream_connections(proxy):
+    return int(scrape(proxy.admin_port).sum("switchyard_upstream_connections_total"))
+
+
+def test_h1_and_h2_clients_to_an_h2c_backend_with_large_bodies(switchyard, h2origin):
+    o = h2origin()
+    proxy = h2_proxy(switchyard, [o.address])
+    body, _ = pattern_bytes(3 * MiB, 7)
+    # HTTP/1.1 client: request body up, the same back (Content-Length both ways).
+    for _ in range(2):
+        r, data = post(proxy.port, "/echo", body)
+        assert r.status == 200 and r.getheader("x-backend") == "h2b1"
+        assert r.getheader("x-method") == "POST"
+        assert r.getheader("x-authority").startswith(LOOPBACK)
+        assert hashlib.sha256(data).digest() == hashlib.sha256(body).digest()
+    # A chunked request body (no length) and a large download.
+    conn = http.client.HTTPConnection(LOOPBACK, proxy.port, timeout=30)
+    conn.request("POST", "/echo", body=iter([body[:MiB], body[MiB:]]),
+                 headers={"Transfer-Encoding": "chunked"}, encode_chunked=True)
+    r = conn.getresponse()
+    assert r.status == 200 and r.read() == body
+    conn.request("GET", "/bytes?n=%d" % (5 * MiB))
+    r = conn.getresponse()
+    data = r.read()
+    assert r.status == 200 and data == pattern_bytes(5 * MiB, 1)[0]
+    # HTTP/2 client (curl, prior knowledge): the same both ways.
+    src = switchyard.tmp_path / "up.bin"
+    src.write_bytes(body)
+    out = curl("--http2-prior-knowledge", "--data-binary", "@%s" % src, "-o", "-",
+               "http://%s:%d/echo" % (LOOPBACK, proxy.port))
+    assert out.returncode == 0, out.stderr
+    assert hashlib.sha256(out.stdout).digest() == hashlib.sha256(body).digest()
+    # One upstream connection carried all of it (kept, multiplexed).
+    assert o.connections == 1
+    assert upstream_connections(proxy) == 1
+
+
+def test_h2load_through_the_proxy_uses_few_upstream_connections(switchyard, tmp_path):
+    if not shutil.which("nghttpd") or not shutil.which("h2load"):
+        pytest.skip("nghttpd/h2load not installed")
+    docroot = tmp_path / "www"
+    docroot.mkdir()
+    (docroot / "index.html").write_bytes(b"x" * 1000)
+    port = free_port()
+    nghttpd = subprocess.Popen(["nghttpd", "--no-tls", "-d", str(docroot), str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: _accepts(port), 5, what="nghttpd")
+        proxy = h2_proxy(switchyard, ["%s:%d" % (LOOPBACK, port)], workers=1)
+        n = 2000
+        out = subprocess.run(["h2load", "-n", str(n), "-c", "4", "-m", "20",
+                              "http://%s:%d/index.html" % (LOOPBACK, proxy.port)],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        m = re.search(r"status codes: (\d+) 2xx", out.stdout)
+        assert m and int(m.group(1)) == n, out.stdout
+        # 80 streams at once from the clients: one upstream connection (the backend allows 100).
+        opened = upstream_connections(proxy)
+        assert 1 <= opened <= 2, opened
+        # A cap of 5 streams per connection: more connections, each carrying several streams.
+        proxy2 = h2_proxy(switchyard, ["%s:%d" % (LOOPBACK, port)], workers=1,
+                          pool_extra={"http2": {"max_concurrent_streams": 5}})
+        out = subprocess.run(["h2load", "-n", "400", "-c", "2", "-m", "10",
+                              "http://%s:%d/index.html" % (LOOPBACK, proxy2.port)],
+                             capture_output=True, text=True, timeout=60)
+        assert "400 2xx" in out.stdout, out.stdout
+        opened2 = upstream_connections(proxy2)
+        assert 2 <= opened2 <= 20, opened2
+    finally:
+        stop_process(nghttpd)
+
+
+def _accepts(port):
+    import socket
+    try:
+        socket.create_connection((LOOPBACK, port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def test_refused_stream_is_sent_again(switchyard, h2origin):
+    o = h2origin(refuse_first=True)
+    proxy = h2_proxy(switchyard, [o.address], attempts=0)
+    body, _ = pattern_bytes(32 * 1024, 3)  # kept for replay (below retries.max_body_bytes)
+    r, data = post(proxy.port, "/echo", body)  # a POST: only safe because it was refused
+    assert r.status == 200 and data == body
+    assert o.refused == 1 and o.streams == 1
+
+
+def test_goaway_streams_above_last_id_are_retried(switchyard, h2origin):
+    o = h2origin(goaway_first=True)
+    proxy = h2_proxy(switchyard, [o.address], attempts=0)
+    r, data = post(proxy.port, "/echo", b"abc")
+    assert r.status == 200 and data == b"abc"
+    assert o.goaways == 1 and o.streams == 1
+    wait_until(lambda: o.connections == 2, 5, what="a second upstream connection")
+    assert r.getheader("x-conn") == "2"
+
+
+def test_h2_over_tls_to_nghttpd(switchyard, tmp_path, tls_pki):
+    if not shutil.which("nghttpd"):
+        pytest.skip("nghttpd not installed")
+    docroot = tmp_path / "www"
+    docroot.mkdir()
+    blob, _ = pattern_bytes(2 * MiB, 5)
+    (docroot / "blob").write_bytes(blob)
+    port = free_port()
+    nghttpd = subprocess.Popen(["nghttpd", "-d", str(docroot), str(port),
+                                str(tls_pki / "backend.key"), str(tls_pki / "backend.crt")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: _accepts(port), 5, what="nghttpd")
+        proxy = h2_proxy(switchyard, ["%s:%d" % (LOOPBACK, port)], protocol="h2",
+                         pool_extra={"tls": {"ca": str(tls_pki / "ca.crt")}})
+        conn = http.client.HTTPConnection(LOOPBACK, proxy.port, timeout=30)
+        for _ in range(3):
+            conn.request("GET", "/blob")
+            r = conn.getresponse()
+            assert r.status == 200 and r.read() == blob
+        out = curl("--http2-prior-knowledge", "-o", "-",
+                   "http://%s:%d/blob" % (LOOPBACK, proxy.port))
+        assert out.returncode == 0 and out.stdout == blob
+        assert upstream_connections(proxy) == 1
+    finally:
+        stop_process(nghttpd)
+
+
+def test_loader_checks_protocol(switchyard, h2origin):
+    o = h2origin()
+    cfg = switchyard.config([{"name": "b", "address": o.address}])
+    cfg["pools"][0]["protocol"] = "h2"
+    r = switchyard.run_cli("--check", "-c", switchyard.write(cfg))
+    assert r.returncode != 0
+    assert re.search(r":\d+:\d+: .*pools\[0\]\.protocol.*needs pools\[\]\.tls", r.stderr), r.stderr
+    cfg["pools"][0]["protocol"] = "http3"
+    r = switchyard.run_cli("--check", "-c", switchyard.write(cfg))
+    assert r.returncode != 0 and "must be one of: http1, h2, h2c" in r.stderr
+    cfg["pools"][0]["protocol"] = "h2c"
+    cfg["pools"][0]["http2"] = {"max_concurrent_streams": 0}
+    r = switchyard.run_cli("--check", "-c", switchyard.write(cfg))
+    assert r.returncode != 0 and "max_concurrent_streams" in r.stderr
+    cfg["pools"][0]["http2"] = {"max_streams": 5}
+    r = switchyard.run_cli("--check", "-c", switchyard.write(cfg))
+    assert r.returncode != 0 and "max_streams" in r.stderr
+    cfg["pools"][0]["http2"] = {"max_concurrent_streams": 8}
+    r = switchyard.run_cli("--check", "-c", switchyard.write(cfg))
+    assert r.returncode == 0, r.stderr
