@@ -44,8 +44,8 @@ class RequestSink {
   virtual void abortResponse() = 0;
   // The upstream side drained its write queue: more request body may be read.
   virtual void requestBodyDrained() = 0;
-  // Tunnels (HTTP/1.1 only): the backend switched protocols (101 relayed); bytes it sends
-  // afterwards; it closed.
+  // Tunnels (an HTTP/1.1 upgrade, or WebSocket over HTTP/2): the backend switched protocols
+  // (101 relayed, or answered 200 on the HTTP/2 stream); bytes it sends afterwards; it closed.
   virtual void tunnelOpened() {}
   virtual void tunnelData() {}
   virtual void tunnelClosed() {}
