@@ -3,15 +3,18 @@ Debian's python3-h2 (WebSocket frames inside DATA), to a real WebSocket backend 
 integration/ws_origin.py) that sees an ordinary HTTP/1.1 upgrade."""
 
 import base64
+import hashlib
 import json
 import os
+import socket
 import struct
+import threading
 import time
 
 import h2.settings
 import pytest
 
-from conftest import HERE, Origin, wait_until
+from conftest import HERE, LOOPBACK, Origin, wait_until
 from obs_util import scrape_until
 from test_http2 import H2
 
@@ -26,10 +29,73 @@ def ws_origin(tmp_path):
     o.stop()
 
 
-def start_proxy(switchyard, backends, **kw):
+def start_proxy(switchyard, backends, raw=None, **kw):
+    """h1 + h2c listener; with `raw` (a RawWsEcho), paths under /raw go to it."""
     cfg = switchyard.config(backends, **kw)
     cfg["listeners"][0]["protocols"] = ["h1", "h2c"]
+    if raw is not None:
+        cfg["pools"].append({"name": "raw", "backends": [
+            {"name": "raw", "address": "%s:%d" % (LOOPBACK, raw.port)}]})
+        cfg["listeners"][0]["routes"].insert(0, {"match": {"path_prefix": "/raw"}, "pool": "raw"})
     return cfg
+
+
+class RawWsEcho:
+    """A WebSocket handshake done by hand (RFC 6455 accept computed here), then a raw echo of
+    whatever arrives until the peer's FIN, then close: shows half-closes end to end (the
+    websockets library closes at once on EOF). `eofs` counts the FINs it saw."""
+
+    def __init__(self):
+        self.srv = socket.create_server((LOOPBACK, 0))
+        self.port = self.srv.getsockname()[1]
+        self.srv.settimeout(0.2)
+        self.stop = False
+        self.eofs = 0
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        deadline = time.monotonic() + 60
+        while not self.stop and time.monotonic() < deadline:
+            try:
+                s, _ = self.srv.accept()
+            except socket.timeout:
+                continue
+            threading.Thread(target=self._serve, args=(s,), daemon=True).start()
+        self.srv.close()
+
+    def _serve(self, s):
+        with s:
+            s.settimeout(10)
+            try:
+                buf = b""
+                while b"\r\n\r\n" not in buf:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        return
+                    buf += chunk
+                head, rest = buf.split(b"\r\n\r\n", 1)
+                key = [l.split(b":", 1)[1].strip() for l in head.split(b"\r\n")
+                       if l.lower().startswith(b"sec-websocket-key:")][0]
+                accept = base64.b64encode(hashlib.sha1(
+                    key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+                s.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                          b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept +
+                          b"\r\n\r\n" + rest)
+                while True:
+                    data = s.recv(65536)
+                    if not data:
+                        self.eofs += 1
+                        return
+                    s.sendall(data)
+            except OSError:
+                pass
+
+
+@pytest.fixture
+def raw_echo():
+    r = RawWsEcho()
+    yield r
+    r.stop = True
 
 
 def ws_frame(opcode, payload):
@@ -170,6 +236,27 @@ def test_extended_connect_echo_both_ways(switchyard, ws_origin):
     c.close()
 
 
+def test_bytes_sent_before_the_200_are_held_for_the_tunnel(switchyard, ws_origin, raw_echo):
+    """A client may send right behind its CONNECT: the bytes wait for the 101 and go first, and
+    an END_STREAM sent with them half-closes the backend once they are through."""
+    p = switchyard.start(start_proxy(switchyard, [ws_origin], raw=raw_echo))
+    c = WsH2(p.port)
+    sid = c.open("/echo")
+    c.send_msg(sid, "early")
+    c.send_msg(sid, b"\x02" * 3000)
+    assert c.status(sid) == 200
+    assert c.recv_msg(sid) == "early"
+    assert c.recv_msg(sid) == b"\x02" * 3000
+    sid2 = c.open("/raw")
+    c.send_raw(sid2, b"early and last", end=True)
+    assert c.status(sid2) == 200
+    c.wait(c.finished(sid2), 5, "stream end after the early half-close")
+    assert bytes(c.streams[sid2]["data"]) == b"early and last"
+    wait_until(lambda: raw_echo.eofs == 1, 5, what="the backend saw the FIN")
+    tunnels_active(p, 1, "the first tunnel still open")
+    c.close()
+
+
 def test_large_message_with_flow_control_both_ways(switchyard, ws_origin):
     """4 MiB each way: more than the stream and connection windows, so the proxy gives the
     client's window back at the backend's pace and holds the backend when the client lags."""
@@ -189,8 +276,8 @@ def test_large_message_with_flow_control_both_ways(switchyard, ws_origin):
     c.close()
 
 
-def test_client_close_and_half_close(switchyard, ws_origin):
-    p = switchyard.start(start_proxy(switchyard, [ws_origin]))
+def test_client_close_and_half_close(switchyard, ws_origin, raw_echo):
+    p = switchyard.start(start_proxy(switchyard, [ws_origin], raw=raw_echo))
     c = WsH2(p.port)
     sid = c.open("/echo")
     assert c.status(sid) == 200
@@ -201,16 +288,20 @@ def test_client_close_and_half_close(switchyard, ws_origin):
     # The backend closed its TCP connection after the close handshake: the stream ends.
     c.wait(c.finished(sid), 10, "stream end after the close handshake")
     assert c.streams[sid]["ended"] or c.streams[sid]["reset"] == 0
-    # END_STREAM without a close frame: the FIN reaches the backend, which closes too.
-    sid2 = c.open("/echo")
+    tunnels_active(p, 0, "the tunnel closed")
+    wait_until(lambda: "closed /echo 1000" in ws_origin.log_path.read_text(), 5,
+               what="the backend saw the WebSocket end")
+    # END_STREAM: the FIN reaches the backend after the client's last bytes, and what the
+    # backend sends before it closes too still reaches the client.
+    sid2 = c.open("/raw")
     assert c.status(sid2) == 200
-    c.send_msg(sid2, "last words")
-    c.send_raw(sid2, b"", end=True)
-    assert c.recv_msg(sid2) == "last words"
+    data = os.urandom(256 * 1024)
+    c.send_raw(sid2, data, end=True)
     c.wait(c.finished(sid2), 10, "stream end after the half-close")
+    assert c.streams[sid2]["ended"]
+    assert bytes(c.streams[sid2]["data"]) == data
+    wait_until(lambda: raw_echo.eofs == 1, 5, what="the backend saw the FIN")
     tunnels_active(p, 0, "both tunnels closed")
-    wait_until(lambda: ws_origin.log_path.read_text().count("closed /echo") == 2, 5,
-               what="the backend saw both WebSockets end")
     c.close()
 
 
