@@ -11,7 +11,6 @@ import struct
 import threading
 import time
 
-import h2.settings
 import pytest
 
 from conftest import HERE, LOOPBACK, Origin, wait_until
