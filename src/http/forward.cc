@@ -213,6 +213,15 @@ int analyzeRequest(const RequestHead& h, RequestInfo& info, const char** reason)
     std::string_view first = trimOws(up.substr(0, up.find_first_of(",/")));
     if (first.size() == 9 && equalsIgnoreCase(first, "websocket")) info.upgrade = up;
   }
+  if (info.http2 && !h.websocketKey.empty()) {
+    // RFC 8441: the tunnel's bytes are not a request body.
+    if (h.method != HTTP_GET || info.contentLength > 0) {
+      *reason = "a WebSocket CONNECT has no body";
+      return 400;
+    }
+    info.upgrade = "websocket";
+    info.websocketKey = h.websocketKey;
+  }
   return 0;
 }
 
@@ -243,7 +252,8 @@ size_t upstreamRequestHeadBound(const RequestHead& h, const RequestInfo& info,
                                 const ForwardContext& fc) {
   size_t n = 64 + info.target.size() + h.fields.bytes() + 4 * h.fields.size();
   return n + 3 * info.authority.size() + fc.clientIp.size() + fc.requestId.size() +
-         info.upgrade.size() + fc.newPrefix.size() + fc.stripPrefix.size() + setBytes(fc.edits) +
+         info.upgrade.size() + (info.websocketKey.empty() ? 0 : info.websocketKey.size() + 24) +
+         fc.newPrefix.size() + fc.stripPrefix.size() + setBytes(fc.edits) +
          256;
 }
 
@@ -304,6 +314,7 @@ void writeUpstreamRequestHead(const RequestHead& h, const RequestInfo& info,
         break;
       case 17:
         if (equalsIgnoreCase(n, "x-forwarded-proto")) continue;
+        if (!info.websocketKey.empty() && equalsIgnoreCase(n, "sec-websocket-key")) continue;
         break;
       case 18:
         if (fc.rewrite && equalsIgnoreCase(n, "x-forwarded-prefix")) continue;  // set below
@@ -351,6 +362,11 @@ void writeUpstreamRequestHead(const RequestHead& h, const RequestInfo& info,
   if (!info.upgrade.empty()) {
     w.put("Connection: upgrade\r\nUpgrade: ");
     w.put(info.upgrade);
+    w.put("\r\n");
+  }
+  if (!info.websocketKey.empty()) {
+    w.put("Sec-WebSocket-Key: ");
+    w.put(info.websocketKey);
     w.put("\r\n");
   }
   if (info.chunked) {

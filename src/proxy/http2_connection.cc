@@ -112,6 +112,7 @@ bool Http2Connection::start(const config::Http2Settings& cfg, uint32_t maxHeader
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, cfg.initialWindowSize},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<uint32_t>(maxHeaderList_)},
       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+      {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},  // WebSocket over HTTP/2 (http2_tunnel.cc)
   };
   if (nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings)) != 0)
     return false;

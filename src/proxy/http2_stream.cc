@@ -66,7 +66,10 @@ void buildNva(HeadScratch& s, const char* status) {
 }  // namespace
 
 Http2Stream::Http2Stream(Http2Connection& conn, http::HeaderPool* headers)
-    : c_(conn), up_(headers) {}
+    : c_(conn), up_(headers) {
+  wsIdle_.fire = wsIdleFired;
+  wsIdle_.data = this;
+}
 
 void Http2Stream::open(int32_t id) {
   id_ = id;
@@ -81,6 +84,8 @@ void Http2Stream::open(int32_t id) {
   bodyEnded_ = bodyEnded_in_ = deferred_ = responded_ = false;
   unconsumed_ = 0;
   headBytes_ = 0;
+  ws_ = Ws::kNone;
+  wsClientEnded_ = false;
   prev = next = nullptr;
 }
 
@@ -94,7 +99,7 @@ bool Http2Stream::addField(std::string_view name, std::string_view value, uint64
   store_.append(name);
   store_.append(value);
   if (!name.empty() && name[0] == ':') {
-    int slot = name == ":method" ? 0 : name == ":scheme" ? 1 : name == ":authority" ? 2 : name == ":path" ? 3 : -1;
+    int slot = name == ":method" ? 0 : name == ":scheme" ? 1 : name == ":authority" ? 2 : name == ":path" ? 3 : name == ":protocol" ? 4 : -1;
     if (slot >= 0) {
       pseudo_[2 * slot] = off + static_cast<uint32_t>(name.size());
       pseudo_[2 * slot + 1] = static_cast<uint32_t>(value.size());
@@ -160,6 +165,7 @@ void Http2Stream::headComplete(bool endStream) {
   head.fields = http::FieldsView(fields_.data(), static_cast<uint32_t>(fields_.size()));
   head.bodyFollows = !endStream;
   bodyEnded_in_ = endStream;
+  const bool ws = pseudo_[9] && wsPrepare(head);
   up_.begin(t.worker(), t.listener(), t.client(), this);
   const char* reason = nullptr;
   int status = 0;
@@ -173,11 +179,15 @@ void Http2Stream::headComplete(bool endStream) {
     LOG_DEBUG("client %s: refused HTTP/2 request (%d): %s", t.client().ip, status, reason);
     respondLocal(status, metrics::refusedReason(status), reason, true);
   }
-  if (endStream) up_.endBody();
+  if (endStream || ws) up_.endBody();
   up_.flush();
 }
 
 void Http2Stream::body(net::Block* block, const char* data, size_t n) {
+  if (ws_ != Ws::kNone) {
+    wsClientData(block, data, n);
+    return;
+  }
   if (!up_.begun()) {
     c_.consume(id_, n);
     return;
@@ -203,6 +213,10 @@ void Http2Stream::body(net::Block* block, const char* data, size_t n) {
 void Http2Stream::bodyEnd() {
   if (bodyEnded_in_) return;
   bodyEnded_in_ = true;
+  if (ws_ != Ws::kNone) {
+    wsClientEnd();
+    return;
+  }
   c_.bodyDone();
   if (!up_.begun()) return;
   up_.endBody();
@@ -218,12 +232,14 @@ void Http2Stream::requestBodyDrained() {
 }
 
 void Http2Stream::closed(uint32_t) {
+  const bool ws = ws_ != Ws::kNone;  // its body was never counted as pending (wsPrepare)
+  if (ws) wsClosed();
   if (up_.begun()) {
     up_.record("HTTP/2.0");
     up_.end();
   }
   clearChunks();
-  c_.streamClosed(this, !started_, started_ && !bodyEnded_in_);  // may recycle or free this
+  c_.streamClosed(this, !started_, started_ && !bodyEnded_in_ && !ws);  // may recycle or free this
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -257,6 +273,7 @@ void Http2Stream::sendInterim(const http::ResponseHead& resp) {
 }
 
 int Http2Stream::sendResponseHead(const http::ResponseHead& resp) {
+  if (resp.status == 101) return wsAccept(resp);
   const http::RequestInfo& req = up_.info();
   http::ResponseBody rb = http::chooseResponseBody(resp, req.isHead, false);
   const bool keepLength = resp.hasContentLength && !resp.chunked;
@@ -317,6 +334,7 @@ ssize_t Http2Stream::readBody(uint8_t* buf, size_t length, uint32_t* flags) {
   }
   pending_ -= copied;
   up_.addResponseBytes(copied);
+  if (copied && ws_ == Ws::kOpen) wsArmIdle();  // the client is reading the tunnel
   if (chunkHead_ == chunks_.size()) {
     chunks_.clear();
     chunkHead_ = 0;

@@ -10,6 +10,8 @@
 #include <nghttp2/nghttp2.h>
 
 #include "switchyard/http/request_head.h"
+#include "switchyard/http/websocket_key.h"
+#include "switchyard/net/timer_wheel.h"
 #include "switchyard/proxy/http2_connection.h"
 #include "switchyard/proxy/request_sink.h"
 #include "switchyard/proxy/upstream_request.h"
@@ -52,6 +54,7 @@ class Http2Stream final : public RequestSink {
   void sendContinue() override {}
   void sendInterim(const http::ResponseHead& resp) override;
   int sendResponseHead(const http::ResponseHead& resp) override;
+  const char* headRefusal() const override { return headRefusal_; }
   void sendResponseBody(net::Block* block, const char* data, size_t n) override;
   void sendResponseEnd() override;
   void flushResponse() override;
@@ -62,6 +65,11 @@ class Http2Stream final : public RequestSink {
                     std::string_view location = {}) override;
   void abortResponse() override;
   void requestBodyDrained() override;
+  // WebSocket over HTTP/2 (http2_tunnel.cc): the backend's 101 opened the tunnel; its bytes;
+  // it closed.
+  void tunnelOpened() override;
+  void tunnelData() override;
+  void tunnelClosed() override;
 
  private:
   struct Chunk {
@@ -72,6 +80,23 @@ class Http2Stream final : public RequestSink {
   void submit(const std::vector<nghttp2_nv>& nva, bool withBody);
   void clearChunks();
 
+  // WebSocket over HTTP/2 (RFC 8441, http2_tunnel.cc). An extended CONNECT with
+  // ":protocol websocket" goes to the backend as an HTTP/1.1 upgrade GET with a key made here;
+  // the backend's 101 (its Sec-WebSocket-Accept checked) becomes a 200 and the stream's DATA
+  // frames carry the tunnel's bytes both ways, under the pool's tunnel_idle.
+  enum class Ws : uint8_t { kNone, kWaiting, kOpen };
+  // The head is an extended CONNECT for websocket: turns `head` into the upgrade GET.
+  bool wsPrepare(http::RequestHead& head);
+  // Client DATA for a tunnel stream (held until the tunnel opens, window not given back).
+  void wsClientData(net::Block* block, const char* data, size_t n);
+  void wsClientEnd();
+  // The backend's 101: checks the accept value and answers 200 (0), or fails the head (-1).
+  int wsAccept(const http::ResponseHead& resp);
+  void wsSend(net::Block* block, const char* data, size_t n);
+  void wsArmIdle();
+  void wsClosed();
+  static void wsIdleFired(net::TimerWheel::Entry* e);
+
   Http2Connection& c_;
   int32_t id_ = 0;
   UpstreamRequest up_;
@@ -80,7 +105,7 @@ class Http2Stream final : public RequestSink {
   std::vector<uint32_t> offsets_;  // name off, name len, value off, value len per field
   std::vector<http::Field> fields_;
   std::string_view method_, scheme_, authority_, path_;
-  uint32_t pseudo_[8] = {0};  // offsets of :method, :scheme, :authority, :path (off, len)
+  uint32_t pseudo_[10] = {0};  // :method, :scheme, :authority, :path, :protocol (off, len)
   bool started_ = false;
   bool trailers_ = false;   // a second HEADERS (trailers) is arriving
   bool localBody_ = false;  // the response body is local text in localText_
@@ -99,6 +124,13 @@ class Http2Stream final : public RequestSink {
   uint64_t headBytes_ = 0;    // decoded request head size (RFC 9113 measure)
   char status_[4] = {0};
   char retryAfter_[12] = {0};  // Retry-After value of a local answer (nghttp2 keeps a pointer)
+  // WebSocket tunnel
+  Ws ws_ = Ws::kNone;
+  bool wsClientEnded_ = false;            // END_STREAM from the client before the tunnel opened
+  std::vector<Chunk> wsEarly_;            // client DATA before the tunnel opened
+  net::TimerWheel::Entry wsIdle_;         // tunnel_idle
+  char wsKey_[http::kWebSocketKeyLength] = {0};
+  const char* headRefusal_ = "response head too large";
 };
 
 }  // namespace sy::proxy

@@ -164,7 +164,7 @@ int UpstreamRequest::acceptResponseHead(const http::ResponseHead& h, int* failSt
   int rc = sink_->sendResponseHead(h);
   if (rc < 0) {
     *failStatus = 502;
-    *failReason = "response head too large";
+    *failReason = sink_->headRefusal();
     return -1;
   }
   respHeadSent_ = true;

@@ -59,6 +59,9 @@ struct RequestInfo {
   // HTTP/1.1 GET with "Connection: upgrade" and one Upgrade header naming websocket first.
   // Empty otherwise (other upgrades, e.g. h2c, are dropped like any hop-by-hop header).
   std::string_view upgrade;
+  // HTTP/2 WebSocket (RFC 8441, RequestHead::websocketKey): the key sent upstream with the
+  // upgrade (the client's own Sec-WebSocket-Key, if any, is dropped). Empty otherwise.
+  std::string_view websocketKey;
   // issue 21: where target (and path) live when normalisation rewrote them (target.h).
   TargetStorage targetStorage;
 };

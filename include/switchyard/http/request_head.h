@@ -73,6 +73,10 @@ struct RequestHead {
   bool bodyFollows = false;       // HTTP/2: the HEADERS frame did not end the stream
   bool keepAlive = true;          // HTTP/1.x persistence (always true for HTTP/2)
   bool upgradeRequested = false;  // HTTP/1.1: "Connection: upgrade" with an Upgrade header
+  // HTTP/2 WebSocket (RFC 8441): the codec hands an extended CONNECT with ":protocol websocket"
+  // over as a GET (method, methodName) with the Sec-WebSocket-Key it made for the HTTP/1.1
+  // backend here; empty otherwise.
+  std::string_view websocketKey;
 
   bool http2() const { return versionMajor == 2; }
   // The HTTP/1.1 parser's view of its current request head.

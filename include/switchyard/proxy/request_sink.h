@@ -23,6 +23,8 @@ class RequestSink {
   // go on, 1 when no body follows (answer to HEAD, 204, 304), -1 when it cannot be relayed
   // (too large: the request fails with 502).
   virtual int sendResponseHead(const http::ResponseHead& resp) = 0;
+  // Why the last sendResponseHead() returned -1 (logged with the 502).
+  virtual const char* headRefusal() const { return "response head too large"; }
   // Response body bytes (framing removed), referenced in `block` (take a reference to keep).
   virtual void sendResponseBody(net::Block* block, const char* data, size_t n) = 0;
   // The body is complete.
@@ -45,8 +47,8 @@ class RequestSink {
   virtual void abortResponse() = 0;
   // The upstream side drained its write queue: more request body may be read.
   virtual void requestBodyDrained() = 0;
-  // Tunnels (HTTP/1.1 only): the backend switched protocols (101 relayed); bytes it sends
-  // afterwards; it closed.
+  // Tunnels (an HTTP/1.1 upgrade, or WebSocket over HTTP/2): the backend switched protocols
+  // (101 relayed, or answered 200 on the HTTP/2 stream); bytes it sends afterwards; it closed.
   virtual void tunnelOpened() {}
   virtual void tunnelData() {}
   virtual void tunnelClosed() {}
