@@ -51,8 +51,8 @@ class DnsBuilder {
   DnsBuilder& record(uint16_t type, const std::vector<uint8_t>& data, uint16_t cls = 1) {
     put16(type);
     put16(cls);
-    put16(0);
-    put16(60);
+    put16(static_cast<uint16_t>(ttl >> 16));
+    put16(static_cast<uint16_t>(ttl & 0xffff));
     put16(static_cast<uint16_t>(data.size()));
     bytes.insert(bytes.end(), data.begin(), data.end());
     return *this;
@@ -73,6 +73,7 @@ class DnsBuilder {
   }
 
   std::vector<uint8_t> bytes;
+  uint32_t ttl = 60;  // of the records written next
 };
 
 constexpr uint16_t kResponse = 0x8180;  // QR, RD, RA, NOERROR
@@ -123,6 +124,7 @@ class FakeDnsServer {
   int rcode = 0;
   bool silent = false;
   bool strayFirst = false;  // send a reply with a wrong id before each real one
+  uint32_t ttl = 60;        // of every record
   int queries = 0;
   uint16_t port = 0;
 
@@ -149,13 +151,16 @@ class FakeDnsServer {
       }
     }
     uint16_t rc = static_cast<uint16_t>(rcode ? rcode : (it == records.end() ? 3 : 0));
-    if (strayFirst) send(reply(static_cast<uint16_t>(id + 1), rc, qname, qtype, answers), from);
-    send(reply(id, rc, qname, qtype, answers), from);
+    if (strayFirst)
+      send(reply(static_cast<uint16_t>(id + 1), rc, qname, qtype, answers, ttl), from);
+    send(reply(id, rc, qname, qtype, answers, ttl), from);
   }
 
   static std::vector<uint8_t> reply(uint16_t id, uint16_t rc, const std::string& qname,
-                                    uint16_t qtype, const std::vector<std::string>& answers) {
+                                    uint16_t qtype, const std::vector<std::string>& answers,
+                                    uint32_t ttl) {
     DnsBuilder b;
+    b.ttl = ttl;
     b.header(id, static_cast<uint16_t>(kResponse | rc), 1,
              static_cast<uint16_t>(rc == 0 ? answers.size() : 0));
     b.name(qname).question(qtype);
