@@ -86,8 +86,15 @@ void Discovery::update(const config::Config& cfg) {
     targets_.push_back(t);
     LOG_INFO("discovery: following %s (again at least every %lld ms, sooner as TTLs say)",
              t->describe().c_str(), static_cast<long long>(t->spec.interval.count()));
-    lookUp(t);
+    // From the loop, not from here: c-ares answers numeric names and /etc/hosts entries
+    // within the call, and update() must not call onChange.
+    uv_timer_start(&t->timer, &Discovery::onTimer, 0, 0);
   }
+}
+
+void Discovery::onTimer(uv_timer_t* timer) {
+  auto* t = static_cast<Target*>(timer->data);
+  t->owner->lookUp(t);
 }
 
 void Discovery::lookUp(Target* t) {
@@ -141,10 +148,7 @@ void Discovery::onResult(Target* t, AnswerResult result) {
   // failure after `interval`.
   config::Duration next = result ? nextLookupIn(t->spec.interval, result->ttl) : t->spec.interval;
   if (!closed_) {
-    uv_timer_start(&t->timer, [](uv_timer_t* h) {
-      auto* target = static_cast<Target*>(h->data);
-      target->owner->lookUp(target);
-    }, static_cast<uint64_t>(next.count()), 0);
+    uv_timer_start(&t->timer, &Discovery::onTimer, static_cast<uint64_t>(next.count()), 0);
   }
 }
 

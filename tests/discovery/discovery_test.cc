@@ -39,7 +39,7 @@ std::optional<AnswerResult> lookUp(UvTestLoop& l, const std::string& name,
   std::optional<AnswerResult> got;
   auto r = Resolver::create(&l.loop, server);
   if (!r) return AnswerResult(std::unexpected(r.error()));
-  (*r)->lookUpAddresses(name, [&](AnswerResult a) { got = std::move(a); });
+  (*r)->lookUpAddresses(name, [&](AnswerResult a) { got.emplace(std::move(a)); });
   l.runUntil([&] { return got.has_value(); }, ms);
   (*r)->close();
   return got;

@@ -71,6 +71,7 @@ class Discovery {
 
  private:
   struct Target;
+  static void onTimer(uv_timer_t* timer);
   void lookUp(Target* t);
   void onResult(Target* t, std::expected<Answer, std::string> result);
   void retire(Target* t);
