@@ -107,6 +107,41 @@ TEST_CASE_FIXTURE(LoopFixture, "c-ares lookup: NXDOMAIN, NODATA, SERVFAIL, silen
   CHECK(drain());
 }
 
+TEST_CASE_FIXTURE(LoopFixture, "c-ares SRV: lowest priority, weights, targets resolved") {
+  FakeDnsServer dns(&loop);
+  dns.ttl = 9;
+  dns.srv["_http._tcp.web.svc"] = {{0, 10, 8080, "a.web.svc"},
+                                   {0, 0, 8080, "b.web.svc"},      // weight 0 counts as 1
+                                   {0, 60000, 9090, "a.web.svc"},  // capped at 10000
+                                   {0, 5, 8080, "alias.web.svc"},  // same address as a: adds up
+                                   {0, 7, 8080, "gone.web.svc"},   // NXDOMAIN: left out
+                                   {1, 50, 7070, "c.web.svc"}};    // a higher priority value
+  dns.records["a.web.svc"] = {"10.0.0.1"};
+  dns.records["alias.web.svc"] = {"10.0.0.1"};
+  dns.records["b.web.svc"] = {"fd00::2"};
+  dns.records["c.web.svc"] = {"10.0.0.3"};
+  auto r = Resolver::create(&loop, addr(dns.address()));
+  REQUIRE(r.has_value());
+  std::optional<AnswerResult> got;
+  (*r)->lookUpSrv("_http._tcp.web.svc.", [&](AnswerResult a) { got.emplace(std::move(a)); });
+  REQUIRE(runUntil([&] { return got.has_value(); }, 5000));
+  REQUIRE_MESSAGE(got->has_value(), got->error());
+  CHECK((*got)->endpoints == Endpoints{{"10.0.0.1", 8080, 15}, {"10.0.0.1", 9090, 10000},
+                                       {"fd00::2", 8080, 1}});
+  CHECK((*got)->ttl == 9s);
+
+  // Only a record whose target does not resolve: a failure naming it.
+  dns.srv["_grpc._tcp.web.svc"] = {{0, 1, 9000, "gone.web.svc"}};
+  got.reset();
+  (*r)->lookUpSrv("_grpc._tcp.web.svc.", [&](AnswerResult a) { got.emplace(std::move(a)); });
+  REQUIRE(runUntil([&] { return got.has_value(); }, 5000));
+  REQUIRE_FALSE(got->has_value());
+  CHECK(got->error() == "no SRV target resolved: gone.web.svc: no such name (NXDOMAIN)");
+  (*r)->close();
+  dns.close();
+  CHECK(drain());
+}
+
 TEST_CASE_FIXTURE(LoopFixture, "system resolver: numeric names answer without any DNS") {
   auto r = lookUp(*this, "127.0.0.1", std::nullopt);
   REQUIRE(r.has_value());
