@@ -184,7 +184,7 @@ def test_dump_config_covers_every_reference_key(switchyard_bin, tmp_path):
 pools:
   - name: web
     tls: {ca: %s, sni: localhost, cert: %s, key: %s}
-    discovery: {dns: "web.invalid:80", resolver: "127.0.0.1:53"}
+    discovery: {dns: "web.invalid:80", srv: _http._tcp.web.invalid, resolver: "127.0.0.1:53"}
     backends: [{address: 127.0.0.1:%d}]
 rate_limits:
   - {name: fleet, key: [host, "header:X-User"], rate: 5/m, store: redis}

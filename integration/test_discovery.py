@@ -81,23 +81,25 @@ class Dnsmasq:
     """dnsmasq answering for *.test from a hosts file only (--local=/test/: names it does not
     know are NXDOMAIN and a name without AAAA is NODATA, never forwarded anywhere)."""
 
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, extra_args=()):
         self.hosts = tmp_path / "dns-hosts"
         self.hosts.write_text("")
         self.log_path = tmp_path / "dnsmasq.log"
+        self.extra_args = list(extra_args)
         self.proc = None
         self.port = None
 
-    def start(self):
+    def start(self, wanted=None):
+        """Starts on port `wanted` (a restart), or on a free one."""
         user = pwd.getpwuid(os.getuid()).pw_name
         for _ in range(10):
-            port = udp_and_tcp_free_port()
+            port = wanted or udp_and_tcp_free_port()
             log = open(self.log_path, "ab")
             proc = subprocess.Popen(
                 [DNSMASQ, "--no-daemon", "--port=%d" % port, "--listen-address=127.0.0.1",
                  "--bind-interfaces", "--no-resolv", "--no-hosts", "--local=/test/",
                  "--addn-hosts=%s" % self.hosts, "--conf-file=/dev/null", "--pid-file=",
-                 "--user=%s" % user, "--log-facility=-"],
+                 "--user=%s" % user, "--log-facility=-", *self.extra_args],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, preexec_fn=_pdeathsig)
             log.close()
             deadline = time.monotonic() + 5
@@ -108,6 +110,8 @@ class Dnsmasq:
             if proc.poll() is None:
                 proc.kill()
             proc.wait(5)  # most likely the port was taken meanwhile: try another
+            if wanted:
+                break  # a restart must keep its port
         pytest.fail("dnsmasq did not start; log:\n" + self.log_path.read_text(errors="replace"))
 
     def set(self, name, addresses):
@@ -120,6 +124,13 @@ class Dnsmasq:
     def stop(self):
         if self.proc:
             stop_process(self.proc)
+
+    def restart(self, extra_args):
+        """The same hosts file and port with other options (SRV records are options, which
+        SIGHUP does not re-read)."""
+        self.stop()
+        self.extra_args = list(extra_args)
+        self.start(self.port)
 
     @property
     def address(self):

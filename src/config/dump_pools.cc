@@ -219,12 +219,16 @@ void dumpPool(YAML::Emitter& out, const Pool& p) {
   out << YAML::EndMap;
   bool resolves = false;
   for (const Backend& b : p.backends) resolves = resolves || b.resolve;
-  if (p.discovery.dns || resolves) {  // a discovery map needs one of them
+  if (p.discovery.dns || p.discovery.srv || resolves) {  // a discovery map needs one of them
     key(out, "discovery");
     out << YAML::BeginMap;
     if (p.discovery.dns) {
       key(out, "dns");
       out << p.discovery.dns->text;
+    }
+    if (p.discovery.srv) {
+      key(out, "srv");
+      out << *p.discovery.srv;
     }
     key(out, "interval");
     out << formatDuration(p.discovery.interval);

@@ -237,10 +237,19 @@ std::optional<SocketAddress> readDnsAddress(Walker& w, const YAML::Node& node,
 
 // pools[].discovery (the cross-check against the backends is in loadPool).
 void loadDiscovery(Walker& w, const YAML::Node& node, const std::string& path, Discovery& out) {
-  MapView m(w, node, path, {"dns", "interval", "resolver", "weight"});
+  MapView m(w, node, path, {"dns", "srv", "interval", "resolver", "weight"});
   if (!m.ok()) return;
   if (std::optional<YAML::Node> dns = m.get("dns")) {
     out.dns = readDnsAddress(w, *dns, m.pathOf("dns"));
+  }
+  if (std::optional<YAML::Node> srv = m.get("srv"); srv && w.ok()) {
+    std::optional<std::string> name = readString(w, *srv, m.pathOf("srv"));
+    if (name && !isDnsName(*name)) {
+      w.fail(*srv, m.pathOf("srv"),
+             "must be a DNS name (no port), e.g. _http._tcp.web.default.svc.cluster.local");
+    } else if (name) {
+      out.srv = std::move(*name);
+    }
   }
   if (m.duration("interval", out.interval) && out.interval < kMinDiscoveryInterval) {
     w.fail(*m.get("interval"), m.pathOf("interval"),
@@ -386,8 +395,8 @@ void loadPool(Walker& w, const YAML::Node& node, const std::string& path, Config
   }
   std::optional<YAML::Node> discovery = m.get("discovery");
   if (discovery) loadDiscovery(w, *discovery, m.pathOf("discovery"), pool.discovery);
-  // A pool that discovers its backends through `discovery.dns` may list none itself.
-  const bool discovers = pool.discovery.dns.has_value();
+  // A pool that discovers its backends through `discovery.dns` or `.srv` may list none itself.
+  const bool discovers = pool.discovery.dns.has_value() || pool.discovery.srv.has_value();
   if (discovers || m.require("backends")) {
     std::optional<YAML::Node> backends = m.get("backends");
     if (backends) {
@@ -405,7 +414,8 @@ void loadPool(Walker& w, const YAML::Node& node, const std::string& path, Config
     for (const Backend& b : pool.backends) resolves = resolves || b.resolve;
     if (!resolves) {
       w.fail(*discovery, m.pathOf("discovery"),
-             "has nothing to resolve: give it `dns: name:port`, or mark backends `resolve: true`");
+             "has nothing to resolve: give it `dns: name:port` or `srv: name`, or mark backends "
+             "`resolve: true`");
     }
   }
   if (std::optional<YAML::Node> hc = m.get("health_check")) {

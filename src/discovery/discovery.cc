@@ -1,14 +1,33 @@
 #include "switchyard/discovery/discovery.h"
 
 #include "switchyard/common/log.h"
-#include "switchyard/discovery/lookup.h"
+#include "switchyard/discovery/resolver.h"
 
 namespace sy::discovery {
 namespace {
 
-std::string joined(const Addresses& a) {
+// Log lines are capped (log.h): a large answer is shown by its count and first entries.
+constexpr size_t kLoggedEndpoints = 20;
+
+std::string joined(const Endpoints& found) {
   std::string out;
-  for (const std::string& s : a) out += (out.empty() ? "" : ", ") + s;
+  if (found.size() > kLoggedEndpoints) {
+    out = std::to_string(found.size()) + (found[0].port ? " endpoints: " : " addresses: ");
+  }
+  for (size_t i = 0; i < found.size(); ++i) {
+    const Endpoint& e = found[i];
+    if (i == kLoggedEndpoints) {
+      out += ", ...";
+      break;
+    }
+    out += i == 0 ? "" : ", ";
+    if (e.port == 0) {
+      out += e.address;
+      continue;
+    }
+    out += e.address.find(':') != std::string::npos ? "[" + e.address + "]" : e.address;
+    out += ":" + std::to_string(e.port) + " weight " + std::to_string(e.weight);
+  }
   return out.empty() ? "none" : out;
 }
 
@@ -18,15 +37,15 @@ struct Discovery::Target {
   Discovery* owner = nullptr;
   discovery::Target spec;
   uv_timer_t timer;
-  Lookup* lookup = nullptr;             // in flight
-  std::optional<Addresses> last;        // last good answer
+  Resolver* resolver = nullptr;         // its own c-ares channel; closed with the target
+  std::optional<Endpoints> last;        // last good answer
   bool attempted = false;               // a first lookup has finished
   uint64_t failStreak = 0;
   std::string lastError;
 
   std::string describe() const {
     std::string via = spec.resolver ? "resolver " + spec.resolver->text : "system resolver";
-    return spec.host + " (" + via + ")";
+    return (spec.srv ? "SRV " : "") + spec.host + " (" + via + ")";
   }
 };
 
@@ -65,27 +84,38 @@ void Discovery::update(const config::Config& cfg) {
     uv_timer_init(loop_, &t->timer);
     t->timer.data = t;
     targets_.push_back(t);
-    LOG_INFO("discovery: following %s every %lld ms", t->describe().c_str(),
-             static_cast<long long>(t->spec.interval.count()));
-    lookUp(t);
+    LOG_INFO("discovery: following %s (again at least every %lld ms, sooner as TTLs say)",
+             t->describe().c_str(), static_cast<long long>(t->spec.interval.count()));
+    // From the loop, not from here: c-ares answers numeric names and /etc/hosts entries
+    // within the call, and update() must not call onChange.
+    uv_timer_start(&t->timer, &Discovery::onTimer, 0, 0);
   }
+}
+
+void Discovery::onTimer(uv_timer_t* timer) {
+  auto* t = static_cast<Target*>(timer->data);
+  t->owner->lookUp(t);
 }
 
 void Discovery::lookUp(Target* t) {
-  const config::SocketAddress* resolver = t->spec.resolver ? &*t->spec.resolver : nullptr;
-  auto started = startLookup(loop_, t->spec.host, resolver, kLookupTimeout,
-                             [this, t](LookupResult r) {
-                               t->lookup = nullptr;
-                               onResult(t, std::move(r));
-                             });
-  if (started) {
-    t->lookup = *started;
+  if (!t->resolver) {
+    auto created = Resolver::create(loop_, t->spec.resolver);
+    if (!created) return onResult(t, std::unexpected(created.error()));
+    t->resolver = *created;
+  }
+  auto done = [this, t](AnswerResult r) { onResult(t, std::move(r)); };
+  if (t->spec.srv) {
+    t->resolver->lookUpSrv(t->spec.host, std::move(done));
   } else {
-    onResult(t, std::unexpected(started.error()));
+    t->resolver->lookUpAddresses(t->spec.host, std::move(done));
   }
 }
 
-void Discovery::onResult(Target* t, std::expected<Addresses, std::string> result) {
+config::Duration Discovery::nextLookupIn(config::Duration interval, std::chrono::seconds ttl) {
+  return std::min<config::Duration>(interval, std::max<config::Duration>(ttl, kTtlFloor));
+}
+
+void Discovery::onResult(Target* t, AnswerResult result) {
   t->attempted = true;
   stats_.lookups.fetch_add(1, std::memory_order_relaxed);
   if (result) {
@@ -95,10 +125,11 @@ void Discovery::onResult(Target* t, std::expected<Addresses, std::string> result
     }
     t->failStreak = 0;
     t->lastError.clear();
-    if (!t->last || *t->last != *result) {
-      LOG_INFO("discovery: %s -> %s (was %s)", t->describe().c_str(), joined(*result).c_str(),
+    if (!t->last || *t->last != result->endpoints) {
+      LOG_INFO("discovery: %s -> %s (was %s)", t->describe().c_str(),
+               joined(result->endpoints).c_str(),
                t->last ? joined(*t->last).c_str() : "not resolved yet");
-      t->last = std::move(*result);
+      t->last = std::move(result->endpoints);
       stats_.changes.fetch_add(1, std::memory_order_relaxed);
       if (onChange_) onChange_();
     }
@@ -113,17 +144,17 @@ void Discovery::onResult(Target* t, std::expected<Addresses, std::string> result
     }
     t->lastError = result.error();
   }
+  // An answer is looked up again when its shortest TTL runs out, within [floor, interval]; a
+  // failure after `interval`.
+  config::Duration next = result ? nextLookupIn(t->spec.interval, result->ttl) : t->spec.interval;
   if (!closed_) {
-    uv_timer_start(&t->timer, [](uv_timer_t* h) {
-      auto* target = static_cast<Target*>(h->data);
-      target->owner->lookUp(target);
-    }, static_cast<uint64_t>(t->spec.interval.count()), 0);
+    uv_timer_start(&t->timer, &Discovery::onTimer, static_cast<uint64_t>(next.count()), 0);
   }
 }
 
 void Discovery::retire(Target* t) {
-  if (t->lookup) t->lookup->cancel();
-  t->lookup = nullptr;
+  if (t->resolver) t->resolver->close();  // a lookup in flight never calls back
+  t->resolver = nullptr;
   uv_close(reinterpret_cast<uv_handle_t*>(&t->timer),
            [](uv_handle_t* h) { delete static_cast<Target*>(h->data); });
 }

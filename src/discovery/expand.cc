@@ -7,7 +7,6 @@
 #include <cstring>
 
 #include "switchyard/config/units.h"
-#include "switchyard/discovery/dns_message.h"
 
 namespace sy::discovery {
 namespace {
@@ -42,16 +41,25 @@ void add(config::Pool& pool, config::Backend b, std::vector<std::string>* skippe
 
 }  // namespace
 
+std::string canonicalName(std::string_view name) {
+  if (name.ends_with('.')) name.remove_suffix(1);
+  std::string out(name);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
 std::string targetKey(const std::string& host,
-                      const std::optional<config::SocketAddress>& resolver) {
-  return (resolver ? resolver->text : std::string("system")) + "|" + canonicalName(host);
+                      const std::optional<config::SocketAddress>& resolver, bool srv) {
+  return (resolver ? resolver->text : std::string("system")) + "|" + (srv ? "SRV " : "") +
+         canonicalName(host);
 }
 
 std::vector<Target> targetsOf(const config::Config& cfg) {
   std::vector<Target> out;
-  auto want = [&out](const std::string& host, const config::Pool& p) {
+  auto want = [&out](const std::string& host, const config::Pool& p, bool srv = false) {
     const config::Discovery& d = p.discovery;
-    std::string key = targetKey(host, d.resolver);
+    std::string key = targetKey(host, d.resolver, srv);
     for (Target& t : out) {
       if (t.key != key) continue;
       t.interval = std::min(t.interval, d.interval);
@@ -59,12 +67,13 @@ std::vector<Target> targetsOf(const config::Config& cfg) {
         t.pools.push_back(p.name);
       return;
     }
-    out.push_back(Target{std::move(key), host, d.resolver, d.interval, {p.name}});
+    out.push_back(Target{std::move(key), host, srv, d.resolver, d.interval, {p.name}});
   };
   for (const config::Pool& p : cfg.pools) {
     for (const config::Backend& b : p.backends)
       if (b.resolve) want(b.address.host, p);
     if (p.discovery.dns) want(p.discovery.dns->host, p);
+    if (p.discovery.srv) want(*p.discovery.srv, p, true);
   }
   return out;
 }
@@ -82,18 +91,32 @@ config::Config expand(const config::Config& base, const Found& found,
       if (!b.resolve) continue;
       auto it = found.find(targetKey(b.address.host, pool.discovery.resolver));
       if (it == found.end()) continue;
-      for (const std::string& a : it->second) {
+      for (const Endpoint& e : it->second) {
+        const std::string& a = e.address;
         if (auto d = discovered(b, b.name + "-" + a, a, b.address.port)) add(pool, *d, skipped);
       }
     }
-    if (const auto& dns = pool.discovery.dns) {
-      auto it = found.find(targetKey(dns->host, pool.discovery.resolver));
-      if (it == found.end()) continue;
-      config::Backend model;
-      model.weight = pool.discovery.weight;
-      model.mark = pool.mark;
-      for (const std::string& a : it->second) {
+    config::Backend model;
+    model.weight = pool.discovery.weight;
+    model.mark = pool.mark;
+    const auto& dns = pool.discovery.dns;
+    auto it = dns ? found.find(targetKey(dns->host, pool.discovery.resolver)) : found.end();
+    if (it != found.end()) {
+      for (const Endpoint& e : it->second) {
+        const std::string& a = e.address;
         if (auto d = discovered(model, pool.name + "-" + a, a, dns->port)) add(pool, *d, skipped);
+      }
+    }
+    const auto& srv = pool.discovery.srv;
+    it = srv ? found.find(targetKey(*srv, pool.discovery.resolver, true)) : found.end();
+    if (it != found.end()) {
+      for (const Endpoint& e : it->second) {
+        model.weight = e.weight;
+        std::string port = ":" + std::to_string(e.port);
+        std::string name = pool.name + "-" +
+                           (e.address.find(':') != std::string::npos ? "[" + e.address + "]"
+                                                                     : e.address) + port;
+        if (auto d = discovered(model, name, e.address, e.port)) add(pool, *d, skipped);
       }
     }
   }

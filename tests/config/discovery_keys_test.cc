@@ -30,6 +30,7 @@ TEST_CASE("discovery keys: defaults") {
   Config c = load("    backends: [{address: 127.0.0.1:9001}]\n");
   const Discovery& d = c.pools[0].discovery;
   CHECK_FALSE(d.dns.has_value());
+  CHECK_FALSE(d.srv.has_value());
   CHECK(d.interval == std::chrono::seconds(10));
   CHECK_FALSE(d.resolver.has_value());
   CHECK(d.weight == 1);
@@ -71,6 +72,10 @@ TEST_CASE("discovery keys: a pool with discovery.dns needs no listed backends") 
   CHECK(p.discovery.resolver->addrLen > 0);
   CHECK(p.discovery.weight == 5);
   CHECK(load("    backends: []\n    discovery: {dns: web:80}\n").pools[0].backends.empty());
+  // SRV alone needs no backends either; its name is kept as written.
+  Config srv = load("    discovery: {srv: _http._tcp.Web.default.svc.cluster.local.}\n");
+  CHECK(srv.pools[0].discovery.srv == "_http._tcp.Web.default.svc.cluster.local.");
+  CHECK(srv.pools[0].backends.empty());
   CHECK(load("    backends: [{address: '[fd00::1]:80', resolve: true}]\n")
             .pools[0].backends[0].address.host == "fd00::1");
 }
@@ -97,12 +102,17 @@ TEST_CASE("discovery keys: errors name file, line, column and key") {
   CHECK(errorOf("    discovery: {dns: web:80, weight: 0}\n") ==
         "t.yaml:6:38: pools[0].discovery.weight: must be > 0");
   CHECK(errorOf("    discovery: {dns: web:80, ttl: 5s}\n") ==
-        "t.yaml:6:30: pools[0].discovery.ttl: unknown key (expected one of: dns, interval, "
+        "t.yaml:6:30: pools[0].discovery.ttl: unknown key (expected one of: dns, srv, interval, "
         "resolver, weight)");
+  CHECK(errorOf("    discovery: {srv: '_http._tcp.web.svc:80'}\n") ==
+        "t.yaml:6:22: pools[0].discovery.srv: must be a DNS name (no port), e.g. "
+        "_http._tcp.web.default.svc.cluster.local");
+  CHECK(errorOf("    discovery: {srv: [a]}\n") ==
+        "t.yaml:6:22: pools[0].discovery.srv: must be a string");
   CHECK(errorOf("    discovery: web:80\n") == "t.yaml:6:16: pools[0].discovery: must be a map");
   CHECK(errorOf("    backends: [{address: 127.0.0.1:9001}]\n    discovery: {interval: 5s}\n") ==
-        "t.yaml:7:16: pools[0].discovery: has nothing to resolve: give it `dns: name:port`, or "
-        "mark backends `resolve: true`");
+        "t.yaml:7:16: pools[0].discovery: has nothing to resolve: give it `dns: name:port` or "
+        "`srv: name`, or mark backends `resolve: true`");
   CHECK(errorOf("    backends: [{address: web:80, resolve: maybe}]\n") ==
         "t.yaml:6:43: pools[0].backends[0].resolve: must be true or false");
   CHECK(errorOf("    backends: [{address: 'web_1.svc:x', resolve: true}]\n") ==

@@ -79,7 +79,9 @@ TEST_CASE("the shipped config files load") {
   auto example = loadConfigFile((dir / "switchyard.example.yaml").string());
   REQUIRE_MESSAGE(example.has_value(), example.error().format());
   CHECK(example->sourcePath == (dir / "switchyard.example.yaml").string());
-  CHECK(example->pools.size() == 3);
+  CHECK(example->pools.size() == 4);
+  CHECK(example->findPool("grpc")->discovery.srv ==
+        "_grpc._tcp.grpc-headless.default.svc.cluster.local");
   CHECK(example->regions.size() == 2);
   CHECK(example->findPool("api")->backends[2].location.has_value());
 }

@@ -1,5 +1,6 @@
-// Lookups and the Discovery follower on a real libuv loop, against a fake DNS server on
-// loopback (dns_test_util.h) and the system resolver with numeric names (hermetic).
+// c-ares lookups and the Discovery follower on a real libuv loop, against a fake DNS server on
+// loopback (dns_test_util.h) and the system resolver with numeric names (hermetic). SRV, TCP
+// fallback and search domains are tested against dnsmasq (integration/test_discovery*.py).
 
 #include "switchyard/discovery/discovery.h"
 
@@ -12,7 +13,7 @@
 #include "switchyard/common/log.h"
 #include "switchyard/config/loader.h"
 #include "switchyard/config/units.h"
-#include "switchyard/discovery/lookup.h"
+#include "switchyard/discovery/resolver.h"
 
 namespace sy::discovery {
 namespace {
@@ -30,110 +31,150 @@ struct LoopFixture : UvTestLoop {
 
 config::SocketAddress addr(const std::string& text) { return *config::parseSocketAddress(text); }
 
-// Runs one lookup to its end; nullopt when `done` never ran within `ms`.
-std::optional<LookupResult> lookUp(UvTestLoop& l, const std::string& name,
-                                   const config::SocketAddress* resolver,
-                                   config::Duration timeout = 2s, uint64_t ms = 3000) {
-  std::optional<LookupResult> got;
-  auto started = startLookup(&l.loop, name, resolver, timeout, [&](LookupResult r) { got = r; });
-  if (!started) return LookupResult(std::unexpected(started.error()));
+// Runs one lookup to its end on a fresh Resolver (closed afterwards); nullopt when `done` never
+// ran within `ms`.
+std::optional<AnswerResult> lookUp(UvTestLoop& l, const std::string& name,
+                                   const std::optional<config::SocketAddress>& server,
+                                   uint64_t ms = 5000) {
+  std::optional<AnswerResult> got;
+  auto r = Resolver::create(&l.loop, server);
+  if (!r) return AnswerResult(std::unexpected(r.error()));
+  (*r)->lookUpAddresses(name, [&](AnswerResult a) { got.emplace(std::move(a)); });
   l.runUntil([&] { return got.has_value(); }, ms);
+  (*r)->close();
   return got;
 }
 
-TEST_CASE_FIXTURE(LoopFixture, "UDP lookup: A and AAAA together, sorted; stray replies ignored") {
+Endpoints plain(std::initializer_list<const char*> addresses) {
+  Endpoints out;
+  for (const char* a : addresses) out.push_back(Endpoint{a, 0, 0});
+  return out;
+}
+
+TEST_CASE_FIXTURE(LoopFixture, "c-ares lookup: A and AAAA together, sorted, with the TTL") {
   FakeDnsServer dns(&loop);
   dns.records["web.svc"] = {"10.0.0.2", "fd00::1", "10.0.0.1"};
-  dns.strayFirst = true;
-  config::SocketAddress resolver = addr(dns.address());
-  auto r = lookUp(*this, "web.svc", &resolver);
+  dns.ttl = 7;
+  dns.strayFirst = true;  // c-ares ignores a reply with another id
+  auto r = lookUp(*this, "web.svc", addr(dns.address()));
   REQUIRE(r.has_value());
   REQUIRE_MESSAGE(r->has_value(), r->error());
-  CHECK(**r == Addresses{"10.0.0.1", "10.0.0.2", "fd00::1"});
+  CHECK((*r)->endpoints == plain({"10.0.0.1", "10.0.0.2", "fd00::1"}));
+  CHECK((*r)->ttl == 7s);
   CHECK(dns.queries == 2);
   dns.close();
   CHECK(drain());
 }
 
-TEST_CASE_FIXTURE(LoopFixture, "UDP lookup: NXDOMAIN, SERVFAIL, silence and a dead port fail") {
+TEST_CASE_FIXTURE(LoopFixture, "c-ares lookup: NXDOMAIN, NODATA, SERVFAIL, silence, dead port") {
   FakeDnsServer dns(&loop);
-  config::SocketAddress resolver = addr(dns.address());
-  auto r = lookUp(*this, "missing.svc", &resolver);
+  auto server = addr(dns.address());
+  auto r = lookUp(*this, "missing.svc.", server);
   REQUIRE(r.has_value());
   REQUIRE_FALSE(r->has_value());
   CHECK(r->error() == "no such name (NXDOMAIN)");
 
-  dns.records["v4only.svc"] = {};
-  r = lookUp(*this, "v4only.svc", &resolver);
+  dns.records["empty.svc"] = {};
+  r = lookUp(*this, "empty.svc.", server);
   REQUIRE_FALSE(r->has_value());
   CHECK(r->error() == "no A or AAAA records");
 
   dns.rcode = 2;
-  r = lookUp(*this, "web.svc", &resolver);
+  r = lookUp(*this, "web.svc.", server);
   REQUIRE_FALSE(r->has_value());
-  CHECK(r->error().find("SERVFAIL") != std::string::npos);
-  CHECK(r->error().find("resolver " + dns.address()) == 0);
+  CHECK(r->error() == "server failure (SERVFAIL)");
 
   dns.rcode = 0;
   dns.silent = true;
-  dns.queries = 0;
   uint64_t t0 = uv_now(&loop);
-  r = lookUp(*this, "web.svc", &resolver, 300ms);
+  r = lookUp(*this, "web.svc.", server);
   REQUIRE(r.has_value());
   REQUIRE_FALSE(r->has_value());
-  CHECK(r->error() == "no answer from resolver " + dns.address() + " within 300ms");
-  CHECK(uv_now(&loop) - t0 >= 290);
-  CHECK(dns.queries == 6);  // A and AAAA, sent three times
+  CHECK(r->error() == "timed out");
+  // One try of kTimeoutMs, then one of twice that.
+  CHECK(uv_now(&loop) - t0 >= 3 * Resolver::kTimeoutMs - 50);
+  CHECK(uv_now(&loop) - t0 < 3 * Resolver::kTimeoutMs + 1000);
   dns.close();
   uv_run(&loop, UV_RUN_NOWAIT);  // runs the close callback: the port is free now
 
-  // Nothing listens on the port any more: the ICMP error ends the lookup before the timeout.
+  // Nothing listens on the port any more: the ICMP error ends the lookup before any timeout.
   t0 = uv_now(&loop);
-  r = lookUp(*this, "web.svc", &resolver, 2s);
+  r = lookUp(*this, "web.svc.", server);
   REQUIRE(r.has_value());
   REQUIRE_FALSE(r->has_value());
-  CHECK(r->error().find("ECONNREFUSED") != std::string::npos);
-  CHECK(uv_now(&loop) - t0 < 1000);
+  CHECK(r->error() == "connection refused by the DNS server");
+  CHECK(uv_now(&loop) - t0 < Resolver::kTimeoutMs);
   CHECK(drain());
 }
 
-TEST_CASE_FIXTURE(LoopFixture, "system lookup: numeric names answer without any DNS") {
-  auto r = lookUp(*this, "127.0.0.1", nullptr);
+TEST_CASE_FIXTURE(LoopFixture, "c-ares SRV: lowest priority, weights, targets resolved") {
+  FakeDnsServer dns(&loop);
+  dns.ttl = 9;
+  dns.srv["_http._tcp.web.svc"] = {{0, 10, 8080, "a.web.svc"},
+                                   {0, 0, 8080, "b.web.svc"},      // weight 0 counts as 1
+                                   {0, 60000, 9090, "a.web.svc"},  // capped at 10000
+                                   {0, 5, 8080, "alias.web.svc"},  // same address as a: adds up
+                                   {0, 7, 8080, "gone.web.svc"},   // NXDOMAIN: left out
+                                   {1, 50, 7070, "c.web.svc"}};    // a higher priority value
+  dns.records["a.web.svc"] = {"10.0.0.1"};
+  dns.records["alias.web.svc"] = {"10.0.0.1"};
+  dns.records["b.web.svc"] = {"fd00::2"};
+  dns.records["c.web.svc"] = {"10.0.0.3"};
+  auto r = Resolver::create(&loop, addr(dns.address()));
   REQUIRE(r.has_value());
-  REQUIRE_MESSAGE(r->has_value(), r->error());
-  CHECK(**r == Addresses{"127.0.0.1"});
-  r = lookUp(*this, "::1", nullptr);
-  REQUIRE(r.has_value());
-  REQUIRE_MESSAGE(r->has_value(), r->error());
-  CHECK(**r == Addresses{"::1"});
+  std::optional<AnswerResult> got;
+  (*r)->lookUpSrv("_http._tcp.web.svc.", [&](AnswerResult a) { got.emplace(std::move(a)); });
+  REQUIRE(runUntil([&] { return got.has_value(); }, 5000));
+  REQUIRE_MESSAGE(got->has_value(), got->error());
+  CHECK((*got)->endpoints == Endpoints{{"10.0.0.1", 8080, 15}, {"10.0.0.1", 9090, 10000},
+                                       {"fd00::2", 8080, 1}});
+  CHECK((*got)->ttl == 9s);
+
+  // Only a record whose target does not resolve: a failure naming it.
+  dns.srv["_grpc._tcp.web.svc"] = {{0, 1, 9000, "gone.web.svc"}};
+  got.reset();
+  (*r)->lookUpSrv("_grpc._tcp.web.svc.", [&](AnswerResult a) { got.emplace(std::move(a)); });
+  REQUIRE(runUntil([&] { return got.has_value(); }, 5000));
+  REQUIRE_FALSE(got->has_value());
+  CHECK(got->error() == "no SRV target resolved: gone.web.svc: no such name (NXDOMAIN)");
+  (*r)->close();
+  dns.close();
   CHECK(drain());
 }
 
-TEST_CASE_FIXTURE(LoopFixture, "cancel: done never runs and every handle is released") {
+TEST_CASE_FIXTURE(LoopFixture, "system resolver: numeric names answer without any DNS") {
+  auto r = lookUp(*this, "127.0.0.1", std::nullopt);
+  REQUIRE(r.has_value());
+  REQUIRE_MESSAGE(r->has_value(), r->error());
+  CHECK((*r)->endpoints == plain({"127.0.0.1"}));
+  r = lookUp(*this, "::1", std::nullopt);
+  REQUIRE(r.has_value());
+  REQUIRE_MESSAGE(r->has_value(), r->error());
+  CHECK((*r)->endpoints == plain({"::1"}));
+  CHECK(drain());
+}
+
+TEST_CASE_FIXTURE(LoopFixture, "close: done never runs and every handle is released") {
   FakeDnsServer dns(&loop);
   dns.silent = true;
-  config::SocketAddress resolver = addr(dns.address());
   bool called = false;
-  auto udp = startLookup(&loop, "web.svc", &resolver, 200ms, [&](LookupResult) { called = true; });
-  REQUIRE(udp.has_value());
-  auto sys = startLookup(&loop, "127.0.0.1", nullptr, 200ms, [&](LookupResult) { called = true; });
-  REQUIRE(sys.has_value());
-  (*udp)->cancel();
-  (*sys)->cancel();
-  runUntil([] { return false; }, 300);
+  auto r = Resolver::create(&loop, addr(dns.address()));
+  REQUIRE(r.has_value());
+  (*r)->lookUpAddresses("web.svc", [&](AnswerResult) { called = true; });
+  (*r)->lookUpSrv("_http._tcp.web.svc", [&](AnswerResult) { called = true; });
+  REQUIRE(runUntil([&] { return dns.queries >= 3; }, 3000));  // in flight
+  (*r)->close();
+  runUntil([] { return false; }, 100);
   CHECK_FALSE(called);
   dns.close();
   CHECK(drain());
 }
 
-TEST_CASE_FIXTURE(LoopFixture, "startLookup: a name DNS cannot carry fails at once") {
-  config::SocketAddress resolver = addr("127.0.0.1:53");
-  bool called = false;
-  auto r = startLookup(&loop, "a..b", &resolver, 1s, [&](LookupResult) { called = true; });
-  REQUIRE_FALSE(r.has_value());
-  CHECK(r.error() == "'a..b' is not a valid DNS name");
-  CHECK_FALSE(called);
-  CHECK(drain());
+TEST_CASE("nextLookupIn: the TTL within [floor, interval]") {
+  CHECK(Discovery::nextLookupIn(10s, 5s) == 5s);
+  CHECK(Discovery::nextLookupIn(10s, 300s) == 10s);
+  CHECK(Discovery::nextLookupIn(10s, 0s) == Discovery::kTtlFloor);
+  CHECK(Discovery::nextLookupIn(200ms, 0s) == 200ms);  // a shorter interval wins over the floor
 }
 
 config::Config discoveryConfig(const std::string& resolver, const std::string& interval) {
@@ -194,6 +235,26 @@ TEST_CASE_FIXTURE(LoopFixture, "Discovery: follows changes, keeps the last answe
   CHECK(d.stats().changes.load() == 2);
   CHECK(d.failuresByPool().at("web") == d.stats().failures.load());
 
+  d.close();
+  dns.close();
+  CHECK(drain());
+}
+
+TEST_CASE_FIXTURE(LoopFixture, "Discovery: a short TTL brings the next lookup forward") {
+  FakeDnsServer dns(&loop);
+  dns.records["web.svc"] = {"10.0.0.1"};
+  dns.ttl = 0;  // looked up again after kTtlFloor, not after the 10 s interval
+  int changes = 0;
+  Discovery d(&loop, [&] { ++changes; });
+  auto base = std::make_shared<const config::Config>(discoveryConfig(dns.address(), "10s"));
+  d.update(*base);
+  REQUIRE(runUntil([&] { return changes == 1; }, 3000));
+  uint64_t t0 = uv_now(&loop);
+  dns.records["web.svc"] = {"10.0.0.2"};
+  REQUIRE(runUntil([&] { return changes == 2; }, 3000));
+  CHECK(uv_now(&loop) - t0 >= 900);  // not before the floor
+  CHECK(backendNames(*d.expand(base)) == std::vector<std::string>{"fixed", "web-10.0.0.2"});
+  CHECK(d.stats().lookups.load() == 2);
   d.close();
   dns.close();
   CHECK(drain());

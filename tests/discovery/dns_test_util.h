@@ -51,8 +51,8 @@ class DnsBuilder {
   DnsBuilder& record(uint16_t type, const std::vector<uint8_t>& data, uint16_t cls = 1) {
     put16(type);
     put16(cls);
-    put16(0);
-    put16(60);
+    put16(static_cast<uint16_t>(ttl >> 16));
+    put16(static_cast<uint16_t>(ttl & 0xffff));
     put16(static_cast<uint16_t>(data.size()));
     bytes.insert(bytes.end(), data.begin(), data.end());
     return *this;
@@ -73,13 +73,15 @@ class DnsBuilder {
   }
 
   std::vector<uint8_t> bytes;
+  uint32_t ttl = 60;  // of the records written next
 };
 
 constexpr uint16_t kResponse = 0x8180;  // QR, RD, RA, NOERROR
 
-// A DNS server on the loop answering A/AAAA queries from `records` (name -> addresses; the
-// family picks the type). Names not in the map get NXDOMAIN; `rcode` != 0 answers everything
-// with that code; `silent` drops queries. Counts the queries it saw.
+// A DNS server on the loop (UDP only) answering SRV queries from `srv` and A/AAAA queries from
+// `records` (name -> addresses; the family picks the type). Names not in the map get NXDOMAIN;
+// `rcode` != 0 answers everything with that code; `silent` drops queries. Counts the queries
+// it saw.
 class FakeDnsServer {
  public:
   explicit FakeDnsServer(uv_loop_t* loop) {
@@ -120,9 +122,15 @@ class FakeDnsServer {
   std::string address() const { return "127.0.0.1:" + std::to_string(port); }
 
   std::map<std::string, std::vector<std::string>> records;
+  struct Srv {
+    uint16_t priority, weight, port;
+    std::string target;
+  };
+  std::map<std::string, std::vector<Srv>> srv;  // SRV records (type 33) by name
   int rcode = 0;
   bool silent = false;
   bool strayFirst = false;  // send a reply with a wrong id before each real one
+  uint32_t ttl = 60;        // of every record
   int queries = 0;
   uint16_t port = 0;
 
@@ -140,6 +148,7 @@ class FakeDnsServer {
     }
     at += 1;
     uint16_t qtype = static_cast<uint16_t>((q[at] << 8) | q[at + 1]);
+    if (qtype == 33) return send(srvReply(id, qname), from);
     auto it = records.find(qname);
     std::vector<std::string> answers;
     if (it != records.end()) {
@@ -149,13 +158,16 @@ class FakeDnsServer {
       }
     }
     uint16_t rc = static_cast<uint16_t>(rcode ? rcode : (it == records.end() ? 3 : 0));
-    if (strayFirst) send(reply(static_cast<uint16_t>(id + 1), rc, qname, qtype, answers), from);
-    send(reply(id, rc, qname, qtype, answers), from);
+    if (strayFirst)
+      send(reply(static_cast<uint16_t>(id + 1), rc, qname, qtype, answers, ttl), from);
+    send(reply(id, rc, qname, qtype, answers, ttl), from);
   }
 
   static std::vector<uint8_t> reply(uint16_t id, uint16_t rc, const std::string& qname,
-                                    uint16_t qtype, const std::vector<std::string>& answers) {
+                                    uint16_t qtype, const std::vector<std::string>& answers,
+                                    uint32_t ttl) {
     DnsBuilder b;
+    b.ttl = ttl;
     b.header(id, static_cast<uint16_t>(kResponse | rc), 1,
              static_cast<uint16_t>(rc == 0 ? answers.size() : 0));
     b.name(qname).question(qtype);
@@ -168,6 +180,27 @@ class FakeDnsServer {
           b.a(ip);
         }
       }
+    }
+    return b.bytes;
+  }
+
+  std::vector<uint8_t> srvReply(uint16_t id, const std::string& qname) const {
+    auto it = srv.find(qname);
+    uint16_t rc = static_cast<uint16_t>(rcode ? rcode : (it == srv.end() ? 3 : 0));
+    DnsBuilder b;
+    b.ttl = ttl;
+    b.header(id, static_cast<uint16_t>(kResponse | rc), 1,
+             static_cast<uint16_t>(rc == 0 ? it->second.size() : 0));
+    b.name(qname).question(33);
+    if (rc != 0) return b.bytes;
+    for (const Srv& r : it->second) {
+      DnsBuilder data;
+      data.put16(r.priority);
+      data.put16(r.weight);
+      data.put16(r.port);
+      data.name(r.target);
+      b.pointer(12);
+      b.record(33, data.bytes);
     }
     return b.bytes;
   }

@@ -31,6 +31,12 @@ pools:
     discovery: {dns: app.svc:80, resolver: 127.0.0.1:5353}
 )";
 
+Endpoints plain(std::initializer_list<const char*> addresses) {
+  Endpoints out;
+  for (const char* a : addresses) out.push_back(Endpoint{a, 0, 0});
+  return out;
+}
+
 std::vector<std::string> names(const config::Pool& p) {
   std::vector<std::string> out;
   for (const auto& b : p.backends) out.push_back(b.name + "=" + b.address.text);
@@ -58,7 +64,7 @@ pools: [{name: web, backends: [{address: 127.0.0.1:9001}]}]
 
 TEST_CASE("expand: one backend per address, deterministic names, template copied") {
   config::Config c = load(kTwoPools);
-  Found found{{"system|app.svc", {"10.0.0.1", "fd00::2"}}};
+  Found found{{"system|app.svc", plain({"10.0.0.1", "fd00::2"})}};
   std::vector<std::string> skipped;
   config::Config e = expand(c, found, &skipped);
   CHECK(skipped.empty());
@@ -95,7 +101,7 @@ pools:
     backends: [{name: web-10.0.0.1, address: 127.0.0.1:9001}]
 )");
   std::vector<std::string> skipped;
-  config::Config e = expand(c, {{"system|web.svc", {"10.0.0.1", "10.0.0.2"}}}, &skipped);
+  config::Config e = expand(c, {{"system|web.svc", plain({"10.0.0.1", "10.0.0.2"})}}, &skipped);
   CHECK(names(e.pools[0]) == std::vector<std::string>{"web-10.0.0.1=127.0.0.1:9001",
                                                       "web-10.0.0.2=10.0.0.2:80"});
   REQUIRE(skipped.size() == 1);
@@ -106,10 +112,10 @@ pools:
 TEST_CASE("expand + buildSnapshot: backends found again keep their identity") {
   config::Config base = load(kTwoPools);
   auto first = std::make_shared<const config::Config>(
-      expand(base, {{"system|app.svc", {"10.0.0.1", "10.0.0.2"}}}));
+      expand(base, {{"system|app.svc", plain({"10.0.0.1", "10.0.0.2"})}}));
   auto s1 = server::buildSnapshot(first, nullptr, 1, 1).value();
   auto second = std::make_shared<const config::Config>(
-      expand(base, {{"system|app.svc", {"10.0.0.2", "10.0.0.3"}}}));
+      expand(base, {{"system|app.svc", plain({"10.0.0.2", "10.0.0.3"})}}));
   auto s2 = server::buildSnapshot(second, s1.get(), 1, 2).value();
   const auto& before = s1->pools[1]->backends;  // api: api-10.0.0.1, api-10.0.0.2
   const auto& after = s2->pools[1]->backends;   // api: api-10.0.0.2, api-10.0.0.3
@@ -120,6 +126,28 @@ TEST_CASE("expand + buildSnapshot: backends found again keep their identity") {
   CHECK(after[1]->name() == "api-10.0.0.3");
   CHECK(after[1] != before[0]);
   CHECK(s2->pools[0]->backends[0] == s1->pools[0]->backends[0]);  // the static one too
+}
+
+TEST_CASE("expand: SRV endpoints bring their port and weight") {
+  config::Config c = load(R"(listeners: [{listen: 127.0.0.1:0, routes: [{pool: web}]}]
+pools:
+  - name: web
+    discovery: {srv: _http._tcp.Web.svc, dns: web.svc:80, weight: 4}
+)");
+  std::vector<Target> t = targetsOf(c);
+  REQUIRE(t.size() == 2);
+  CHECK(t[1].key == "system|SRV _http._tcp.web.svc");
+  CHECK(t[1].srv);
+  Found found{{"system|SRV _http._tcp.web.svc",
+               {Endpoint{"10.0.0.1", 8080, 30}, Endpoint{"fd00::1", 8443, 70}}},
+              {"system|web.svc", plain({"10.0.0.1"})}};
+  config::Config e = expand(c, found);
+  CHECK(names(e.pools[0]) == std::vector<std::string>{"web-10.0.0.1=10.0.0.1:80",
+                                                      "web-10.0.0.1:8080=10.0.0.1:8080",
+                                                      "web-[fd00::1]:8443=[fd00::1]:8443"});
+  CHECK(e.pools[0].backends[0].weight == 4);
+  CHECK(e.pools[0].backends[1].weight == 30);
+  CHECK(e.pools[0].backends[2].weight == 70);
 }
 
 TEST_CASE("normalizeAddresses: IPv4 first, by value, one spelling, no duplicates") {

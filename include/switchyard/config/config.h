@@ -308,8 +308,10 @@ inline constexpr uint32_t kDefaultMaxIdlePerBackend = 32;
 // pools[].discovery: DNS service discovery (src/discovery).
 struct Discovery {
   std::optional<SocketAddress> dns;  // name:port, one backend per record; not looked up here
-  Duration interval = 10s;           // re-resolve period (also for backends with resolve: true)
-  std::optional<SocketAddress> resolver;  // a DNS server; nullopt = the system's (getaddrinfo)
+  std::optional<std::string> srv;    // an SRV name: one backend per target address and port
+  Duration interval = 10s;  // longest re-resolve period (record TTLs may shorten it), also for
+                            // backends with resolve: true
+  std::optional<SocketAddress> resolver;  // a DNS server; nullopt = the system's (resolv.conf)
   uint32_t weight = 1;                    // of each backend found through `dns`
 };
 

@@ -1,8 +1,10 @@
 #pragma once
 // DNS service discovery on the main loop: follows the names a config asks for (expand.h),
-// looks each one up every `discovery.interval` (lookup.h; workers are never involved), keeps
-// the last good answer of each, and calls `onChange` when one changes so the server can publish
-// a new snapshot. A failed lookup keeps the last good answer; it is logged and counted.
+// looks each one up through c-ares (resolver.h; workers are never involved) when the shortest
+// TTL of its last answer runs out, at least every `discovery.interval` and at most every
+// kTtlFloor, keeps the last good answer of each, and calls `onChange` when one changes so the
+// server can publish a new snapshot. A failed lookup keeps the last good answer; it is logged
+// and counted, and tried again after `interval`.
 // Main thread only, except stats() (atomics, any thread).
 
 #include <atomic>
@@ -28,10 +30,18 @@ struct Stats {
   std::atomic<uint64_t> changes{0};   // answers that differed from the previous one
 };
 
+struct Answer;  // resolver.h
+
 class Discovery {
  public:
-  // Upper bound of one UDP lookup (resends included).
+  // How long the start-up waits for the first answers.
   static constexpr config::Duration kLookupTimeout = std::chrono::seconds(5);
+  // Shortest time between two lookups of a name whose records have a smaller TTL (0 included)
+  // unless `interval` is shorter still.
+  static constexpr config::Duration kTtlFloor = std::chrono::seconds(1);
+
+  // When to look a name up again after an answer with shortest TTL `ttl`.
+  static config::Duration nextLookupIn(config::Duration interval, std::chrono::seconds ttl);
 
   Discovery(uv_loop_t* loop, std::function<void()> onChange);
   // Precondition: close() was called and the loop has run since (the handles are released).
@@ -61,8 +71,9 @@ class Discovery {
 
  private:
   struct Target;
+  static void onTimer(uv_timer_t* timer);
   void lookUp(Target* t);
-  void onResult(Target* t, std::expected<Addresses, std::string> result);
+  void onResult(Target* t, std::expected<Answer, std::string> result);
   void retire(Target* t);
 
   uv_loop_t* loop_;
