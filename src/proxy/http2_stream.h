@@ -70,6 +70,8 @@ class Http2Stream final : public RequestSink {
     uint32_t len;
   };
   void submit(const std::vector<nghttp2_nv>& nva, bool withBody);
+  // respondLocal() for a gRPC call: a trailers-only answer (http2_grpc_answer.cc).
+  void respondGrpc(int status, metrics::LocalReason reason, const char* body);
   void clearChunks();
 
   Http2Connection& c_;

@@ -149,6 +149,7 @@ int UpstreamRequest::onHeadersComplete(http::Parser& p) {
   int rc = sink_->sendResponseHead(p);
   if (rc < 0) return -1;
   respHeadSent_ = true;
+  if (grpc_.grpc) armResponseDeadline();  // from now on tunnel_idle (upstream_retry.cc)
   tunnel_ = status == 101;  // llhttp stops right after this head (HPE_PAUSED_UPGRADE)
   return rc;
 }
