@@ -84,8 +84,11 @@ def test_backends_down_is_unavailable_and_trailers_only(switchyard):
 
 def test_grpc_timeout_bounds_the_upstream_wait(origins, switchyard):
     (slow,) = origins(1, names=["slow"], extra_args=("--delay-ms", "20000"))
-    p = switchyard.start(grpc_proxy(switchyard, [slow], timeouts={
-        "upstream_response": "10s", "client_header": "2s", "request": "8s"}))
+    cfg = grpc_proxy(switchyard, [slow], timeouts={
+        "upstream_response": "10s", "client_header": "2s", "request": "8s"})
+    # The client's deadline is not the backend's failure: it must not eject it.
+    cfg["pools"][0]["outlier_detection"] = {"consecutive_failures": 1}
+    p = switchyard.start(cfg)
     c = H2(p.port)
     try:
         t0 = time.monotonic()
@@ -105,8 +108,10 @@ def test_grpc_timeout_bounds_the_upstream_wait(origins, switchyard):
         assert not c.finished(sid2)(), c.streams[sid2]
     finally:
         c.close()
-    scrape_until(p.admin_port, lambda m: m.sum("switchyard_local_responses_total",
-                                               reason="upstream_timeout") >= 1)
+    m = scrape_until(p.admin_port, lambda m: m.sum("switchyard_local_responses_total",
+                                                   reason="upstream_timeout") >= 1)
+    assert m.one("switchyard_backend_up", pool="web", backend="slow") == 1
+    assert "EJECTED" not in p.stderr()
 
 
 def test_started_grpc_stream_is_not_cut_by_upstream_response(origins, switchyard):

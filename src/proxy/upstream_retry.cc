@@ -121,7 +121,9 @@ void UpstreamRequest::requestTimedOut() {
   dropHedge();
   leaveQueue(false);
   retryAt_ = hedgeAt_ = 0;
-  if (up_ && backend_) health::reportFailure(*backend_, *set_, health::Outcome::kTimeout);
+  // A deadline the client chose says nothing about the backend: no outlier report for it.
+  if (up_ && backend_ && !grpc_.clientDeadline)
+    health::reportFailure(*backend_, *set_, health::Outcome::kTimeout);
   releaseUpstream(false);
   sink_->respondLocal(504, metrics::LocalReason::kUpstreamTimeout,
                       grpc_.clientDeadline
