@@ -17,6 +17,7 @@
 #include <string_view>
 
 #include "switchyard/config/config.h"
+#include "switchyard/health/grpc_health_message.h"
 #include "switchyard/health/probe.h"
 #include "switchyard/net/buffer.h"
 #include "switchyard/net/stream_transport.h"
@@ -24,18 +25,6 @@
 struct nghttp2_session;
 
 namespace sy::health {
-
-// grpc.health.v1 messages, hand-encoded (protobuf): HealthCheckRequest { string service = 1; },
-// HealthCheckResponse { ServingStatus status = 1; }.
-enum class ServingStatus : int { kUnknown = 0, kServing = 1, kNotServing = 2, kServiceUnknown = 3 };
-// The request as one gRPC message: the 5-byte prefix (uncompressed, length) and the protobuf.
-std::string encodeHealthCheckRequest(std::string_view service);
-// The status of a HealthCheckResponse given as gRPC message bytes (prefix included; exactly one
-// message). nullopt when malformed or compressed. A response without the field is UNKNOWN (0),
-// as proto3 reads it; unknown fields are skipped.
-std::optional<int> decodeHealthCheckResponse(std::string_view body);
-// "SERVING", "NOT_SERVING"... for messages.
-std::string servingStatusName(int status);
 
 class GrpcProbe {
  public:
