@@ -185,6 +185,7 @@ pools:
   - name: web
     tls: {ca: %s, sni: localhost, cert: %s, key: %s}
     discovery: {dns: "web.invalid:80", srv: _http._tcp.web.invalid, resolver: "127.0.0.1:53"}
+    health_check: {type: grpc, service: pkg.Svc}
     backends: [{address: 127.0.0.1:%d}]
 rate_limits:
   - {name: fleet, key: [host, "header:X-User"], rate: 5/m, store: redis}

@@ -70,6 +70,10 @@ void healthCheck(YAML::Emitter& out, const HealthCheck& h) {
   out << YAML::BeginMap;
   key(out, "type");
   out << healthCheckTypeName(h.type);
+  if (h.type == HealthCheckType::kGrpc) {
+    key(out, "service");
+    out << YAML::DoubleQuoted << h.service;
+  }
   key(out, "path");
   out << h.path;
   nullable(out, "host", h.host);

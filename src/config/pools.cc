@@ -85,16 +85,22 @@ std::optional<HealthCheck> loadHealthCheck(Walker& w, const YAML::Node& node,
                                            const std::string& path) {
   MapView m(w, node, path,
             {"type", "path", "host", "interval", "timeout", "jitter", "healthy_threshold",
-             "unhealthy_threshold", "expected_statuses"});
+             "unhealthy_threshold", "expected_statuses", "service"});
   HealthCheck hc;
   if (std::string type; m.string("type", type)) {
     if (type == "http") {
       hc.type = HealthCheckType::kHttp;
     } else if (type == "tcp") {
       hc.type = HealthCheckType::kTcp;
+    } else if (type == "grpc") {
+      hc.type = HealthCheckType::kGrpc;
     } else {
-      w.fail(*m.get("type"), m.pathOf("type"), "must be one of: http, tcp");
+      w.fail(*m.get("type"), m.pathOf("type"), "must be one of: http, tcp, grpc");
     }
+  }
+  if (m.string("service", hc.service) && hc.type != HealthCheckType::kGrpc) {
+    w.fail(*m.get("service"), m.pathOf("service"),
+           "has no effect unless type is grpc (the grpc.health.v1 service to ask about)");
   }
   if (m.string("path", hc.path) && !hc.path.starts_with('/')) {
     w.fail(*m.get("path"), m.pathOf("path"), "must start with '/'");

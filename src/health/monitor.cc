@@ -2,6 +2,7 @@
 
 #include "switchyard/balancing/policy.h"
 #include "switchyard/common/log.h"
+#include "switchyard/health/grpc_probe.h"
 #include "switchyard/health/slow_start.h"
 
 namespace sy::health {
@@ -20,6 +21,7 @@ struct Monitor::Tracked {
   bool timerOpen = false;
   bool checking = false;
   Probe* probe = nullptr;
+  GrpcProbe* grpcProbe = nullptr;  // health_check.type: grpc
   uint64_t checkStart = 0;
   std::string host;
   RiseFall riseFall{2, 3};
@@ -167,6 +169,10 @@ void Monitor::stopChecks(Tracked& t) {
     t.probe->cancel();
     t.probe = nullptr;
   }
+  if (t.grpcProbe) {
+    t.grpcProbe->cancel();
+    t.grpcProbe = nullptr;
+  }
   if (t.timerOpen) uv_timer_stop(&t.timer);
 }
 
@@ -184,15 +190,26 @@ void Monitor::scheduleCheck(Tracked& t, uint64_t delayMs) {
 }
 
 void Monitor::runCheck(Tracked& t) {
-  if (closed_ || !t.checking || t.probe) return;
+  if (closed_ || !t.checking || t.probe || t.grpcProbe) return;
   const config::HealthCheck& hc = *t.set->cfg.healthCheck;
   t.checkStart = clock_();
   Tracked* tp = &t;
-  t.probe = Probe::start(loop_, t.backend->address(), hc, t.host, [this, tp](const CheckResult& r) {
-    tp->probe = nullptr;
-    onCheckDone(*tp, r);
-  }, t.set->tls);
-  if (!t.probe) {
+  bool started = false;
+  if (hc.type == config::HealthCheckType::kGrpc) {
+    t.grpcProbe = GrpcProbe::start(loop_, t.backend->address(), hc, t.host,
+                                   [this, tp](const CheckResult& r) {
+                                     tp->grpcProbe = nullptr;
+                                     onCheckDone(*tp, r);
+                                   }, t.set->tls);
+    started = t.grpcProbe != nullptr;
+  } else {
+    t.probe = Probe::start(loop_, t.backend->address(), hc, t.host, [this, tp](const CheckResult& r) {
+      tp->probe = nullptr;
+      onCheckDone(*tp, r);
+    }, t.set->tls);
+    started = t.probe != nullptr;
+  }
+  if (!started) {
     LOG_ERROR("backend %s (%s): cannot start a health check", t.name(), t.addr());
     scheduleCheck(t, static_cast<uint64_t>(hc.interval.count()));
   }

@@ -186,6 +186,35 @@ size_t writeLocalResponse(int status, std::string_view body, bool closeAfter, bo
   return w.overflow() ? 0 : w.size();
 }
 
+size_t writeGrpcLocalResponse(uint8_t grpcStatus, std::string_view grpcMessage, bool closeAfter,
+                              char* out, size_t capacity, std::string_view requestId,
+                              uint32_t retryAfter, const ExtraFields& extra) {
+  HeadWriter w(out, capacity);
+  w.put("HTTP/1.1 200 OK\r\nContent-Type: application/grpc\r\nGrpc-Status: ");
+  w.putUint(grpcStatus);
+  if (!grpcMessage.empty()) {
+    w.put("\r\nGrpc-Message: ");
+    w.put(grpcMessage);
+  }
+  w.put("\r\nContent-Length: 0\r\nServer: switchyard\r\nDate: ");
+  w.put(httpDateNow());
+  w.put("\r\n");
+  if (!requestId.empty()) {
+    w.put("X-Request-Id: ");
+    w.put(requestId);
+    w.put("\r\n");
+  }
+  if (retryAfter) {
+    w.put("Retry-After: ");
+    w.putUint(retryAfter);
+    w.put("\r\n");
+  }
+  putExtra(extra, w);
+  if (closeAfter) w.put("Connection: close\r\n");
+  w.put("\r\n");
+  return w.overflow() ? 0 : w.size();
+}
+
 std::string_view reasonPhrase(int status) {
   switch (status) {
     case 100: return "Continue";

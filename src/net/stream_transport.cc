@@ -13,10 +13,10 @@ bool StreamTransport::accept(std::shared_ptr<const TlsServerContext> ctx, WriteP
 }
 
 int StreamTransport::connect(std::shared_ptr<const TlsClientContext> ctx, const std::string& host,
-                             WritePool* writes, BlockPool* blocks) {
+                             WritePool* writes, BlockPool* blocks, std::string_view alpn) {
   const std::string& name = ctx->sni().empty() ? host : ctx->sni();
   auto tls = std::make_unique<TlsStream>(ctx, name, name);
-  if (!tls->valid()) return UV_ENOMEM;
+  if (!tls->valid() || (!alpn.empty() && !tls->offerAlpn(alpn))) return UV_ENOMEM;
   tls_ = std::move(tls);
   writes_ = writes;
   blocks_ = blocks;

@@ -129,7 +129,7 @@ void Http1Connection::respondLocal(int status, metrics::LocalReason reason, cons
   if (status >= 500)
     LOG_WARN("%s %.*s -> %d: %s", client_.ip, static_cast<int>(req.target.size()),
              req.target.data(), status, body);
-  up.noteLocalAnswer(status);
+  up.noteLocalAnswer(up.begun() && up.grpc().grpc ? 200 : status);  // the status on the wire
   w_.stats().countLocal(listener_.slot, reason, status);
   std::string_view text(body);
   char buf[512];
@@ -141,10 +141,19 @@ void Http1Connection::respondLocal(int status, metrics::LocalReason reason, cons
     bodyText = std::string_view(buf, n + 1);
   }
   net::Block* b = w_.blocks().acquire();
-  size_t len = http::writeLocalResponse(status, bodyText, closeAfter_, req.isHead, b->data(),
-                                        b->capacity, up.requestId(), location,
-                                        up.begun() ? up.retryAfter() : 0,
-                                        up.begun() ? up.responseFields() : http::ExtraFields{});
+  size_t len = 0;
+  if (up.begun() && up.grpc().grpc) {  // a gRPC client reads a status, not a text body
+    char msg[256];
+    const size_t m = encodeGrpcMessage(text, msg, sizeof msg);
+    len = http::writeGrpcLocalResponse(grpcStatusOf(status, reason), std::string_view(msg, m),
+                                       closeAfter_, b->data(), b->capacity, up.requestId(),
+                                       up.retryAfter(), up.responseFields());
+  } else {
+    len = http::writeLocalResponse(status, bodyText, closeAfter_, req.isHead, b->data(),
+                                   b->capacity, up.requestId(), location,
+                                   up.begun() ? up.retryAfter() : 0,
+                                   up.begun() ? up.responseFields() : http::ExtraFields{});
+  }
   net::WriteBatch* wb = w_.writes().acquire();
   wb->addRef(b, b->data(), len);
   net::BlockPool::unref(b);

@@ -367,6 +367,10 @@ void Http2Stream::respondLocal(int status, metrics::LocalReason reason, const ch
   if (status >= 500)
     LOG_WARN("%s %.*s -> %d: %s", c_.transport().client().ip,
              static_cast<int>(up_.info().target.size()), up_.info().target.data(), status, body);
+  if (up_.begun() && up_.grpc().grpc) {
+    respondGrpc(status, reason, body);
+    return;
+  }
   if (up_.begun()) up_.noteLocalAnswer(status);
   c_.transport().worker().stats().countLocal(c_.transport().listener().slot, reason, status);
   localText_ = body;

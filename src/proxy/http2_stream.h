@@ -78,6 +78,8 @@ class Http2Stream final : public RequestSink {
     uint32_t len;
   };
   void submit(const std::vector<nghttp2_nv>& nva, bool withBody);
+  // respondLocal() for a gRPC call: a trailers-only answer (http2_grpc_answer.cc).
+  void respondGrpc(int status, metrics::LocalReason reason, const char* body);
   void clearChunks();
 
   // WebSocket over HTTP/2 (RFC 8441, http2_tunnel.cc). An extended CONNECT with

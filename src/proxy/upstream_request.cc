@@ -43,6 +43,7 @@ void UpstreamRequest::begin(server::Worker& w, server::WorkerListener& l, const 
   respEdits_ = nullptr;
   policy_ = nullptr;
   req_ = http::RequestInfo{};
+  grpc_.reset();
   rl_.reset();
   method_ = 0;
   bodyBytes_ = 0;
@@ -110,6 +111,7 @@ const config::ClientTimeouts& UpstreamRequest::clientTimeouts() const {
 int UpstreamRequest::start(const http::RequestHead& head, net::Block* headBlock,
                            const char** reason) {
   noteRequestHead(head, headBlock);
+  grpc_.note(head.fields);
   method_ = head.method;
   const config::Config& cfg = config();
   const bool haveListener =

@@ -168,6 +168,7 @@ int UpstreamRequest::acceptResponseHead(const http::ResponseHead& h, int* failSt
     return -1;
   }
   respHeadSent_ = true;
+  if (grpc_.grpc) armResponseDeadline();  // from now on tunnel_idle (upstream_retry.cc)
   tunnel_ = status == 101;  // llhttp stops right after this head (HPE_PAUSED_UPGRADE)
   return rc;
 }

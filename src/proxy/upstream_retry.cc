@@ -2,6 +2,8 @@
 // retry conditions, methods and kept body, the pool's retry budget, backoff and Retry-After,
 // and the request's deadlines on the worker's timer wheel (per attempt, per try, whole
 // request, backoff, hedge).
+#include <algorithm>
+
 #include "switchyard/common/log.h"
 #include "switchyard/health/outlier.h"
 #include "switchyard/http/chunked.h"
@@ -88,34 +90,56 @@ void UpstreamRequest::retryLater(uint32_t condition, int64_t retryAfterMs) {
 
 void UpstreamRequest::startPerRequestClocks() {
   const config::Config& cfg = config();
-  if (cfg.timeouts.request.count() > 0) {
-    // Counted from the request's first byte: the whole exchange up to the response head.
+  // Counted from the request's first byte: the whole exchange up to the response head. The
+  // client's grpc-timeout bounds it too (the smaller wins).
+  uint64_t limit = static_cast<uint64_t>(std::max<int64_t>(cfg.timeouts.request.count(), 0));
+  if (grpc_.hasTimeout && (limit == 0 || grpc_.timeoutMs < limit)) {
+    limit = grpc_.timeoutMs;
+    grpc_.clientDeadline = true;
+  }
+  if (limit > 0 || grpc_.clientDeadline) {
     const uint64_t elapsedMs = (uv_hrtime() - reqStartNs_) / 1'000'000;
     const uint64_t now = uv_now(w_->loop());
-    const uint64_t limit = static_cast<uint64_t>(cfg.timeouts.request.count());
-    requestDeadline_ = now + (elapsedMs < limit ? limit - elapsedMs : 0);
+    // A deadline of `now` (0 left) is still armed: 0 would mean "none".
+    requestDeadline_ = std::max<uint64_t>(now + (elapsedMs < limit ? limit - elapsedMs : 0), 1);
     rearm();
   }
   if (set_->retryBudget) set_->retryBudget->noteRequest(uv_now(w_->loop()));
 }
 
 void UpstreamRequest::requestTimedOut() {
-  LOG_WARN("request %.*s to pool %s: timeouts.request (%lld ms) ran out after %u attempt(s)",
-           static_cast<int>(req_.target.size()), req_.target.data(), set_->name.c_str(),
-           static_cast<long long>(config().timeouts.request.count()), attempts_);
+  if (grpc_.clientDeadline) {
+    LOG_DEBUG("gRPC call %.*s to pool %s: the client's grpc-timeout (%llu ms) ran out after %u "
+              "attempt(s)",
+              static_cast<int>(req_.target.size()), req_.target.data(), set_->name.c_str(),
+              static_cast<unsigned long long>(grpc_.timeoutMs), attempts_);
+  } else {
+    LOG_WARN("request %.*s to pool %s: timeouts.request (%lld ms) ran out after %u attempt(s)",
+             static_cast<int>(req_.target.size()), req_.target.data(), set_->name.c_str(),
+             static_cast<long long>(config().timeouts.request.count()), attempts_);
+  }
   dropHedge();
   leaveQueue(false);
   retryAt_ = hedgeAt_ = 0;
-  if ((up_ || h2_) && backend_) health::reportFailure(*backend_, *set_, health::Outcome::kTimeout);
+  // A deadline the client chose says nothing about the backend: no outlier report for it.
+  if ((up_ || h2_) && backend_ && !grpc_.clientDeadline)
+    health::reportFailure(*backend_, *set_, health::Outcome::kTimeout);
   releaseUpstream(false);
   sink_->respondLocal(504, metrics::LocalReason::kUpstreamTimeout,
-                      "gateway timeout: the request took longer than timeouts.request",
+                      grpc_.clientDeadline
+                          ? "deadline exceeded: the call's grpc-timeout ran out"
+                          : "gateway timeout: the request took longer than timeouts.request",
                       !requestComplete_);
 }
 
 void UpstreamRequest::armResponseDeadline() {
   if (tunnel_ || !set_) return;
-  setDeadline(uv_now(w_->loop()) + set_->cfg.timeouts.upstreamResponse.count());
+  // Until the head, upstream_response; afterwards each read or write re-arms it, so it acts as
+  // an idle limit. A gRPC stream whose response has started may rightly stay quiet for long
+  // (server or bidirectional streaming): it ends only after tunnel_idle without a byte.
+  const config::Duration d = grpc_.grpc && respHeadSent_ ? set_->cfg.timeouts.tunnelIdle
+                                                        : set_->cfg.timeouts.upstreamResponse;
+  setDeadline(uv_now(w_->loop()) + static_cast<uint64_t>(d.count()));
 }
 
 void UpstreamRequest::setDeadline(uint64_t ms) {

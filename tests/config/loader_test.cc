@@ -456,7 +456,7 @@ pools:
     health_check: {<<: {intervall: 5s}}
 )") == "t.yaml:5:25: pools[0].health_check.intervall: unknown key (expected one of: type, path, "
        "host, interval, timeout, jitter, healthy_threshold, unhealthy_threshold, "
-       "expected_statuses)");
+       "expected_statuses, service)");
 }
 
 TEST_CASE("YAML syntax errors give line and column") {
@@ -575,7 +575,7 @@ pools:
         "t.yaml:5:22: pools[0].panic_threshold: must be between 0 and 1, or a percentage like "
         "50%");
   CHECK(poolError("    health_check: {type: udp}\n") ==
-        "t.yaml:5:26: pools[0].health_check.type: must be one of: http, tcp");
+        "t.yaml:5:26: pools[0].health_check.type: must be one of: http, tcp, grpc");
   CHECK(poolError("    health_check: {interval: 0}\n") ==
         "t.yaml:5:30: pools[0].health_check.interval: must be > 0");
   CHECK(poolError("    health_check: {path: healthz}\n") ==

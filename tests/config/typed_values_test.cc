@@ -59,7 +59,7 @@ TEST_CASE("health_check.type loads as a HealthCheckType") {
   CHECK(poolWith("    health_check: {type: http}\n").healthCheck->type == HealthCheckType::kHttp);
   CHECK(poolWith("    health_check: {type: tcp}\n").healthCheck->type == HealthCheckType::kTcp);
   CHECK(poolError("    health_check: {type: TCP}\n") ==
-        "t.yaml:5:26: pools[0].health_check.type: must be one of: http, tcp");
+        "t.yaml:5:26: pools[0].health_check.type: must be one of: http, tcp, grpc");
   CHECK(std::string(healthCheckTypeName(HealthCheckType::kHttp)) == "http");
   CHECK(std::string(healthCheckTypeName(HealthCheckType::kTcp)) == "tcp");
 }

@@ -239,15 +239,16 @@ struct Backend {
   Mark mark;
 };
 
-enum class HealthCheckType : uint8_t { kHttp, kTcp };
+enum class HealthCheckType : uint8_t { kHttp, kTcp, kGrpc };
 constexpr const char* healthCheckTypeName(HealthCheckType t) {
-  return t == HealthCheckType::kTcp ? "tcp" : "http";
+  return t == HealthCheckType::kTcp ? "tcp" : t == HealthCheckType::kGrpc ? "grpc" : "http";
 }
 
 struct HealthCheck {
   HealthCheckType type = HealthCheckType::kHttp;
   std::string path = "/healthz";
   std::optional<std::string> host;  // Host header; default: the backend address
+  std::string service;  // type grpc: the grpc.health.v1 service asked about ("" = the server)
   Duration interval = 2s;
   Duration timeout = 1s;
   double jitter = 0.10;  // fraction of interval

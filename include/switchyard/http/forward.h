@@ -165,6 +165,12 @@ size_t writeLocalResponse(int status, std::string_view body, bool closeAfter, bo
                           char* out, size_t capacity, std::string_view requestId = {},
                           std::string_view location = {}, uint32_t retryAfter = 0,
                           const ExtraFields& extra = {});
+// The same answer to a gRPC call over HTTP/1.1 (proxy/grpc.h): "200 OK", content-type
+// application/grpc, `grpc-status` and the already encoded `grpcMessage` as header fields,
+// Content-Length: 0 (what Envoy sends to HTTP/1.1 gRPC clients).
+size_t writeGrpcLocalResponse(uint8_t grpcStatus, std::string_view grpcMessage, bool closeAfter,
+                              char* out, size_t capacity, std::string_view requestId = {},
+                              uint32_t retryAfter = 0, const ExtraFields& extra = {});
 
 // Standard reason phrase for a status code ("Bad Gateway"); "Unknown" otherwise.
 std::string_view reasonPhrase(int status);

@@ -56,8 +56,10 @@ class StreamTransport {
   // `host` (an IP address is verified as such and sent without SNI). Starts the handshake: the
   // ClientHello is in output(). 0, UV_ENOMEM (no TLS: the transport stays plain) or UV_EPROTO
   // (the handshake failed at once: error()).
+  // `alpn` (wire format), when not empty, replaces the context's ALPN offer (a gRPC health
+  // check offers "h2" only).
   int connect(std::shared_ptr<const TlsClientContext> ctx, const std::string& host,
-              WritePool* writes, BlockPool* blocks);
+              WritePool* writes, BlockPool* blocks, std::string_view alpn = {});
 
   bool secure() const { return tls_ != nullptr; }
   // Plain: always. TLS: the first handshake has completed.

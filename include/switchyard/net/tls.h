@@ -148,6 +148,12 @@ class TlsStream {
 
   bool valid() const { return ssl_ != nullptr; }
   bool established() const { return SSL_is_init_finished(ssl_) != 0; }
+  // Client side, before the handshake starts: offer these ALPN protocols (wire format: length-
+  // prefixed names) instead of the context's. False on error.
+  bool offerAlpn(std::string_view wire) {
+    return SSL_set_alpn_protos(ssl_, reinterpret_cast<const unsigned char*>(wire.data()),
+                               static_cast<unsigned>(wire.size())) == 0;
+  }
   // The protocol ALPN selected ("h2", "http/1.1"), empty if none.
   std::string_view alpn() const;
   // Appends ciphertext read from the socket.

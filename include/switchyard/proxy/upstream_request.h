@@ -30,6 +30,7 @@
 #include "switchyard/ratelimit/redis_link.h"
 #include "switchyard/proxy/admission.h"
 #include "switchyard/proxy/client_address.h"
+#include "switchyard/proxy/grpc.h"
 #include "switchyard/proxy/input_buffer.h"
 #include "switchyard/proxy/kept_body.h"
 #include "switchyard/proxy/request_sink.h"
@@ -116,6 +117,8 @@ class UpstreamRequest final : public http::Parser::Handler,
   bool upstreamReading() const { return upReading_; }
 
   const http::RequestInfo& info() const { return req_; }
+  // Whether the request is a gRPC call, and its grpc-timeout (set by start(), before routing).
+  const GrpcCall& grpc() const { return grpc_; }
   // The request's client address: the connection's (TCP peer or PROXY protocol source),
   // replaced by the real_ip header walk when the connection's address is trusted. Set by
   // start() before routing; valid until end(). The one address for the access log, hashing,
@@ -269,6 +272,7 @@ class UpstreamRequest final : public http::Parser::Handler,
   SelectionInputs selection_;
   ClientAddress clientAddr_;
   http::RequestInfo req_;
+  GrpcCall grpc_;
   AdmissionState rl_;
   uint8_t method_ = 0;
   uint64_t bodyBytes_ = 0;
