@@ -2,7 +2,7 @@
 proxy to h2c backends (a python3-h2 origin, nghttpd) with bodies of several MiB both ways,
 multiplexing (h2load through the proxy: few upstream connections carry many streams, and
 pools[].http2.max_concurrent_streams opens more), REFUSED_STREAM and GOAWAY retried, h2 over
-TLS (ALPN h2) to nghttpd, and the loader's checks.
+TLS (ALPN h2) to nghttpd, health checks over HTTP/2, and the loader's checks.
 """
 
 import hashlib
@@ -169,8 +169,13 @@ def test_h2_over_tls_to_nghttpd(switchyard, tmp_path, tls_pki):
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until(lambda: _accepts(port), 5, what="nghttpd")
+        hc = {"type": "http", "path": "/blob", "interval": "200ms", "timeout": "500ms",
+              "healthy_threshold": 1, "unhealthy_threshold": 1}
         proxy = h2_proxy(switchyard, ["%s:%d" % (LOOPBACK, port)], protocol="h2",
-                         pool_extra={"tls": {"ca": str(tls_pki / "ca.crt")}})
+                         pool_extra={"tls": {"ca": str(tls_pki / "ca.crt")}, "health_check": hc})
+        # The check speaks HTTP/2 over TLS (ALPN h2) too: the backend stays up.
+        checks = lambda: scrape(proxy.admin_port).sum("switchyard_health_checks_total",
+                                                    result="success")
         conn = http.client.HTTPConnection(LOOPBACK, proxy.port, timeout=30)
         for _ in range(3):
             conn.request("GET", "/blob")
@@ -179,9 +184,31 @@ def test_h2_over_tls_to_nghttpd(switchyard, tmp_path, tls_pki):
         out = curl("--http2-prior-knowledge", "-o", "-",
                    "http://%s:%d/blob" % (LOOPBACK, proxy.port))
         assert out.returncode == 0 and out.stdout == blob
-        assert upstream_connections(proxy) == 1
+        wait_until(lambda: checks() >= 2, 5, what="two health checks")
+        assert scrape(proxy.admin_port).sum("switchyard_backend_up") == 1
     finally:
         stop_process(nghttpd)
+
+
+def test_health_checks_speak_http2(switchyard, h2origin):
+    good, bad = h2origin(name="good"), h2origin(name="bad")
+    bad.health_status = 503
+    hc = {"type": "http", "path": "/healthz", "interval": "200ms", "timeout": "300ms",
+          "healthy_threshold": 1, "unhealthy_threshold": 1}
+    proxy = h2_proxy(switchyard, [good.address, bad.address],
+                     pool_extra={"health_check": hc})
+
+    def up():
+        m = scrape(proxy.admin_port)
+        return (m.sum("switchyard_backend_up", backend="h2b1"),
+                m.sum("switchyard_backend_up", backend="h2b2"))
+    wait_until(lambda: up() == (1, 0), 5, what="h2b1 up and h2b2 down by HTTP/2 checks")
+    assert good.health_checks >= 1 and bad.health_checks >= 1
+    for _ in range(4):
+        r, _ = post(proxy.port, "/echo", b"x")
+        assert r.status == 200 and r.getheader("x-backend") == "good"
+    bad.health_status = 200
+    wait_until(lambda: up() == (1, 1), 5, what="h2b2 back up")
 
 
 def test_loader_checks_protocol(switchyard, h2origin):

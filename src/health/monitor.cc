@@ -191,7 +191,7 @@ void Monitor::runCheck(Tracked& t) {
   t.probe = Probe::start(loop_, t.backend->address(), hc, t.host, [this, tp](const CheckResult& r) {
     tp->probe = nullptr;
     onCheckDone(*tp, r);
-  }, t.set->tls);
+  }, t.set->tls, t.set->cfg.http2());
   if (!t.probe) {
     LOG_ERROR("backend %s (%s): cannot start a health check", t.name(), t.addr());
     scheduleCheck(t, static_cast<uint64_t>(hc.interval.count()));
