@@ -2,7 +2,8 @@
 proxy to h2c backends (a python3-h2 origin, nghttpd) with bodies of several MiB both ways,
 multiplexing (h2load through the proxy: few upstream connections carry many streams, and
 pools[].http2.max_concurrent_streams opens more), REFUSED_STREAM and GOAWAY retried, h2 over
-TLS (ALPN h2) to nghttpd, health checks over HTTP/2, and the loader's checks.
+TLS (ALPN h2) to nghttpd, health checks over HTTP/2, trailers to HTTP/2 and HTTP/1.1 clients,
+gRPC (python3-grpcio) through an h2c pool, and the loader's checks.
 """
 
 import hashlib
@@ -231,3 +232,104 @@ def test_loader_checks_protocol(switchyard, h2origin):
     cfg["pools"][0]["http2"] = {"max_concurrent_streams": 8}
     r = switchyard.run_cli("--check", "-c", switchyard.write(cfg))
     assert r.returncode == 0, r.stderr
+
+
+def _raw_get(port, path, extra=""):
+    import socket
+    s = socket.create_connection((LOOPBACK, port), timeout=10)
+    s.sendall(("GET %s HTTP/1.1\r\nHost: t\r\n%sConnection: close\r\n\r\n" % (path, extra)).encode())
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    return data
+
+
+def test_trailers_reach_http2_and_http1_clients(switchyard, h2origin):
+    import h2.config
+    import h2.connection
+    import h2.events
+    o = h2origin()
+    proxy = h2_proxy(switchyard, [o.address])
+    # HTTP/1.1 client with TE: trailers: a chunked body whose last chunk carries them.
+    raw = _raw_get(proxy.port, "/trailers", "TE: trailers\r\n")
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert b"Transfer-Encoding: chunked" in head and b"x-te: trailers" in head.lower()
+    assert body == b"5\r\nhello\r\n0\r\ngrpc-status: 0\r\nx-trailer: yes\r\n\r\n"
+    # Without TE: trailers they are dropped.
+    raw = _raw_get(proxy.port, "/trailers")
+    assert raw.endswith(b"5\r\nhello\r\n0\r\n\r\n") and b"grpc-status" not in raw
+    # HTTP/2 client: a trailing HEADERS frame.
+    import socket
+    s = socket.create_connection((LOOPBACK, proxy.port), timeout=10)
+    c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    c.initiate_connection()
+    c.send_headers(1, [(":method", "GET"), (":scheme", "http"), (":path", "/trailers"),
+                       (":authority", "t"), ("te", "trailers")], end_stream=True)
+    s.sendall(c.data_to_send())
+    got = {"data": b"", "trailers": None, "ended": False}
+    while not got["ended"]:
+        chunk = s.recv(65536)
+        assert chunk, "the proxy closed the connection"
+        for ev in c.receive_data(chunk):
+            if isinstance(ev, h2.events.DataReceived):
+                got["data"] += ev.data
+                c.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            elif isinstance(ev, h2.events.TrailersReceived):
+                got["trailers"] = dict(ev.headers)
+            elif isinstance(ev, h2.events.StreamEnded):
+                got["ended"] = True
+        s.sendall(c.data_to_send())
+    s.close()
+    assert got["data"] == b"hello"
+    assert got["trailers"] == {b"grpc-status": b"0", b"x-trailer": b"yes"}
+
+
+def test_grpc_through_an_h2c_pool(switchyard):
+    grpc = pytest.importorskip("grpc")
+    from concurrent import futures
+
+    def unary(req, ctx):
+        return req[::-1]
+
+    def server_stream(req, ctx):
+        for i in range(3):
+            yield req + bytes([i])
+
+    def client_stream(it, ctx):
+        return b"".join(it)
+
+    def failing(req, ctx):
+        ctx.abort(grpc.StatusCode.NOT_FOUND, "no such thing")
+
+    handler = grpc.method_handlers_generic_handler("test.Echo", {
+        "Unary": grpc.unary_unary_rpc_method_handler(unary),
+        "ServerStream": grpc.unary_stream_rpc_method_handler(server_stream),
+        "ClientStream": grpc.stream_unary_rpc_method_handler(client_stream),
+        "Fail": grpc.unary_unary_rpc_method_handler(failing),
+    })
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("%s:0" % LOOPBACK)
+    server.start()
+    try:
+        proxy = h2_proxy(switchyard, ["%s:%d" % (LOOPBACK, port)])
+        with grpc.insecure_channel("%s:%d" % (LOOPBACK, proxy.port)) as ch:
+            assert ch.unary_unary("/test.Echo/Unary")(b"abc", timeout=10) == b"cba"
+            big = pattern_bytes(3 * MiB, 9)[0]
+            assert ch.unary_unary("/test.Echo/Unary")(big, timeout=20) == big[::-1]
+            assert list(ch.unary_stream("/test.Echo/ServerStream")(b"x", timeout=10)) == \
+                [b"x\x00", b"x\x01", b"x\x02"]
+            parts = [b"a" * 1000, b"b" * 2000, big]
+            assert ch.stream_unary("/test.Echo/ClientStream")(iter(parts), timeout=20) == \
+                b"".join(parts)
+            with pytest.raises(grpc.RpcError) as e:
+                ch.unary_unary("/test.Echo/Fail")(b"", timeout=10)
+            # grpc-status and grpc-message came through as trailers.
+            assert e.value.code() == grpc.StatusCode.NOT_FOUND
+            assert e.value.details() == "no such thing"
+    finally:
+        server.stop(0)

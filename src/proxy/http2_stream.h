@@ -52,6 +52,8 @@ class Http2Stream final : public RequestSink {
   void sendContinue() override {}
   void sendInterim(const http::ResponseHead& resp) override;
   int sendResponseHead(const http::ResponseHead& resp) override;
+  void sendResponseTrailers(const http::FieldsView& fields) override;
+  void submitTrailers();
   void sendResponseBody(net::Block* block, const char* data, size_t n) override;
   void sendResponseEnd() override;
   void flushResponse() override;
@@ -85,6 +87,8 @@ class Http2Stream final : public RequestSink {
   bool trailers_ = false;   // a second HEADERS (trailers) is arriving
   bool localBody_ = false;  // the response body is local text in localText_
   std::string localText_;
+  std::string trailerStore_;   // the backend's trailers: names and values, back to back
+  std::vector<uint32_t> trailerLens_;  // name and value lengths, in order
   size_t localSent_ = 0;
   // response body waiting for the window
   std::vector<Chunk> chunks_;

@@ -59,6 +59,7 @@ bool UpstreamRequest::h2Fields(std::vector<nghttp2_nv>& nva) {
     if (!dropped(name, value)) nva.push_back(nv(name, value));
     line = nl + 1;
   }
+  if (req_.teTrailers) nva.push_back(nv("te", "trailers"));  // gRPC backends require it
   nva[0] = nv(":method", {p, static_cast<size_t>(sp1 - p)});
   nva[1] = nv(":scheme", set_->cfg.protocol == config::UpstreamProtocol::kH2 ? "https" : "http");
   nva[2] = nv(":path", {sp1 + 1, static_cast<size_t>(sp2 - sp1 - 1)});
@@ -172,8 +173,8 @@ void UpstreamRequest::h2Data(net::Block* block, const char* data, size_t n) {
   }
 }
 
-void UpstreamRequest::h2Trailers(const http::FieldsView&) {
-  // Trailers are not relayed yet: the response ends with its body.
+void UpstreamRequest::h2Trailers(const http::FieldsView& f) {
+  if (sink_ && respHeadSent_ && !h2NoBody_) sink_->sendResponseTrailers(f);
 }
 
 void UpstreamRequest::h2End() {

@@ -116,7 +116,7 @@ class H2Session final : public ConnUser {
   bool hasRoom() const;
   Stream* streamOf(int32_t id);
   Stream* takeStream();
-  void deliverHead(Stream& s);
+  void deliverHead(Stream& s, bool endStream);
   // The connection is gone: every stream's user is told, the session deleted when safe.
   void fail(int status, bool connecting);
   void unlink();
