@@ -34,6 +34,7 @@ class H2Origin:
         self.goaways = 0
         self.request_trailers = []
         self.health_checks = 0
+        self.sent = 0  # response body bytes handed to the connection
         self.health_status = 200
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -152,6 +153,7 @@ class H2Origin:
                     break
                 c.send_data(sid, body[off:off + n])
                 off += n
+                self.sent += n
             pending[sid][1] = off
             if off == len(body):
                 if trailers:

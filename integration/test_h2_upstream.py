@@ -333,3 +333,34 @@ def test_grpc_through_an_h2c_pool(switchyard):
             assert e.value.details() == "no such thing"
     finally:
         server.stop(0)
+
+
+def test_response_window_follows_the_client(switchyard, h2origin):
+    """A client that does not read holds the backend: the proxy acknowledges response bytes
+    only as the client takes them, so the backend stalls with most of a large body unsent."""
+    import socket
+    import time
+    o = h2origin()
+    proxy = h2_proxy(switchyard, [o.address])
+    n = 48 * MiB
+    s = socket.create_connection((LOOPBACK, proxy.port), timeout=30)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    s.sendall(b"GET /bytes?n=%d HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n" % n)
+    samples = []
+
+    def stalled():
+        samples.append(o.sent)
+        return len(samples) >= 5 and samples[-1] == samples[-5] and samples[-1] > 0
+    wait_until(stalled, 10, interval=0.1, what="the backend to stall on flow control")
+    assert o.sent < 16 * MiB, o.sent  # windows and socket buffers, not the whole body
+    got = bytearray()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            break
+        got += chunk
+    s.close()
+    head, _, body = bytes(got).partition(b"\r\n\r\n")
+    assert b" 200 " in head.split(b"\r\n")[0]
+    assert len(body) == n and body == pattern_bytes(n, 1)[0]
