@@ -364,3 +364,32 @@ def test_response_window_follows_the_client(switchyard, h2origin):
     head, _, body = bytes(got).partition(b"\r\n\r\n")
     assert b" 200 " in head.split(b"\r\n")[0]
     assert len(body) == n and body == pattern_bytes(n, 1)[0]
+
+
+def test_request_trailers_from_an_http2_client_reach_the_backend(switchyard, h2origin):
+    import socket
+    import h2.config
+    import h2.connection
+    import h2.events
+    o = h2origin()
+    proxy = h2_proxy(switchyard, [o.address])
+    s = socket.create_connection((LOOPBACK, proxy.port), timeout=10)
+    c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    c.initiate_connection()
+    c.send_headers(1, [(":method", "POST"), (":scheme", "http"), (":path", "/echo"),
+                       (":authority", "t"), ("te", "trailers")])
+    c.send_data(1, b"payload")
+    c.send_headers(1, [("x-checksum", "abc123")], end_stream=True)
+    s.sendall(c.data_to_send())
+    data, ended = b"", False
+    while not ended:
+        chunk = s.recv(65536)
+        assert chunk, "the proxy closed the connection"
+        for ev in c.receive_data(chunk):
+            if isinstance(ev, h2.events.DataReceived):
+                data += ev.data
+            elif isinstance(ev, h2.events.StreamEnded):
+                ended = True
+    s.close()
+    assert data == b"payload"
+    assert o.request_trailers == [{b"x-checksum": b"abc123"}]

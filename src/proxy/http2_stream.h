@@ -40,6 +40,9 @@ class Http2Stream final : public RequestSink {
   bool started() const { return started_; }
   void beginTrailers() { trailers_ = true; }
   bool inTrailers() const { return trailers_; }
+  void addTrailer(std::string_view name, std::string_view value) {
+    if (up_.begun()) up_.addTrailer(name, value);
+  }
   // A response (or a local answer) was submitted.
   bool answered() const { return responded_; }
   // The request body is still arriving.

@@ -226,12 +226,34 @@ ssize_t UpstreamRequest::h2ReadBody(uint8_t* buf, size_t len, uint32_t* flags) {
   }
   if (!upOut_ && requestComplete_) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (!reqTrailerLens_.empty()) {
+      *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;  // the trailers' HEADERS ends the stream
+      static thread_local std::vector<nghttp2_nv> nva;
+      nva.clear();
+      size_t off = 0;
+      for (size_t i = 0; i + 1 < reqTrailerLens_.size(); i += 2) {
+        nva.push_back(nv({reqTrailers_.data() + off, reqTrailerLens_[i]},
+                         {reqTrailers_.data() + off + reqTrailerLens_[i], reqTrailerLens_[i + 1]}));
+        off += reqTrailerLens_[i] + reqTrailerLens_[i + 1];
+      }
+      h2_->submitTrailers(h2Stream_, nva.data(), nva.size());
+    }
   } else if (copied == 0) {
     h2Deferred_ = true;
     return NGHTTP2_ERR_DEFERRED;
   }
   if (copied > 0 && sink_ && !backpressured(false)) sink_->requestBodyDrained();
   return static_cast<ssize_t>(copied);
+}
+
+void UpstreamRequest::addTrailer(std::string_view name, std::string_view value) {
+  constexpr size_t kMaxTrailerBytes = 16 * 1024;
+  if (discard_ || !set_ || !set_->cfg.http2() || name.empty() || name[0] == ':') return;
+  if (reqTrailers_.size() + name.size() + value.size() > kMaxTrailerBytes) return;
+  reqTrailers_.append(name);  // HTTP/2 names arrive lowercase (nghttp2 checks)
+  reqTrailers_.append(value);
+  reqTrailerLens_.push_back(static_cast<uint32_t>(name.size()));
+  reqTrailerLens_.push_back(static_cast<uint32_t>(value.size()));
 }
 
 void UpstreamRequest::h2Flush() {
