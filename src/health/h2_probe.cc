@@ -11,7 +11,7 @@ namespace sy::health {
 namespace {
 
 constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-constexpr uint8_t kData = 0, kHeaders = 1, kRstStream = 3, kGoaway = 7, kContinuation = 9;
+constexpr uint8_t kHeaders = 1, kRstStream = 3, kGoaway = 7, kContinuation = 9;
 constexpr uint8_t kEndStream = 0x1, kEndHeaders = 0x4, kPadded = 0x8, kPriority = 0x20;
 
 void frameHeader(std::string& out, size_t len, uint8_t type, uint8_t flags, uint32_t stream) {
@@ -123,7 +123,6 @@ int http2ProbeStatus(std::string_view data) {
       status = 0;                  // interim: the final head follows
     }
   }
-  (void)kData;
   return -1;
 }
 
