@@ -167,7 +167,7 @@ int32_t H2Session::submit(H2StreamUser* user, const nghttp2_nv* nva, size_t n, b
   s->user = user;
   s->id = id;
   s->status = 0;
-  s->headDone = s->inTrailers = s->bad = false;
+  s->headDone = s->inTrailers = s->bad = s->ended = false;
   ++streams_;
   ++streamsOpened_;
   return id;
@@ -184,8 +184,10 @@ void H2Session::detach(int32_t id, uint64_t unacked) {
   s->clearFields();
   --streams_;
   if (streams_ == 0) idleSince_ = uv_now(loop_);
-  if (!dead_ && (nghttp2_session_get_stream_remote_close(session_, id) == 0 ||
-                 nghttp2_session_get_stream_local_close(session_, id) == 0))
+  // Reset unless both sides are done (END_STREAM both ways: nothing to cancel). nghttp2 marks
+  // the remote side closed only after the END_STREAM frame's callbacks, hence `ended`.
+  const bool remoteDone = s->ended || nghttp2_session_get_stream_remote_close(session_, id) == 1;
+  if (!dead_ && (!remoteDone || nghttp2_session_get_stream_local_close(session_, id) == 0))
     nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
   send();
 }

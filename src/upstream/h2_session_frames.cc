@@ -87,12 +87,18 @@ int H2Session::onFrameRecv(const nghttp2_frame* f) {
         s->user->h2Trailers(http::FieldsView(s->fields.data(), static_cast<uint32_t>(s->fields.size())));
       }
       s->clearFields();
-      if (s->user && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) s->user->h2End();
+      if (s->user && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+        s->ended = true;
+        s->user->h2End();
+      }
       break;
     }
     case NGHTTP2_DATA: {
       Stream* s = streamOf(f->hd.stream_id);
-      if (s && s->user && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) s->user->h2End();
+      if (s && s->user && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+        s->ended = true;
+        s->user->h2End();
+      }
       break;
     }
     case NGHTTP2_GOAWAY:

@@ -105,6 +105,7 @@ class H2Session final : public ConnUser {
     int status = 0;
     bool headDone = false;   // a final head was handed over
     bool inTrailers = false;
+    bool ended = false;      // the backend ended its side (END_STREAM seen)
     bool bad = false;        // a malformed head
     std::vector<http::Field> fields;
     std::vector<nghttp2_rcbuf*> bufs;
