@@ -1,7 +1,8 @@
 """A small HTTP/2 backend on python3-h2 for the HTTP/2 upstream tests (h2c, one thread per
 connection, flow control honoured both ways).
 
-Paths: /echo (the request body back), /bytes?n=N (N pattern bytes), /trailers (a body, then
+Paths: /echo (the request body back), /bytes?n=N (N pattern bytes), /healthz (answers
+health_status, 200 unless changed), /trailers (a body, then
 trailers grpc-status: 0 and x-trailer: yes). Every answer carries x-backend and x-conn (the
 connection's number). Modes: refuse_first (the first stream of the origin is reset with
 REFUSED_STREAM), goaway_first (the first connection answers its first stream with a GOAWAY
@@ -32,6 +33,9 @@ class H2Origin:
         self.refused = 0
         self.goaways = 0
         self.request_trailers = []
+        self.health_checks = 0
+        self.sent = 0  # response body bytes handed to the connection
+        self.health_status = 200
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -117,16 +121,22 @@ class H2Origin:
         url = urlsplit(hdr[":path"])
         q = parse_qs(url.query)
         trailers = None
+        status = 200
         if url.path == "/echo":
             body = bytes(req["body"])
         elif url.path == "/bytes":
             body, _ = pattern_bytes(int(q["n"][0]), 1)
+        elif url.path == "/healthz":
+            with self.lock:
+                self.health_checks += 1
+            body = b"ok\n"
+            status = self.health_status
         elif url.path == "/trailers":
             body = b"hello"
             trailers = [("grpc-status", "0"), ("x-trailer", "yes")]
         else:
             body = b"ok\n"
-        headers = [(":status", "200"), ("x-backend", self.name), ("x-conn", str(conn_no)),
+        headers = [(":status", str(status)), ("x-backend", self.name), ("x-conn", str(conn_no)),
                    ("x-method", hdr[":method"]), ("x-authority", hdr.get(":authority", "")),
                    ("x-te", hdr.get("te", ""))]
         if trailers is None:
@@ -143,6 +153,7 @@ class H2Origin:
                     break
                 c.send_data(sid, body[off:off + n])
                 off += n
+                self.sent += n
             pending[sid][1] = off
             if off == len(body):
                 if trailers:

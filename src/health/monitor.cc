@@ -206,7 +206,7 @@ void Monitor::runCheck(Tracked& t) {
     t.probe = Probe::start(loop_, t.backend->address(), hc, t.host, [this, tp](const CheckResult& r) {
       tp->probe = nullptr;
       onCheckDone(*tp, r);
-    }, t.set->tls);
+    }, t.set->tls, t.set->cfg.http2());
     started = t.probe != nullptr;
   }
   if (!started) {

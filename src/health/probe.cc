@@ -1,5 +1,7 @@
 #include "switchyard/health/probe.h"
 
+#include "switchyard/health/h2_probe.h"
+
 #include <algorithm>
 #include <cstdio>
 
@@ -48,7 +50,7 @@ std::string formatMs(int64_t ms) {
 
 Probe* Probe::start(uv_loop_t* loop, const config::SocketAddress& addr,
                     const config::HealthCheck& hc, std::string_view host, Done done,
-                    std::shared_ptr<const net::TlsClientContext> tls) {
+                    std::shared_ptr<const net::TlsClientContext> tls, bool http2) {
   auto* p = new Probe();
   p->done_ = std::move(done);
   p->tlsCtx_ = std::move(tls);
@@ -56,7 +58,10 @@ Probe* Probe::start(uv_loop_t* loop, const config::SocketAddress& addr,
   p->http_ = hc.type == config::HealthCheckType::kHttp;
   p->timeoutMs_ = static_cast<uint64_t>(std::max<int64_t>(hc.timeout.count(), 1));
   p->expected_ = hc.expectedStatuses;
-  if (p->http_) {
+  p->http2_ = http2 && p->http_;
+  if (p->http2_) {
+    p->request_ = http2ProbeRequest(hc.path, host, p->tlsCtx_ != nullptr);
+  } else if (p->http_) {
     p->request_.reserve(hc.path.size() + host.size() + 96);
     p->request_.append("GET ").append(hc.path).append(" HTTP/1.1\r\nHost: ");
     p->request_.append(host).append(
@@ -228,10 +233,11 @@ void Probe::onData(ssize_t n) {
     return;
   }
   len_ += static_cast<size_t>(n);
-  int status = parseStatusLine(std::string_view(buf_, len_));
+  const std::string_view got(buf_, len_);
+  int status = http2_ ? http2ProbeStatus(got) : parseStatusLine(got);
   if (status < 0 && len_ < sizeof buf_) return;  // need more
   if (status <= 0) {
-    fail("invalid status line");
+    fail(http2_ ? "no HTTP/2 response head" : "invalid status line");
     return;
   }
   if (statusExpected(status, expected_)) {

@@ -138,6 +138,15 @@ int analyzeRequest(const RequestHead& h, RequestInfo& info, const char** reason)
       }
     } else if (n.size() == 17 && equalsIgnoreCase(n, "transfer-encoding")) {
       te = true;
+    } else if (n.size() == 2 && equalsIgnoreCase(n, "te")) {
+      std::string_view v = f.value(i);
+      while (!v.empty() && !info.teTrailers) {  // "trailers, deflate;q=0.5"
+        const size_t comma = v.find(',');
+        std::string_view item = v.substr(0, comma);
+        item = trimOws(item.substr(0, item.find(';')));
+        info.teTrailers = equalsIgnoreCase(item, "trailers");
+        v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
+      }
     }
   }
   if (hostCount > 1) {

@@ -75,6 +75,21 @@ void Http1Connection::sendResponseBody(net::Block* block, const char* data, size
   if (chunked) ex_->clientOut_->addStatic("\r\n", 2);
 }
 
+void Http1Connection::sendResponseTrailers(const http::FieldsView& f) {
+  if (ex_->respBody_ != http::ResponseBody::kChunked || !ex_->up.info().teTrailers) return;
+  if (!ex_->clientOut_) ex_->clientOut_ = w_.writes().acquire();
+  net::WriteBatch* out = ex_->clientOut_;
+  out->addStatic("0\r\n", 3);  // the last chunk, then the trailer section (RFC 9112 §7.1.2)
+  for (uint32_t i = 0; i < f.size(); ++i) {
+    out->addCopy(f.name(i).data(), f.name(i).size());
+    out->addStatic(": ", 2);
+    out->addCopy(f.value(i).data(), f.value(i).size());
+    out->addStatic("\r\n", 2);
+  }
+  out->addStatic("\r\n", 2);
+  ex_->respBody_ = http::ResponseBody::kNone;  // framing done: sendResponseEnd adds nothing
+}
+
 void Http1Connection::sendResponseEnd() {
   if (ex_->respBody_ != http::ResponseBody::kChunked) return;
   if (!ex_->clientOut_) ex_->clientOut_ = w_.writes().acquire();

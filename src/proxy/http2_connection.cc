@@ -272,9 +272,15 @@ int Http2Connection::onBeginHeaders(const nghttp2_frame* f) {
 
 int Http2Connection::onHeader(const nghttp2_frame* f, nghttp2_rcbuf* name, nghttp2_rcbuf* value) {
   Http2Stream* s = streamOf(session_, f->hd.stream_id);
-  if (!s || s->inTrailers()) return 0;  // request trailers are not forwarded to HTTP/1.1
+  if (!s) return 0;
   nghttp2_vec n = nghttp2_rcbuf_get_buf(name);
   nghttp2_vec v = nghttp2_rcbuf_get_buf(value);
+  if (s->inTrailers()) {
+    // Request trailers go on to HTTP/2 backends only (HTTP/1.1 ones get none).
+    s->addTrailer({reinterpret_cast<const char*>(n.base), n.len},
+                  {reinterpret_cast<const char*>(v.base), v.len});
+    return 0;
+  }
   if (!s->addField({reinterpret_cast<const char*>(n.base), n.len},
                    {reinterpret_cast<const char*>(v.base), v.len}, maxHeaderList_)) {
     glitch(20);  // an HPACK bomb or a header list over the limit: refuse the stream

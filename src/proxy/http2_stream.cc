@@ -79,6 +79,8 @@ void Http2Stream::open(int32_t id) {
   std::fill(std::begin(pseudo_), std::end(pseudo_), 0u);
   started_ = trailers_ = localBody_ = false;
   localText_.clear();
+  trailerStore_.clear();
+  trailerLens_.clear();
   localSent_ = 0;
   clearChunks();
   bodyEnded_ = bodyEnded_in_ = deferred_ = responded_ = false;
@@ -282,8 +284,10 @@ int Http2Stream::sendResponseHead(const http::ResponseHead& resp) {
                          up_.responseFields());
   std::to_chars(status_, status_ + 3, resp.status);
   buildNva(s, status_);
-  submit(s.nva, rb != http::ResponseBody::kNone);
-  return rb == http::ResponseBody::kNone ? 1 : 0;
+  // A head that ended the backend's stream (gRPC's trailers-only answer) ends this one too.
+  const bool body = rb != http::ResponseBody::kNone && !resp.endStream;
+  submit(s.nva, body);
+  return body ? 0 : 1;
 }
 
 void Http2Stream::sendResponseBody(net::Block* block, const char* data, size_t n) {
@@ -295,6 +299,30 @@ void Http2Stream::sendResponseBody(net::Block* block, const char* data, size_t n
     deferred_ = false;
     nghttp2_session_resume_data(c_.session(), id_);
   }
+}
+
+void Http2Stream::sendResponseTrailers(const http::FieldsView& f) {
+  for (uint32_t i = 0; i < f.size(); ++i) {
+    std::string_view n = f.name(i);
+    if (n.empty() || n[0] == ':') continue;  // nghttp2 let no connection-specific field in
+    for (char c : n) trailerStore_.push_back(common::toLowerAscii(c));
+    trailerStore_.append(f.value(i));
+    trailerLens_.push_back(static_cast<uint32_t>(n.size()));
+    trailerLens_.push_back(static_cast<uint32_t>(f.value(i).size()));
+  }
+}
+
+void Http2Stream::submitTrailers() {
+  std::vector<nghttp2_nv>& nva = scratch().nva;
+  nva.clear();
+  size_t off = 0;
+  for (size_t i = 0; i + 1 < trailerLens_.size(); i += 2) {
+    std::string_view n(trailerStore_.data() + off, trailerLens_[i]);
+    std::string_view v(trailerStore_.data() + off + trailerLens_[i], trailerLens_[i + 1]);
+    nva.push_back(nv(n, v));
+    off += trailerLens_[i] + trailerLens_[i + 1];
+  }
+  nghttp2_submit_trailer(c_.session(), id_, nva.data(), nva.size());  // copies the fields
 }
 
 void Http2Stream::sendResponseEnd() {
@@ -342,6 +370,10 @@ ssize_t Http2Stream::readBody(uint8_t* buf, size_t length, uint32_t* flags) {
   if (pending_ < kLowWater) up_.resumeResponse();
   if (chunks_.empty() && bodyEnded_) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (!trailerLens_.empty()) {
+      *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;  // the trailers' HEADERS ends the stream
+      submitTrailers();
+    }
     return static_cast<ssize_t>(copied);
   }
   if (copied == 0) {

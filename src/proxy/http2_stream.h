@@ -42,6 +42,9 @@ class Http2Stream final : public RequestSink {
   bool started() const { return started_; }
   void beginTrailers() { trailers_ = true; }
   bool inTrailers() const { return trailers_; }
+  void addTrailer(std::string_view name, std::string_view value) {
+    if (up_.begun()) up_.addTrailer(name, value);
+  }
   // A response (or a local answer) was submitted.
   bool answered() const { return responded_; }
   // The request body is still arriving.
@@ -55,6 +58,8 @@ class Http2Stream final : public RequestSink {
   void sendInterim(const http::ResponseHead& resp) override;
   int sendResponseHead(const http::ResponseHead& resp) override;
   const char* headRefusal() const override { return headRefusal_; }
+  void sendResponseTrailers(const http::FieldsView& fields) override;
+  void submitTrailers();
   void sendResponseBody(net::Block* block, const char* data, size_t n) override;
   void sendResponseEnd() override;
   void flushResponse() override;
@@ -112,6 +117,8 @@ class Http2Stream final : public RequestSink {
   bool trailers_ = false;   // a second HEADERS (trailers) is arriving
   bool localBody_ = false;  // the response body is local text in localText_
   std::string localText_;
+  std::string trailerStore_;   // the backend's trailers: names and values, back to back
+  std::vector<uint32_t> trailerLens_;  // name and value lengths, in order
   size_t localSent_ = 0;
   // response body waiting for the window
   std::vector<Chunk> chunks_;

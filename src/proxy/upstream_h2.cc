@@ -59,6 +59,7 @@ bool UpstreamRequest::h2Fields(std::vector<nghttp2_nv>& nva) {
     if (!dropped(name, value)) nva.push_back(nv(name, value));
     line = nl + 1;
   }
+  if (req_.teTrailers) nva.push_back(nv("te", "trailers"));  // gRPC backends require it
   nva[0] = nv(":method", {p, static_cast<size_t>(sp1 - p)});
   nva[1] = nv(":scheme", set_->cfg.protocol == config::UpstreamProtocol::kH2 ? "https" : "http");
   nva[2] = nv(":path", {sp1 + 1, static_cast<size_t>(sp2 - sp1 - 1)});
@@ -172,8 +173,8 @@ void UpstreamRequest::h2Data(net::Block* block, const char* data, size_t n) {
   }
 }
 
-void UpstreamRequest::h2Trailers(const http::FieldsView&) {
-  // Trailers are not relayed yet: the response ends with its body.
+void UpstreamRequest::h2Trailers(const http::FieldsView& f) {
+  if (sink_ && respHeadSent_ && !h2NoBody_) sink_->sendResponseTrailers(f);
 }
 
 void UpstreamRequest::h2End() {
@@ -225,12 +226,34 @@ ssize_t UpstreamRequest::h2ReadBody(uint8_t* buf, size_t len, uint32_t* flags) {
   }
   if (!upOut_ && requestComplete_) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (!reqTrailerLens_.empty()) {
+      *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;  // the trailers' HEADERS ends the stream
+      static thread_local std::vector<nghttp2_nv> nva;
+      nva.clear();
+      size_t off = 0;
+      for (size_t i = 0; i + 1 < reqTrailerLens_.size(); i += 2) {
+        nva.push_back(nv({reqTrailers_.data() + off, reqTrailerLens_[i]},
+                         {reqTrailers_.data() + off + reqTrailerLens_[i], reqTrailerLens_[i + 1]}));
+        off += reqTrailerLens_[i] + reqTrailerLens_[i + 1];
+      }
+      h2_->submitTrailers(h2Stream_, nva.data(), nva.size());
+    }
   } else if (copied == 0) {
     h2Deferred_ = true;
     return NGHTTP2_ERR_DEFERRED;
   }
   if (copied > 0 && sink_ && !backpressured(false)) sink_->requestBodyDrained();
   return static_cast<ssize_t>(copied);
+}
+
+void UpstreamRequest::addTrailer(std::string_view name, std::string_view value) {
+  constexpr size_t kMaxTrailerBytes = 16 * 1024;
+  if (discard_ || !set_ || !set_->cfg.http2() || name.empty() || name[0] == ':') return;
+  if (reqTrailers_.size() + name.size() + value.size() > kMaxTrailerBytes) return;
+  reqTrailers_.append(name);  // HTTP/2 names arrive lowercase (nghttp2 checks)
+  reqTrailers_.append(value);
+  reqTrailerLens_.push_back(static_cast<uint32_t>(name.size()));
+  reqTrailerLens_.push_back(static_cast<uint32_t>(value.size()));
 }
 
 void UpstreamRequest::h2Flush() {

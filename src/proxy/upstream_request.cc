@@ -35,6 +35,8 @@ void UpstreamRequest::begin(server::Worker& w, server::WorkerListener& l, const 
   listener_ = &l;
   client_ = &client;
   sink_ = sink;
+  reqTrailers_.clear();
+  reqTrailerLens_.clear();
   clientAddr_.set(&client.peer.sa, client.ip);
   view_ = w.view();
   listenerIndex_ = l.routeIndex;  // read with view_: both change together when a reload lands

@@ -124,13 +124,7 @@ size_t H2Session::closeIdle(Backend& backend, unsigned, uint64_t cutoff) {
   std::vector<H2Session*> idle;
   for (H2Session* s : it->second)
     if (s->streams_ == 0 && s->idleSince_ < cutoff && !s->dead_) idle.push_back(s);
-  for (H2Session* s : idle) {
-    if (s->connected_) {
-      nghttp2_session_terminate_session(s->session_, NGHTTP2_NO_ERROR);
-      s->send();
-    }
-    s->fail(0, false);
-  }
+  for (H2Session* s : idle) s->fail(0, false);  // no stream to tell: the connection just closes
   return idle.size();
 }
 
@@ -173,7 +167,7 @@ int32_t H2Session::submit(H2StreamUser* user, const nghttp2_nv* nva, size_t n, b
   s->user = user;
   s->id = id;
   s->status = 0;
-  s->headDone = s->inTrailers = s->bad = false;
+  s->headDone = s->inTrailers = s->bad = s->ended = false;
   ++streams_;
   ++streamsOpened_;
   return id;
@@ -190,8 +184,10 @@ void H2Session::detach(int32_t id, uint64_t unacked) {
   s->clearFields();
   --streams_;
   if (streams_ == 0) idleSince_ = uv_now(loop_);
-  if (!dead_ && (nghttp2_session_get_stream_remote_close(session_, id) == 0 ||
-                 nghttp2_session_get_stream_local_close(session_, id) == 0))
+  // Reset unless both sides are done (END_STREAM both ways: nothing to cancel). nghttp2 marks
+  // the remote side closed only after the END_STREAM frame's callbacks, hence `ended`.
+  const bool remoteDone = s->ended || nghttp2_session_get_stream_remote_close(session_, id) == 1;
+  if (!dead_ && (!remoteDone || nghttp2_session_get_stream_local_close(session_, id) == 0))
     nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
   send();
 }
@@ -217,8 +213,12 @@ size_t H2Session::writeQueueSize() const {
 }
 
 void H2Session::send() {
-  if (busy_ > 0 || dead_ || !connected_ || !conn_) return;
-  ++busy_;
+  if (busy_ > 0) return;  // inside nghttp2 or a user callback: the outer call sends
+  if (dead_ || !connected_ || !conn_) {
+    maybeDelete();
+    return;
+  }
+  ++busy_;  // a failure below marks the session dead; it is deleted on the way out
   net::WriteBatch* batch = nullptr;
   net::Block* b = nullptr;
   uint32_t used = 0;
@@ -228,10 +228,11 @@ void H2Session::send() {
     if (n < 0) {
       LOG_WARN("upstream %s (%s): HTTP/2 send failed: %s", backend_->name().c_str(),
                backend_->address().text.c_str(), nghttp2_strerror(static_cast<int>(n)));
-      --busy_;
       if (batch) writes_->release(batch);
       if (b) net::BlockPool::unref(b);
       fail(UV_EPROTO, false);
+      --busy_;
+      maybeDelete();
       return;
     }
     if (n == 0) break;
@@ -253,16 +254,14 @@ void H2Session::send() {
     if (batch->bytes >= kMaxWriteQueue) break;
   }
   if (b) net::BlockPool::unref(b);
-  --busy_;
-  if (!batch) return;
   bool done = false;
-  if (conn_->write(batch, writes_, &done) != 0) {
+  if (batch && conn_->write(batch, writes_, &done) != 0) {
     fail(UV_EPIPE, false);
-    return;
-  }
-  if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) {
+  } else if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) {
     fail(0, false);  // both sides said goodbye
   }
+  --busy_;
+  maybeDelete();
 }
 
 void H2Session::onUpstreamConnect(int status) {
@@ -285,8 +284,7 @@ void H2Session::onUpstreamConnect(int status) {
     if (s->user) users.push_back(s->user);
   for (H2StreamUser* u : users) u->h2Connected();
   --busy_;
-  send();
-  maybeDelete();
+  send();  // deletes the session if a user's call made it fail
 }
 
 void H2Session::onUpstreamAlloc(size_t, uv_buf_t* buf) {
@@ -326,7 +324,6 @@ void H2Session::onUpstreamRead(ssize_t n, const uv_buf_t*) {
     return;
   }
   send();
-  maybeDelete();
 }
 
 void H2Session::onUpstreamWriteDone(int status) {
@@ -346,7 +343,10 @@ void H2Session::unlink() {
 }
 
 void H2Session::fail(int status, bool connecting) {
-  if (dead_) return;
+  if (dead_) {
+    maybeDelete();
+    return;
+  }
   dead_ = goaway_ = true;
   unlink();
   if (conn_) {

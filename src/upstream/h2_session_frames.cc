@@ -52,9 +52,10 @@ int H2Session::onHeader(const nghttp2_frame* f, nghttp2_rcbuf* name, nghttp2_rcb
   return 0;
 }
 
-void H2Session::deliverHead(Stream& s) {
+void H2Session::deliverHead(Stream& s, bool endStream) {
   http::ResponseHead h;
   h.status = s.status;
+  h.endStream = endStream;
   h.fields = http::FieldsView(s.fields.data(), static_cast<uint32_t>(s.fields.size()));
   for (const http::Field& f : s.fields) {
     if (f.name.size() != 14 || !http::equalsIgnoreCase(f.name, "content-length")) continue;
@@ -81,17 +82,23 @@ int H2Session::onFrameRecv(const nghttp2_frame* f) {
         break;  // the stream's close reports it
       }
       if (!s->headDone) {
-        deliverHead(*s);
+        deliverHead(*s, (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0);
       } else {
         s->user->h2Trailers(http::FieldsView(s->fields.data(), static_cast<uint32_t>(s->fields.size())));
       }
       s->clearFields();
-      if (s->user && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) s->user->h2End();
+      if (s->user && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+        s->ended = true;
+        s->user->h2End();
+      }
       break;
     }
     case NGHTTP2_DATA: {
       Stream* s = streamOf(f->hd.stream_id);
-      if (s && s->user && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) s->user->h2End();
+      if (s && s->user && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+        s->ended = true;
+        s->user->h2End();
+      }
       break;
     }
     case NGHTTP2_GOAWAY:

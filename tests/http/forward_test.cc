@@ -280,6 +280,24 @@ TEST_CASE("analyzeRequest: request-target forms") {
   }
 }
 
+TEST_CASE("analyzeRequest: TE trailers (the client takes trailer fields)") {
+  const auto te = [](const char* value) {
+    ParsedHead ph(std::string("GET / HTTP/1.1\r\nHost: a\r\nTE: ") + value + "\r\n\r\n");
+    Analyzed a = analyze(ph);
+    CHECK(a.status == 0);
+    return a.info.teTrailers;
+  };
+  CHECK(te("trailers"));
+  CHECK(te("Trailers"));
+  CHECK(te("deflate;q=0.5, trailers"));
+  CHECK(te("gzip , trailers ;q=1"));
+  CHECK_FALSE(te("deflate"));
+  CHECK_FALSE(te("trailersx"));
+  CHECK_FALSE(te(""));
+  ParsedHead none("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  CHECK_FALSE(analyze(none).info.teTrailers);
+}
+
 TEST_CASE("analyzeRequest: Expect") {
   SUBCASE("100-continue") {
     ParsedHead ph(

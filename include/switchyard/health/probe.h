@@ -36,10 +36,12 @@ class Probe {
 
   // Starts a check of `addr` on `loop`. `host` is the Host header for http checks. Errors,
   // even immediate ones, are delivered through `done` from the loop, never from start().
-  // nullptr (and no callback) only if libuv could not set up a timer.
+  // nullptr (and no callback) only if libuv could not set up a timer. `http2`: an http check
+  // speaks HTTP/2 (pools[].protocol h2 or h2c; h2_probe.h).
   static Probe* start(uv_loop_t* loop, const config::SocketAddress& addr,
                       const config::HealthCheck& hc, std::string_view host, Done done,
-                      std::shared_ptr<const net::TlsClientContext> tls = nullptr);
+                      std::shared_ptr<const net::TlsClientContext> tls = nullptr,
+                      bool http2 = false);
   // No result will be delivered; the probe closes and frees itself. Idempotent.
   void cancel();
 
@@ -64,10 +66,11 @@ class Probe {
   bool tcpOpen_ = false;
   bool finished_ = false;
   bool http_ = true;
+  bool http2_ = false;
   uint64_t timeoutMs_ = 0;
   std::string request_;
   std::vector<std::pair<int, int>> expected_;
-  char buf_[512];
+  char buf_[4096];
   size_t len_ = 0;
   CheckResult early_;  // a failure found in start(), delivered by a 0 ms timer
   bool hasEarly_ = false;

@@ -55,6 +55,7 @@ struct RequestInfo {
   bool isHead = false;
   bool absoluteForm = false;  // target was absolute-form: its authority replaces Host
   bool http2 = false;         // arrived over HTTP/2 (authority from :authority)
+  bool teTrailers = false;    // TE lists "trailers": the client takes trailer fields
   // The Upgrade header of a request that may switch the connection to a tunnel: a bodiless
   // HTTP/1.1 GET with "Connection: upgrade" and one Upgrade header naming websocket first.
   // Empty otherwise (other upgrades, e.g. h2c, are dropped like any hop-by-hop header).

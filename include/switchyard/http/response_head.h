@@ -19,6 +19,7 @@ struct ResponseHead {
   bool hasContentLength = false;
   bool chunked = false;   // HTTP/1.1 chunked body
   bool upgrade = false;   // a 101 that switches protocols (HTTP/1.1 only)
+  bool endStream = false; // HTTP/2: the head ended the stream (no body, no trailers follow)
   uint64_t contentLength = 0;
 
   ResponseHead() = default;

@@ -54,6 +54,7 @@ class Http1Connection final : public ClientConnection,
   void sendContinue() override;
   void sendInterim(const http::ResponseHead& resp) override;
   int sendResponseHead(const http::ResponseHead& resp) override;
+  void sendResponseTrailers(const http::FieldsView& fields) override;
   void sendResponseBody(net::Block* block, const char* data, size_t n) override;
   void sendResponseEnd() override;
   void flushResponse() override;

@@ -27,6 +27,10 @@ class RequestSink {
   virtual const char* headRefusal() const { return "response head too large"; }
   // Response body bytes (framing removed), referenced in `block` (take a reference to keep).
   virtual void sendResponseBody(net::Block* block, const char* data, size_t n) = 0;
+  // The backend's trailer fields (HTTP/2 backends), before sendResponseEnd(); valid during the
+  // call only. Relayed to HTTP/2 clients, and to HTTP/1.1 ones that sent "TE: trailers" when
+  // the body goes chunked; dropped otherwise.
+  virtual void sendResponseTrailers(const http::FieldsView& fields) = 0;
   // The body is complete.
   virtual void sendResponseEnd() = 0;
   // End of one upstream read: push what was collected to the client.

@@ -85,6 +85,9 @@ class UpstreamRequest final : public http::Parser::Handler,
   int start(const http::RequestHead& head, net::Block* headBlock, const char** reason);
   // Request body bytes (framing removed), referenced in `block`; false past limits.max_body.
   bool addBody(net::Block* block, const char* data, size_t n);
+  // A request trailer field (HTTP/2 clients), kept for an HTTP/2 backend (sent after the
+  // body); ignored for HTTP/1.1 backends and past 16 KiB of trailers.
+  void addTrailer(std::string_view name, std::string_view value);
   // The request is complete (its last body byte was given).
   void endBody();
   // Sends queued request bytes when they are worth a write (or the request is complete).
@@ -292,6 +295,8 @@ class UpstreamRequest final : public http::Parser::Handler,
   uint8_t h2Refusals_ = 0;  // streams refused by backends, sent again
   bool h2Deferred_ = false;  // the body source waits for bytes (resume on flush)
   bool h2NoBody_ = false;    // the answer has no body (HEAD, 204, 304)
+  std::string reqTrailers_;  // request trailers for an HTTP/2 backend: names and values
+  std::vector<uint32_t> reqTrailerLens_;  // their lengths, name then value
   upstream::Backend* backend_ = nullptr;
   const upstream::Backend* tried_[16];
   uint32_t triedCount_ = 0;

@@ -105,6 +105,7 @@ class H2Session final : public ConnUser {
     int status = 0;
     bool headDone = false;   // a final head was handed over
     bool inTrailers = false;
+    bool ended = false;      // the backend ended its side (END_STREAM seen)
     bool bad = false;        // a malformed head
     std::vector<http::Field> fields;
     std::vector<nghttp2_rcbuf*> bufs;
@@ -116,7 +117,7 @@ class H2Session final : public ConnUser {
   bool hasRoom() const;
   Stream* streamOf(int32_t id);
   Stream* takeStream();
-  void deliverHead(Stream& s);
+  void deliverHead(Stream& s, bool endStream);
   // The connection is gone: every stream's user is told, the session deleted when safe.
   void fail(int status, bool connecting);
   void unlink();
