@@ -16,6 +16,8 @@ Helpers (clients.py, re-exported here)
   spread()         n requests (optionally concurrent) -> Counter of X-Backend
 Helpers (here)
   to_yaml()        small block-style YAML writer for config dicts
+Environment
+  SWITCHYARD_IO_URING=on|auto|off  adds `io_uring:` to the configs the ProxyManager writes
   free_port(), dead_port(), wait_until()
 """
 
@@ -154,6 +156,22 @@ def _yaml_lines(obj, ind, out):
                                        else ("{}" if isinstance(item, dict) else "[]")))
     else:
         out.append(pad + _yaml_scalar(obj))
+
+
+# SWITCHYARD_IO_URING=on|auto|off runs the suite on that data path: configs written through the
+# ProxyManager get `io_uring: <value>` unless they set it themselves. With `on` on a machine that
+# refuses io_uring every proxy start fails (the binary says why).
+IO_URING = os.environ.get("SWITCHYARD_IO_URING", "")
+
+
+def with_io_uring(cfg):
+    if not IO_URING:
+        return cfg
+    if isinstance(cfg, dict):
+        return cfg if "io_uring" in cfg else {"io_uring": IO_URING, **cfg}
+    if re.search(r"^io_uring\s*:", cfg, re.M):
+        return cfg
+    return "io_uring: %s\n%s" % (IO_URING, cfg)
 
 
 def to_yaml(obj):
@@ -385,7 +403,7 @@ class ProxyManager:
 
     def write(self, cfg, name=None):
         path = self.tmp_path / (name or "switchyard-%d.yaml" % (len(self.proxies) + 1))
-        path.write_text(cfg if isinstance(cfg, str) else to_yaml(cfg))
+        path.write_text(with_io_uring(cfg) if isinstance(cfg, str) else to_yaml(with_io_uring(cfg)))
         return path
 
     def start(self, cfg, port=None, admin_port=None, wait=True, extra_args=(), extra_env=None):

@@ -28,7 +28,7 @@ DEFAULT_SHUTDOWN_S = 30  # timeouts.shutdown default (config/README.md)
 # What the build stage may run: the commands `make test` (CI) runs, through the same targets.
 CI_BUILD_COMMANDS = {"scripts/install-deps.sh build", "make build", "make unit"}
 RUNTIME_PACKAGES = {"libuv1", "libyaml-cpp0.7", "libssl3", "libmaxminddb0", "libnghttp2-14",
-                    "libprometheus-cpp-core1.0", "libhiredis0.14", "libc-ares2"}
+                    "libprometheus-cpp-core1.0", "libhiredis0.14", "libc-ares2", "liburing2"}
 BASE_IMAGE_PACKAGES = {"libc6", "libgcc-s1", "libstdc++6"}  # in debian:bookworm-slim already
 
 

@@ -6,10 +6,10 @@ set -euo pipefail
 profile=${1:-test}
 pkgs=(build-essential g++ pkg-config meson ninja-build libuv1-dev node-llhttp libyaml-cpp-dev
       libssl-dev doctest-dev libmaxminddb-dev libnghttp2-dev prometheus-cpp-dev libhiredis-dev
-      libc-ares-dev
+      libc-ares-dev liburing-dev
       python3 curl procps)
 case "$profile" in
-  test)  pkgs+=(python3-pytest python3-yaml python3-websockets python3-h2 nghttp2-client nginx-light prometheus iproute2 dnsmasq-base
+  test)  pkgs+=(python3-pytest python3-seccomp python3-yaml python3-websockets python3-h2 nghttp2-client nginx-light prometheus iproute2 dnsmasq-base
                libmaxmind-db-writer-perl redis-server nghttp2-server python3-grpcio) ;;
   bench) pkgs+=(nginx-light haproxy wrk nghttp2-client valgrind) ;;
   fuzz)  pkgs+=(clang libclang-rt-14-dev) ;;

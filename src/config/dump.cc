@@ -127,6 +127,8 @@ std::string dumpConfig(const Config& c) {
   key(out, "workers");
   if (c.workers == 0) out << "auto";
   else out << c.workers;
+  key(out, "io_uring");
+  out << (c.ioUring == IoUring::kOn ? "on" : c.ioUring == IoUring::kAuto ? "auto" : "off");
   key(out, "watch");
   out << c.watch;
 

@@ -82,6 +82,23 @@ void loadWorkers(const MapView& top, Config& config) {
   config.workers = static_cast<unsigned>(count);
 }
 
+void loadIoUring(const MapView& top, Config& config) {
+  std::optional<YAML::Node> node = top.get("io_uring");
+  if (!node) return;
+  // YAML 1.1 reads a bare on/off as a boolean; yaml-cpp hands back the text, so both spellings
+  // arrive here as the words.
+  const std::string text = node->IsScalar() ? node->Scalar() : std::string();
+  if (text == "off" || text == "false") {
+    config.ioUring = IoUring::kOff;
+  } else if (text == "auto") {
+    config.ioUring = IoUring::kAuto;
+  } else if (text == "on" || text == "true") {
+    config.ioUring = IoUring::kOn;
+  } else {
+    top.walker().fail(*node, top.pathOf("io_uring"), "must be off, auto or on");
+  }
+}
+
 bool isLoopback(const SocketAddress& a) {
   const auto* sa = reinterpret_cast<const sockaddr*>(&a.addr);
   if (sa->sa_family == AF_INET) {
@@ -269,9 +286,10 @@ std::expected<Config, ConfigError> loadDocument(const YAML::Node& root, const st
 
   Walker w(name);
   MapView top(w, root, "",
-              {"workers", "watch", "admin", "access_log", "timeouts", "limits", "listeners",
+              {"workers", "io_uring", "watch", "admin", "access_log", "timeouts", "limits", "listeners",
                "pools", "regions", "geo", "rate_limits", "redis", "real_ip"});
   loadWorkers(top, config);
+  loadIoUring(top, config);
   top.boolean("watch", config.watch);
   loadAdmin(top, config);
   loadAccessLog(top, config);

@@ -54,8 +54,7 @@ void Http1Connection::releaseExchange() {
 
 Http1Connection::Http1Connection(server::Worker& worker, server::WorkerListener& listener)
     : w_(worker), listener_(listener) {
-  uv_tcp_init(w_.loop(), &tcp_);
-  tcp_.data = this;
+  tcp_.init(w_.loop(), this);
   timer_.fire = onTimer;
   timer_.data = this;
   ++listener_.sessions;
@@ -72,9 +71,9 @@ Http1Connection::~Http1Connection() {
 }
 
 void Http1Connection::start() {
-  uv_tcp_nodelay(&tcp_, 1);
+  tcp_.noDelay();
   int len = sizeof client_.peer;
-  if (uv_tcp_getpeername(&tcp_, &client_.peer.sa, &len) == 0)
+  if (tcp_.peerName(&client_.peer.sa, &len) == 0)
     net::formatIp(&client_.peer.sa, client_.ip, sizeof client_.ip);
   beginRequest();
   if (expectsProxyHeader()) {
@@ -117,7 +116,7 @@ void Http1Connection::abort() {
   if (h2_) h2_->abandon();
   phase_ = Phase::kClosed;
   w_.timers().cancel(&timer_);
-  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), onHandleClosed);
+  tcp_.close(onHandleClosed);
 }
 
 void Http1Connection::drain() {
@@ -173,13 +172,13 @@ void Http1Connection::startRequestHead() {
 
 void Http1Connection::startClientReading() {
   if (clientReading_ || phase_ == Phase::kClosed) return;
-  if (uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), onClientAlloc, onClientRead) == 0)
+  if (tcp_.readStart(onClientAlloc, onClientRead) == 0)
     clientReading_ = true;
 }
 
 void Http1Connection::stopClientReading() {
   if (!clientReading_) return;
-  uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+  tcp_.readStop();
   clientReading_ = false;
 }
 

@@ -210,7 +210,7 @@ void Http1Connection::sendClient(net::WriteBatch* batch) {
   }
   batch->owner = this;
   bool done = false;
-  int rc = net::writeBatch(reinterpret_cast<uv_stream_t*>(&tcp_), batch,
+  int rc = tcp_.write(batch,
                            [](uv_write_t* req, int status) {
                              auto* b = static_cast<net::WriteBatch*>(req->data);
                              auto* s = static_cast<Http1Connection*>(b->owner);
@@ -227,7 +227,7 @@ void Http1Connection::sendClient(net::WriteBatch* batch) {
 }
 
 size_t Http1Connection::clientWriteQueue() const {
-  return uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&tcp_));
+  return tcp_.writeQueueSize();
 }
 
 void Http1Connection::onClientWriteDone(int status) {
@@ -306,7 +306,7 @@ void Http1Connection::lingerClose() {
   // back only when the connection is freed, after the socket has closed.
   uv_shutdown_t* req = &ensureExchange().shutdownReq_;
   req->data = this;
-  if (uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&tcp_),
+  if (tcp_.shutdown(req,
                   [](uv_shutdown_t* req, int status) {
                     auto* s = static_cast<Http1Connection*>(req->data);
                     if (status < 0) s->abort();

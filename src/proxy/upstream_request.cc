@@ -272,7 +272,7 @@ void UpstreamRequest::flush() {
 
 bool UpstreamRequest::backpressured(bool clientReading) const {
   size_t pending = upOut_ ? upOut_->bytes : 0;
-  if (up_ && upConnected_) pending += uv_stream_get_write_queue_size(up_->stream());
+  if (up_ && upConnected_) pending += up_->sock.writeQueueSize();
   return pending > (clientReading ? kHighWater : kLowWater);
 }
 

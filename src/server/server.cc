@@ -11,6 +11,7 @@
 
 #include "switchyard/common/log.h"
 #include "switchyard/config/loader.h"
+#include "switchyard/net/ring.h"
 #include "switchyard/net/socket.h"
 #include "switchyard/server/cpus.h"
 #include "switchyard/server/notify.h"
@@ -105,6 +106,16 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
     return startupFailed(msg);
   }
   if (std::string err = setUpTelemetry(*cfg); !err.empty()) return startupFailed(err);
+  bool ring = cfg->ioUring != config::IoUring::kOff;
+  if (ring) {
+    if (std::string why = net::Ring::probe(); !why.empty()) {
+      if (cfg->ioUring == config::IoUring::kOn)
+        return startupFailed("io_uring: on, but " + why +
+                             " (set io_uring: auto to fall back to epoll, or off)");
+      LOG_INFO("io_uring: auto: using epoll: %s", why.c_str());
+      ring = false;
+    }
+  }
   signal(SIGPIPE, SIG_IGN);
   workerCount_ = workers;
   fileConfig_ = cfg;
@@ -193,10 +204,11 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
   for (unsigned w = 0; w < workers; ++w) {
     workers_.push_back(std::make_unique<Worker>(w, &connections_));
     workers_.back()->attachTelemetry(stats_.get(), &accessLog_->worker(w));
+    workers_.back()->useIoUring(ring);
     workers_.back()->start(snap_, fds[w]);
   }
-  LOG_INFO("switchyard %s started: %u workers, %zu pools, config %s", SWITCHYARD_VERSION,
-           workers, cfg->pools.size(), configPath_.c_str());
+  LOG_INFO("switchyard %s started: %u workers (%s), %zu pools, config %s", SWITCHYARD_VERSION,
+           workers, ring ? "io_uring" : "epoll", cfg->pools.size(), configPath_.c_str());
   announceReady();
 
   uv_run(&loop_, UV_RUN_DEFAULT);
@@ -327,6 +339,8 @@ std::string Server::publish(const std::shared_ptr<const config::Config>& cfg) {
                cfg->admin.listen.text.c_str(), snap_->config->admin.listen.text.c_str());
     if (cfg->workers && cfg->workers != workers)
       LOG_WARN("reload: workers: %u needs a restart; still running %u", cfg->workers, workers);
+    if (cfg->ioUring != snap_->config->ioUring)
+      LOG_WARN("reload: io_uring needs a restart; the workers keep their data path");
   }
   auto built = buildSnapshot(discovery_->expand(cfg), snap_.get(), workers, version_ + 1);
   if (!built) return built.error();

@@ -5,6 +5,8 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <cerrno>
+
 #include "switchyard/common/log.h"
 #include "switchyard/proxy/client_connection.h"
 #include "switchyard/proxy/exchange_pool.h"
@@ -51,12 +53,23 @@ void Worker::addListener(const ListenFd& lf) {
     l->routeIndex = static_cast<int>(i);
     l->tls = cfg.listeners[i].tls.has_value();
   }
+  if (running_) openListener(l.get());  // else run() opens it, once the ring (if any) is made
+  listeners_.push_back(std::move(l));
+}
+
+void Worker::openListener(WorkerListener* l) {
+  if (ring_) {
+    l->acceptor.fd = l->fd;
+    l->acceptor.data = l;
+    l->acceptor.onAccept = onRingAccept;
+    ring_->armAccept(&l->acceptor);
+    return;
+  }
   uv_tcp_init(&loop_, &l->tcp);
-  l->tcp.data = l.get();
+  l->tcp.data = l;
   int rc = uv_tcp_open(&l->tcp, l->fd);
   if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&l->tcp), kBacklog, onConnection);
   if (rc != 0) LOG_ERROR("worker %u: listener %s: %s", id_, l->name.c_str(), uv_strerror(rc));
-  listeners_.push_back(std::move(l));
 }
 
 void Worker::start(std::shared_ptr<const Snapshot> snap, std::vector<ListenFd> listenFds) {
@@ -109,8 +122,20 @@ void Worker::start(std::shared_ptr<const Snapshot> snap, std::vector<ListenFd> l
 }
 
 void Worker::run() {
-  uv_run(&loop_, UV_RUN_DEFAULT);
+  if (wantRing_) {
+    std::string why;
+    ring_ = net::Ring::create(&why);
+    if (!ring_) LOG_WARN("worker %u: io_uring unavailable, using epoll: %s", id_, why.c_str());
+  }
+  running_ = true;
+  for (auto& l : listeners_) openListener(l.get());
+  if (ring_) {
+    ring_->run(&loop_);
+  } else {
+    uv_run(&loop_, UV_RUN_DEFAULT);
+  }
   uv_loop_close(&loop_);
+  ring_.reset();
   redis_.reset();
   view_.reset();
   finished_.store(true);
@@ -225,6 +250,16 @@ void Worker::closeListener(std::unique_ptr<WorkerListener> l) {
   // A drain keeps routing the requests its kept-alive connections still bring; a listener
   // removed by a reload has no routes left.
   if (!draining_) raw->routeIndex = -1;
+  if (ring_) {
+    if (raw->acceptor.armed) {
+      ring_->cancelAccept(&raw->acceptor);  // onRingAccept finishes the close
+    } else {
+      ::close(raw->fd);
+      raw->handleClosed = true;
+      if (raw->sessions == 0) delete raw;
+    }
+    return;
+  }
   if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&raw->tcp)))
     uv_close(reinterpret_cast<uv_handle_t*>(&raw->tcp), [](uv_handle_t* h) {
       auto* wl = static_cast<WorkerListener*>(h->data);
@@ -264,6 +299,9 @@ void Worker::maybeFinish() {
 void Worker::sweepIdle() {
   // Pooled memory a burst left behind goes back once it has been idle for a whole sweep period.
   blocks_.trim(kKeepBlocks);
+  if (ring_)
+    for (auto& l : listeners_)
+      if (!l->acceptor.armed && !l->closed) ring_->armAccept(&l->acceptor);
   exchanges_->trim(kKeepExchanges);
   uint64_t now = uv_now(&loop_);
   for (const auto& set : view_->snap->pools) {
@@ -304,13 +342,40 @@ void Worker::onConnection(uv_stream_t* server, int status) {
   }
   proxy::ClientConnection* s = proxy::newClientConnection(*w, *l);
   w->sessionOpened(s);
-  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(s->tcp())) != 0) {
+  if (uv_accept(server, s->socket().stream()) != 0) {
     s->abort();
     return;
   }
-  uint32_t limit = w->view_->snap->config->limits.maxConnections;
-  if (w->draining_ || l->routeIndex < 0 ||
-      w->connectionCount_->load(std::memory_order_relaxed) > limit) {
+  w->accepted(l, s);
+}
+
+void Worker::onRingAccept(net::RingAcceptor* a, int res, bool more) {
+  auto* l = static_cast<WorkerListener*>(a->data);
+  Worker* w = l->worker;
+  if (res >= 0) {
+    if (l->closed) {
+      ::close(res);
+    } else {
+      proxy::ClientConnection* s = proxy::newClientConnection(*w, *l);
+      w->sessionOpened(s);
+      s->socket().adopt(res);
+      w->accepted(l, s);
+    }
+  } else if (res != -ECANCELED) {
+    LOG_WARN("listener %s: accept failed: %s", l->name.c_str(), uv_strerror(res));
+  }
+  if (more) return;
+  if (l->closed) {
+    ::close(l->fd);
+    l->handleClosed = true;
+    if (l->sessions == 0) delete l;
+  }
+  // Otherwise the accept ended on an error (descriptors or memory short): the sweep re-arms it.
+}
+
+void Worker::accepted(WorkerListener* l, proxy::ClientConnection* s) {
+  uint32_t limit = view_->snap->config->limits.maxConnections;
+  if (draining_ || l->routeIndex < 0 || connectionCount_->load(std::memory_order_relaxed) > limit) {
     s->abort();  // over limits.max_connections: close at once, keep serving the others
     return;
   }

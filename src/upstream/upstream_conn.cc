@@ -68,21 +68,20 @@ UpstreamConn* UpstreamConn::connect(uv_loop_t* loop, std::shared_ptr<Backend> ba
   c->backend = std::move(backend);
   c->user = user;
   c->worker = worker;
-  *err = uv_tcp_init(loop, &c->tcp);
+  *err = c->sock.init(loop, c);
   if (*err != 0) {
     delete c;
     return nullptr;
   }
-  c->tcp.data = c;
   c->backend->stats().shard(worker).add(metrics::kUpConnOpened);
   c->connectStartNs = uv_hrtime();
-  uv_tcp_nodelay(&c->tcp, 1);
   c->connectReq_.data = c;
-  *err = uv_tcp_connect(&c->connectReq_, &c->tcp,
-                        reinterpret_cast<const sockaddr*>(&c->backend->address().addr), onConnect);
+  *err = c->sock.connect(reinterpret_cast<const sockaddr*>(&c->backend->address().addr),
+                         &c->connectReq_, onConnect);
+  if (*err == 0) c->sock.noDelay();
   if (*err != 0) {
     c->user = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), onClose);
+    c->sock.close(onClose);
     return nullptr;
   }
   return c;
@@ -91,7 +90,7 @@ UpstreamConn* UpstreamConn::connect(uv_loop_t* loop, std::shared_ptr<Backend> ba
 void UpstreamConn::close() {
   unlinkIdle();
   user = nullptr;
-  if (!closing()) uv_close(reinterpret_cast<uv_handle_t*>(&tcp), onClose);
+  if (!closing()) sock.close(onClose);
 }
 
 void UpstreamConn::shutdownWrite() {
@@ -99,19 +98,19 @@ void UpstreamConn::shutdownWrite() {
   shutdownSent_ = true;
   if (transport.closeNotify()) flushTls();
   // libuv sends the FIN after the queued writes; a failure shows on the read side.
-  uv_shutdown(&shutdownReq_, stream(), [](uv_shutdown_t*, int) {});
+  sock.shutdown(&shutdownReq_, [](uv_shutdown_t*, int) {});
 }
 
 int UpstreamConn::startReading() {
   if (reading) return 0;
-  int rc = uv_read_start(stream(), onAlloc, onRead);
+  int rc = sock.readStart(onAlloc, onRead);
   reading = rc == 0;
   return rc;
 }
 
 void UpstreamConn::stopReading() {
   if (!reading) return;
-  uv_read_stop(stream());
+  sock.readStop();
   reading = false;
 }
 
@@ -131,7 +130,7 @@ int UpstreamConn::write(net::WriteBatch* batch, net::WritePool* pool, bool* done
     }
   }
   batch->owner = this;
-  int rc = net::writeBatch(stream(), batch, [](uv_write_t* req, int status) {
+  int rc = sock.write(batch, [](uv_write_t* req, int status) {
     auto* b = static_cast<net::WriteBatch*>(req->data);
     auto* c = static_cast<UpstreamConn*>(b->owner);
     c->writePool_->release(b);
@@ -224,7 +223,7 @@ void UpstreamConn::flushTls() {
   if (!b) return;
   b->owner = this;
   bool done = false;
-  int rc = net::writeBatch(stream(), b, [](uv_write_t* req, int) {
+  int rc = sock.write(b, [](uv_write_t* req, int) {
     auto* wb = static_cast<net::WriteBatch*>(req->data);
     static_cast<UpstreamConn*>(wb->owner)->writePool_->release(wb);
   }, &done);

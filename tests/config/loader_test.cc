@@ -480,8 +480,9 @@ TEST_CASE("document shape errors") {
 
 TEST_CASE("unknown keys") {
   CHECK(errorOf(std::string(kMinimal) + "listners: []\n") ==
-        "t.yaml:7:1: listners: unknown key (expected one of: workers, watch, admin, access_log, "
-        "timeouts, limits, listeners, pools, regions, geo, rate_limits, redis, real_ip)");
+        "t.yaml:7:1: listners: unknown key (expected one of: workers, io_uring, watch, admin, "
+        "access_log, timeouts, limits, listeners, pools, regions, geo, rate_limits, redis, "
+        "real_ip)");
   CHECK(errorOf(R"(listeners:
   - listen: 127.0.0.1:8443
     tls:

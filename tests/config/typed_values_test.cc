@@ -36,6 +36,22 @@ std::string poolError(const std::string& extra) {
   return c.error().format();
 }
 
+TEST_CASE("io_uring: off, auto or on") {
+  const std::string pools = "pools: [{name: web, backends: [{address: 127.0.0.1:9001}]}]\n";
+  auto mode = [&](const std::string& line) {
+    auto c = loadConfigString(line + kListener + pools, "t.yaml");
+    REQUIRE_MESSAGE(c.has_value(), c.error().format());
+    return c->ioUring;
+  };
+  CHECK(mode("") == IoUring::kOff);
+  CHECK(mode("io_uring: off\n") == IoUring::kOff);
+  CHECK(mode("io_uring: auto\n") == IoUring::kAuto);
+  CHECK(mode("io_uring: on\n") == IoUring::kOn);
+  auto bad = loadConfigString(std::string(kListener) + pools + "io_uring: yes please\n", "t.yaml");
+  REQUIRE_FALSE(bad.has_value());
+  CHECK(bad.error().format() == "t.yaml:3:11: io_uring: must be off, auto or on");
+}
+
 }  // namespace
 
 TEST_CASE("policy names load as policy kinds") {

@@ -411,9 +411,13 @@ struct Redis {
   std::string password;  // read from password_file at load time
 };
 
+// io_uring: the workers' data path (net/ring.h). Read at start; a reload keeps the running one.
+enum class IoUring : uint8_t { kOff, kAuto, kOn };
+
 struct Config {
   std::string sourcePath;  // file the config was read from (for messages)
   unsigned workers = 0;    // 0 = auto (server/cpus.h: affinity, cgroup quota)
+  IoUring ioUring = IoUring::kOff;
   bool watch = false;      // reload when the config file changes
   Admin admin;
   AccessLog accessLog;

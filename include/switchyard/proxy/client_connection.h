@@ -5,6 +5,8 @@
 
 #include <uv.h>
 
+#include "switchyard/net/tcp_stream.h"
+
 namespace sy::server {
 class Worker;
 struct WorkerListener;
@@ -16,8 +18,8 @@ class ClientConnection {
  public:
   virtual ~ClientConnection() = default;
   // The socket to accept into (before start()).
-  virtual uv_tcp_t* tcp() = 0;
-  // Called once after uv_accept() succeeded into tcp().
+  virtual net::TcpStream& socket() = 0;
+  // Called once after the accept succeeded into socket().
   virtual void start() = 0;
   // Close once idle: finish the requests in progress, take no new ones.
   virtual void drain() = 0;

@@ -39,7 +39,7 @@ class Http1Connection final : public ClientConnection,
   ~Http1Connection() override;
 
   // ClientConnection
-  uv_tcp_t* tcp() override { return &tcp_; }
+  net::TcpStream& socket() override { return tcp_; }
   void start() override;
   void drain() override;
   void abort() override;
@@ -152,7 +152,7 @@ class Http1Connection final : public ClientConnection,
   server::WorkerListener& listener_;
   Exchange* ex_ = nullptr;  // the request in progress, if any
   std::unique_ptr<Http2Connection> h2_;  // set once the connection speaks HTTP/2
-  uv_tcp_t tcp_;
+  net::TcpStream tcp_;
   net::TimerWheel::Entry timer_;
   uint64_t clientDeadline_ = 0;
   uint64_t armedAt_ = 0;  // deadline the timer is scheduled for (0 = not scheduled)

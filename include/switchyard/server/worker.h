@@ -17,6 +17,7 @@
 #include "switchyard/metrics/stats.h"
 #include "switchyard/http/parser.h"
 #include "switchyard/net/buffer.h"
+#include "switchyard/net/ring.h"
 #include "switchyard/net/timer_wheel.h"
 #include "switchyard/ratelimit/redis_link.h"
 #include "switchyard/server/snapshot.h"
@@ -32,7 +33,8 @@ class Worker;
 
 // One listening socket of one worker.
 struct WorkerListener {
-  uv_tcp_t tcp;
+  uv_tcp_t tcp;                // epoll: the listening handle
+  net::RingAcceptor acceptor;  // io_uring: multishot accept on fd
   Worker* worker = nullptr;
   std::string key;  // listenerKey(): a reload keeps the socket while name and address match
   std::string name;
@@ -88,6 +90,9 @@ class Worker {
   // Any thread: a slot freed in a pool where a request of this worker waits (pool_gate.h).
   void postGateWake();
   void join();
+  // Main thread, before start(): run the data path on io_uring (net/ring.h; Ring::probe()
+  // succeeded). A worker whose ring cannot be made falls back to epoll and says so.
+  void useIoUring(bool on) { wantRing_ = on; }
   bool finished() const { return finished_.load(); }
   // Any thread: uv_hrtime() of the loop's last heartbeat (a timer every kHeartbeatMs); one
   // that stops advancing means the loop is stuck in a callback (readiness, /readyz).
@@ -126,6 +131,9 @@ class Worker {
   void sweepIdle();
   void serveGates();
   static void onConnection(uv_stream_t* server, int status);
+  void openListener(WorkerListener* l);
+  static void onRingAccept(net::RingAcceptor* a, int res, bool more);
+  void accepted(WorkerListener* l, proxy::ClientConnection* s);
 
   unsigned id_;
   std::atomic<uint32_t>* connectionCount_;
@@ -144,6 +152,9 @@ class Worker {
   std::unique_ptr<proxy::ExchangePool> exchanges_;  // after headerPool_: borrows from it
   std::unique_ptr<net::TimerWheel> timers_;         // created with the loop
   std::unique_ptr<ratelimit::RedisLink> redis_;     // closed with the loop
+  std::unique_ptr<net::Ring> ring_;                 // io_uring data path (null: epoll)
+  bool wantRing_ = false;
+  bool running_ = false;  // run() has opened the listeners
   metrics::StatsBlock* stats_ = nullptr;
   metrics::WorkerLog* log_ = nullptr;
   proxy::ClientConnection* sessions_ = nullptr;  // intrusive list of open sessions

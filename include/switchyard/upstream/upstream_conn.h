@@ -9,6 +9,7 @@
 
 #include "switchyard/net/buffer.h"
 #include "switchyard/net/stream_transport.h"
+#include "switchyard/net/tcp_stream.h"
 #include "switchyard/upstream/backend.h"
 
 namespace sy::upstream {
@@ -34,7 +35,7 @@ class UpstreamConn {
                                std::shared_ptr<const net::TlsClientContext> tls = nullptr,
                                net::BlockPool* blocks = nullptr, net::WritePool* writes = nullptr);
 
-  uv_tcp_t tcp;
+  net::TcpStream sock;
   std::shared_ptr<Backend> backend;
   ConnUser* user = nullptr;
   unsigned worker = 0;
@@ -48,8 +49,7 @@ class UpstreamConn {
   std::shared_ptr<const net::TlsClientContext> tlsCtx;  // null: plain TCP
   net::StreamTransport transport;  // TLS once connected when tlsCtx is set
 
-  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp); }
-  bool closing() const { return uv_is_closing(reinterpret_cast<const uv_handle_t*>(&tcp)) != 0; }
+  bool closing() const { return sock.closing(); }
   // Idempotent; removes it from the idle list.
   void close();
   // Reading dispatches on `user` (a session's callbacks, or the idle watcher), so it stays on

@@ -1,0 +1,109 @@
+#pragma once
+// A worker's io_uring (`io_uring: on|auto`): one ring per worker thread, set up with
+// IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, one provided-buffer ring for multishot
+// receives, and submissions batched until the thread next waits.
+//
+// The ring drives the worker: run() waits in io_uring_submit_and_wait_timeout() with libuv's
+// next timer as the timeout, and runs the libuv loop (UV_RUN_NOWAIT) only when libuv has work:
+// a timer is due, a handle is closing, or its epoll fd (watched by a multishot poll on the ring)
+// is readable (cross-thread wake-ups, the redis link). On the request path that costs one
+// io_uring_enter per loop iteration and nothing else; a uv_poll on the ring's fd inside libuv
+// would add an epoll_wait per iteration (not built: chosen by that count, not measured).
+//
+// Completions name their target in user_data: a pointer (8-byte aligned) with a tag in the low
+// three bits. Worker thread only.
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <liburing.h>
+#include <uv.h>
+
+namespace sy::net {
+
+class TcpStream;
+
+// A listening socket accepting through the ring (multishot accept).
+struct RingAcceptor {
+  int fd = -1;
+  // Each accepted socket (res >= 0: a blocking fd) or error (res < 0, a negated errno); `more`
+  // false means the accept ended (cancelled, or an error) and is not re-armed by the ring.
+  void (*onAccept)(RingAcceptor* a, int res, bool more) = nullptr;
+  void* data = nullptr;
+  bool armed = false;
+};
+
+class Ring {
+ public:
+  enum Tag : uint64_t { kIgnore = 0, kRecv = 1, kSend = 2, kConnect = 3, kShutdown = 4,
+                        kAccept = 5, kUvPoll = 6 };
+  static constexpr unsigned kBufCount = 256;    // provided buffers (a power of two)
+  static constexpr unsigned kBufSize = 16384;   // 4 MiB per worker
+  static constexpr uint16_t kBufGroup = 0;
+
+  // Checks that this kernel and sandbox give a ring with the flags and features the data path
+  // needs (creates one and drops it). Empty when they do, else why not (for the log / error).
+  static std::string probe();
+  // Creates the calling thread's ring; nullptr and *why on failure.
+  static std::unique_ptr<Ring> create(std::string* why);
+  ~Ring();
+  Ring(const Ring&) = delete;
+  Ring& operator=(const Ring&) = delete;
+
+  // The ring of the calling thread (set by run()), or nullptr: streams made on a thread without
+  // one use libuv.
+  static Ring* current();
+
+  // Runs `loop` and the ring until the loop has no active handle left and no ring operation
+  // is in flight.
+  void run(uv_loop_t* loop);
+
+  // A free submission entry (submits the queue when it is full). The caller fills it and tags
+  // it with tag(); operations counted by hold() keep run() going until they complete.
+  io_uring_sqe* sqe();
+  static uint64_t tag(const void* p, Tag t) { return reinterpret_cast<uint64_t>(p) | t; }
+  void hold() { ++inflight_; }
+  void release() { --inflight_; }
+
+  void armAccept(RingAcceptor* a);
+  void cancelAccept(RingAcceptor* a);
+
+  // Provided buffers.
+  char* buffer(unsigned bid) { return bufs_ + static_cast<size_t>(bid) * kBufSize; }
+  void recycle(unsigned bid);
+  // Received buffers a stream keeps until its owner reads again, chained through the ring.
+  int& nextStashed(unsigned bid) { return stashNext_[bid]; }
+  uint32_t& stashedLen(unsigned bid) { return stashLen_[bid]; }
+  // `s` runs its deferred work (TcpStream::runDeferred) after this batch of completions.
+  void defer(TcpStream* s);
+  // `s` re-arms its receive once a buffer is given back (the buffer ring ran dry).
+  void waitBuffer(TcpStream* s);
+  void unstarve(TcpStream* s);
+  uv_loop_t* loop() const { return loop_; }
+
+ private:
+  Ring() = default;
+  void complete(io_uring_cqe* cqe);
+  void runDeferred();
+  void armUvPoll();
+
+  io_uring ring_{};
+  io_uring_buf_ring* br_ = nullptr;
+  char* bufs_ = nullptr;
+  size_t brBytes_ = 0;
+  unsigned recycled_ = 0;  // buffers added since the last advance
+  uv_loop_t* loop_ = nullptr;
+  int uvFd_ = -1;
+  bool uvDue_ = true;
+  bool uvPollArmed_ = false;
+  uint64_t inflight_ = 0;
+  int stashNext_[kBufCount] = {};
+  uint32_t stashLen_[kBufCount] = {};
+  TcpStream* deferred_ = nullptr;
+  TcpStream* starved_ = nullptr;
+};
+
+}  // namespace sy::net

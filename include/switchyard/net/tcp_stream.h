@@ -1,0 +1,117 @@
+#pragma once
+// One TCP socket of the data path (a client connection, an upstream connection), on libuv
+// (epoll) or on the worker's io_uring (ring.h), with libuv's contract either way so that the
+// owners' code is the same on both:
+//   - the callbacks are libuv's (alloc, read, write, shutdown, connect, close) and receive the
+//     uv_tcp_t `tcp` of the stream (its `data` is the owner);
+//   - reads: alloc then read callbacks, never from inside readStart(); readStop() stops them;
+//     UV_EOF and errors as libuv reports them;
+//   - writes: write() (net::writeBatch's contract); writeQueueSize() is the bytes not yet sent;
+//     callbacks in order; a close cancels the queued writes (UV_ECANCELED) before its callback;
+//   - shutdown() half-closes once the queued writes are out;
+//   - close(): no read callback afterwards; the close callback runs later, from the loop, once
+//     nothing of the stream is in flight (the owner frees itself there).
+//
+// On the ring, receives are multishot into the ring's provided buffers and copied into the
+// owner's buffers (alloc callback); what a stopped stream receives before the cancel lands is
+// kept and delivered first on readStart(). Sends are IORING_OP_SENDMSG of a batch's buffers,
+// one in flight per socket, the others queued; they go to the kernel when the worker next waits.
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cstdint>
+
+#include <uv.h>
+
+#include "switchyard/net/buffer.h"
+
+namespace sy::net {
+
+class Ring;
+
+class TcpStream {
+ public:
+  TcpStream() = default;
+  TcpStream(const TcpStream&) = delete;
+  TcpStream& operator=(const TcpStream&) = delete;
+
+  // On the calling thread's ring (Ring::current()) if it has one, else libuv. `data` is the
+  // owner, given back to callbacks as tcp.data.
+  int init(uv_loop_t* loop, void* data);
+  bool onRing() const { return ring_ != nullptr; }
+
+  // libuv: the listener calls uv_accept() into tcp. Ring: takes the accepted socket `fd`.
+  void adopt(int fd) { fd_ = fd; }
+  int connect(const sockaddr* addr, uv_connect_t* req, uv_connect_cb cb);
+  void noDelay();
+  int peerName(sockaddr* sa, int* len);
+
+  int readStart(uv_alloc_cb alloc, uv_read_cb read);
+  void readStop();
+  // Same contract as net::writeBatch (on the ring: always 1, the send is queued).
+  int write(WriteBatch* b, uv_write_cb cb, bool* done);
+  size_t writeQueueSize() const;
+  int shutdown(uv_shutdown_t* req, uv_shutdown_cb cb);
+  void close(uv_close_cb cb);
+  bool closing() const;
+
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp); }
+  uv_handle_t* handle() { return reinterpret_cast<uv_handle_t*>(&tcp); }
+
+  uv_tcp_t tcp;  // libuv's handle; on the ring only tcp.data is used
+
+  // Ring internals (ring.cc dispatches completions here).
+  void onRecv(int res, uint32_t flags);
+  void onSend(int res);
+  void onConnect(int res);
+  void onShutdown(int res);
+  void runDeferred();
+  void rearm();
+  TcpStream* deferNext = nullptr;
+  TcpStream* starvedNext = nullptr;
+  bool deferred = false;
+  bool starved = false;
+
+ private:
+  void armRecv();
+  bool deliver();
+  void submitSend();
+  void submitShutdown();
+  void maybeFinishClose();
+  void cancelAll();
+
+  Ring* ring_ = nullptr;
+  int fd_ = -1;
+  uv_alloc_cb alloc_ = nullptr;
+  uv_read_cb read_ = nullptr;
+  bool reading_ = false;
+  bool recvArmed_ = false;
+  bool closing_ = false;
+  bool closed_ = false;
+  // Received while stopped (the receive's cancel is on its way): buffers in order, chained
+  // through the ring (Ring::nextStashed), the first one read up to stashOff_; and a final status.
+  int stashBid_ = -1;
+  int stashTail_ = -1;
+  uint32_t stashOff_ = 0;
+  int stashStatus_ = 0;   // UV_EOF or an error to report after the stash, 0 for none
+  // Sends: the batch in flight and the queue behind it (linked through nextFree).
+  WriteBatch* sending_ = nullptr;
+  WriteBatch* queueHead_ = nullptr;
+  WriteBatch* queueTail_ = nullptr;
+  size_t queuedBytes_ = 0;
+  msghdr msg_{};
+  uv_write_cb writeCb_ = nullptr;
+  uv_shutdown_t* shutdownReq_ = nullptr;
+  uv_shutdown_cb shutdownCb_ = nullptr;
+  bool shutdownPending_ = false;
+  bool shutdownInFlight_ = false;
+  int shutdownStatus_ = 1;  // 1: none to report
+  uv_connect_t* connectReq_ = nullptr;
+  uv_connect_cb connectCb_ = nullptr;
+  uv_close_cb closeCb_ = nullptr;
+  uint32_t inflight_ = 0;  // operations of this stream the kernel still holds
+  bool cancelSent_ = false;
+};
+
+}  // namespace sy::net

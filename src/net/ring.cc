@@ -1,0 +1,249 @@
+#include "switchyard/net/ring.h"
+
+#include <poll.h>
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "switchyard/common/log.h"
+#include "switchyard/net/tcp_stream.h"
+
+namespace sy::net {
+namespace {
+
+thread_local Ring* tCurrent = nullptr;
+constexpr unsigned kEntries = 1024;
+constexpr unsigned kSetupFlags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+
+std::string setupError(int rc) {
+  switch (-rc) {
+    case EPERM:
+      return "io_uring_setup: operation not permitted (a seccomp profile or "
+             "/proc/sys/kernel/io_uring_disabled forbids io_uring)";
+    case ENOSYS:
+      return "io_uring_setup: not implemented by this kernel";
+    case EINVAL:
+      return "io_uring_setup: this kernel lacks IORING_SETUP_DEFER_TASKRUN (Linux 6.1 or later "
+             "is needed)";
+    default:
+      return std::string("io_uring_setup: ") + std::strerror(-rc);
+  }
+}
+
+}  // namespace
+
+Ring* Ring::current() { return tCurrent; }
+
+std::string Ring::probe() {
+  std::string why;
+  std::unique_ptr<Ring> r = create(&why);
+  return r ? std::string() : why;
+}
+
+std::unique_ptr<Ring> Ring::create(std::string* why) {
+  std::unique_ptr<Ring> r(new Ring());
+  io_uring_params p{};
+  p.flags = kSetupFlags;
+  if (int rc = io_uring_queue_init_params(kEntries, &r->ring_, &p); rc < 0) {
+    r->ring_.ring_fd = -1;
+    *why = setupError(rc);
+    return nullptr;
+  }
+  const unsigned need = IORING_FEAT_EXT_ARG | IORING_FEAT_FAST_POLL | IORING_FEAT_NODROP;
+  if ((p.features & need) != need) {
+    *why = "io_uring: this kernel lacks features the data path needs (ext_arg, fast poll, nodrop)";
+    return nullptr;
+  }
+  r->brBytes_ = kBufCount * sizeof(io_uring_buf);
+  void* mem = mmap(nullptr, r->brBytes_ + static_cast<size_t>(kBufCount) * kBufSize,
+                   PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) {
+    *why = std::string("io_uring: buffer ring: ") + std::strerror(errno);
+    return nullptr;
+  }
+  r->br_ = static_cast<io_uring_buf_ring*>(mem);
+  r->bufs_ = static_cast<char*>(mem) + r->brBytes_;
+  io_uring_buf_ring_init(r->br_);
+  io_uring_buf_reg reg{};
+  reg.ring_addr = reinterpret_cast<uint64_t>(r->br_);
+  reg.ring_entries = kBufCount;
+  reg.bgid = kBufGroup;
+  if (int rc = io_uring_register_buf_ring(&r->ring_, &reg, 0); rc < 0) {
+    *why = std::string("io_uring: provided buffer ring (Linux 5.19 or later): ") +
+           std::strerror(-rc);
+    return nullptr;
+  }
+  const int mask = io_uring_buf_ring_mask(kBufCount);
+  for (unsigned i = 0; i < kBufCount; ++i)
+    io_uring_buf_ring_add(r->br_, r->buffer(i), kBufSize, static_cast<unsigned short>(i), mask,
+                          static_cast<int>(i));
+  io_uring_buf_ring_advance(r->br_, kBufCount);
+  return r;
+}
+
+Ring::~Ring() {
+  if (tCurrent == this) tCurrent = nullptr;
+  if (ring_.ring_fd >= 0) io_uring_queue_exit(&ring_);
+  if (br_) munmap(br_, brBytes_ + static_cast<size_t>(kBufCount) * kBufSize);
+}
+
+io_uring_sqe* Ring::sqe() {
+  io_uring_sqe* s = io_uring_get_sqe(&ring_);
+  while (!s) {
+    io_uring_submit(&ring_);
+    s = io_uring_get_sqe(&ring_);
+  }
+  return s;
+}
+
+void Ring::recycle(unsigned bid) {
+  io_uring_buf_ring_add(br_, buffer(bid), kBufSize, static_cast<unsigned short>(bid),
+                        io_uring_buf_ring_mask(kBufCount), static_cast<int>(recycled_));
+  ++recycled_;
+  io_uring_buf_ring_advance(br_, static_cast<int>(recycled_));
+  recycled_ = 0;
+  // A receive that ended for want of buffers goes on now that there is one.
+  while (TcpStream* s = starved_) {
+    starved_ = s->starvedNext;
+    s->starvedNext = nullptr;
+    s->starved = false;
+    s->rearm();
+  }
+}
+
+void Ring::defer(TcpStream* s) {
+  if (s->deferred) return;
+  s->deferred = true;
+  s->deferNext = deferred_;
+  deferred_ = s;
+}
+
+void Ring::waitBuffer(TcpStream* s) {
+  if (s->starved) return;
+  s->starved = true;
+  s->starvedNext = starved_;
+  starved_ = s;
+}
+
+void Ring::unstarve(TcpStream* s) {
+  if (!s->starved) return;
+  for (TcpStream** pp = &starved_; *pp; pp = &(*pp)->starvedNext) {
+    if (*pp != s) continue;
+    *pp = s->starvedNext;
+    break;
+  }
+  s->starvedNext = nullptr;
+  s->starved = false;
+}
+
+void Ring::armAccept(RingAcceptor* a) {
+  io_uring_sqe* s = sqe();
+  io_uring_prep_multishot_accept(s, a->fd, nullptr, nullptr, SOCK_CLOEXEC);
+  io_uring_sqe_set_data64(s, tag(a, kAccept));
+  a->armed = true;
+  hold();
+}
+
+void Ring::cancelAccept(RingAcceptor* a) {
+  if (!a->armed) return;
+  io_uring_sqe* s = sqe();
+  io_uring_prep_cancel64(s, tag(a, kAccept), 0);
+  io_uring_sqe_set_data64(s, kIgnore);
+}
+
+void Ring::armUvPoll() {
+  io_uring_sqe* s = sqe();
+  io_uring_prep_poll_multishot(s, uvFd_, POLLIN);
+  io_uring_sqe_set_data64(s, kUvPoll);
+  uvPollArmed_ = true;
+}
+
+void Ring::complete(io_uring_cqe* cqe) {
+  const uint64_t ud = cqe->user_data;
+  const bool more = (cqe->flags & IORING_CQE_F_MORE) != 0;
+  const auto t = static_cast<Tag>(ud & 7);
+  if (t == kUvPoll) {
+    uvDue_ = true;
+    if (!more) uvPollArmed_ = false;
+    return;
+  }
+  if (t == kIgnore) return;
+  if (!more) release();
+  void* p = reinterpret_cast<void*>(ud & ~uint64_t{7});
+  if (t == kAccept) {
+    auto* a = static_cast<RingAcceptor*>(p);
+    if (!more) a->armed = false;
+    a->onAccept(a, cqe->res, more);
+    return;
+  }
+  auto* s = static_cast<TcpStream*>(p);
+  switch (t) {
+    case kRecv:
+      s->onRecv(cqe->res, cqe->flags);
+      break;
+    case kSend:
+      s->onSend(cqe->res);
+      break;
+    case kConnect:
+      s->onConnect(cqe->res);
+      break;
+    case kShutdown:
+      s->onShutdown(cqe->res);
+      break;
+    default:
+      break;
+  }
+}
+
+void Ring::runDeferred() {
+  while (TcpStream* s = deferred_) {
+    deferred_ = s->deferNext;
+    s->deferNext = nullptr;
+    s->deferred = false;
+    s->runDeferred();  // may free s (a close callback)
+  }
+}
+
+void Ring::run(uv_loop_t* loop) {
+  tCurrent = this;
+  loop_ = loop;
+  uvFd_ = uv_backend_fd(loop);
+  for (;;) {
+    if (!uvPollArmed_) armUvPoll();
+    if (uvDue_) {
+      uvDue_ = false;
+      uv_run(loop, UV_RUN_NOWAIT);
+      runDeferred();
+    }
+    if (!uv_loop_alive(loop) && inflight_ == 0 && !deferred_) break;
+    int timeout = deferred_ ? 0 : uv_backend_timeout(loop);
+    int rc;
+    if (timeout == 0) {
+      rc = io_uring_submit_and_get_events(&ring_);
+    } else {
+      __kernel_timespec ts{};
+      ts.tv_sec = timeout / 1000;
+      ts.tv_nsec = static_cast<long long>(timeout % 1000) * 1000000;
+      io_uring_cqe* first = nullptr;
+      rc = io_uring_submit_and_wait_timeout(&ring_, &first, 1, timeout < 0 ? nullptr : &ts,
+                                            nullptr);
+    }
+    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN)
+      LOG_ERROR("io_uring_enter: %s", std::strerror(-rc));
+    uv_update_time(loop);
+    unsigned head;
+    io_uring_cqe* cqe;
+    unsigned seen = 0;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      complete(cqe);
+      ++seen;
+    }
+    io_uring_cq_advance(&ring_, seen);
+    runDeferred();
+    if (uv_backend_timeout(loop) == 0) uvDue_ = true;  // a timer due, a handle closing
+  }
+  tCurrent = nullptr;
+}
+
+}  // namespace sy::net
