@@ -6,14 +6,13 @@ with EPERM (what container runtimes' default profiles do) `auto` serves on epoll
 with the reason.
 """
 
-import os
-import re
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import Proxy, RawConn, get_request, pattern_bytes, request, sha256, wait_until
+from conftest import (Proxy, RawConn, get_request, io_uring_refused, pattern_bytes, request, sha256,
+                      wait_until)
 
 HERE = Path(__file__).resolve().parent
 SECCOMP_EXEC = HERE / "seccomp_exec.py"
@@ -21,14 +20,8 @@ MiB = 1024 * 1024
 
 
 def kernel_refuses():
-    """Why this machine cannot run the ring (Linux < 6.1, io_uring disabled), or None."""
-    release = tuple(int(x) for x in re.findall(r"\d+", os.uname().release)[:2])
-    if release < (6, 1):
-        return "Linux %s lacks IORING_SETUP_DEFER_TASKRUN" % os.uname().release
-    path = Path("/proc/sys/kernel/io_uring_disabled")
-    if path.exists() and path.read_text().strip() != "0":
-        return "kernel.io_uring_disabled is set"
-    return None
+    """Why this machine cannot run the ring (seccomp, io_uring disabled, Linux < 6.1), or None."""
+    return io_uring_refused()
 
 
 def sandboxed(switchyard, tmp_path, cfg):
