@@ -289,6 +289,8 @@ def test_trailers_reach_http2_and_http1_clients(switchyard, h2origin):
 
 
 def test_grpc_through_an_h2c_pool(switchyard):
+    """Unary (3 MiB), server-, client- and bidirectional streaming, and an error status, from
+    a python3-grpcio server behind an h2c pool to a grpcio client."""
     grpc = pytest.importorskip("grpc")
     from concurrent import futures
 
@@ -305,11 +307,16 @@ def test_grpc_through_an_h2c_pool(switchyard):
     def failing(req, ctx):
         ctx.abort(grpc.StatusCode.NOT_FOUND, "no such thing")
 
+    def bidi(it, ctx):
+        for msg in it:
+            yield msg.upper()
+
     handler = grpc.method_handlers_generic_handler("test.Echo", {
         "Unary": grpc.unary_unary_rpc_method_handler(unary),
         "ServerStream": grpc.unary_stream_rpc_method_handler(server_stream),
         "ClientStream": grpc.stream_unary_rpc_method_handler(client_stream),
         "Fail": grpc.unary_unary_rpc_method_handler(failing),
+        "Bidi": grpc.stream_stream_rpc_method_handler(bidi),
     })
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     server.add_generic_rpc_handlers((handler,))
@@ -326,6 +333,20 @@ def test_grpc_through_an_h2c_pool(switchyard):
             parts = [b"a" * 1000, b"b" * 2000, big]
             assert ch.stream_unary("/test.Echo/ClientStream")(iter(parts), timeout=20) == \
                 b"".join(parts)
+            # Bidirectional, in lockstep: each answer arrives before the next message is sent,
+            # so neither side is buffered until the end of the call.
+            import queue
+            outbox = queue.Queue()
+
+            def requests():
+                while (m := outbox.get(timeout=10)) is not None:
+                    yield m
+            call = ch.stream_stream("/test.Echo/Bidi")(requests(), timeout=20)
+            for i in range(5):
+                outbox.put(b"ping %d" % i)
+                assert next(call) == b"PING %d" % i
+            outbox.put(None)
+            assert list(call) == []
             with pytest.raises(grpc.RpcError) as e:
                 ch.unary_unary("/test.Echo/Fail")(b"", timeout=10)
             # grpc-status and grpc-message came through as trailers.
