@@ -209,7 +209,7 @@ int H2Session::submitTrailers(int32_t id, const nghttp2_nv* nva, size_t n) {
 }
 
 size_t H2Session::writeQueueSize() const {
-  return conn_ ? uv_stream_get_write_queue_size(conn_->stream()) : 0;
+  return conn_ ? conn_->sock.writeQueueSize() : 0;
 }
 
 void H2Session::send() {
