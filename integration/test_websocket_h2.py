@@ -356,6 +356,32 @@ def test_refusals(switchyard, ws_origin, origins):
     c.close()
 
 
+def test_websocket_to_an_http2_pool_is_refused(switchyard, ws_origin):
+    """WebSocket goes to HTTP/1.1 backends only: an h2c pool would answer the GET with a 200
+    that an RFC 8441 client takes for an open tunnel, so both kinds of client get 501."""
+    cfg = start_proxy(switchyard, [ws_origin])
+    cfg["pools"][0]["protocol"] = "h2c"
+    p = switchyard.start(cfg)
+    c = WsH2(p.port)
+    sid = c.open("/echo")
+    assert c.status(sid) == 501
+    c.wait(c.finished(sid), 10, "the refusal's body")
+    assert b"HTTP/1.1 pools only" in bytes(c.streams[sid]["data"])
+    c.close()
+    with socket.create_connection((LOOPBACK, p.port), timeout=10) as s:
+        s.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\n"
+                  b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = s.recv(4096)
+            assert chunk, "closed before an answer"
+            head += chunk
+    assert head.startswith(b"HTTP/1.1 501 ")
+    m = scrape_until(p.admin_port, lambda m: True, what="metrics")
+    assert m.one("switchyard_upgrades_total", listener="public") == 0
+
+
 def test_many_tunnels_alongside_normal_streams(switchyard, ws_origin):
     p = switchyard.start(start_proxy(switchyard, [ws_origin]))
     c = WsH2(p.port)

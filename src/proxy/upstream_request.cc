@@ -147,7 +147,18 @@ int UpstreamRequest::start(const http::RequestHead& head, net::Block* headBlock,
   }
   const uint32_t pool = choosePool(*route, head);
   set_ = view_->snap->pools[pool].get();
-  if (set_->cfg.http2()) upstreamChunked_ = false;  // HTTP/2 frames the body itself
+  if (set_->cfg.http2()) {
+    upstreamChunked_ = false;  // HTTP/2 frames the body itself
+    // A WebSocket is relayed to HTTP/1.1 backends only: an HTTP/2 backend would answer the
+    // GET with a 200 that an RFC 8441 client takes for an open tunnel.
+    if (!req_.upgrade.empty() || !req_.websocketKey.empty()) {
+      sink_->respondLocal(501, metrics::LocalReason::kBadRequest,
+                          "WebSocket is relayed to HTTP/1.1 pools only (this pool's protocol is "
+                          "HTTP/2)\n",
+                          false);
+      return 0;
+    }
+  }
   policy_ = view_->policies[pool].get();
   const config::Retries& retries = set_->cfg.retries;
   if (!idempotent() && retries.attempts > 0) {
