@@ -10,6 +10,7 @@
 #include "switchyard/common/log.h"
 #include "switchyard/proxy/http1_connection.h"
 #include "switchyard/server/worker.h"
+#include "switchyard/upstream/h2_session.h"
 
 namespace sy::proxy {
 namespace {
@@ -135,6 +136,7 @@ bool Http2Connection::onInput(InputBuffer& in) {
     return false;
   }
   checkListener();
+  upstream::H2Session::Cork cork;  // streams started by this read share backend writes
   in_ = &in;
   frameSeen_ = false;
   ssize_t n = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(in.at(in.parsed)),

@@ -7,6 +7,7 @@
 #include "switchyard/proxy/http1_connection.h"
 #include "switchyard/proxy/http2_connection.h"
 #include "switchyard/server/worker.h"
+#include "switchyard/upstream/h2_session.h"
 
 namespace sy::proxy {
 
@@ -28,6 +29,7 @@ void Http2Connection::onWritable() { flush(); }
 
 void Http2Connection::flush() {
   if (inFlush_ || !session_ || t_.closing()) return;
+  upstream::H2Session::Cork cork;  // acknowledgements to HTTP/2 backends leave together
   // Batches of up to what the client's socket should hold; when one is written at once (no
   // write callback will come) and nghttp2 has more, the next batch follows right away.
   while (flushBatch() && !t_.closing() && t_.clientWriteQueue() < kLowWater) {

@@ -91,7 +91,16 @@ H2Session::H2Session(uv_loop_t* loop, Backend& backend, unsigned worker, const O
   idleSince_ = uv_now(loop);
 }
 
+namespace {
+struct CorkState {
+  uint32_t depth = 0;
+  std::vector<H2Session*> noted;  // sessions to send for when depth returns to 0 (or nullptr)
+};
+thread_local CorkState tCork;
+}  // namespace
+
 H2Session::~H2Session() {
+  if (corked_) std::replace(tCork.noted.begin(), tCork.noted.end(), this, static_cast<H2Session*>(nullptr));
   if (session_) nghttp2_session_del(session_);
   for (Stream* s : live_) free_.push_back(s);
   for (Stream* s : free_) {
@@ -212,8 +221,32 @@ size_t H2Session::writeQueueSize() const {
   return conn_ ? conn_->sock.writeQueueSize() : 0;
 }
 
+H2Session::Cork::Cork() { ++tCork.depth; }
+
+H2Session::Cork::~Cork() {
+  if (--tCork.depth > 0) return;
+  // A session's send() may run user callbacks that cork and note again (a nested last Cork
+  // sends for what is left and clears the list): index, not iterators, and each entry is
+  // taken out before its send.
+  for (size_t i = 0; i < tCork.noted.size(); ++i) {
+    H2Session* s = tCork.noted[i];
+    if (!s) continue;
+    tCork.noted[i] = nullptr;
+    s->corked_ = false;
+    s->send();
+  }
+  tCork.noted.clear();
+}
+
 void H2Session::send() {
   if (busy_ > 0) return;  // inside nghttp2 or a user callback: the outer call sends
+  if (tCork.depth > 0 && !dead_ && connected_ && conn_) {
+    if (!corked_) {
+      corked_ = true;
+      tCork.noted.push_back(this);
+    }
+    return;
+  }
   if (dead_ || !connected_ || !conn_) {
     maybeDelete();
     return;

@@ -82,8 +82,19 @@ class H2Session final : public ConnUser {
   bool reused() const { return streamsOpened_ > 1; }
   // Pending output bytes on the socket (request-side backpressure).
   size_t writeQueueSize() const;
-  // Sends what nghttp2 has queued (no-op inside nghttp2 callbacks; done after them).
+  // Sends what nghttp2 has queued (no-op inside nghttp2 callbacks; done after them). Under a
+  // Cork the session is only noted and sends when the last Cork of the thread goes.
   void send();
+
+  // Held while a client connection processes one read or one flush: the streams it starts or
+  // acknowledges on a backend connection leave in one write, not one write per stream.
+  class Cork {
+   public:
+    Cork();
+    ~Cork();
+    Cork(const Cork&) = delete;
+    Cork& operator=(const Cork&) = delete;
+  };
 
   // ConnUser
   void onUpstreamConnect(int status) override;
@@ -138,6 +149,7 @@ class H2Session final : public ConnUser {
   uint64_t idleSince_ = 0;
   uint32_t busy_ = 0;          // nesting of nghttp2 calls (send() waits for it)
   bool connected_ = false;
+  bool corked_ = false;        // noted for the end of the thread's Cork
   bool goaway_ = false;        // no new streams (GOAWAY received or sent, connection lost)
   bool dead_ = false;          // connection gone: deleted once unbusy
   std::vector<Stream*> live_;  // streams nghttp2 knows (with or without a user)
