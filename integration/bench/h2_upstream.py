@@ -9,7 +9,8 @@ HTTP/2 listener: Switchyard (`protocols: [h1, h2c]`, a pool with `protocol: h2c`
 proxy carries one stream per upstream connection). h2load (prior knowledge for http://) runs
 against each, one warm-up, rounds in rotated order, medians reported: req/s, errors, the proxy's
 CPU per request (utime+stime of its process tree from /proc) and its upstream TCP connections
-(sampled with `ss` every 0.1 s during the run: the most open at once, and how many were opened).
+(the most established at once, sampled with `ss` every 0.1 s, and how many it opened: the
+run happens in a private network namespace, where Tcp ActiveOpens counts only ours).
 
     integration/bench/h2_upstream.py        (or: make bench-h2-upstream)
 
@@ -110,56 +111,67 @@ def h2load(port, argv_tail, timeout):
         return None, "h2load: %s" % out.strip()[-300:]
     done = int(m.group(3))
     return {"done": done, "ok": int(codes.group(1)), "rps": float(f.group(1)),
-            "errors": done - int(codes.group(1)) + int(m.group(6)) + int(m.group(7))}, None
+            "errors": int(m.group(5)) + int(codes.group(3)) + int(codes.group(4))}, None
+
+
+def active_opens():
+    """TCP connections this network namespace opened so far (Tcp ActiveOpens)."""
+    lines = [l.split() for l in Path("/proc/net/snmp").read_text().splitlines()
+             if l.startswith("Tcp:")]
+    return int(lines[1][lines[0].index("ActiveOpens")])
+
+
+def enter_netns():
+    """Re-runs this script in a private network namespace (`unshare -n`, or `-rn` for a
+    non-root user) so that ActiveOpens counts only the connections of this benchmark. Returns
+    False, after logging why, when that is not possible (then no opened-connection count)."""
+    if os.environ.get("H2UP_NETNS") == "1":
+        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+        return True
+    flag = "-n" if os.geteuid() == 0 else "-rn"
+    if not shutil.which("unshare") or not shutil.which("ip") or subprocess.run(
+            ["unshare", flag, "true"], stderr=subprocess.DEVNULL).returncode != 0:
+        bench.log("cannot create a network namespace: upstream connections opened not counted")
+        return False
+    os.environ["H2UP_NETNS"] = "1"
+    os.execvp("unshare", ["unshare", flag, "--", sys.executable, os.path.abspath(__file__)])
 
 
 class ConnWatch(threading.Thread):
-    """Samples TCP connections to the backend port with `ss` until stopped: the most
-    established at once owned by the proxy's processes, and the connections (any state, either
-    end) that were not there when it started."""
+    """Samples, every 0.1 s until stopped, how many TCP connections the proxy's processes
+    (`pids`) have established to the backend port; keeps the highest count."""
 
     def __init__(self, backend, pids):
         super().__init__(daemon=True)
-        self.backend, self.pids, self.stop_ev = backend, set(pids), threading.Event()
-        self.before, self.seen, self.max_open = self.sample()[0], set(), 0
-
-    def sample(self):
-        b = self.backend
-        out = subprocess.run(["ss", "-tanpH", "( dport = :%d or sport = :%d )" % (b, b)],
-                             stdout=subprocess.PIPE, text=True, timeout=10).stdout
-        ports, est = set(), 0
-        for line in out.splitlines():
-            f = line.split()
-            if len(f) < 5 or f[0] == "LISTEN":
-                continue
-            local = f[3].rsplit(":", 1)[1]
-            ports.add(f[4].rsplit(":", 1)[1] if local == str(b) else local)
-            owners = {int(x) for x in re.findall(r"pid=(\d+)", line)}
-            est += f[0] == "ESTAB" and local != str(b) and bool(owners & self.pids)
-        return ports, est
+        self.backend, self.pids, self.stop_ev, self.max_open = backend, pids, threading.Event(), 0
 
     def run(self):
         while not self.stop_ev.wait(0.1):
-            ports, est = self.sample()
-            self.seen |= ports
-            self.max_open = max(self.max_open, est)
+            out = subprocess.run(["ss", "-tnpH", "state", "established",
+                                  "( dport = :%d )" % self.backend],
+                                 stdout=subprocess.PIPE, text=True, timeout=10).stdout
+            n = sum(1 for line in out.splitlines()
+                    if {int(x) for x in re.findall(r"pid=(\d+)", line)} & self.pids)
+            self.max_open = max(self.max_open, n)
 
     def finish(self):
         self.stop_ev.set()
         self.join()
-        return self.max_open, len(self.seen - self.before)
+        return self.max_open
 
 
-def measure(proc, backend, seconds, load):
-    watch = ConnWatch(backend, bench.tree_pids(proc.pid))
-    t0 = bench.tree_cpu_ticks(proc.pid)
+def measure(proc, backend, seconds, load, netns):
+    watch = ConnWatch(backend, set(bench.tree_pids(proc.pid)))
+    t0, o0 = bench.tree_cpu_ticks(proc.pid), active_opens()
     watch.start()
     res, err = h2load(proc.port, ["-D", str(seconds)] + load, seconds + 60)
-    max_open, opened = watch.finish()
-    t1 = bench.tree_cpu_ticks(proc.pid)
+    max_open = watch.finish()
+    t1, o1 = bench.tree_cpu_ticks(proc.pid), active_opens()
     if res is None:
         return None, err
     n = res["done"]
+    # h2load's own connections (-c) are the only others opened in the namespace meanwhile
+    opened = o1 - o0 - int(load[load.index("-c") + 1]) if netns else float("nan")
     res.update(cpu_us=(t1 - t0) * 1e6 / bench.CLK_TCK / n if n else float("nan"),
                max_open=max_open, opened=opened)
     return res, None
@@ -177,6 +189,7 @@ def main():
     if missing:
         bench.die("missing: %s" % ", ".join(missing))
     load = ["-c", str(conns), "-m", str(streams), "-t", "1"]
+    netns = enter_netns()
     loadavg = " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
     tmp = Path(tempfile.mkdtemp(prefix="switchyard-h2up-"))
@@ -225,20 +238,20 @@ def main():
     samples = {n: [] for n in procs}
     for name, p in procs.items():
         if warmup:
-            measure(p, backend, warmup, load)
+            measure(p, backend, warmup, load, netns)
     names = list(procs)
     for rnd in range(runs):
         order = names[rnd % len(names):] + names[:rnd % len(names)]
         bench.log("round %d/%d: %s" % (rnd + 1, runs, ", ".join(order)))
         for name in order:
-            res, err = measure(procs[name], backend, duration, load)
+            res, err = measure(procs[name], backend, duration, load, netns)
             if res is None:
                 notes.append("%s, round %d: %s" % (name, rnd + 1, err))
                 bench.log(notes[-1])
                 continue
             samples[name].append(res)
             bench.log("  %-10s %8.0f req/s  errors %d  cpu %.1f us/req  upstream conns: "
-                      "%d open at most, %d opened" % (name, res["rps"], res["errors"],
+                      "%d open at most, %.0f opened" % (name, res["rps"], res["errors"],
                                                     res["cpu_us"], res["max_open"], res["opened"]))
 
     med = {n: bench.medians(s) for n, s in samples.items() if s}
@@ -253,7 +266,8 @@ def main():
             continue
         m = med[n]
         rows.append([bench.label(n), "%.0f" % m["rps"], "%d" % sum(s["errors"] for s in samples[n]),
-                     "%.1f" % m["cpu_us"], "%.0f" % m["max_open"], "%.0f" % m["opened"],
+                     "%.1f" % m["cpu_us"], "%.0f" % m["max_open"],
+                     "%.0f" % m["opened"] if netns else "–",
                      bench.ratio(m["rps"], best_rps), bench.ratio(m["cpu_us"], best_cpu)])
     cmd = os.environ.get("BENCH_COMMAND") or "integration/bench/h2_upstream.py"
     text = "\n".join([
@@ -271,10 +285,10 @@ def main():
         "ratios are indicative" % (os.cpu_count(), bench.cpu_model(), loadavg), "",
         *bench.md_table(head, rows), "",
         "Each proxy runs one worker/thread. *CPU µs/req* is the proxy's utime+stime per request. "
-        "*Upstream conns* are the proxy's TCP connections to the backend port, sampled with "
-        "`ss` every 0.1 s during each run: the most established at once, and how many "
-        "appeared that were not there before the run (kept-alive connections from the warm-up "
-        "count as not opened; very short-lived ones may be missed; medians over rounds); "
+        "*Upstream conns*: the most TCP connections the proxy held established to the backend "
+        "at once (`ss` sampled every 0.1 s during each run), and how many it opened during the run (Tcp "
+        "ActiveOpens of the benchmark's private network namespace minus h2load's own; "
+        "connections kept alive from the warm-up are not counted again); medians over rounds. "
         "%d streams are in flight at once (%d connections × %d)."
         % (conns * streams, conns, streams),
         "Switchyard multiplexes streams on one session per backend up to the backend's "
