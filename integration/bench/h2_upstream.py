@@ -14,16 +14,16 @@ run happens in a private network namespace, where Tcp ActiveOpens counts only ou
 
     integration/bench/h2_upstream.py        (or: make bench-h2-upstream)
 
-Environment: BENCH_DURATION (5 s per run), BENCH_WARMUP (1 s), BENCH_RUNS (3),
-BENCH_H2_CONNS (4), BENCH_H2_STREAMS (32), SWITCHYARD_BIN (build/switchyard),
-BENCH_OUT (integration/bench/results-h2-upstream.md). Needs nghttpd (nghttp2-server), h2load
-(nghttp2-client), nginx, haproxy and ss. Loopback only; everything started is stopped on exit.
+Environment: BENCH_DURATION (5 s per run), BENCH_WARMUP (1 s), BENCH_RUNS (3), BENCH_H2_CONNS
+(4), BENCH_H2_STREAMS (32), SWITCHYARD_BIN, BENCH_OUT (integration/bench/results-h2-upstream.md).
+Needs nghttpd, h2load, nginx, haproxy, ss. Loopback only; all it starts is stopped on exit.
 """
 
 import atexit
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -109,8 +109,7 @@ def h2load(port, argv_tail, timeout):
     codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
     if "Application protocol: h2c" not in out or not (m and f and codes):
         return None, "h2load: %s" % out.strip()[-300:]
-    done = int(m.group(3))
-    return {"done": done, "ok": int(codes.group(1)), "rps": float(f.group(1)),
+    return {"done": int(m.group(3)), "ok": int(codes.group(1)), "rps": float(f.group(1)),
             "errors": int(m.group(5)) + int(codes.group(3)) + int(codes.group(4))}, None
 
 
@@ -122,9 +121,8 @@ def active_opens():
 
 
 def enter_netns():
-    """Re-runs this script in a private network namespace (`unshare -n`, or `-rn` for a
-    non-root user) so that ActiveOpens counts only the connections of this benchmark. Returns
-    False, after logging why, when that is not possible (then no opened-connection count)."""
+    """Re-runs this script in a private network namespace (`unshare -n`, `-rn` if not root) so
+    that ActiveOpens counts only our connections. False (logged) when that is not possible."""
     if os.environ.get("H2UP_NETNS") == "1":
         subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
         return True
@@ -190,6 +188,8 @@ def main():
         bench.die("missing: %s" % ", ".join(missing))
     load = ["-c", str(conns), "-m", str(streams), "-t", "1"]
     netns = enter_netns()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # exit runs the atexit cleanup
+        signal.signal(sig, lambda signum, _frame: sys.exit(128 + signum))
     loadavg = " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
     tmp = Path(tempfile.mkdtemp(prefix="switchyard-h2up-"))
@@ -205,17 +205,16 @@ def main():
     for name, port in zip(PROXIES, ports):
         d = tmp / name
         d.mkdir()
+        cfg = str(d / "config")
         if name == "switchyard":
-            (d / "sy.yaml").write_text(switchyard_yaml(port, backend))
-            argv, check = [binary, "-c", str(d / "sy.yaml")], [binary, "--check", "-c",
-                                                               str(d / "sy.yaml")]
+            Path(cfg).write_text(switchyard_yaml(port, backend))
+            argv, check = [binary, "-c", cfg], [binary, "--check", "-c", cfg]
         elif name == "haproxy":
-            (d / "haproxy.cfg").write_text(haproxy_cfg(port, backend))
-            argv = ["haproxy", "-db", "-f", str(d / "haproxy.cfg")]
-            check = ["haproxy", "-c", "-q", "-f", str(d / "haproxy.cfg")]
+            Path(cfg).write_text(haproxy_cfg(port, backend))
+            argv, check = ["haproxy", "-db", "-f", cfg], ["haproxy", "-c", "-q", "-f", cfg]
         else:
-            (d / "nginx.conf").write_text(nginx_conf(d, port, backend))
-            base = ["nginx", "-p", str(d) + "/", "-e", "stderr", "-c", str(d / "nginx.conf")]
+            Path(cfg).write_text(nginx_conf(d, port, backend))
+            base = ["nginx", "-p", str(d) + "/", "-e", "stderr", "-c", cfg]
             argv, check = base + ["-g", "daemon off;"], base + ["-t", "-q"]
         p = bench.Proc(name, argv, port, str(d / "log"), check=check)
         try:
@@ -250,9 +249,9 @@ def main():
                 bench.log(notes[-1])
                 continue
             samples[name].append(res)
-            bench.log("  %-10s %8.0f req/s  errors %d  cpu %.1f us/req  upstream conns: "
-                      "%d open at most, %.0f opened" % (name, res["rps"], res["errors"],
-                                                    res["cpu_us"], res["max_open"], res["opened"]))
+            bench.log("  %-10s %8.0f req/s  errors %d  cpu %.1f us/req  upstream conns: %d open "
+                      "at most, %.0f opened" % (name, res["rps"], res["errors"], res["cpu_us"],
+                                                res["max_open"], res["opened"]))
 
     med = {n: bench.medians(s) for n, s in samples.items() if s}
     best_rps = max((med[p]["rps"] for p in PEERS if p in med), default=None)
@@ -286,9 +285,9 @@ def main():
         *bench.md_table(head, rows), "",
         "Each proxy runs one worker/thread. *CPU µs/req* is the proxy's utime+stime per request. "
         "*Upstream conns*: the most TCP connections the proxy held established to the backend "
-        "at once (`ss` sampled every 0.1 s during each run), and how many it opened during the run (Tcp "
-        "ActiveOpens of the benchmark's private network namespace minus h2load's own; "
-        "connections kept alive from the warm-up are not counted again); medians over rounds. "
+        "at once (`ss` every 0.1 s), and how many it opened during the run (Tcp ActiveOpens of "
+        "the benchmark's private network namespace minus h2load's own; connections kept alive "
+        "from the warm-up are not counted again); medians over rounds. "
         "%d streams are in flight at once (%d connections × %d)."
         % (conns * streams, conns, streams),
         "Switchyard multiplexes streams on one session per backend up to the backend's "
