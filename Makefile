@@ -106,3 +106,10 @@ ci: test test-sanitize
 .PHONY: bench
 bench:
 	@BENCH_COMMAND='make bench$(if $(CASES), CASES="$(CASES)")' BUILD=$(BUILD) integration/bench/run.sh $(CASES)
+
+# HTTP/2 to an h2c backend (nghttpd) through Switchyard, HAProxy and nginx: req/s, CPU/request
+# and upstream connections. BENCH_DURATION=5 BENCH_RUNS=3 (integration/bench/README.md).
+.PHONY: bench-h2-upstream
+bench-h2-upstream: build
+	@scripts/install-deps.sh bench
+	@BENCH_COMMAND='make bench-h2-upstream' SWITCHYARD_BIN=$(CURDIR)/$(BUILD)/switchyard $(PY) integration/bench/h2_upstream.py
