@@ -82,48 +82,10 @@ GrpcProbe* GrpcProbe::start(uv_loop_t* loop, const config::SocketAddress& addr,
                             const config::HealthCheck& hc, std::string_view host, Done done,
                             std::shared_ptr<const net::TlsClientContext> tls) {
   auto* p = new GrpcProbe();
-  p->done_ = std::move(done);
-  p->tlsCtx_ = std::move(tls);
-  p->addrHost_ = addr.host;
   p->authority_ = host;
-  p->timeoutMs_ = static_cast<uint64_t>(std::max<int64_t>(hc.timeout.count(), 1));
   p->request_ = encodeHealthCheckRequest(hc.service);
-  int rc = uv_timer_init(loop, &p->timer_);
-  if (rc != 0) {
-    delete p;
-    return nullptr;
-  }
-  p->timer_.data = p;
-  ++p->openHandles_;
-  auto onTimer = [](uv_timer_t* t) {
-    auto* self = static_cast<GrpcProbe*>(t->data);
-    if (self->hasEarly_) {
-      self->finish(std::move(self->early_));
-    } else {
-      self->fail("timed out after " + formatMs(static_cast<int64_t>(self->timeoutMs_)));
-    }
-  };
-  auto early = [&](std::string reason) {
-    p->early_ = {false, 0, std::move(reason)};
-    p->hasEarly_ = true;
-    if (uv_timer_start(&p->timer_, onTimer, 0, 0) == 0) return p;
-    p->cancel();
-    return static_cast<GrpcProbe*>(nullptr);
-  };
-  rc = uv_tcp_init(loop, &p->tcp_);
-  if (rc != 0) return early(std::string("socket: ") + uv_strerror(rc));
-  p->tcp_.data = p;
-  ++p->openHandles_;
-  p->tcpOpen_ = true;
-  p->connectReq_.data = p;
-  rc = uv_tcp_connect(&p->connectReq_, &p->tcp_, reinterpret_cast<const sockaddr*>(&addr.addr),
-                      [](uv_connect_t* req, int status) {
-                        static_cast<GrpcProbe*>(req->data)->onConnected(status);
-                      });
-  if (rc != 0) return early(std::string("connect failed: ") + uv_strerror(rc));
-  rc = uv_timer_start(&p->timer_, onTimer, p->timeoutMs_, 0);
-  if (rc != 0) return early(std::string("timer: ") + uv_strerror(rc));
-  return p;
+  const auto timeoutMs = static_cast<uint64_t>(std::max<int64_t>(hc.timeout.count(), 1));
+  return p->begin(loop, addr, timeoutMs, std::move(done), std::move(tls)) ? p : nullptr;
 }
 
 GrpcProbe::~GrpcProbe() {
@@ -131,12 +93,7 @@ GrpcProbe::~GrpcProbe() {
 }
 
 void GrpcProbe::onConnected(int status) {
-  if (finished_) return;
-  if (status != 0) {
-    fail(status == UV_ECONNREFUSED ? std::string("connect refused")
-                                   : std::string("connect failed: ") + uv_strerror(status));
-    return;
-  }
+  if (connectFailed(status)) return;
   if (tlsCtx_) {
     // gRPC over TLS is HTTP/2 chosen by ALPN; servers refuse a connection without it.
     int rc = transport_.connect(tlsCtx_, addrHost_, &writes_, &blocks_, "\x02h2");
@@ -147,14 +104,14 @@ void GrpcProbe::onConnected(int status) {
     }
   }
   int rc = uv_read_start(
-      reinterpret_cast<uv_stream_t*>(&tcp_),
+      stream(),
       [](uv_handle_t* h, size_t, uv_buf_t* buf) {
-        auto* self = static_cast<GrpcProbe*>(h->data);
+        auto* self = of<GrpcProbe>(h->data);
         *buf = self->transport_.secure() ? net::StreamTransport::cipherBuffer()
                                          : uv_buf_init(self->readBuf_, sizeof self->readBuf_);
       },
       [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
-        auto* self = static_cast<GrpcProbe*>(s->data);
+        auto* self = of<GrpcProbe>(s->data);
         if (self->finished_ || n == 0) return;
         if (n < 0) {
           self->fail(n == UV_EOF ? std::string("connection closed before the answer")
@@ -316,55 +273,6 @@ void GrpcProbe::streamClosed(uint32_t errorCode) {
     return;
   }
   finish({true, 200, ""});
-}
-
-void GrpcProbe::send(net::WriteBatch* batch) {
-  if (finished_ || batch->empty()) {
-    writes_.release(batch);
-    return;
-  }
-  batch->owner = this;
-  bool done = false;
-  int rc = net::writeBatch(reinterpret_cast<uv_stream_t*>(&tcp_), batch,
-                           [](uv_write_t* req, int status) {
-                             auto* b = static_cast<net::WriteBatch*>(req->data);
-                             auto* self = static_cast<GrpcProbe*>(b->owner);
-                             self->writes_.release(b);
-                             if (status != 0 && !self->finished_)
-                               self->fail(std::string("sending the check failed: ") +
-                                          uv_strerror(status));
-                           },
-                           &done);
-  if (rc <= 0) writes_.release(batch);
-  if (rc < 0) fail(std::string("sending the check failed: ") + uv_strerror(rc));
-}
-
-void GrpcProbe::finish(CheckResult r) {
-  if (finished_) return;
-  finished_ = true;
-  Done done = std::move(done_);
-  done_ = nullptr;
-  closeHandles();
-  if (done) done(r);  // memory stays valid until the close callbacks run
-}
-
-void GrpcProbe::cancel() {
-  finished_ = true;
-  done_ = nullptr;
-  closeHandles();
-}
-
-void GrpcProbe::closeHandles() {
-  auto close = [](uv_handle_t* h) {
-    if (!uv_is_closing(h)) uv_close(h, onClosed);
-  };
-  close(reinterpret_cast<uv_handle_t*>(&timer_));
-  if (tcpOpen_) close(reinterpret_cast<uv_handle_t*>(&tcp_));
-}
-
-void GrpcProbe::onClosed(uv_handle_t* h) {
-  auto* p = static_cast<GrpcProbe*>(h->data);
-  if (--p->openHandles_ == 0) delete p;
 }
 
 }  // namespace sy::health

@@ -35,83 +35,27 @@ bool statusExpected(int status, const std::vector<std::pair<int, int>>& ranges) 
   return false;
 }
 
-std::string formatMs(int64_t ms) {
-  char buf[32];
-  if (ms < 1000 || ms % 100 != 0) {
-    std::snprintf(buf, sizeof buf, "%lldms", static_cast<long long>(ms));
-  } else if (ms % 1000 == 0) {
-    std::snprintf(buf, sizeof buf, "%llds", static_cast<long long>(ms / 1000));
-  } else {
-    std::snprintf(buf, sizeof buf, "%lld.%llds", static_cast<long long>(ms / 1000),
-                  static_cast<long long>(ms % 1000 / 100));
-  }
-  return buf;
-}
-
 Probe* Probe::start(uv_loop_t* loop, const config::SocketAddress& addr,
                     const config::HealthCheck& hc, std::string_view host, Done done,
                     std::shared_ptr<const net::TlsClientContext> tls, bool http2) {
   auto* p = new Probe();
-  p->done_ = std::move(done);
-  p->tlsCtx_ = std::move(tls);
-  p->addrHost_ = addr.host;
   p->http_ = hc.type == config::HealthCheckType::kHttp;
-  p->timeoutMs_ = static_cast<uint64_t>(std::max<int64_t>(hc.timeout.count(), 1));
   p->expected_ = hc.expectedStatuses;
   p->http2_ = http2 && p->http_;
   if (p->http2_) {
-    p->request_ = http2ProbeRequest(hc.path, host, p->tlsCtx_ != nullptr);
+    p->request_ = http2ProbeRequest(hc.path, host, tls != nullptr);
   } else if (p->http_) {
     p->request_.reserve(hc.path.size() + host.size() + 96);
     p->request_.append("GET ").append(hc.path).append(" HTTP/1.1\r\nHost: ");
     p->request_.append(host).append(
         "\r\nUser-Agent: switchyard-health-check\r\nConnection: close\r\n\r\n");
   }
-  // The timer is the probe's anchor: if it cannot be set up, nothing can report a result.
-  int rc = uv_timer_init(loop, &p->timer_);
-  if (rc != 0) {
-    delete p;
-    return nullptr;
-  }
-  p->timer_.data = p;
-  ++p->openHandles_;
-  auto onTimer = [](uv_timer_t* t) {
-    auto* self = static_cast<Probe*>(t->data);
-    if (self->hasEarly_) {
-      self->finish(std::move(self->early_));
-    } else {
-      self->fail("timed out after " + formatMs(static_cast<int64_t>(self->timeoutMs_)));
-    }
-  };
-  auto early = [&](std::string reason) {
-    p->early_ = {false, 0, std::move(reason)};
-    p->hasEarly_ = true;
-    if (uv_timer_start(&p->timer_, onTimer, 0, 0) == 0) return p;
-    p->cancel();  // frees itself once closed
-    return static_cast<Probe*>(nullptr);
-  };
-  rc = uv_tcp_init(loop, &p->tcp_);
-  if (rc != 0) return early(std::string("socket: ") + uv_strerror(rc));
-  p->tcp_.data = p;
-  ++p->openHandles_;
-  p->tcpOpen_ = true;
-  p->connectReq_.data = p;
-  rc = uv_tcp_connect(
-      &p->connectReq_, &p->tcp_, reinterpret_cast<const sockaddr*>(&addr.addr),
-      [](uv_connect_t* req, int status) { static_cast<Probe*>(req->data)->onConnected(status); });
-  if (rc != 0) return early(std::string("connect failed: ") + uv_strerror(rc));
-  rc = uv_timer_start(&p->timer_, onTimer, p->timeoutMs_, 0);
-  if (rc != 0) return early(std::string("timer: ") + uv_strerror(rc));
-  return p;
+  const auto timeoutMs = static_cast<uint64_t>(std::max<int64_t>(hc.timeout.count(), 1));
+  return p->begin(loop, addr, timeoutMs, std::move(done), std::move(tls)) ? p : nullptr;
 }
 
 void Probe::onConnected(int status) {
-  if (finished_) return;  // cancelled or timed out (status is UV_ECANCELED)
-  if (status != 0) {
-    fail(status == UV_ECONNREFUSED ? std::string("connect refused")
-                                   : std::string("connect failed: ") + uv_strerror(status));
-    return;
-  }
+  if (connectFailed(status)) return;
   if (!http_ && !tlsCtx_) {
     finish({true, 0, ""});
     return;
@@ -127,11 +71,11 @@ void Probe::onConnected(int status) {
       return;
     }
   }
-  auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
+  uv_stream_t* s = stream();
   int rc = uv_read_start(
-      stream,
+      s,
       [](uv_handle_t* h, size_t, uv_buf_t* buf) {
-        auto* self = static_cast<Probe*>(h->data);
+        auto* self = of<Probe>(h->data);
         if (self->transport_.secure()) {
           *buf = net::StreamTransport::cipherBuffer();
           return;
@@ -140,7 +84,7 @@ void Probe::onConnected(int status) {
                            static_cast<unsigned>(sizeof self->buf_ - self->len_));
       },
       [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
-        auto* self = static_cast<Probe*>(s->data);
+        auto* self = of<Probe>(s->data);
         if (self->transport_.secure() && n > 0) {
           self->onCipher(buf->base, static_cast<size_t>(n));
         } else {
@@ -171,27 +115,6 @@ void Probe::sendRequest() {
 
 void Probe::flushTls() {
   if (net::WriteBatch* b = transport_.output()) send(b);
-}
-
-void Probe::send(net::WriteBatch* batch) {
-  if (finished_ || batch->empty()) {
-    writes_.release(batch);
-    return;
-  }
-  batch->owner = this;
-  bool done = false;
-  int rc = net::writeBatch(reinterpret_cast<uv_stream_t*>(&tcp_), batch,
-                           [](uv_write_t* req, int status) {
-                             auto* b = static_cast<net::WriteBatch*>(req->data);
-                             auto* self = static_cast<Probe*>(b->owner);
-                             self->writes_.release(b);
-                             if (status != 0 && !self->finished_)
-                               self->fail(std::string("sending the check failed: ") +
-                                          uv_strerror(status));
-                           },
-                           &done);
-  if (rc <= 0) writes_.release(batch);
-  if (rc < 0) fail(std::string("sending the check failed: ") + uv_strerror(rc));
 }
 
 void Probe::onCipher(const char* p, size_t n) {
@@ -245,34 +168,6 @@ void Probe::onData(ssize_t n) {
   } else {
     finish({false, status, "status " + std::to_string(status)});
   }
-}
-
-void Probe::finish(CheckResult r) {
-  if (finished_) return;
-  finished_ = true;
-  Done done = std::move(done_);
-  done_ = nullptr;
-  closeHandles();
-  if (done) done(r);  // the probe's memory stays valid until the close callbacks run
-}
-
-void Probe::cancel() {
-  finished_ = true;
-  done_ = nullptr;
-  closeHandles();
-}
-
-void Probe::closeHandles() {
-  auto close = [](uv_handle_t* h) {
-    if (!uv_is_closing(h)) uv_close(h, onClosed);
-  };
-  close(reinterpret_cast<uv_handle_t*>(&timer_));
-  if (tcpOpen_) close(reinterpret_cast<uv_handle_t*>(&tcp_));
-}
-
-void Probe::onClosed(uv_handle_t* h) {
-  auto* p = static_cast<Probe*>(h->data);
-  if (--p->openHandles_ == 0) delete p;
 }
 
 }  // namespace sy::health

@@ -19,21 +19,14 @@
 #include <vector>
 
 #include "switchyard/config/config.h"
+#include "switchyard/health/probe_base.h"
 #include "switchyard/net/buffer.h"
 #include "switchyard/net/stream_transport.h"
 
 namespace sy::health {
 
-struct CheckResult {
-  bool pass = false;
-  int status = 0;      // HTTP status seen (0 = none)
-  std::string reason;  // why it failed ("connect refused", "status 500", "timed out after 1s")
-};
-
-class Probe {
+class Probe final : public ProbeBase {
  public:
-  using Done = std::function<void(const CheckResult&)>;
-
   // Starts a check of `addr` on `loop`. `host` is the Host header for http checks. Errors,
   // even immediate ones, are delivered through `done` from the loop, never from start().
   // nullptr (and no callback) only if libuv could not set up a timer. `http2`: an http check
@@ -42,46 +35,22 @@ class Probe {
                       const config::HealthCheck& hc, std::string_view host, Done done,
                       std::shared_ptr<const net::TlsClientContext> tls = nullptr,
                       bool http2 = false);
-  // No result will be delivered; the probe closes and frees itself. Idempotent.
-  void cancel();
 
  private:
   Probe() = default;
-  ~Probe() = default;
-  void finish(CheckResult r);
-  void fail(std::string reason) { finish({false, 0, std::move(reason)}); }
-  void closeHandles();
-  void onConnected(int status);
+  ~Probe() override = default;
+  void onConnected(int status) override;
   void onData(ssize_t n);
   void onCipher(const char* p, size_t n);
   void sendRequest();
-  void send(net::WriteBatch* batch);
   void flushTls();
-  static void onClosed(uv_handle_t* h);
 
-  uv_tcp_t tcp_;
-  uv_timer_t timer_;
-  uv_connect_t connectReq_;
-  int openHandles_ = 0;
-  bool tcpOpen_ = false;
-  bool finished_ = false;
   bool http_ = true;
   bool http2_ = false;
-  uint64_t timeoutMs_ = 0;
   std::string request_;
   std::vector<std::pair<int, int>> expected_;
   char buf_[4096];
   size_t len_ = 0;
-  CheckResult early_;  // a failure found in start(), delivered by a 0 ms timer
-  bool hasEarly_ = false;
-  Done done_;
-  std::string addrHost_;  // TLS name default
-  std::shared_ptr<const net::TlsClientContext> tlsCtx_;
-  // Main loop, a few writes per check: pools of the probe's own (declared before the transport,
-  // which holds pointers to them).
-  net::BlockPool blocks_;
-  net::WritePool writes_;
-  net::StreamTransport transport_;
 };
 
 // The status code of an HTTP/1.x status line at the start of `data`: > 0 when the line is
@@ -89,7 +58,5 @@ class Probe {
 int parseStatusLine(std::string_view data);
 // Whether `status` is in one of the inclusive ranges.
 bool statusExpected(int status, const std::vector<std::pair<int, int>>& ranges);
-// The text of a duration for messages: "250ms", "1s", "1.5s".
-std::string formatMs(int64_t ms);
 
 }  // namespace sy::health
