@@ -141,6 +141,7 @@ void retries(YAML::Emitter& out, const Retries& r) {
   if (r.on & kRetry502) out << 502;
   if (r.on & kRetry503) out << 503;
   if (r.on & kRetry504) out << 504;
+  if (r.on & kRetryUnavailable) out << "unavailable";
   out << YAML::EndSeq;
   key(out, "per_try_timeout");
   out << formatDuration(r.perTryTimeout);

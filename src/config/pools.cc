@@ -165,6 +165,7 @@ void loadRetryOn(Walker& w, const YAML::Node& on, const std::string& path, Retri
         {"503", kRetry503},
         {"504", kRetry504},
         {"5xx", kRetry500 | kRetry502 | kRetry503 | kRetry504},
+        {"unavailable", kRetryUnavailable},
     };
     for (const auto& [name, bits] : kConditions) {
       if (*condition == name) {
@@ -173,7 +174,8 @@ void loadRetryOn(Walker& w, const YAML::Node& on, const std::string& path, Retri
       }
     }
     w.fail(item, itemPath,
-           "must be one of: connect_failure, reset, timeout, 429, 500, 502, 503, 504, 5xx");
+           "must be one of: connect_failure, reset, timeout, 429, 500, 502, 503, 504, 5xx, "
+           "unavailable");
   });
 }
 

@@ -172,6 +172,10 @@ void formatAccessLine(LogFormat format, const AccessRecord& r, int64_t wallNs, T
     }
     out += " attempts=";
     putUint(out, r.attempts);
+    if (r.grpcStatus >= 0) {
+      out += " grpc_status=";
+      putUint(out, static_cast<uint64_t>(r.grpcStatus));
+    }
     out += '\n';
     return;
   }
@@ -219,6 +223,12 @@ void formatAccessLine(LogFormat format, const AccessRecord& r, int64_t wallNs, T
   if (!r.fault.empty()) {
     out += ",\"fault\":";
     jsonStringOrNull(out, r.fault);
+  }
+  out += ",\"grpc_status\":";
+  if (r.grpcStatus >= 0) {
+    putUint(out, static_cast<uint64_t>(r.grpcStatus));
+  } else {
+    out += "null";
   }
   out += ",\"user_agent\":";
   jsonStringOrNull(out, r.userAgent);

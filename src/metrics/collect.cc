@@ -245,6 +245,13 @@ void writeMetrics(const ScrapeInput& in, std::string& out) {
   }
   writeLimitFamilies(w, in);
   writeRetryFamilies(w, others);
+  w.begin(FamilyId::kGrpcResponses);
+  for (const Row& r : backends) {
+    for (uint32_t i = 0; i <= kGrpcStatusLast - kGrpcStatusFirst; ++i) {
+      const uint64_t n = r.m.counter(static_cast<Counter>(kGrpcStatusFirst + i));
+      if (n) w.sample(FamilyId::kGrpcResponses, {r.pool, r.backend, kGrpcStatusLabels[i]}, n);
+    }
+  }
 
   // Backend state (the shared atomics on Backend).
   w.begin(FamilyId::kBackendUp);

@@ -87,6 +87,26 @@ std::string_view grpcStatusText(uint8_t status, char (&buf)[4]) {
   return {buf, static_cast<size_t>(end - buf)};
 }
 
+int grpcStatusOfFields(const http::FieldsView& f) {
+  for (uint32_t i = 0; i < f.size(); ++i) {
+    std::string_view n = f.name(i);
+    if (n.size() != 11 || !http::equalsIgnoreCase(n, "grpc-status")) continue;
+    std::string_view v = f.value(i);
+    unsigned code = 0;
+    auto r = std::from_chars(v.data(), v.data() + v.size(), code);
+    if (r.ec != std::errc() || r.ptr != v.data() + v.size() || v.empty() || v.size() > 2 ||
+        code > 16)
+      return kGrpcUnknown;
+    return static_cast<int>(code);
+  }
+  return -1;
+}
+
+uint8_t grpcResponseStatus(int grpcStatus, int httpStatus) {
+  if (grpcStatus >= 0 && grpcStatus <= 16) return static_cast<uint8_t>(grpcStatus);
+  return grpcStatusOfHttp(httpStatus);
+}
+
 void GrpcCall::note(const http::FieldsView& f) {
   reset();
   for (uint32_t i = 0; i < f.size(); ++i) {

@@ -144,7 +144,9 @@ void Http1Connection::respondLocal(int status, metrics::LocalReason reason, cons
   if (status >= 500)
     LOG_WARN("%s %.*s -> %d: %s", client_.ip, static_cast<int>(req.target.size()),
              req.target.data(), status, body);
-  up.noteLocalAnswer(up.begun() && up.grpc().grpc ? 200 : status);  // the status on the wire
+  const bool grpcAnswer = up.begun() && up.grpc().grpc;
+  up.noteLocalAnswer(grpcAnswer ? 200 : status,  // the status on the wire
+                     grpcAnswer ? grpcStatusOf(status, reason) : -1);
   w_.stats().countLocal(listener_.slot, reason, status);
   std::string_view text(body);
   char buf[512];
@@ -157,7 +159,7 @@ void Http1Connection::respondLocal(int status, metrics::LocalReason reason, cons
   }
   net::Block* b = w_.blocks().acquire();
   size_t len = 0;
-  if (up.begun() && up.grpc().grpc) {  // a gRPC client reads a status, not a text body
+  if (grpcAnswer) {  // a gRPC client reads a status, not a text body
     char msg[256];
     const size_t m = encodeGrpcMessage(text, msg, sizeof msg);
     len = http::writeGrpcLocalResponse(grpcStatusOf(status, reason), std::string_view(msg, m),

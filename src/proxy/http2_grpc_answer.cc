@@ -29,7 +29,7 @@ void Http2Stream::respondGrpc(int status, metrics::LocalReason reason, const cha
     LOG_WARN("%s %.*s -> grpc-status %u (%d): %s", t.client().ip,
              static_cast<int>(up_.info().target.size()), up_.info().target.data(), grpcStatus,
              status, body);
-  up_.noteLocalAnswer(200);
+  up_.noteLocalAnswer(200, grpcStatus);
   // Counted under the reason and the HTTP status the answer stands for, as for other clients.
   t.worker().stats().countLocal(t.listener().slot, reason, status);
   localBody_ = false;

@@ -1,4 +1,5 @@
 // UpstreamRequest's observability: the request id, per-request metrics and the access log line.
+#include "switchyard/proxy/grpc.h"
 #include "switchyard/proxy/upstream_request.h"
 #include "switchyard/server/worker.h"
 
@@ -52,6 +53,14 @@ void UpstreamRequest::record(std::string_view protocol) {
                                                        : w_->stats();
     shard.countRequest(listener_->slot, status);
     shard.observe(metrics::kRequestDuration, durationNs);
+    // gRPC: the status the client ended the call with (null in the log when it got none).
+    int grpcStatus = -1;
+    if (grpc_.grpc && grpcFromBackend_ && backend_) {
+      grpcStatus = grpcResponseStatus(grpcStatus_, status_);
+      shard.add(static_cast<metrics::Counter>(metrics::kGrpcStatusFirst + grpcStatus));
+    } else if (grpc_.grpc) {
+      grpcStatus = grpcStatus_;  // the proxy's own answer (-1: the client left first)
+    }
 
     metrics::WorkerLog* log = w_->accessLog();
     if (log && log->enabled()) {
@@ -81,6 +90,7 @@ void UpstreamRequest::record(std::string_view protocol) {
       r.upstreamResponseNs = upResponseNs_;
       r.attempts = attempts_;
       r.fault = faultName();
+      r.grpcStatus = grpcStatus;
       log->append(r);
     }
   }

@@ -6,6 +6,7 @@
 
 #include "switchyard/common/log.h"
 #include "switchyard/health/outlier.h"
+#include "switchyard/proxy/grpc.h"
 #include "switchyard/proxy/retry_policy.h"
 #include "switchyard/proxy/upstream_request.h"
 #include "switchyard/server/worker.h"
@@ -135,10 +136,11 @@ void UpstreamRequest::h2Head(const http::ResponseHead& h) {
   if (!sink_) return;
   if (rc < 0) {
     if (retryStatus_) {
-      LOG_WARN("upstream %s (%s) answered %d: retrying %.*s on another backend",
+      LOG_WARN("upstream %s (%s) answered %d%s: retrying %.*s on another backend",
                backend_->name().c_str(), backend_->address().text.c_str(), retryStatus_,
+               retryCondition_ == config::kRetryUnavailable ? " grpc-status 14" : "",
                static_cast<int>(req_.target.size()), req_.target.data());
-      const uint32_t condition = retryConditionOfStatus(retryStatus_);
+      const uint32_t condition = retryCondition_;
       retryStatus_ = 0;
       lastFailure_ = metrics::LocalReason::kBadResponse;
       retryLater(condition, retryAfterMs_);
@@ -174,6 +176,9 @@ void UpstreamRequest::h2Data(net::Block* block, const char* data, size_t n) {
 }
 
 void UpstreamRequest::h2Trailers(const http::FieldsView& f) {
+  if (grpc_.grpc && respHeadSent_) {
+    if (const int g = grpcStatusOfFields(f); g >= 0) grpcStatus_ = static_cast<int8_t>(g);
+  }
   if (sink_ && respHeadSent_ && !h2NoBody_) sink_->sendResponseTrailers(f);
 }
 

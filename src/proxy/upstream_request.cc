@@ -69,6 +69,8 @@ void UpstreamRequest::begin(server::Worker& w, server::WorkerListener& l, const 
   reqStartNs_ = uv_hrtime();
   headSeen_ = false;
   status_ = 0;
+  grpcStatus_ = -1;
+  grpcFromBackend_ = false;
   respBytes_ = 0;
   upConnectNs_ = upResponseNs_ = -1;
 }
@@ -221,12 +223,14 @@ void UpstreamRequest::redirectHttps(uint16_t port) {
   sink_->respondLocal(308, metrics::LocalReason::kRedirect, "use https\n", false, location);
 }
 
-void UpstreamRequest::noteLocalAnswer(int status) {
+void UpstreamRequest::noteLocalAnswer(int status, int grpcStatus) {
   releasePoolSlot();
   dropHedge();
   retryAt_ = hedgeAt_ = requestDeadline_ = 0;
   cancelAdmission();
   status_ = status;
+  grpcStatus_ = static_cast<int8_t>(grpcStatus);
+  grpcFromBackend_ = false;
   discard_ = true;
   respHeadSent_ = respComplete_ = true;
   if (upOut_) {

@@ -2,6 +2,7 @@
 // of a tunnel.
 #include "switchyard/common/log.h"
 #include "switchyard/health/outlier.h"
+#include "switchyard/proxy/grpc.h"
 #include "switchyard/proxy/retry_policy.h"
 #include "switchyard/proxy/upstream_request.h"
 #include "switchyard/server/worker.h"
@@ -63,7 +64,7 @@ void UpstreamRequest::processUpstreamInput() {
       LOG_WARN("upstream %s (%s) answered %d: retrying %.*s on another backend",
                backend_->name().c_str(), backend_->address().text.c_str(), retryStatus_,
                static_cast<int>(req_.target.size()), req_.target.data());
-      const uint32_t condition = retryConditionOfStatus(retryStatus_);
+      const uint32_t condition = retryCondition_;
       retryStatus_ = 0;
       lastFailure_ = metrics::LocalReason::kBadResponse;  // its 5xx was dropped for the retry
       retryLater(condition, retryAfterMs_);
@@ -139,7 +140,12 @@ int UpstreamRequest::acceptResponseHead(const http::ResponseHead& h, int* failSt
   } else {
     health::reportSuccess(*backend_);
   }
-  if (const uint32_t cond = retryConditionOfStatus(status); cond && replayable(cond)) {
+  // gRPC: grpc-status 14 in a trailers-only answer (HTTP/2 only: the head ends the stream).
+  const int grpcStatus = grpc_.grpc && status == 200 ? grpcStatusOfFields(h.fields) : -1;
+  const uint32_t cond = grpcStatus == kGrpcUnavailable && h.endStream
+                            ? config::kRetryUnavailable
+                            : retryConditionOfStatus(status);
+  if (cond && replayable(cond)) {
     retryAfterMs_ = -1;
     if (status == 429 || status == 503) {
       const http::FieldsView& f = h.fields;
@@ -151,6 +157,7 @@ int UpstreamRequest::acceptResponseHead(const http::ResponseHead& h, int* failSt
     }
     if (takeRetryBudget()) {
       retryStatus_ = status;  // the caller retries once its codec has returned
+      retryCondition_ = cond;
       *failStatus = status;
       *failReason = "retrying on another backend";
       return -1;
@@ -168,7 +175,11 @@ int UpstreamRequest::acceptResponseHead(const http::ResponseHead& h, int* failSt
     return -1;
   }
   respHeadSent_ = true;
-  if (grpc_.grpc) armResponseDeadline();  // from now on tunnel_idle (upstream_retry.cc)
+  if (grpc_.grpc) {
+    grpcStatus_ = static_cast<int8_t>(grpcStatus);  // trailers-only; the trailers may follow
+    grpcFromBackend_ = true;
+    armResponseDeadline();
+  }  // from now on tunnel_idle (upstream_retry.cc)
   tunnel_ = status == 101;  // llhttp stops right after this head (HPE_PAUSED_UPGRADE)
   return rc;
 }

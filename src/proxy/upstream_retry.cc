@@ -39,7 +39,9 @@ bool UpstreamRequest::replayable(uint32_t condition) const {
   if (!(set_->cfg.retries.on & condition) || respHeadSent_ || !bodyReplayable()) return false;
   if (attempts_ >= 1 + set_->cfg.retries.attempts) return false;
   if (triedCount_ >= set_->backends.size()) return false;  // no other backend to try
-  return methodRetryable();
+  // gRPC calls are all POSTs: an UNAVAILABLE trailers-only answer is retried whatever the
+  // method (as gRPC's own retry policy does), the kept request permitting.
+  return condition == config::kRetryUnavailable || methodRetryable();
 }
 
 metrics::ShardRef UpstreamRequest::poolShard() {

@@ -599,7 +599,7 @@ pools:
         "be >= base_ejection_time (10m)");
   CHECK(poolError("    retries: {on: [connect_failure, slow]}\n") ==
         "t.yaml:5:37: pools[0].retries.on[1]: must be one of: connect_failure, reset, timeout, "
-        "429, 500, 502, 503, 504, 5xx");
+        "429, 500, 502, 503, 504, 5xx, unavailable");
   CHECK(poolError("    retries: {attempts: -1}\n") ==
         "t.yaml:5:25: pools[0].retries.attempts: must be between 0 and 15");
   CHECK(poolError("    geo: {overprovisioning: 0.5}\n") ==

@@ -43,7 +43,8 @@ TEST_CASE("retries defaults: 2 attempts on connect failures, 64 KiB kept, 25-250
 
 TEST_CASE("every retries key is read") {
   auto c = loadConfigString(
-      withRetries("attempts: 3, on: [timeout, 429, 5xx, reset], per_try_timeout: 300ms, "
+      withRetries("attempts: 3, on: [timeout, 429, 5xx, reset, unavailable], "
+                  "per_try_timeout: 300ms, "
                   "methods: all, max_body_bytes: 1MiB, backoff: {base: 10ms, max: 1s}, "
                   "budget: {percent: 25%, min_per_second: 3}, hedge: {after: 40ms}") +
           "timeouts: {request: 5s}\n",
@@ -52,7 +53,7 @@ TEST_CASE("every retries key is read") {
   const Retries& r = c->pools[0].retries;
   CHECK(r.attempts == 3);
   CHECK(r.on == (kRetryTimeout | kRetry429 | kRetry500 | kRetry502 | kRetry503 | kRetry504 |
-                 kRetryReset));
+                 kRetryReset | kRetryUnavailable));
   CHECK(r.perTryTimeout.count() == 300);
   CHECK(r.allMethods);
   CHECK(r.maxBodyBytes == 1024 * 1024);
@@ -74,7 +75,7 @@ TEST_CASE("bad retries values are refused where they are written") {
         "t.yaml:5:24: pools[0].retries.methods: must be one of: idempotent, all");
   CHECK(errorOf(withRetries("on: [slow]")) ==
         "t.yaml:5:20: pools[0].retries.on[0]: must be one of: connect_failure, reset, timeout, "
-        "429, 500, 502, 503, 504, 5xx");
+        "429, 500, 502, 503, 504, 5xx, unavailable");
   CHECK(errorOf(withRetries("backoff: {base: 1s, max: 10ms}")) ==
         "t.yaml:5:40: pools[0].retries.backoff.max: max (10ms) must be >= base (1s)");
   CHECK(errorOf(withRetries("hedge: {}")).find("pools[0].retries.hedge: missing required key "

@@ -77,7 +77,8 @@ TEST_CASE("JSON access line") {
         "\"host\":\"example.com\",\"status\":200,\"bytes_sent\":512,\"request_body_bytes\":7,"
         "\"duration_ms\":12.346,\"pool\":\"web\",\"backend\":\"b1\","
         "\"upstream_address\":\"127.0.0.1:9001\",\"upstream_connect_ms\":0.250,"
-        "\"upstream_response_ms\":10.000,\"attempts\":1,\"user_agent\":\"curl/8\","
+        "\"upstream_response_ms\":10.000,\"attempts\":1,\"grpc_status\":null,"
+        "\"user_agent\":\"curl/8\","
         "\"referer\":null}\n");
 }
 
@@ -114,6 +115,18 @@ TEST_CASE("combined access line with Switchyard's fields appended") {
   CHECK(format(LogFormat::kCombined, bare) ==
         "10.1.2.3 - - [27/Nov/2026:00:45:58 +0000] \"-\" 400 0 \"-\" \"-\" request_id=- "
         "duration=0.000 backend=- upstream_connect=- upstream_response=- attempts=0\n");
+}
+
+TEST_CASE("access lines of a gRPC call carry its grpc_status") {
+  AccessRecord r = sampleRecord();
+  r.grpcStatus = 5;
+  CHECK(format(LogFormat::kJson, r).find("\"attempts\":1,\"grpc_status\":5,") !=
+        std::string::npos);
+  CHECK(format(LogFormat::kCombined, r).find(" attempts=1 grpc_status=5\n") != std::string::npos);
+  r.grpcStatus = 0;
+  CHECK(format(LogFormat::kJson, r).find("\"grpc_status\":0,") != std::string::npos);
+  r.grpcStatus = -1;
+  CHECK(format(LogFormat::kCombined, r).find("grpc_status") == std::string::npos);
 }
 
 TEST_CASE("the time cache follows the clock across seconds") {

@@ -109,6 +109,31 @@ TEST_CASE("GrpcCall reads content-type and grpc-timeout") {
   CHECK_FALSE(c.hasTimeout);  // only a gRPC call has a grpc-timeout
 }
 
+TEST_CASE("grpc-status of a backend's head or trailers") {
+  http::Field ok[] = {{"content-type", "application/grpc"}, {"grpc-status", "0"}};
+  CHECK(grpcStatusOfFields(http::FieldsView(ok, 2)) == 0);
+  http::Field nf[] = {{"Grpc-Status", "5"}, {"grpc-message", "no such thing"}};
+  CHECK(grpcStatusOfFields(http::FieldsView(nf, 2)) == 5);
+  http::Field last[] = {{"grpc-status", "16"}};
+  CHECK(grpcStatusOfFields(http::FieldsView(last, 1)) == 16);
+  http::Field none[] = {{"content-type", "application/grpc"}};
+  CHECK(grpcStatusOfFields(http::FieldsView(none, 1)) == -1);
+  CHECK(grpcStatusOfFields(http::FieldsView()) == -1);
+  for (const char* v : {"17", "99", "-1", "", "1x", "014", "abc"}) {
+    http::Field bad[] = {{"grpc-status", v}};
+    CHECK_MESSAGE(grpcStatusOfFields(http::FieldsView(bad, 1)) == kGrpcUnknown, v);
+  }
+}
+
+TEST_CASE("the grpc-status a call is counted under") {
+  CHECK(grpcResponseStatus(0, 200) == 0);
+  CHECK(grpcResponseStatus(14, 200) == 14);
+  CHECK(grpcResponseStatus(-1, 200) == kGrpcUnknown);   // a 200 that ended without one
+  CHECK(grpcResponseStatus(-1, 503) == kGrpcUnavailable);
+  CHECK(grpcResponseStatus(-1, 404) == kGrpcUnimplemented);
+  CHECK(grpcResponseStatus(-1, 500) == kGrpcUnknown);
+}
+
 TEST_CASE("HTTP/1.1 gRPC answer: 200 with grpc-status headers and no body") {
   char out[512];
   size_t n = http::writeGrpcLocalResponse(14, "no backend", false, out, sizeof out, "rid-1", 3);

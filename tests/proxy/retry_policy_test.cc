@@ -76,6 +76,8 @@ TEST_CASE("status codes map to their retries.on condition and metric reason") {
                                            metrics::kRetryReasonFirst]) == "429");
   CHECK(std::string(metrics::kRetryReasons[retryReasonCell(0) - metrics::kRetryReasonFirst]) ==
         "keepalive_race");
+  CHECK(std::string(metrics::kRetryReasons[retryReasonCell(config::kRetryUnavailable) -
+                                           metrics::kRetryReasonFirst]) == "unavailable");
 }
 
 }  // namespace sy::proxy

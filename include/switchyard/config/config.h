@@ -275,6 +275,7 @@ enum RetryOn : uint32_t {
   kRetryTimeout = 1u << 5,  // timeouts.upstream_response or retries.per_try_timeout ran out
   kRetry429 = 1u << 6,
   kRetry500 = 1u << 7,
+  kRetryUnavailable = 1u << 8,  // gRPC: trailers-only grpc-status 14 (UNAVAILABLE)
 };
 
 // pools[].retries.budget: retries allowed per pool, across all workers (upstream/retry_budget.h).

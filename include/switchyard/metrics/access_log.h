@@ -48,6 +48,7 @@ struct AccessRecord {
   int64_t upstreamResponseNs = -1;  // -1: no response head from a backend
   uint32_t attempts = 0;
   std::string_view fault;  // routes[].fault injected: "delay" | "abort"; empty = none
+  int grpcStatus = -1;     // gRPC calls: the grpc-status the client got (-1: none / not gRPC)
 };
 
 // Second-resolution text of the time stamps, reused while the second does not change.

@@ -56,6 +56,7 @@ enum class FamilyId : uint8_t {
   kFaultsInjected,
   kRetryBudgetExhausted,
   kHedges,
+  kGrpcResponses,
   kBackendUp,
   kBackendEjected,
   kBackendAdminState,
@@ -139,7 +140,7 @@ inline constexpr Family kFamilies[] = {
      "Failed or timed-out connects to a backend.", {"pool", "backend"}},
     {"switchyard_retries_total", Type::kCounter,
      "Retries made by the pool, by reason (connect_failure, reset, timeout, 429, 500, 502, 503, "
-     "504, keepalive_race).",
+     "504, keepalive_race, unavailable).",
      {"pool", "reason"}},
     {"switchyard_upstream_connections", Type::kGauge,
      "Connections to a backend by state: idle (kept alive in a worker's pool, at most "
@@ -167,6 +168,11 @@ inline constexpr Family kFamilies[] = {
      "Hedged requests: sent (a second attempt started after retries.hedge.after), won (its "
      "answer went to the client), lost (the first attempt answered first, or the hedge failed).",
      {"pool", "result"}},
+    {"switchyard_grpc_responses_total", Type::kCounter,
+     "gRPC calls answered by a backend, by the grpc-status the client got (trailers, or the "
+     "head of a trailers-only answer; without one, gRPC's mapping of the HTTP status: 2 for a "
+     "200). A series appears with its first call.",
+     {"pool", "backend", "grpc_status"}},
     {"switchyard_backend_up", Type::kGauge,
      "1 if the backend is healthy and not ejected, else 0 (admin state not included).",
      {"pool", "backend"}},

@@ -47,25 +47,35 @@ enum Counter : uint32_t {
   // Pool blocks (BackendSet::stats): retries by reason (kRetryReasons order), retries the
   // budget refused, hedges by result (kHedgeResults order).
   kRetryReasonFirst,
-  kRetryReasonLast = kRetryReasonFirst + 8,
+  kRetryReasonLast = kRetryReasonFirst + 9,
   kRetryBudgetExhausted,
   kHedgeFirst,
   kHedgeLast = kHedgeFirst + 2,
+  // Backend blocks: gRPC calls answered by the backend, one cell per grpc-status 0..16
+  // (switchyard_grpc_responses_total; grpcResponseStatus() in proxy/grpc.h picks the cell).
+  kGrpcStatusFirst,
+  kGrpcStatusLast = kGrpcStatusFirst + 16,
   kCounterCount,
 };
 
 // The `reason` label values of switchyard_retries_total, in the order of their cells from
 // kRetryReasonFirst. keepalive_race: a reused connection the backend had just closed (replayed
-// on a fresh connection, outside the budget).
+// on a fresh connection, outside the budget); unavailable: a gRPC trailers-only grpc-status 14.
 inline constexpr const char* kRetryReasons[] = {"connect_failure", "reset", "timeout",
                                                 "429",             "500",   "502",
-                                                "503",             "504",   "keepalive_race"};
+                                                "503",             "504",   "keepalive_race",
+                                                "unavailable"};
 static_assert(std::size(kRetryReasons) == kRetryReasonLast - kRetryReasonFirst + 1);
 // The `result` label values of switchyard_hedges_total: sent (a second attempt started), won
 // (its answer went to the client), lost (the first attempt answered first; the hedge was
 // cancelled, or it failed).
 inline constexpr const char* kHedgeResults[] = {"sent", "won", "lost"};
 static_assert(std::size(kHedgeResults) == kHedgeLast - kHedgeFirst + 1);
+// The `grpc_status` label values of switchyard_grpc_responses_total, from kGrpcStatusFirst.
+inline constexpr const char* kGrpcStatusLabels[] = {"0", "1",  "2",  "3",  "4",  "5",
+                                                    "6", "7",  "8",  "9",  "10", "11",
+                                                    "12", "13", "14", "15", "16"};
+static_assert(std::size(kGrpcStatusLabels) == kGrpcStatusLast - kGrpcStatusFirst + 1);
 
 enum Histogram : uint32_t {
   kRequestDuration,

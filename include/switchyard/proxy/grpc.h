@@ -54,6 +54,14 @@ size_t encodeGrpcMessage(std::string_view text, char* out, size_t cap);
 // Textual grpc-status ("0".."16") for a status below 100.
 std::string_view grpcStatusText(uint8_t status, char (&buf)[4]);
 
+// The `grpc-status` among a response's fields (its head or its trailers): 0..16, 2 UNKNOWN for
+// a value that is not one of them (as gRPC clients read it), -1 when there is none.
+int grpcStatusOfFields(const http::FieldsView& fields);
+// The grpc-status a client ends a call with, given what the backend sent: `grpcStatus` (from
+// grpcStatusOfFields; -1 = none) or, without one, gRPC's mapping of the HTTP status
+// (grpcStatusOfHttp: a 200 without grpc-status is 2 UNKNOWN). Always 0..16.
+uint8_t grpcResponseStatus(int grpcStatus, int httpStatus);
+
 // What a request's head says about gRPC (filled by note() before the request is routed).
 struct GrpcCall {
   bool grpc = false;       // content-type application/grpc...

@@ -47,6 +47,7 @@ constexpr metrics::Counter retryReasonCell(uint32_t condition) {
                : condition == config::kRetry502          ? 5
                : condition == config::kRetry503          ? 6
                : condition == config::kRetry504          ? 7
+               : condition == config::kRetryUnavailable  ? 9
                                                          : 8;  // keepalive_race
   return static_cast<metrics::Counter>(metrics::kRetryReasonFirst + i);
 }

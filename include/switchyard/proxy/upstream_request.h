@@ -106,7 +106,8 @@ class UpstreamRequest final : public http::Parser::Handler,
     releasePoolSlot();
   }
   // Local answer bookkeeping (status sent, bytes, the answer counts as the response).
-  void noteLocalAnswer(int status);
+  // `grpcStatus`: the grpc-status of a gRPC local answer (-1: not one).
+  void noteLocalAnswer(int status, int grpcStatus = -1);
   void addResponseBytes(uint64_t n) { respBytes_ += n; }
   // Writes the request's metrics and access log line (once; later calls do nothing).
   void record(std::string_view protocol);
@@ -310,6 +311,7 @@ class UpstreamRequest final : public http::Parser::Handler,
   bool upSentAny_ = false;  // some request bytes were handed to the current connection
   bool freshOnly_ = false;  // next attempt must open a new connection
   int retryStatus_ = 0;     // a 5xx/429 answer being dropped for a retry (retries.on)
+  uint32_t retryCondition_ = 0;  // its retries.on condition (kRetryUnavailable: a gRPC 14)
   int64_t retryAfterMs_ = -1;  // its Retry-After (-1: none)
   uint32_t backoffs_ = 0;      // retries that waited a backoff so far
   bool idempotencyKey_ = false;  // the request carries Idempotency-Key
@@ -338,6 +340,8 @@ class UpstreamRequest final : public http::Parser::Handler,
   int64_t upResponseNs_ = -1;
   uint64_t respBytes_ = 0;
   int status_ = 0;
+  int8_t grpcStatus_ = -1;        // gRPC calls: the grpc-status seen or answered (-1: none yet)
+  bool grpcFromBackend_ = false;  // a backend's answer to a gRPC call went to the client
   net::Block* headRef_ = nullptr;
   bool headSeen_ = false;  // a complete head was noted (the request counts as one)
   std::string_view methodName_;
