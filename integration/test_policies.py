@@ -41,7 +41,9 @@ def test_least_conn_sends_concurrent_requests_away_from_a_slow_backend(origins, 
     # Round robin would send 13 or 14 of the 40 to the slow backend; least_conn sees its
     # requests piling up and sends it only a few (one or two per worker at first).
     assert seen["slow"] <= 8, seen  # margin for a loaded CI machine
-    assert seen["b1"] >= 10 and seen["b2"] >= 10, seen
+    # The rest goes to the fast two; how it splits between them depends on timing (both sit
+    # at zero in flight between requests on a loaded machine), so only ask that both serve.
+    assert seen["b1"] + seen["b2"] >= 32 and seen["b1"] >= 2 and seen["b2"] >= 2, seen
 
 
 def test_round_robin_contrast_with_a_slow_backend(origins, switchyard):
