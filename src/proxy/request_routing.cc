@@ -1,6 +1,10 @@
 // UpstreamRequest's route choice: the first matching route of the listener (host, path,
-// headers, methods, query) and, for a split route, the side this request goes to.
+// headers, methods, query) and, for a split route, the side this request goes to; and the
+// listener's redirect to https, answered before any route.
 #include "switchyard/proxy/upstream_request.h"
+
+#include <string>
+
 #include "switchyard/routing/split.h"
 
 namespace sy::proxy {
@@ -28,6 +32,22 @@ uint32_t UpstreamRequest::choosePool(const routing::RouteTable::Entry& route,
     side = view_->splits[listenerIndex_][route.index].pick(route.split, route.splitTotal);
   }
   return route.split[side].pool;
+}
+
+void UpstreamRequest::redirectHttps(uint16_t port) {
+  if (req_.host.empty()) {
+    sink_->respondLocal(400, metrics::LocalReason::kBadRequest,
+                        "a Host header is needed to redirect to https", false);
+    return;
+  }
+  std::string location = "https://";
+  const bool v6 = req_.host.find(':') != std::string_view::npos && req_.host.front() != '[';
+  if (v6) location += '[';
+  location += req_.host;
+  if (v6) location += ']';
+  if (port != 443) location += ':' + std::to_string(port);
+  location += req_.target.empty() ? std::string_view("/") : req_.target;
+  sink_->respondLocal(308, metrics::LocalReason::kRedirect, "use https\n", false, location);
 }
 
 }  // namespace sy::proxy

@@ -207,22 +207,6 @@ void UpstreamRequest::proceed() {
   startAttempt();
 }
 
-void UpstreamRequest::redirectHttps(uint16_t port) {
-  if (req_.host.empty()) {
-    sink_->respondLocal(400, metrics::LocalReason::kBadRequest,
-                        "a Host header is needed to redirect to https", false);
-    return;
-  }
-  std::string location = "https://";
-  const bool v6 = req_.host.find(':') != std::string_view::npos && req_.host.front() != '[';
-  if (v6) location += '[';
-  location += req_.host;
-  if (v6) location += ']';
-  if (port != 443) location += ':' + std::to_string(port);
-  location += req_.target.empty() ? std::string_view("/") : req_.target;
-  sink_->respondLocal(308, metrics::LocalReason::kRedirect, "use https\n", false, location);
-}
-
 void UpstreamRequest::noteLocalAnswer(int status, int grpcStatus) {
   releasePoolSlot();
   dropHedge();
