@@ -150,6 +150,36 @@ void writeInterimHead(const ResponseHead& resp, HeadWriter& w) {
   w.put("\r\n");
 }
 
+namespace {
+
+// The end of every answer the proxy makes itself: Server, Date (RFC 9110 §6.6.1), the request
+// id, Location, Retry-After, the extra fields, Connection: close and the blank line. The line
+// before it is left open.
+void putLocalTail(HeadWriter& w, std::string_view requestId, std::string_view location,
+                  uint32_t retryAfter, const ExtraFields& extra, bool closeAfter) {
+  w.put("\r\nServer: switchyard\r\nDate: ");
+  w.put(httpDateNow());
+  w.put("\r\n");
+  const auto field = [&w](std::string_view name, std::string_view value) {
+    if (value.empty()) return;
+    w.put(name);
+    w.put(value);
+    w.put("\r\n");
+  };
+  field("X-Request-Id: ", requestId);
+  field("Location: ", location);
+  if (retryAfter) {
+    w.put("Retry-After: ");
+    w.putUint(retryAfter);
+    w.put("\r\n");
+  }
+  putExtra(extra, w);
+  if (closeAfter) w.put("Connection: close\r\n");
+  w.put("\r\n");
+}
+
+}  // namespace
+
 size_t writeLocalResponse(int status, std::string_view body, bool closeAfter, bool isHead,
                           char* out, size_t capacity, std::string_view requestId,
                           std::string_view location, uint32_t retryAfter,
@@ -161,27 +191,7 @@ size_t writeLocalResponse(int status, std::string_view body, bool closeAfter, bo
   w.put(reasonPhrase(status));
   w.put("\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ");
   w.putUint(body.size());
-  w.put("\r\nServer: switchyard\r\nDate: ");
-  w.put(httpDateNow());  // RFC 9110 §6.6.1 (date.h)
-  w.put("\r\n");
-  if (!requestId.empty()) {
-    w.put("X-Request-Id: ");
-    w.put(requestId);
-    w.put("\r\n");
-  }
-  if (!location.empty()) {
-    w.put("Location: ");
-    w.put(location);
-    w.put("\r\n");
-  }
-  if (retryAfter) {
-    w.put("Retry-After: ");
-    w.putUint(retryAfter);
-    w.put("\r\n");
-  }
-  putExtra(extra, w);
-  if (closeAfter) w.put("Connection: close\r\n");
-  w.put("\r\n");
+  putLocalTail(w, requestId, location, retryAfter, extra, closeAfter);
   if (!isHead) w.put(body);
   return w.overflow() ? 0 : w.size();
 }
@@ -196,22 +206,8 @@ size_t writeGrpcLocalResponse(uint8_t grpcStatus, std::string_view grpcMessage, 
     w.put("\r\nGrpc-Message: ");
     w.put(grpcMessage);
   }
-  w.put("\r\nContent-Length: 0\r\nServer: switchyard\r\nDate: ");
-  w.put(httpDateNow());
-  w.put("\r\n");
-  if (!requestId.empty()) {
-    w.put("X-Request-Id: ");
-    w.put(requestId);
-    w.put("\r\n");
-  }
-  if (retryAfter) {
-    w.put("Retry-After: ");
-    w.putUint(retryAfter);
-    w.put("\r\n");
-  }
-  putExtra(extra, w);
-  if (closeAfter) w.put("Connection: close\r\n");
-  w.put("\r\n");
+  w.put("\r\nContent-Length: 0");
+  putLocalTail(w, requestId, {}, retryAfter, extra, closeAfter);
   return w.overflow() ? 0 : w.size();
 }
 
