@@ -5,6 +5,7 @@
 #include "switchyard/common/json.h"
 #include "switchyard/http/parser.h"
 #include "switchyard/metrics/exposition.h"
+#include "switchyard/common/ascii.h"
 
 namespace sy::admin {
 namespace {
@@ -48,12 +49,7 @@ std::vector<std::string_view> splitPath(std::string_view path) {
   return parts;
 }
 
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+using common::hexValue;
 
 Response backendAction(Host& host, std::string_view poolRaw, std::string_view backendRaw,
                        std::string_view action) {

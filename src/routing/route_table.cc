@@ -6,12 +6,7 @@
 namespace sy::routing {
 namespace {
 
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+using common::hexValue;
 
 bool headersMatch(const RouteTable::Entry& e, const http::FieldsView* fields) {
   for (const auto& [name, want] : e.headers) {

@@ -26,4 +26,12 @@ inline bool isTokenChar(char c) {
          (c != 0 && std::strchr("!#$%&'*+-.^_`|~", c) != nullptr);
 }
 
+// The value of a hexadecimal digit, or -1 (percent-encoding, IPv6 literals).
+inline int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 }  // namespace sy::common
