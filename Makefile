@@ -102,7 +102,8 @@ ci: test test-sanitize
 	$(MAKE) fuzz FUZZ_SECONDS=20
 
 # Side-by-side benchmark vs nginx and HAProxy (integration/bench/README.md).
-#   make bench [CASES="small large post conns workers"]   BENCH_DURATION=10 BENCH_RUNS=3
+#   make bench [CASES="small large post tls h2 lowconc conns workers"]   BENCH_DURATION=10 BENCH_RUNS=3
+#   (default: all but workers, Switchyard on epoll and io_uring; about 23 minutes)
 .PHONY: bench
 bench:
 	@BENCH_COMMAND='make bench$(if $(CASES), CASES="$(CASES)")' BUILD=$(BUILD) integration/bench/run.sh $(CASES)

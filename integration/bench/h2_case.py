@@ -75,7 +75,8 @@ def run_case(bench, proxies, conns, streams, tree_cpu_ticks, clk_tck, log):
     return samples
 
 
-def table(samples, peers, conns, streams, medians, ratio, md_table, label):
+def table(samples, peers, conns, streams, medians, ratio, md_table, label, skipped=(), note=()):
+    """skipped: proxies reported as skipped rather than failed; note: lines under the table."""
     med = {t: medians(s) for t, s in samples.items()}
     errs = {t: sum(m["errors"] for m in s) for t, s in samples.items()}
     peer_keys = [p + H2_SUFFIX for p in peers]
@@ -89,12 +90,13 @@ def table(samples, peers, conns, streams, medians, ratio, md_table, label):
         m = med.get(t)
         name = label(t[:-len(H2_SUFFIX)])
         if m is None:
-            rows.append([name, "failed"] + [""] * (len(head) - 2))
+            why = "skipped" if t[:-len(H2_SUFFIX)] in skipped else "failed"
+            rows.append([name, why] + [""] * (len(head) - 2))
             continue
         rows.append([name, "%.0f" % m["rps"], "%.0f µs" % m["mean_us"], "%d" % errs[t],
                      "%.1f" % m["cpu_us"], ratio(m["rps"], best_rps), ratio(m["cpu_us"], best_cpu)])
     return (["## HTTP/2 over TLS (h2load, %d connections x %d streams, GET small body)\n"
-             % (conns, streams)] + md_table(head, rows) +
+             % (conns, streams)] + md_table(head, rows) + list(note) +
             ["", "h2load -D <duration> -c %d -m %d -t 1 against each proxy's TLS listener; the "
              "proxies speak HTTP/1.1 with keep-alive to the same backends. *CPU µs/req* is the "
              "proxy's CPU per request; the goal is at least 1.15x the better peer's req/s at "
