@@ -1,14 +1,18 @@
-"""A small HTTP/2 backend on python3-h2 for the HTTP/2 upstream tests (h2c, one thread per
-connection, flow control honoured both ways).
+"""A small HTTP/2 backend on python3-h2 for the HTTP/2 upstream tests (h2c, or h2 over TLS
+with tls= an ssl.SSLContext; one thread per connection, flow control honoured both ways).
 
 Paths: /echo (the request body back), /bytes?n=N (N pattern bytes), /healthz (answers
-health_status, 200 unless changed), /trailers (a body, then
-trailers grpc-status: 0 and x-trailer: yes). Every answer carries x-backend and x-conn (the
-connection's number). Modes: refuse_first (the first stream of the origin is reset with
-REFUSED_STREAM), goaway_first (the first connection answers its first stream with a GOAWAY
-whose last stream id is below it).
+health_status, 200 unless changed), /trailers (a body, then trailers grpc-status: 0 and
+x-trailer: yes), /hold (answered only once `release` is set; `held` counts the streams
+waiting). Every answer carries x-backend and x-conn (the connection's number). Modes:
+refuse_first (the first stream of the origin is reset with REFUSED_STREAM), goaway_first
+(the first connection answers its first stream with a GOAWAY whose last stream id is below
+it). `open` counts the connections open now; `goaways_received`
+lists the error codes of the GOAWAY frames the proxy sent (the origin then closes that
+connection: python3-h2 sends nothing more after a GOAWAY).
 """
 
+import select
 import socket
 import threading
 from urllib.parse import parse_qs, urlsplit
@@ -23,8 +27,9 @@ from origin import pattern_bytes
 
 
 class H2Origin:
-    def __init__(self, name="h2b1", refuse_first=False, goaway_first=False):
+    def __init__(self, name="h2b1", refuse_first=False, goaway_first=False, tls=None):
         self.name = name
+        self.tls = tls  # an ssl.SSLContext (server side, ALPN h2): h2 over TLS instead of h2c
         self.refuse_first = refuse_first
         self.goaway_first = goaway_first
         self.lock = threading.Lock()
@@ -35,6 +40,10 @@ class H2Origin:
         self.request_trailers = []
         self.health_checks = 0
         self.sent = 0  # response body bytes handed to the connection
+        self.open = 0
+        self.goaways_received = []
+        self.held = 0
+        self.release = threading.Event()
         self.health_status = 200
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -57,18 +66,38 @@ class H2Origin:
                 return
             with self.lock:
                 self.connections += 1
+                self.open += 1
                 n = self.connections
             threading.Thread(target=self._serve, args=(conn, n), daemon=True).start()
 
     def _serve(self, sock, conn_no):
+        if self.tls:
+            try:
+                sock = self.tls.wrap_socket(sock, server_side=True)
+            except OSError:
+                sock.close()
+                with self.lock:
+                    self.open -= 1
+                return
         c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
         c.initiate_connection()
-
         sock.sendall(c.data_to_send())
         reqs = {}
         pending = {}  # id -> [body, offset, trailers]
+        held = {}  # id -> request, answered once self.release is set
         try:
             while True:
+                if held:
+                    if self.release.is_set():
+                        for sid, req in held.items():
+                            pending[sid] = self._answer(c, sid, req, conn_no)
+                        with self.lock:
+                            self.held -= len(held)
+                        held.clear()
+                        self._pump(c, pending)
+                        sock.sendall(c.data_to_send())
+                    elif not select.select([sock], [], [], 0.02)[0]:
+                        continue
                 data = sock.recv(65536)
                 if not data:
                     return
@@ -90,17 +119,33 @@ class H2Origin:
                         with self.lock:
                             self.request_trailers.append(dict(ev.headers))
                     elif isinstance(ev, h2.events.StreamEnded) and ev.stream_id in reqs:
-                        pending[ev.stream_id] = self._answer(c, ev.stream_id,
-                                                             reqs.pop(ev.stream_id), conn_no)
+                        req = reqs.pop(ev.stream_id)
+                        if req["headers"].get(b":path") == b"/hold" and not self.release.is_set():
+                            held[ev.stream_id] = req
+                            with self.lock:
+                                self.held += 1
+                            continue
+                        pending[ev.stream_id] = self._answer(c, ev.stream_id, req, conn_no)
                     elif isinstance(ev, h2.events.StreamReset):
                         pending.pop(ev.stream_id, None)
                         reqs.pop(ev.stream_id, None)
+                        if held.pop(ev.stream_id, None) is not None:
+                            with self.lock:
+                                self.held -= 1
+                    elif isinstance(ev, h2.events.ConnectionTerminated):
+                        with self.lock:
+                            self.goaways_received.append(int(ev.error_code))
+                        sock.sendall(c.data_to_send())
+                        return
                 self._pump(c, pending)
                 sock.sendall(c.data_to_send())
         except (OSError, h2.exceptions.ProtocolError):
             return
         finally:
             sock.close()
+            with self.lock:
+                self.open -= 1
+                self.held -= len(held)
 
     def _refuse_or_goaway(self, c, sid, conn_no):
         with self.lock:

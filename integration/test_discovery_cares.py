@@ -1,18 +1,21 @@
 """DNS discovery on c-ares against dnsmasq: SRV records (ports, weights, priorities, as a
 Kubernetes headless Service publishes them), record TTLs driving re-resolution, the TCP
-fallback for an answer too large for UDP, search domains, and failures (counted, last good set
-kept). dnsmasq and origins as in test_discovery.py."""
+fallback for an answer too large for UDP, search domains, /etc/resolv.conf read once for all
+names and again when it changes (in a private mount namespace; strace counts the reads), and
+failures (counted, last good set kept). dnsmasq and origins as in test_discovery.py."""
 
 import re
+import shutil
 import signal
 import socket
 import struct
+import subprocess
 
 import pytest
 
 from conftest import LOOPBACK, wait_until
 from obs_util import scrape, scrape_until, status
-from test_discovery import (DNSMASQ, Dnsmasq, served_by,  # noqa: F401  (fixtures)
+from test_discovery import (DNSMASQ, Dnsmasq, dns_query_a, served_by,  # noqa: F401  (fixtures)
                             dnsmasq, pods)
 
 pytestmark = pytest.mark.skipif(not DNSMASQ, reason="dnsmasq not installed")
@@ -134,3 +137,103 @@ def test_search_domain_and_ndots(switchyard, dnsmasq, pods):
     proxy = switchyard.start(cfg, extra_env={"LOCALDOMAIN": "test", "RES_OPTIONS": "ndots:2"})
     assert discovered(proxy, "web.sub") == ["127.0.0.2"]
     assert set(served_by(proxy.port, 4)) == {"pod2"}
+
+
+def set_hosts(dns, names):
+    """Publish {name: address} (one record each) and wait until dnsmasq answers all of them."""
+    dns.hosts.write_text("".join("%s %s\n" % (a, n) for n, a in names.items()))
+    dns.proc.send_signal(signal.SIGHUP)
+    for n, a in names.items():
+        wait_until(lambda: dns_query_a(dns.port, n) == [a], 5, what="dnsmasq to answer " + n)
+
+
+def private_resolv_conf(tmp_path, binary, text):
+    """A wrapper that runs `binary` in a private mount namespace where /etc/resolv.conf is
+    the file it returns (bind-mounted: rewrite it in place, its inode must stay), or skips
+    when this machine allows no mount namespace (no CAP_SYS_ADMIN, no user namespaces)."""
+    unshare = shutil.which("unshare")
+    rc = tmp_path / "resolv.conf"
+    rc.write_text(text)
+    script = "mount --bind %s /etc/resolv.conf && exec \"$@\"" % rc
+    for flags in (["--mount"], ["--mount", "--map-root-user"]):
+        if unshare and subprocess.run([unshare, *flags, "sh", "-c", script, "sh", "true"],
+                                      capture_output=True).returncode == 0:
+            wrapper = tmp_path / "in-private-resolv-conf"
+            wrapper.write_text("#!/bin/sh\nexec %s %s sh -c '%s' sh %s \"$@\"\n"
+                               % (unshare, " ".join(flags), script, binary))
+            wrapper.chmod(0o755)
+            return wrapper, rc
+    pytest.skip("no private mount namespace here (unshare --mount)")
+
+
+def test_resolv_conf_change_applies_at_the_next_lookup(switchyard, tmp_path, dnsmasq, pods):
+    """The search list comes from /etc/resolv.conf, read once for every name and again when
+    the file changes (as glibc does): a new search domain applies at the next lookup."""
+    from conftest import Proxy
+    wrapper, rc = private_resolv_conf(tmp_path, switchyard.binary,
+                                      "search one.test\noptions ndots:2\n")
+    p2, p3 = pods(["127.0.0.2", "127.0.0.3"])
+    set_hosts(dnsmasq, {"web.one.test": "127.0.0.2", "web.two.test": "127.0.0.3"})
+    cfg = switchyard.config([], workers=1)
+    cfg["pools"][0]["discovery"] = {"dns": "web:%d" % p2.port, "interval": "200ms",
+                                    "resolver": dnsmasq.address}
+    port = int(cfg["listeners"][0]["listen"].rsplit(":", 1)[1])
+    admin = int(cfg["admin"]["listen"].rsplit(":", 1)[1])
+    proxy = Proxy(wrapper, switchyard.write(cfg), port, admin, tmp_path,
+                  len(switchyard.proxies) + 1)
+    switchyard.proxies.append(proxy)
+    proxy.wait_ready(10)  # the admin listener opens once the first answers are in
+    wait_until(lambda: discovered(proxy, "web") == ["127.0.0.2"], 5, what="web.one.test")
+    assert set(served_by(proxy.port, 4)) == {"pod2"}
+
+    with open(rc, "w") as f:  # in place: the bind mount follows the inode
+        f.write("search two.test\noptions ndots:2\n")
+    wait_until(lambda: discovered(proxy, "web") == ["127.0.0.3"], 5,
+               what="the new search domain used")
+    assert "/etc/resolv.conf changed: its settings are read again" in proxy.stderr()
+    wait_until(lambda: set(served_by(proxy.port, 4)) == {"pod3"}, 5, what="pod3 alone")
+
+
+def test_names_share_one_read_of_resolv_conf(switchyard, tmp_path, dnsmasq, pods):
+    """The system's resolver settings are read once, not once per name: four names a reload
+    adds are looked up without opening /etc/resolv.conf (or nsswitch.conf) again; c-ares left
+    to itself reads both for every channel, and discovery has one channel per name."""
+    from test_reload import write_atomically
+    strace = shutil.which("strace")
+    if not strace:
+        pytest.skip("strace not installed")
+    p2, = pods(["127.0.0.2"])
+    names = ["n%d.test" % i for i in range(5)]
+    set_hosts(dnsmasq, {n: "127.0.0.2" for n in names})
+
+    def pool(i):
+        return {"name": "web" if i == 0 else "p%d" % i,
+                "discovery": {"dns": "%s:%d" % (names[i], p2.port), "interval": "200ms",
+                              "resolver": dnsmasq.address}}
+    cfg = switchyard.config([], workers=1)
+    cfg["pools"] = [pool(0)]
+    proxy = switchyard.start(cfg)
+    assert discovered(proxy, names[0]) == ["127.0.0.2"]
+
+    log, err = tmp_path / "strace.log", tmp_path / "strace.stderr"
+    with open(err, "wb") as e:
+        tracer = subprocess.Popen([strace, "-f", "-e", "trace=open,openat", "-o", str(log),
+                                   "-p", str(proxy.proc.pid)], stderr=e,
+                                  stdin=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: "attached" in err.read_text() or tracer.poll() is not None, 5,
+                   what="strace attached")
+        if tracer.poll() is not None:
+            pytest.skip("strace cannot attach here: " + err.read_text()[-300:])
+        cfg["pools"] += [pool(i) for i in range(1, 5)]
+        write_atomically(proxy.cfg_path, cfg)
+        proxy.signal(signal.SIGHUP)
+        for n in names[1:]:
+            wait_until(lambda: discovered(proxy, n) == ["127.0.0.2"], 5, what=n + " discovered")
+    finally:
+        tracer.send_signal(signal.SIGINT)  # detaches; the proxy goes on
+        tracer.wait(10)
+    opened = [line for line in log.read_text().splitlines()
+              if "resolv.conf" in line or "nsswitch.conf" in line]
+    assert opened == []
+    assert proxy.proc.poll() is None

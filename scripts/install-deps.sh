@@ -9,7 +9,7 @@ pkgs=(build-essential g++ pkg-config meson ninja-build libuv1-dev node-llhttp li
       libc-ares-dev liburing-dev
       python3 curl procps)
 case "$profile" in
-  test)  pkgs+=(python3-pytest python3-seccomp python3-yaml python3-websockets python3-h2 nghttp2-client nginx-light prometheus iproute2 dnsmasq-base
+  test)  pkgs+=(python3-pytest python3-seccomp python3-yaml python3-websockets python3-h2 nghttp2-client nginx-light prometheus iproute2 dnsmasq-base strace
                libmaxmind-db-writer-perl redis-server nghttp2-server python3-grpcio) ;;
   bench) pkgs+=(nginx-light haproxy wrk nghttp2-client nghttp2-server iproute2 valgrind) ;;
   fuzz)  pkgs+=(clang libclang-rt-14-dev) ;;

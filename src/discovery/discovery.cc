@@ -1,6 +1,7 @@
 #include "switchyard/discovery/discovery.h"
 
 #include "switchyard/common/log.h"
+#include "switchyard/discovery/resolv_conf.h"
 #include "switchyard/discovery/resolver.h"
 
 namespace sy::discovery {
@@ -38,6 +39,7 @@ struct Discovery::Target {
   discovery::Target spec;
   uv_timer_t timer;
   Resolver* resolver = nullptr;         // its own c-ares channel; closed with the target
+  uint64_t settings = 0;                // the ResolvConf generation `resolver` was made with
   std::optional<Endpoints> last;        // last good answer
   bool attempted = false;               // a first lookup has finished
   uint64_t failStreak = 0;
@@ -50,7 +52,9 @@ struct Discovery::Target {
 };
 
 Discovery::Discovery(uv_loop_t* loop, std::function<void()> onChange)
-    : loop_(loop), onChange_(std::move(onChange)) {}
+    : loop_(loop),
+      onChange_(std::move(onChange)),
+      conf_(std::make_unique<ResolvConf>(Resolver::kTimeoutMs, Resolver::kTries)) {}
 
 Discovery::~Discovery() { close(); }
 
@@ -98,10 +102,19 @@ void Discovery::onTimer(uv_timer_t* timer) {
 }
 
 void Discovery::lookUp(Target* t) {
+  // The system's settings, looked at once per loop turn and read again only when
+  // /etc/resolv.conf changed. A channel made with older ones is replaced: no lookup of this
+  // name is in flight now (the next one is scheduled when one ends), so none is lost.
+  const uint64_t settings = conf_->refresh(uv_now(loop_));
+  if (t->resolver && t->settings != settings) {
+    t->resolver->close();
+    t->resolver = nullptr;
+  }
   if (!t->resolver) {
-    auto created = Resolver::create(loop_, t->spec.resolver);
+    auto created = Resolver::create(loop_, t->spec.resolver, conf_.get());
     if (!created) return onResult(t, std::unexpected(created.error()));
     t->resolver = *created;
+    t->settings = settings;
   }
   auto done = [this, t](AnswerResult r) { onResult(t, std::move(r)); };
   if (t->spec.srv) {

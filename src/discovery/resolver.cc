@@ -8,6 +8,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "switchyard/discovery/resolv_conf.h"
+
 namespace sy::discovery {
 
 struct Resolver::Poll {
@@ -41,7 +43,7 @@ Resolver::Resolver(uv_loop_t* loop) : loop_(loop) {
 }
 
 std::expected<Resolver*, std::string> Resolver::create(
-    uv_loop_t* loop, const std::optional<config::SocketAddress>& server) {
+    uv_loop_t* loop, const std::optional<config::SocketAddress>& server, const ResolvConf* conf) {
   initLibrary();
   auto* r = new Resolver(loop);
   ares_options opts{};
@@ -58,7 +60,9 @@ std::expected<Resolver*, std::string> Resolver::create(
     opts.flags = ARES_FLAG_NOCHECKRESP;
     mask |= ARES_OPT_LOOKUPS | ARES_OPT_FLAGS;
   }
-  int status = ares_init_options(&r->channel_, &opts, mask);
+  int status = ARES_SUCCESS;
+  if (!conf || !conf->makeChannel(&r->channel_, opts, mask, &status))
+    status = ares_init_options(&r->channel_, &opts, mask);  // reads the files itself
   if (status == ARES_SUCCESS && server) {
     ares_addr_port_node node{};
     const sockaddr_storage& ss = server->addr;

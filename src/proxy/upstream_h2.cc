@@ -74,6 +74,10 @@ bool UpstreamRequest::h2Fields(std::vector<nghttp2_nv>& nva) {
 
 void UpstreamRequest::launchH2(upstream::Backend* b) {
   static thread_local std::vector<nghttp2_nv> nva;
+  if (!h2Fields(nva)) {  // before a session is picked: a fresh one would be left unused
+    upstreamFailed(Failure::kInvalid, 0);
+    return;
+  }
   upstream::H2Session::Options o;
   o.maxStreams = set_->cfg.http2MaxConcurrentStreams;
   o.tls = set_->cfg.protocol == config::UpstreamProtocol::kH2;
@@ -89,10 +93,6 @@ void UpstreamRequest::launchH2(upstream::Backend* b) {
   if (upOut_ && upOut_->pendingCount() > 0 && upOut_->pendingBufs()[0].base == reqHead_->data()) {
     upOut_->advance(reqHeadLen_);
     upOut_->bytes -= reqHeadLen_;
-  }
-  if (!h2Fields(nva)) {
-    upstreamFailed(Failure::kInvalid, 0);
-    return;
   }
   const int32_t id = s->submit(this, nva.data(), nva.size(), requestHasBody_);
   if (id < 0) {

@@ -5,6 +5,21 @@
 #include "switchyard/upstream/pool_gate.h"
 
 namespace sy::server {
+namespace {
+
+// The pool's client TLS context is the same as before: kept-alive connections and HTTP/2
+// sessions made with it stay in use across the reload.
+bool sameClientTls(const config::Pool& a, const config::Pool& b) {
+  if (!a.tls || !b.tls || (a.protocol == config::UpstreamProtocol::kH2) !=
+                              (b.protocol == config::UpstreamProtocol::kH2))
+    return false;
+  const config::PoolTls& x = *a.tls;
+  const config::PoolTls& y = *b.tls;
+  return x.enabled == y.enabled && x.ca == y.ca && x.verify == y.verify && x.sni == y.sni &&
+         x.cert == y.cert && x.key == y.key;
+}
+
+}  // namespace
 
 std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
     std::shared_ptr<const config::Config> cfg, const Snapshot* previous, unsigned workers,
@@ -29,6 +44,9 @@ std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
       std::string err;
       set->tls = net::TlsClientContext::create(*p.tls, &err, p.protocol == config::UpstreamProtocol::kH2);
       if (!set->tls) return std::unexpected("pools." + p.name + ".tls: " + err);
+      // Built (and so checked) anyway; unchanged settings keep the context in use, which the
+      // certificate watch updates in place when its files change.
+      if (old && old->tls && sameClientTls(old->cfg, p)) set->tls = old->tls;
       if (!p.tls->verify)
         LOG_WARN("pool %s: tls.verify is false: backend certificates are not checked",
                  p.name.c_str());

@@ -11,6 +11,7 @@
 #include "switchyard/proxy/client_connection.h"
 #include "switchyard/proxy/exchange_pool.h"
 #include "switchyard/upstream/pool_gate.h"
+#include "switchyard/upstream/retire.h"
 #include "switchyard/upstream/upstream_conn.h"
 
 namespace sy::server {
@@ -205,15 +206,8 @@ void Worker::adoptPending() {
   }
   if (snap && !draining_) {
     auto next = std::make_shared<WorkerView>(snap);
-    // Backends that left the config: their pooled connections go now.
-    for (const auto& oldSet : view_->snap->pools) {
-      for (const auto& b : oldSet->backends) {
-        bool kept = false;
-        for (const auto& set : snap->pools)
-          for (const auto& nb : set->backends) kept = kept || nb == b;
-        if (!kept) upstream::UpstreamConn::closeAllIdle(*b, id_);
-      }
-    }
+    // Backends that left the config: their connections go (busy ones once their requests end).
+    upstream::retireConnections(view_->snap->pools, snap->pools, id_);
     std::shared_ptr<const Snapshot> old = view_->snap;
     view_ = std::move(next);
     // Listeners: keep those whose name and address are unchanged, close the removed ones,

@@ -117,6 +117,8 @@ H2Session* H2Session::acquire(uv_loop_t* loop, Backend& backend, unsigned worker
   for (H2Session* s : list)
     if (s->hasRoom() && s->opts_.tlsCtx == opts.tlsCtx) return s;
   auto* s = new H2Session(loop, backend, worker, opts, blocks, writes);
+  // A request that began before a reload removed the backend: this session carries it alone.
+  if (backend.idle(worker).retired) s->retiring_ = s->goaway_ = true;
   s->conn_ = UpstreamConn::connect(loop, backend.shared_from_this(), worker, s, err, opts.tlsCtx,
                                    blocks, writes);
   if (!s->conn_) {
@@ -130,11 +132,43 @@ H2Session* H2Session::acquire(uv_loop_t* loop, Backend& backend, unsigned worker
 size_t H2Session::closeIdle(Backend& backend, unsigned, uint64_t cutoff) {
   auto it = tSessions.find(&backend);
   if (it == tSessions.end()) return 0;
-  std::vector<H2Session*> idle;
+  std::vector<H2Session*> idle;  // a copy: a closed session leaves the list
   for (H2Session* s : it->second)
-    if (s->streams_ == 0 && s->idleSince_ < cutoff && !s->dead_) idle.push_back(s);
-  for (H2Session* s : idle) s->fail(0, false);  // no stream to tell: the connection just closes
+    if (s->streams_ == 0 && s->idleSince_ < cutoff && !s->dead_ && !s->retiring_) idle.push_back(s);
+  for (H2Session* s : idle) s->beginRetire();
   return idle.size();
+}
+
+size_t H2Session::retire(Backend& backend, bool all, const net::TlsClientContext* tls) {
+  auto it = tSessions.find(&backend);
+  if (it == tSessions.end()) return 0;
+  std::vector<H2Session*> list;
+  for (H2Session* s : it->second)
+    if (!s->dead_ && !s->retiring_ && (all || s->opts_.tlsCtx.get() != tls)) list.push_back(s);
+  for (H2Session* s : list) s->beginRetire();
+  return list.size();
+}
+
+void H2Session::beginRetire() {
+  if (dead_ || retiring_) return;
+  retiring_ = goaway_ = true;
+  if (streams_ == 0 && streamsDone()) send();
+}
+
+bool H2Session::streamsDone() {
+  idleSince_ = uv_now(loop_);
+  if (!retiring_ || dead_) return true;
+  if (!connected_) {
+    fail(0, false);  // nothing was said yet: the connect is just dropped
+    return false;
+  }
+  if (!goawaySent_) {
+    goawaySent_ = true;
+    nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
+                          nullptr, 0);
+  }
+  return true;
 }
 
 size_t H2Session::sessionCount(const Backend& backend) {
@@ -170,6 +204,8 @@ int32_t H2Session::submit(H2StreamUser* user, const nghttp2_nv* nva, size_t n, b
   int32_t id = nghttp2_submit_request(session_, nullptr, nva, n, withBody ? &prd : nullptr, s);
   if (id < 0) {
     free_.push_back(s);
+    // A fresh session of a retired backend that is left without its stream goes at once.
+    if (retiring_ && streams_ == 0 && streamsDone()) send();
     return id;
   }
   live_.push_back(s);
@@ -192,12 +228,12 @@ void H2Session::detach(int32_t id, uint64_t unacked) {
   s->user = nullptr;
   s->clearFields();
   --streams_;
-  if (streams_ == 0) idleSince_ = uv_now(loop_);
   // Reset unless both sides are done (END_STREAM both ways: nothing to cancel). nghttp2 marks
   // the remote side closed only after the END_STREAM frame's callbacks, hence `ended`.
   const bool remoteDone = s->ended || nghttp2_session_get_stream_remote_close(session_, id) == 1;
   if (!dead_ && (!remoteDone || nghttp2_session_get_stream_local_close(session_, id) == 0))
     nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+  if (streams_ == 0 && !streamsDone()) return;
   send();
 }
 
@@ -290,6 +326,9 @@ void H2Session::send() {
   bool done = false;
   if (batch && conn_->write(batch, writes_, &done) != 0) {
     fail(UV_EPIPE, false);
+  } else if (goawaySent_ && streams_ == 0 && !nghttp2_session_want_write(session_)) {
+    // Retired, no stream left: closed once our GOAWAY has left (else the write's end sends).
+    if (writeQueueSize() == 0) fail(0, false);
   } else if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) {
     fail(0, false);  // both sides said goodbye
   }
@@ -352,7 +391,7 @@ void H2Session::onUpstreamRead(ssize_t n, const uv_buf_t*) {
     fail(UV_EPROTO, false);
     return;
   }
-  if (goaway_ && streams_ == 0) {
+  if (goaway_ && !retiring_ && streams_ == 0) {
     fail(0, false);  // the backend said goodbye and nothing is left to finish
     return;
   }

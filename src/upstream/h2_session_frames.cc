@@ -137,7 +137,7 @@ int H2Session::onStreamClose(int32_t id, uint32_t err) {
   if (H2StreamUser* u = s->user) {
     s->user = nullptr;
     --streams_;
-    if (streams_ == 0) idleSince_ = uv_now(loop_);
+    if (streams_ == 0) streamsDone();  // inside nghttp2: the caller's send() sends a GOAWAY
     const bool refused = err == NGHTTP2_REFUSED_STREAM && !s->headDone;
     u->h2Reset(err ? err : static_cast<uint32_t>(NGHTTP2_INTERNAL_ERROR), refused);
   }

@@ -144,6 +144,7 @@ void UpstreamConn::park(uint64_t now, uint32_t maxIdle) {
   user = nullptr;
   startReading();  // watch for close
   IdleList& l = backend->idle(worker);
+  if (l.retired) maxIdle = 0;  // removed by a reload: nothing is kept for it
   prev = nullptr;
   next = l.head;
   if (l.head) l.head->prev = this;

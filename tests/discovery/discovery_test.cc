@@ -13,6 +13,7 @@
 #include "switchyard/common/log.h"
 #include "switchyard/config/loader.h"
 #include "switchyard/config/units.h"
+#include "switchyard/discovery/resolv_conf.h"
 #include "switchyard/discovery/resolver.h"
 
 namespace sy::discovery {
@@ -35,9 +36,9 @@ config::SocketAddress addr(const std::string& text) { return *config::parseSocke
 // ran within `ms`.
 std::optional<AnswerResult> lookUp(UvTestLoop& l, const std::string& name,
                                    const std::optional<config::SocketAddress>& server,
-                                   uint64_t ms = 5000) {
+                                   uint64_t ms = 5000, const ResolvConf* conf = nullptr) {
   std::optional<AnswerResult> got;
-  auto r = Resolver::create(&l.loop, server);
+  auto r = Resolver::create(&l.loop, server, conf);
   if (!r) return AnswerResult(std::unexpected(r.error()));
   (*r)->lookUpAddresses(name, [&](AnswerResult a) { got.emplace(std::move(a)); });
   l.runUntil([&] { return got.has_value(); }, ms);
@@ -151,6 +152,28 @@ TEST_CASE_FIXTURE(LoopFixture, "system resolver: numeric names answer without an
   REQUIRE(r.has_value());
   REQUIRE_MESSAGE(r->has_value(), r->error());
   CHECK((*r)->endpoints == plain({"::1"}));
+  CHECK(drain());
+}
+
+TEST_CASE_FIXTURE(LoopFixture, "ResolvConf: one read of the system's settings serves every channel") {
+  ResolvConf conf(Resolver::kTimeoutMs, Resolver::kTries);
+  CHECK(conf.generation() == 0);
+  CHECK(conf.refresh(1) == 1);  // read
+  CHECK(conf.refresh(1) == 1);  // the same loop turn: not looked at again
+  CHECK(conf.refresh(2) == 1);  // looked at, unchanged: not read again
+  // Channels made from it: the system's (numeric names), and one server asked directly.
+  auto r = lookUp(*this, "127.0.0.1", std::nullopt, 5000, &conf);
+  REQUIRE(r.has_value());
+  REQUIRE_MESSAGE(r->has_value(), r->error());
+  CHECK((*r)->endpoints == plain({"127.0.0.1"}));
+  FakeDnsServer dns(&loop);
+  dns.records["web.svc"] = {"10.0.0.1"};
+  r = lookUp(*this, "web.svc", addr(dns.address()), 5000, &conf);
+  REQUIRE(r.has_value());
+  REQUIRE_MESSAGE(r->has_value(), r->error());
+  CHECK((*r)->endpoints == plain({"10.0.0.1"}));
+  CHECK(dns.queries >= 1);  // asked there, not at the system's servers
+  dns.close();
   CHECK(drain());
 }
 

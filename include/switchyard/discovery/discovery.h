@@ -3,7 +3,8 @@
 // looks each one up through c-ares (resolver.h; workers are never involved) when the shortest
 // TTL of its last answer runs out, at least every `discovery.interval` and at most every
 // kTtlFloor, keeps the last good answer of each, and calls `onChange` when one changes so the
-// server can publish a new snapshot. A failed lookup keeps the last good answer; it is logged
+// server can publish a new snapshot. The system's resolver settings are read once for all
+// names, and again when /etc/resolv.conf changes (resolv_conf.h). A failed lookup keeps the last good answer; it is logged
 // and counted, and tried again after `interval`.
 // Main thread only, except stats() (atomics, any thread).
 
@@ -31,6 +32,7 @@ struct Stats {
 };
 
 struct Answer;  // resolver.h
+class ResolvConf;
 
 class Discovery {
  public:
@@ -81,6 +83,7 @@ class Discovery {
   std::vector<Target*> targets_;  // owned; freed in their timer's close callback
   Stats stats_;
   std::map<std::string, uint64_t> poolFailures_;
+  std::unique_ptr<ResolvConf> conf_;  // the system's resolver settings, shared by the targets
   bool closed_ = false;
 };
 

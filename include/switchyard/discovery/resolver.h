@@ -1,7 +1,8 @@
 #pragma once
 // DNS lookups for discovery on c-ares, driven by a libuv loop without blocking it: the
 // channel's sockets are watched with uv_poll handles and its timeouts with one uv_timer, both
-// handed to ares_process_fd. One Resolver per DNS server configuration:
+// handed to ares_process_fd. One Resolver per name followed, its settings shared (resolv_conf.h)
+// and taken from one of two DNS server configurations:
 //   - the system's (no `discovery.resolver`): servers, search domains, ndots, timeouts and the
 //     hosts-file order as /etc/resolv.conf and nsswitch.conf say (LOCALDOMAIN and RES_OPTIONS
 //     override them, as for glibc);
@@ -27,6 +28,8 @@ struct ares_addrinfo;
 
 namespace sy::discovery {
 
+class ResolvConf;
+
 // What one lookup found: endpoints (never empty) and the shortest TTL of the records used.
 struct Answer {
   Endpoints endpoints;
@@ -42,9 +45,11 @@ class Resolver {
   static constexpr int kTries = 2;
 
   // Error: c-ares could not set up a channel (an unreadable resolv.conf is not one: c-ares
-  // then asks 127.0.0.1).
+  // then asks 127.0.0.1). With `conf` the system's settings are taken from it instead of
+  // being read from the files again (it must have been refreshed at least once).
   static std::expected<Resolver*, std::string> create(
-      uv_loop_t* loop, const std::optional<config::SocketAddress>& server);
+      uv_loop_t* loop, const std::optional<config::SocketAddress>& server,
+      const ResolvConf* conf = nullptr);
 
   // The A and AAAA addresses of `name` (normalizeAddresses order; port and weight 0).
   void lookUpAddresses(const std::string& name, AnswerDone done);

@@ -33,6 +33,9 @@ struct IdleList {
   // Written by the owning worker only (load + store, no read-modify-write); read by the
   // metrics scrape.
   std::atomic<uint32_t> count{0};
+  // The backend left this worker's config (a reload): its connections close when their request
+  // ends instead of parking here, and its HTTP/2 sessions are retired.
+  bool retired = false;
   void setCount(uint32_t n) { count.store(n, std::memory_order_relaxed); }
   uint32_t size() const { return count.load(std::memory_order_relaxed); }
 };

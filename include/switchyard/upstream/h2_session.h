@@ -8,6 +8,10 @@
 // and opens another only when all are full. A session without streams stays open as the
 // keep-alive connection (closed by the idle sweep, a GOAWAY, or the backend).
 //
+// A retired session (its backend left the config in a reload, or its pool's protocol or TLS
+// settings changed; also one the idle sweep closes) takes no new stream; the streams it
+// carries finish, then it sends GOAWAY (NO_ERROR) and closes, at once when it carries none.
+//
 // Flow control: response bytes are acknowledged (WINDOW_UPDATE) only when the stream's user
 // calls consume(), i.e. once the client side took them; request bodies are pulled through
 // H2StreamUser::h2ReadBody() as the backend's window allows. Worker thread only.
@@ -61,8 +65,11 @@ class H2Session final : public ConnUser {
                             const Options& opts, net::BlockPool* blocks, net::WritePool* writes,
                             int* err);
   // Closes this worker's sessions of `backend` that carry no stream (and were idle since before
-  // `cutoff`, uv_now() ms); returns how many.
+  // `cutoff`, uv_now() ms), with a GOAWAY; returns how many.
   static size_t closeIdle(Backend& backend, unsigned worker, uint64_t cutoff);
+  // Retires this worker's sessions of `backend` (see above): all of them, or with `all` false
+  // those made with another TLS context than `tls` (null: plain TCP). Returns how many.
+  static size_t retire(Backend& backend, bool all, const net::TlsClientContext* tls = nullptr);
   // Sessions and streams this worker has open to `backend` (tests, metrics).
   static size_t sessionCount(const Backend& backend);
 
@@ -129,6 +136,11 @@ class H2Session final : public ConnUser {
   Stream* streamOf(int32_t id);
   Stream* takeStream();
   void deliverHead(Stream& s, bool endStream);
+  // No new stream; GOAWAY and close once no stream is left.
+  void beginRetire();
+  // The last stream with a user left: a retired session says GOAWAY (sent by the caller's
+  // send()), or closes at once when it never connected. False when the session is gone.
+  bool streamsDone();
   // The connection is gone: every stream's user is told, the session deleted when safe.
   void fail(int status, bool connecting);
   void unlink();
@@ -151,6 +163,8 @@ class H2Session final : public ConnUser {
   bool connected_ = false;
   bool corked_ = false;        // noted for the end of the thread's Cork
   bool goaway_ = false;        // no new streams (GOAWAY received or sent, connection lost)
+  bool retiring_ = false;      // GOAWAY and close once the last stream ends
+  bool goawaySent_ = false;    // our GOAWAY is submitted
   bool dead_ = false;          // connection gone: deleted once unbusy
   std::vector<Stream*> live_;  // streams nghttp2 knows (with or without a user)
   std::vector<Stream*> free_;

@@ -65,7 +65,7 @@ class UpstreamConn {
 
   // Puts the connection in the backend's idle list (this worker) and watches it for close.
   // With more than `maxIdle` (pools[].max_idle_per_backend) idle there, the oldest ones are
-  // closed (this one too when `maxIdle` is 0).
+  // closed (this one too when `maxIdle` is 0, or when the backend is retired).
   void park(uint64_t now, uint32_t maxIdle = UINT32_MAX);
   // Takes the most recently parked healthy connection of `backend` on `worker`, or nullptr.
   // Connections made with another TLS context than `tls` (a reload changed pools[].tls) are
