@@ -303,9 +303,12 @@ void Worker::sweepIdle() {
     for (const auto& b : set->backends) {
       if (b->adminState() == upstream::AdminState::kDisabled) {
         upstream::UpstreamConn::closeAllIdle(*b, id_);  // disabled through the admin API
-      } else if (now >= idleMs) {
-        upstream::UpstreamConn::closeIdleBefore(*b, id_, now - idleMs);
+        continue;
       }
+      if (now >= idleMs) upstream::UpstreamConn::closeIdleBefore(*b, id_, now - idleMs);
+      // max_idle_per_backend: extras that stayed idle for a whole sweep period go.
+      if (now >= kSweepMs)
+        upstream::UpstreamConn::trimIdle(*b, id_, set->cfg.maxIdlePerBackend, now - kSweepMs);
     }
   }
 }

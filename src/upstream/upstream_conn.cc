@@ -141,10 +141,16 @@ int UpstreamConn::write(net::WriteBatch* batch, net::WritePool* pool, bool* done
 }
 
 void UpstreamConn::park(uint64_t now, uint32_t maxIdle) {
+  IdleList& l = backend->idle(worker);
+  // No keep-alive to this pool's backends, or the backend was removed by a reload: nothing is
+  // kept for it.
+  if (maxIdle == 0 || l.retired) {
+    user = nullptr;
+    close();
+    return;
+  }
   user = nullptr;
   startReading();  // watch for close
-  IdleList& l = backend->idle(worker);
-  if (l.retired) maxIdle = 0;  // removed by a reload: nothing is kept for it
   prev = nullptr;
   next = l.head;
   if (l.head) l.head->prev = this;
@@ -153,9 +159,21 @@ void UpstreamConn::park(uint64_t now, uint32_t maxIdle) {
   l.setCount(l.size() + 1);
   inIdle = true;
   idleSince = now;
-  // Past the cap the connection parked longest ago goes (nginx's keepalive cache does the same):
-  // the most recently used ones stay warm.
-  while (l.size() > maxIdle && l.tail) l.tail->close();
+}
+
+size_t UpstreamConn::trimIdle(Backend& backend, unsigned worker, uint32_t maxIdle,
+                              uint64_t cutoff) {
+  // Past the cap the connections parked longest ago go (the most recently used ones stay warm),
+  // but only those idle since `cutoff`: under steady load a burst of responses parks more than
+  // the cap for a moment and the next requests take them again; closing them at once would
+  // cost a connect per few requests.
+  IdleList& l = backend.idle(worker);
+  size_t n = 0;
+  while (l.size() > maxIdle && l.tail && l.tail->idleSince < cutoff) {
+    l.tail->close();
+    ++n;
+  }
+  return n;
 }
 
 void UpstreamConn::unlinkIdle() {

@@ -143,8 +143,8 @@ inline constexpr Family kFamilies[] = {
      "504, keepalive_race, unavailable).",
      {"pool", "reason"}},
     {"switchyard_upstream_connections", Type::kGauge,
-     "Connections to a backend by state: idle (kept alive in a worker's pool, at most "
-     "pools[].max_idle_per_backend per worker) or active (connecting or carrying a request).",
+     "Connections to a backend by state: idle (kept alive in a worker's pool, trimmed "
+     "to pools[].max_idle_per_backend per worker within two seconds) or active (connecting or carrying a request).",
      {"pool", "backend", "state"}},
     {"switchyard_pool_pending", Type::kGauge,
      "Requests queued for a slot of the pool (pools[].limits), across all workers.", {"pool"}},

@@ -63,10 +63,13 @@ class UpstreamConn {
   // connection is not reusable afterwards. Idempotent.
   void shutdownWrite();
 
-  // Puts the connection in the backend's idle list (this worker) and watches it for close.
-  // With more than `maxIdle` (pools[].max_idle_per_backend) idle there, the oldest ones are
-  // closed (this one too when `maxIdle` is 0, or when the backend is retired).
+  // Puts the connection in the backend's idle list (this worker) and watches it for close;
+  // closes it instead when `maxIdle` (pools[].max_idle_per_backend) is 0 or the backend is
+  // retired. The cap itself is applied by trimIdle() from the worker's sweep.
   void park(uint64_t now, uint32_t maxIdle = UINT32_MAX);
+  // Closes the idle connections past `maxIdle` that were parked before `cutoff` (uv_now() ms),
+  // the one parked longest ago first; returns how many.
+  static size_t trimIdle(Backend& backend, unsigned worker, uint32_t maxIdle, uint64_t cutoff);
   // Takes the most recently parked healthy connection of `backend` on `worker`, or nullptr.
   // Connections made with another TLS context than `tls` (a reload changed pools[].tls) are
   // closed instead.
