@@ -9,6 +9,7 @@
 #include "http2_stream.h"
 #include "switchyard/common/log.h"
 #include "switchyard/proxy/http1_connection.h"
+#include "switchyard/proxy/http2_stream_pool.h"
 #include "switchyard/server/worker.h"
 #include "switchyard/upstream/h2_session.h"
 
@@ -19,8 +20,6 @@ namespace {
 // spends a handful per connection (SETTINGS, PING, a cancelled stream); floods spend hundreds.
 constexpr double kGlitchBurst = 400;
 constexpr double kGlitchPerSecond = 40;
-// Closed stream objects a connection keeps for reuse.
-constexpr size_t kKeepStreams = 16;
 
 Http2Connection* self(void* user) { return static_cast<Http2Connection*>(user); }
 
@@ -77,7 +76,6 @@ Http2Connection::Http2Connection(Http1Connection& transport) : t_(transport) {
 
 Http2Connection::~Http2Connection() {
   abandon();
-  for (Http2Stream* s : freeStreams_) delete s;
   if (session_) nghttp2_session_del(session_);
   if (idle_) {
     idle_->data = nullptr;
@@ -250,13 +248,7 @@ int Http2Connection::onBeginHeaders(const nghttp2_frame* f) {
   frameSeen_ = true;
   if (f->hd.type != NGHTTP2_HEADERS) return 0;
   if (f->headers.cat == NGHTTP2_HCAT_REQUEST) {
-    Http2Stream* s = nullptr;
-    if (!freeStreams_.empty()) {
-      s = freeStreams_.back();
-      freeStreams_.pop_back();
-    } else {
-      s = new Http2Stream(*this, &t_.worker().headerPool());
-    }
+    Http2Stream* s = t_.worker().h2Streams().acquire(*this);
     s->open(f->hd.stream_id);
     s->next = streamList_;
     if (streamList_) streamList_->prev = s;
@@ -368,12 +360,8 @@ void Http2Connection::streamClosed(Http2Stream* s, bool headPending, bool bodyPe
   if (--streams_ == 0) idleSince_ = uv_now(t_.worker().loop());
   if (headPending && headsPending_ > 0) --headsPending_;
   if (bodyPending && bodiesPending_ > 0) --bodiesPending_;
-  // A few objects are kept for the next streams (their buffers keep their capacity).
-  if (freeStreams_.size() < kKeepStreams && !finished_) {
-    freeStreams_.push_back(s);
-  } else {
-    delete s;
-  }
+  // The object (its buffers keep their capacity) goes back to the worker's pool.
+  t_.worker().h2Streams().release(s);
 }
 
 int Http2Connection::onInvalidFrame(const nghttp2_frame*, int) {

@@ -24,7 +24,7 @@ nghttp2_nv field(std::string_view name, std::string_view value) {
 
 void Http2Stream::respondGrpc(int status, metrics::LocalReason reason, const char* body) {
   const uint8_t grpcStatus = grpcStatusOf(status, reason);
-  Http1Connection& t = c_.transport();
+  Http1Connection& t = c_->transport();
   if (status >= 500 && reason != metrics::LocalReason::kUpstreamTimeout)
     LOG_WARN("%s %.*s -> grpc-status %u (%d): %s", t.client().ip,
              static_cast<int>(up_.info().target.size()), up_.info().target.data(), grpcStatus,

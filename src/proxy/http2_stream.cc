@@ -65,8 +65,7 @@ void buildNva(HeadScratch& s, const char* status) {
 
 }  // namespace
 
-Http2Stream::Http2Stream(Http2Connection& conn, http::HeaderPool* headers)
-    : c_(conn), up_(headers) {
+Http2Stream::Http2Stream(http::HeaderPool* headers) : up_(headers) {
   wsIdle_.fire = wsIdleFired;
   wsIdle_.data = this;
 }
@@ -116,7 +115,7 @@ bool Http2Stream::addField(std::string_view name, std::string_view value, uint64
 
 void Http2Stream::headComplete(bool endStream) {
   started_ = true;
-  Http1Connection& t = c_.transport();
+  Http1Connection& t = c_->transport();
   // Cookies split into several fields (RFC 9113 §8.2.3) are joined for the HTTP/1.1 backend.
   size_t cookies = 0, cookieBytes = 0;
   for (size_t i = 0; i < offsets_.size(); i += 4)
@@ -191,16 +190,16 @@ void Http2Stream::body(net::Block* block, const char* data, size_t n) {
     return;
   }
   if (!up_.begun()) {
-    c_.consume(id_, n);
+    c_->consume(id_, n);
     return;
   }
   if (!up_.addBody(block, data, n)) {
-    c_.consume(id_, n);
+    c_->consume(id_, n);
     respondLocal(413, metrics::LocalReason::kPayloadTooLarge, "Content Too Large", true);
     return;
   }
   if (up_.responseComplete()) {  // answered locally: the body is dropped
-    c_.consume(id_, n);
+    c_->consume(id_, n);
     return;
   }
   up_.flush();
@@ -208,7 +207,7 @@ void Http2Stream::body(net::Block* block, const char* data, size_t n) {
   if (up_.backpressured(true)) {
     unconsumed_ += n;
   } else {
-    c_.consume(id_, n);
+    c_->consume(id_, n);
   }
 }
 
@@ -219,7 +218,7 @@ void Http2Stream::bodyEnd() {
     wsClientEnd();
     return;
   }
-  c_.bodyDone();
+  c_->bodyDone();
   if (!up_.begun()) return;
   up_.endBody();
   up_.flush();
@@ -227,9 +226,9 @@ void Http2Stream::bodyEnd() {
 
 void Http2Stream::requestBodyDrained() {
   if (unconsumed_) {
-    c_.consume(id_, unconsumed_);
+    c_->consume(id_, unconsumed_);
     unconsumed_ = 0;
-    c_.scheduleFlush();
+    c_->scheduleFlush();
   }
 }
 
@@ -241,7 +240,7 @@ void Http2Stream::closed(uint32_t) {
     up_.end();
   }
   clearChunks();
-  c_.streamClosed(this, !started_, started_ && !bodyEnded_in_ && !ws);  // may recycle or free this
+  c_->streamClosed(this, !started_, started_ && !bodyEnded_in_ && !ws);  // may recycle or free this
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -252,13 +251,13 @@ void Http2Stream::submit(const std::vector<nghttp2_nv>& nva, bool withBody) {
   nghttp2_data_provider prd;
   prd.source.ptr = this;
   prd.read_callback = readCallback;
-  int rc = nghttp2_submit_response(c_.session(), id_, nva.data(), nva.size(),
+  int rc = nghttp2_submit_response(c_->session(), id_, nva.data(), nva.size(),
                                    withBody ? &prd : nullptr);
   if (rc != 0) {
     LOG_DEBUG("HTTP/2 stream %d: cannot submit response: %s", id_, nghttp2_strerror(rc));
-    nghttp2_submit_rst_stream(c_.session(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_INTERNAL_ERROR);
+    nghttp2_submit_rst_stream(c_->session(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_INTERNAL_ERROR);
   }
-  c_.scheduleFlush();
+  c_->scheduleFlush();
 }
 
 void Http2Stream::sendInterim(const http::ResponseHead& resp) {
@@ -269,9 +268,9 @@ void Http2Stream::sendInterim(const http::ResponseHead& resp) {
   char st[4];
   std::to_chars(st, st + 3, resp.status);
   buildNva(s, st);
-  nghttp2_submit_headers(c_.session(), NGHTTP2_FLAG_NONE, id_, nullptr, s.nva.data(), s.nva.size(),
+  nghttp2_submit_headers(c_->session(), NGHTTP2_FLAG_NONE, id_, nullptr, s.nva.data(), s.nva.size(),
                          nullptr);
-  c_.scheduleFlush();
+  c_->scheduleFlush();
 }
 
 int Http2Stream::sendResponseHead(const http::ResponseHead& resp) {
@@ -297,7 +296,7 @@ void Http2Stream::sendResponseBody(net::Block* block, const char* data, size_t n
   pending_ += n;
   if (deferred_) {
     deferred_ = false;
-    nghttp2_session_resume_data(c_.session(), id_);
+    nghttp2_session_resume_data(c_->session(), id_);
   }
 }
 
@@ -322,22 +321,22 @@ void Http2Stream::submitTrailers() {
     nva.push_back(nv(n, v));
     off += trailerLens_[i] + trailerLens_[i + 1];
   }
-  nghttp2_submit_trailer(c_.session(), id_, nva.data(), nva.size());  // copies the fields
+  nghttp2_submit_trailer(c_->session(), id_, nva.data(), nva.size());  // copies the fields
 }
 
 void Http2Stream::sendResponseEnd() {
   bodyEnded_ = true;
   if (deferred_) {
     deferred_ = false;
-    nghttp2_session_resume_data(c_.session(), id_);
+    nghttp2_session_resume_data(c_->session(), id_);
   }
 }
 
-void Http2Stream::flushResponse() { c_.scheduleFlush(); }
+void Http2Stream::flushResponse() { c_->scheduleFlush(); }
 
 bool Http2Stream::responseBackpressured() const { return pending_ > kHighWater; }
 
-void Http2Stream::responseDone() { c_.scheduleFlush(); }
+void Http2Stream::responseDone() { c_->scheduleFlush(); }
 
 ssize_t Http2Stream::readBody(uint8_t* buf, size_t length, uint32_t* flags) {
   if (localBody_) {
@@ -397,14 +396,14 @@ void Http2Stream::respondLocal(int status, metrics::LocalReason reason, const ch
     return;
   }
   if (status >= 500)
-    LOG_WARN("%s %.*s -> %d: %s", c_.transport().client().ip,
+    LOG_WARN("%s %.*s -> %d: %s", c_->transport().client().ip,
              static_cast<int>(up_.info().target.size()), up_.info().target.data(), status, body);
   if (up_.begun() && up_.grpc().grpc) {
     respondGrpc(status, reason, body);
     return;
   }
   if (up_.begun()) up_.noteLocalAnswer(status);
-  c_.transport().worker().stats().countLocal(c_.transport().listener().slot, reason, status);
+  c_->transport().worker().stats().countLocal(c_->transport().listener().slot, reason, status);
   localText_ = body;
   if (localText_.empty() || localText_.back() != '\n') localText_ += '\n';
   localBody_ = !up_.info().isHead;
@@ -438,8 +437,8 @@ void Http2Stream::respondLocal(int status, metrics::LocalReason reason, const ch
 }
 
 void Http2Stream::abortResponse() {
-  nghttp2_submit_rst_stream(c_.session(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_INTERNAL_ERROR);
-  c_.scheduleFlush();
+  nghttp2_submit_rst_stream(c_->session(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_INTERNAL_ERROR);
+  c_->scheduleFlush();
 }
 
 }  // namespace sy::proxy

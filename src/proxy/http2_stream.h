@@ -20,9 +20,11 @@ namespace sy::proxy {
 
 class Http2Stream final : public RequestSink {
  public:
-  Http2Stream(Http2Connection& conn, http::HeaderPool* headers);
+  explicit Http2Stream(http::HeaderPool* headers);
   ~Http2Stream() override;
-  // (Re)starts the object for stream `id` (streams are recycled by their connection).
+  // The connection the next open() belongs to (objects are pooled per worker: Http2StreamPool).
+  void bind(Http2Connection& conn) { c_ = &conn; }
+  // (Re)starts the object for stream `id` of its bound connection.
   void open(int32_t id);
 
   int32_t id() const { return id_; }
@@ -52,6 +54,7 @@ class Http2Stream final : public RequestSink {
 
   Http2Stream* prev = nullptr;  // the connection's list
   Http2Stream* next = nullptr;
+  Http2Stream* nextFree = nullptr;  // the worker's Http2StreamPool
 
   // RequestSink
   void sendContinue() override {}
@@ -104,7 +107,7 @@ class Http2Stream final : public RequestSink {
   void wsClosed();
   static void wsIdleFired(net::TimerWheel::Entry* e);
 
-  Http2Connection& c_;
+  Http2Connection* c_ = nullptr;
   int32_t id_ = 0;
   UpstreamRequest up_;
   // request head storage: names and values back to back; fields_ views into it once complete

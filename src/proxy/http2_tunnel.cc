@@ -56,7 +56,7 @@ bool Http2Stream::wsPrepare(http::RequestHead& head) {
   ws_ = Ws::kWaiting;
   wsClientEnded_ = bodyEnded_in_;
   // Nor are they bounded by client_body: tunnel_idle applies once the tunnel is open.
-  if (!bodyEnded_in_) c_.bodyDone();
+  if (!bodyEnded_in_) c_->bodyDone();
   return true;
 }
 
@@ -104,7 +104,7 @@ int Http2Stream::wsAccept(const http::ResponseHead& resp) {
 
 void Http2Stream::tunnelOpened() {
   ws_ = Ws::kOpen;
-  Http1Connection& t = c_.transport();
+  Http1Connection& t = c_->transport();
   t.worker().stats().addListener(t.listener().slot, metrics::kUpgrades);
   wsArmIdle();
   tunnelData();  // bytes the backend sent right after its 101
@@ -125,14 +125,14 @@ void Http2Stream::tunnelData() {
     wsArmIdle();
   }
   in.releaseIfEmpty(nullptr);
-  c_.scheduleFlush();
+  c_->scheduleFlush();
   if (up_.upstreamReading() && responseBackpressured()) up_.pauseUpstreamReading();
 }
 
 void Http2Stream::tunnelClosed() {
   // The backend closed (or failed): the client gets what was relayed, then END_STREAM.
   sendResponseEnd();
-  c_.scheduleFlush();
+  c_->scheduleFlush();
 }
 
 void Http2Stream::wsClientData(net::Block* block, const char* data, size_t n) {
@@ -147,12 +147,12 @@ void Http2Stream::wsClientData(net::Block* block, const char* data, size_t n) {
     wsEarly_.push_back({block, data, static_cast<uint32_t>(n)});
     return;
   }
-  c_.consume(id_, n);  // refused, or the backend is gone: dropped
+  c_->consume(id_, n);  // refused, or the backend is gone: dropped
 }
 
 void Http2Stream::wsSend(net::Block* block, const char* data, size_t n) {
   if (!up_.hasUpstream()) {
-    c_.consume(id_, n);
+    c_->consume(id_, n);
     return;
   }
   up_.tunnelSend(block, data, n);
@@ -162,7 +162,7 @@ void Http2Stream::wsSend(net::Block* block, const char* data, size_t n) {
   if (up_.hasUpstream() && up_.backpressured(true)) {
     unconsumed_ += n;
   } else {
-    c_.consume(id_, n);
+    c_->consume(id_, n);
   }
 }
 
@@ -176,7 +176,7 @@ void Http2Stream::wsClientEnd() {
 
 void Http2Stream::wsArmIdle() {
   if (ws_ != Ws::kOpen || !up_.begun()) return;
-  server::Worker& w = c_.transport().worker();
+  server::Worker& w = c_->transport().worker();
   w.timers().schedule(&wsIdle_,
                       uv_now(w.loop()) + static_cast<uint64_t>(up_.poolTimeouts().tunnelIdle.count()));
 }
@@ -184,18 +184,18 @@ void Http2Stream::wsArmIdle() {
 void Http2Stream::wsIdleFired(net::TimerWheel::Entry* e) {
   auto* s = static_cast<Http2Stream*>(e->data);
   LOG_DEBUG("client %s: HTTP/2 stream %d: tunnel idle for tunnel_idle: closing",
-            s->c_.transport().client().ip, s->id_);
+            s->c_->transport().client().ip, s->id_);
   s->up_.cancel();  // the backend connection closes now
   if (s->pending_ == 0) {
     s->sendResponseEnd();  // nothing waits for the client: end the stream like a backend close
   } else {
-    nghttp2_submit_rst_stream(s->c_.session(), NGHTTP2_FLAG_NONE, s->id_, NGHTTP2_CANCEL);
+    nghttp2_submit_rst_stream(s->c_->session(), NGHTTP2_FLAG_NONE, s->id_, NGHTTP2_CANCEL);
   }
-  s->c_.scheduleFlush();
+  s->c_->scheduleFlush();
 }
 
 void Http2Stream::wsClosed() {
-  Http1Connection& t = c_.transport();
+  Http1Connection& t = c_->transport();
   t.worker().timers().cancel(&wsIdle_);
   size_t held = unconsumed_;
   for (const Chunk& ch : wsEarly_) {
@@ -204,7 +204,7 @@ void Http2Stream::wsClosed() {
   }
   wsEarly_.clear();
   unconsumed_ = 0;
-  c_.consume(id_, held);  // the connection window of bytes never given back
+  c_->consume(id_, held);  // the connection window of bytes never given back
   if (ws_ == Ws::kOpen) t.worker().stats().addListener(t.listener().slot, metrics::kTunnelsClosed);
   ws_ = Ws::kNone;
 }

@@ -10,6 +10,7 @@
 #include "switchyard/common/log.h"
 #include "switchyard/proxy/client_connection.h"
 #include "switchyard/proxy/exchange_pool.h"
+#include "switchyard/proxy/http2_stream_pool.h"
 #include "switchyard/upstream/pool_gate.h"
 #include "switchyard/upstream/retire.h"
 #include "switchyard/upstream/upstream_conn.h"
@@ -28,12 +29,14 @@ void wakeWorkerGates(unsigned id) {
 constexpr uint64_t kSweepMs = 1000;
 constexpr size_t kKeepBlocks = 32;     // idle I/O blocks always kept (1 MiB of address space)
 constexpr size_t kKeepExchanges = 32;
+constexpr size_t kKeepH2Streams = 32;
 }  // namespace
 
 Worker::Worker(unsigned id, std::atomic<uint32_t>* connectionCount)
     : id_(id),
       connectionCount_(connectionCount),
-      exchanges_(std::make_unique<proxy::ExchangePool>(&headerPool_)) {}
+      exchanges_(std::make_unique<proxy::ExchangePool>(&headerPool_)),
+      h2Streams_(std::make_unique<proxy::Http2StreamPool>(&headerPool_)) {}
 
 Worker::~Worker() {
   if (thread_.joinable()) thread_.join();
@@ -297,6 +300,7 @@ void Worker::sweepIdle() {
     for (auto& l : listeners_)
       if (!l->acceptor.armed && !l->closed) ring_->armAccept(&l->acceptor);
   exchanges_->trim(kKeepExchanges);
+  h2Streams_->trim(kKeepH2Streams);
   uint64_t now = uv_now(&loop_);
   for (const auto& set : view_->snap->pools) {
     uint64_t idleMs = static_cast<uint64_t>(set->cfg.timeouts.upstreamIdle.count());

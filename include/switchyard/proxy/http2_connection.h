@@ -109,7 +109,6 @@ class Http2Connection {
   bool finished_ = false;
   bool calm_ = false;         // ENHANCE_YOUR_CALM sent
   Http2Stream* streamList_ = nullptr;
-  std::vector<Http2Stream*> freeStreams_;
   uint32_t streams_ = 0;      // open streams (with an Http2Stream)
   uint32_t headsPending_ = 0;   // streams whose request head is still arriving
   uint32_t bodiesPending_ = 0;  // streams whose request body is still arriving

@@ -25,6 +25,7 @@
 namespace sy::proxy {
 class ClientConnection;
 class ExchangePool;
+class Http2StreamPool;
 }
 
 namespace sy::server {
@@ -106,6 +107,7 @@ class Worker {
   net::WritePool& writes() { return writes_; }
   http::HeaderPool& headerPool() { return headerPool_; }
   proxy::ExchangePool& exchanges() { return *exchanges_; }
+  proxy::Http2StreamPool& h2Streams() { return *h2Streams_; }
   // Client connections' deadlines.
   net::TimerWheel& timers() { return *timers_; }
   const std::shared_ptr<WorkerView>& view() const { return view_; }
@@ -150,6 +152,7 @@ class Worker {
   net::WritePool writes_;
   http::HeaderPool headerPool_;
   std::unique_ptr<proxy::ExchangePool> exchanges_;  // after headerPool_: borrows from it
+  std::unique_ptr<proxy::Http2StreamPool> h2Streams_;  // likewise
   std::unique_ptr<net::TimerWheel> timers_;         // created with the loop
   std::unique_ptr<ratelimit::RedisLink> redis_;     // closed with the loop
   std::unique_ptr<net::Ring> ring_;                 // io_uring data path (null: epoll)
