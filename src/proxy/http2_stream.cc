@@ -35,19 +35,13 @@ ssize_t readCallback(nghttp2_session*, int32_t, uint8_t* buf, size_t length, uin
   return static_cast<Http2Stream*>(source->ptr)->readBody(buf, length, flags);
 }
 
-// Storage for one head being converted (worker thread; reused, so steady state allocates
-// nothing).
-struct HeadScratch {
-  std::vector<http::Field> fields;
-  std::vector<nghttp2_nv> nva;
-  std::string lower;
-};
-HeadScratch& scratch() {
+}  // namespace
+
+HeadScratch& headScratch() {
   thread_local HeadScratch s;
   return s;
 }
 
-// nva for a backend head: :status, then the fields with lowercase names.
 void buildNva(HeadScratch& s, const char* status) {
   size_t bytes = 0;
   for (const http::Field& f : s.fields) bytes += f.name.size();
@@ -62,8 +56,6 @@ void buildNva(HeadScratch& s, const char* status) {
     off += f.name.size();
   }
 }
-
-}  // namespace
 
 Http2Stream::Http2Stream(http::HeaderPool* headers) : up_(headers) {
   wsIdle_.fire = wsIdleFired;
@@ -262,7 +254,7 @@ void Http2Stream::submit(const std::vector<nghttp2_nv>& nva, bool withBody) {
 
 void Http2Stream::sendInterim(const http::ResponseHead& resp) {
   if (resp.status == 100) return;  // the proxy handles Expect itself
-  HeadScratch& s = scratch();
+  HeadScratch& s = headScratch();
   http::h2ResponseFields(resp, false, {}, nullptr, s.fields);
   if (!s.fields.empty()) s.fields.pop_back();  // no Via on an interim answer
   char st[4];
@@ -278,7 +270,7 @@ int Http2Stream::sendResponseHead(const http::ResponseHead& resp) {
   const http::RequestInfo& req = up_.info();
   http::ResponseBody rb = http::chooseResponseBody(resp, req.isHead, false);
   const bool keepLength = resp.hasContentLength && !resp.chunked;
-  HeadScratch& s = scratch();
+  HeadScratch& s = headScratch();
   http::h2ResponseFields(resp, keepLength, up_.requestId(), up_.responseEdits(), s.fields,
                          up_.responseFields());
   std::to_chars(status_, status_ + 3, resp.status);
@@ -312,7 +304,7 @@ void Http2Stream::sendResponseTrailers(const http::FieldsView& f) {
 }
 
 void Http2Stream::submitTrailers() {
-  std::vector<nghttp2_nv>& nva = scratch().nva;
+  std::vector<nghttp2_nv>& nva = headScratch().nva;
   nva.clear();
   size_t off = 0;
   for (size_t i = 0; i + 1 < trailerLens_.size(); i += 2) {
@@ -410,7 +402,7 @@ void Http2Stream::respondLocal(int status, metrics::LocalReason reason, const ch
   std::to_chars(status_, status_ + 3, status);
   char len[24];
   auto* end = std::to_chars(len, len + sizeof len, localText_.size()).ptr;
-  std::vector<nghttp2_nv>& nva = scratch().nva;
+  std::vector<nghttp2_nv>& nva = headScratch().nva;
   nva.clear();
   nva.push_back(nv(":status", std::string_view(status_, 3)));
   nva.push_back(nv("content-type", "text/plain; charset=utf-8"));

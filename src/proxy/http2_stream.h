@@ -18,6 +18,18 @@
 
 namespace sy::proxy {
 
+// Storage for one response head being converted to nghttp2's form (worker thread; reused, so
+// steady state allocates nothing): the fields to send, then their nva.
+struct HeadScratch {
+  std::vector<http::Field> fields;
+  std::vector<nghttp2_nv> nva;
+  std::string lower;  // the lowercase names the nva points at
+};
+HeadScratch& headScratch();
+// s.nva for s.fields: :status (3 characters at `status`), then the fields with lowercase names
+// (x-request-id and set-cookie never indexed).
+void buildNva(HeadScratch& s, const char* status);
+
 class Http2Stream final : public RequestSink {
  public:
   explicit Http2Stream(http::HeaderPool* headers);

@@ -20,27 +20,6 @@
 #include "switchyard/server/worker.h"
 
 namespace sy::proxy {
-namespace {
-
-// Storage for the 200 head (worker thread; reused, so steady state allocates nothing).
-struct TunnelHead {
-  std::vector<http::Field> fields;
-  std::vector<nghttp2_nv> nva;
-  std::string lower;
-};
-TunnelHead& tunnelHead() {
-  thread_local TunnelHead s;
-  return s;
-}
-
-nghttp2_nv field(std::string_view name, std::string_view value) {
-  const bool secret = name == "x-request-id" || name == "set-cookie";
-  return {reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
-          reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
-          static_cast<uint8_t>(secret ? NGHTTP2_NV_FLAG_NO_INDEX : NGHTTP2_NV_FLAG_NONE)};
-}
-
-}  // namespace
 
 bool Http2Stream::wsPrepare(http::RequestHead& head) {
   const std::string_view protocol(store_.data() + pseudo_[8], pseudo_[9]);
@@ -80,24 +59,15 @@ int Http2Stream::wsAccept(const http::ResponseHead& resp) {
   }
   // 200 with the backend's end-to-end fields (Sec-WebSocket-Protocol, -Extensions...), without
   // the accept value that belongs to the HTTP/1.1 handshake (RFC 8441 §5).
-  TunnelHead& s = tunnelHead();
+  HeadScratch& s = headScratch();
   http::h2ResponseFields(resp, false, up_.requestId(), up_.responseEdits(), s.fields,
                          up_.responseFields());
-  size_t bytes = 0;
-  for (const http::Field& x : s.fields) bytes += x.name.size();
-  s.lower.resize(bytes);
+  std::erase_if(s.fields, [](const http::Field& x) {
+    return http::equalsIgnoreCase(x.name, "sec-websocket-accept") ||
+           http::equalsIgnoreCase(x.name, "content-length");
+  });
   std::memcpy(status_, "200", 3);
-  s.nva.clear();
-  s.nva.push_back(field(":status", std::string_view(status_, 3)));
-  size_t off = 0;
-  for (const http::Field& x : s.fields) {
-    char* lower = s.lower.data() + off;
-    for (size_t i = 0; i < x.name.size(); ++i) lower[i] = common::toLowerAscii(x.name[i]);
-    const std::string_view name(lower, x.name.size());
-    off += x.name.size();
-    if (name == "sec-websocket-accept" || name == "content-length") continue;
-    s.nva.push_back(field(name, x.value));
-  }
+  buildNva(s, status_);
   submit(s.nva, true);
   return 0;
 }
