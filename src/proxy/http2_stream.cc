@@ -30,6 +30,24 @@ nghttp2_nv nv(std::string_view name, std::string_view value) {
                                                   : NGHTTP2_NV_FLAG_NONE)};
 }
 
+// Copies n bytes from src to dst with ASCII uppercase letters lowered, eight at a time (a
+// response head's names come mostly capitalised from HTTP/1.1 backends).
+void copyLower(char* dst, const char* src, size_t n) {
+  constexpr uint64_t kHigh = 0x8080808080808080ull;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, src + i, 8);
+    // Per byte below 0x80 (no carry crosses bytes): +0x3f sets bit 7 from 'A' up, +0x25 from
+    // past 'Z' up; the difference marks 'A'..'Z', whose 0x20 bit is then set.
+    const uint64_t low7 = w & ~kHigh;
+    const uint64_t upper = (low7 + 0x3f3f3f3f3f3f3f3full) & ~(low7 + 0x2525252525252525ull) & ~w & kHigh;
+    w |= upper >> 2;
+    std::memcpy(dst + i, &w, 8);
+  }
+  for (; i < n; ++i) dst[i] = common::toLowerAscii(src[i]);
+}
+
 ssize_t readCallback(nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32_t* flags,
                      nghttp2_data_source* source, void*) {
   return static_cast<Http2Stream*>(source->ptr)->readBody(buf, length, flags);
@@ -51,7 +69,7 @@ void buildNva(HeadScratch& s, const char* status) {
   size_t off = 0;
   for (const http::Field& f : s.fields) {
     char* p = s.lower.data() + off;
-    for (size_t i = 0; i < f.name.size(); ++i) p[i] = common::toLowerAscii(f.name[i]);
+    copyLower(p, f.name.data(), f.name.size());
     s.nva.push_back(nv(std::string_view(p, f.name.size()), f.value));
     off += f.name.size();
   }
