@@ -1,6 +1,7 @@
 // H2Memory (h2_memory.h): size-class free lists for nghttp2's allocations.
 #include "switchyard/proxy/h2_memory.h"
 
+#include <bit>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -56,9 +57,8 @@ nghttp2_mem* H2Memory::mem() { return &theMem; }
 
 size_t H2Memory::classFor(size_t n) {
   if (n > classSize(kClasses - 1) - kPrefix) return kClasses;
-  size_t cls = 0;
-  while (classSize(cls) - kPrefix < n) ++cls;
-  return cls;
+  // The smallest cls with (32 << cls) >= n + kPrefix.
+  return static_cast<size_t>(std::bit_width((n + kPrefix - 1) / kSmallest));
 }
 
 void* H2Memory::allocate(size_t n) {

@@ -16,6 +16,12 @@ TEST_CASE("h2 memory: classes, alignment and reuse of a freed object") {
   CHECK(H2Memory::classFor(17) == 1);
   CHECK(H2Memory::classFor(4096 - 16) == H2Memory::kClasses - 1);
   CHECK(H2Memory::classFor(4096 - 15) == H2Memory::kClasses);
+  // Every size: the smallest class whose blocks (32 << class, a 16-byte prefix included) hold it.
+  for (size_t n = 0; n <= 4096 - 16; ++n) {
+    size_t want = 0;
+    while ((size_t{32} << want) - 16 < n) ++want;
+    REQUIRE(H2Memory::classFor(n) == want);
+  }
 
   void* a = H2Memory::allocate(100);
   REQUIRE(a != nullptr);
