@@ -97,6 +97,7 @@ void Http2Stream::open(int32_t id) {
   headBytes_ = 0;
   ws_ = Ws::kNone;
   wsClientEnded_ = false;
+  headRefusal_ = "response head too large";  // a tunnel's refusal may have replaced it
   prev = next = nullptr;
 }
 
