@@ -188,9 +188,6 @@ void Ring::complete(io_uring_cqe* cqe) {
     case kConnect:
       s->onConnect(cqe->res);
       break;
-    case kShutdown:
-      s->onShutdown(cqe->res);
-      break;
     default:
       break;
   }

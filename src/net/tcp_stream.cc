@@ -144,31 +144,37 @@ void TcpStream::onRecv(int res, uint32_t flags) {
   } else if (res < 0) {
     if (stashStatus_ == 0) stashStatus_ = res;  // libuv's codes are negated errno values
   }
-  if (reading_) deliver();
-  if (reading_ && !recvArmed_ && stashBid_ < 0 && stashStatus_ == 0 && !closing_) armRecv();
+  // Delivered after this batch of completions (Ring::runDeferred), so that what several
+  // completions brought reaches the owner in one read callback (one parse, one forward).
+  if (reading_) ring_->defer(this);
 }
 
-// Hands what was received to the owner while it reads; true when all of it went.
+// Hands what was received to the owner while it reads; true when all of it went. Each of the
+// owner's buffers is filled from as many received buffers as fit.
 bool TcpStream::deliver() {
   while (reading_ && !closing_ && stashBid_ >= 0) {
     uv_buf_t b = uv_buf_init(nullptr, 0);
-    alloc_(handle(), Ring::kBufSize, &b);
+    alloc_(handle(), kDeliverSize, &b);
     if (b.base == nullptr || b.len == 0) {
       read_(stream(), UV_ENOBUFS, &b);
       return false;
     }
-    const auto bid = static_cast<unsigned>(stashBid_);
-    const uint32_t len = ring_->stashedLen(bid);
-    const uint32_t n = std::min<uint32_t>(len - stashOff_, static_cast<uint32_t>(b.len));
-    std::memcpy(b.base, ring_->buffer(bid) + stashOff_, n);
-    stashOff_ += n;
-    if (stashOff_ == len) {
-      stashBid_ = ring_->nextStashed(bid);
-      if (stashBid_ < 0) stashTail_ = -1;
-      stashOff_ = 0;
-      ring_->recycle(bid);
+    size_t got = 0;
+    while (stashBid_ >= 0 && got < b.len) {
+      const auto bid = static_cast<unsigned>(stashBid_);
+      const uint32_t len = ring_->stashedLen(bid);
+      const size_t n = std::min<size_t>(len - stashOff_, b.len - got);
+      std::memcpy(b.base + got, ring_->buffer(bid) + stashOff_, n);
+      got += n;
+      stashOff_ += static_cast<uint32_t>(n);
+      if (stashOff_ == len) {
+        stashBid_ = ring_->nextStashed(bid);
+        if (stashBid_ < 0) stashTail_ = -1;
+        stashOff_ = 0;
+        ring_->recycle(bid);
+      }
     }
-    read_(stream(), static_cast<ssize_t>(n), &b);
+    read_(stream(), static_cast<ssize_t>(got), &b);
   }
   if (stashBid_ >= 0 || closing_) return false;
   if (reading_ && stashStatus_ != 0) {
@@ -280,7 +286,7 @@ void TcpStream::onSend(int res) {
 
 int TcpStream::shutdown(uv_shutdown_t* req, uv_shutdown_cb cb) {
   if (!ring_) return uv_shutdown(req, stream(), cb);
-  if (closing_ || shutdownPending_ || shutdownInFlight_) return UV_EINVAL;
+  if (closing_ || shutdownPending_ || shutdownStatus_ != 1) return UV_EINVAL;
   shutdownReq_ = req;
   shutdownCb_ = cb;
   shutdownPending_ = true;
@@ -288,25 +294,14 @@ int TcpStream::shutdown(uv_shutdown_t* req, uv_shutdown_cb cb) {
   return 0;
 }
 
+// shutdown(2) itself, not IORING_OP_SHUTDOWN: the ring cannot issue that without blocking, so
+// it always goes to an io-wq thread (a thread wake-up and two context switches per connection
+// that closes, measured as 2-5% of a Connection: close load); the call never blocks here.
+// The callback runs from the loop, as libuv's does.
 void TcpStream::submitShutdown() {
   shutdownPending_ = false;
-  shutdownInFlight_ = true;
-  io_uring_sqe* s = ring_->sqe();
-  io_uring_prep_shutdown(s, fd_, SHUT_WR);
-  io_uring_sqe_set_data64(s, Ring::tag(this, Ring::kShutdown));
-  ring_->hold();
-  ++inflight_;
-}
-
-void TcpStream::onShutdown(int res) {
-  --inflight_;
-  shutdownInFlight_ = false;
-  if (closing_) {
-    if (shutdownCb_) shutdownCb_(shutdownReq_, UV_ECANCELED);
-    ring_->defer(this);
-    return;
-  }
-  if (shutdownCb_) shutdownCb_(shutdownReq_, res < 0 ? res : 0);
+  shutdownStatus_ = ::shutdown(fd_, SHUT_WR) == 0 ? 0 : -errno;
+  ring_->defer(this);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -353,8 +348,9 @@ void TcpStream::maybeFinishClose() {
   }
   queueTail_ = nullptr;
   queuedBytes_ = 0;
-  if (shutdownPending_) {
+  if (shutdownPending_ || shutdownStatus_ != 1) {
     shutdownPending_ = false;
+    shutdownStatus_ = 1;
     if (shutdownCb_) shutdownCb_(shutdownReq_, UV_ECANCELED);
   }
   closed_ = true;

@@ -38,8 +38,8 @@ struct RingAcceptor {
 
 class Ring {
  public:
-  enum Tag : uint64_t { kIgnore = 0, kRecv = 1, kSend = 2, kConnect = 3, kShutdown = 4,
-                        kAccept = 5, kUvPoll = 6 };
+  enum Tag : uint64_t { kIgnore = 0, kRecv = 1, kSend = 2, kConnect = 3, kAccept = 4,
+                        kUvPoll = 5 };
   static constexpr unsigned kBufCount = 256;    // provided buffers (a power of two)
   static constexpr unsigned kBufSize = 16384;   // 4 MiB per worker
   static constexpr uint16_t kBufGroup = 0;

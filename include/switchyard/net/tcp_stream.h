@@ -13,8 +13,9 @@
 //     nothing of the stream is in flight (the owner frees itself there).
 //
 // On the ring, receives are multishot into the ring's provided buffers and copied into the
-// owner's buffers (alloc callback); what a stopped stream receives before the cancel lands is
-// kept and delivered first on readStart(). Sends are IORING_OP_SENDMSG of a batch's buffers,
+// owner's buffers (alloc callback) after each batch of completions, several provided buffers
+// per owner buffer; what a stopped stream receives before the cancel lands is kept and
+// delivered first on readStart(). shutdown() is shutdown(2), its callback from the loop. Sends are IORING_OP_SENDMSG of a batch's buffers,
 // one in flight per socket, the others queued; they go to the kernel when the worker next waits.
 
 #include <sys/socket.h>
@@ -65,7 +66,6 @@ class TcpStream {
   void onRecv(int res, uint32_t flags);
   void onSend(int res);
   void onConnect(int res);
-  void onShutdown(int res);
   void runDeferred();
   void rearm();
   TcpStream* deferNext = nullptr;
@@ -74,6 +74,7 @@ class TcpStream {
   bool starved = false;
 
  private:
+  static constexpr size_t kDeliverSize = 65536;  // suggested to the alloc callback (libuv's)
   void armRecv();
   bool deliver();
   void submitSend();
@@ -105,8 +106,7 @@ class TcpStream {
   uv_shutdown_t* shutdownReq_ = nullptr;
   uv_shutdown_cb shutdownCb_ = nullptr;
   bool shutdownPending_ = false;
-  bool shutdownInFlight_ = false;
-  int shutdownStatus_ = 1;  // 1: none to report
+  int shutdownStatus_ = 1;  // done, its callback still to run (from the loop); 1: none
   uv_connect_t* connectReq_ = nullptr;
   uv_connect_cb connectCb_ = nullptr;
   uv_close_cb closeCb_ = nullptr;
