@@ -107,7 +107,21 @@ void Http1Connection::responseStalled() {
 }
 
 void Http1Connection::responseDone() {
-  if (!ex_->up.requestComplete()) closeAfter_ = true;  // cannot skip the rest of the body reliably
+  UpstreamRequest& up = ex_->up;
+  if (!up.requestComplete()) {
+    // The backend answered before the request body was all here (nginx's `return`, an early
+    // 413): its connection is given up. The rest of a short body is read and dropped so that
+    // the client's connection stays open, as after a local answer (the answer went out
+    // without `Connection: close`, and a client that sends its next request on it must not
+    // find it closed); a long or chunked rest closes it.
+    const http::RequestInfo& req = up.info();
+    if (req.chunked || req.contentLength - up.bodyBytes() > kMaxDiscardBody) {
+      closeAfter_ = true;
+    } else {
+      up.discardRestOfBody();
+      if (phase_ == Phase::kBody && !clientReading_ && !clientPaused_) startClientReading();
+    }
+  }
   maybeFinishExchange();
 }
 

@@ -223,6 +223,14 @@ void UpstreamRequest::noteLocalAnswer(int status, int grpcStatus) {
   }
 }
 
+void UpstreamRequest::discardRestOfBody() {
+  discard_ = true;
+  if (upOut_) {
+    w_->writes().release(upOut_);
+    upOut_ = nullptr;
+  }
+}
+
 bool UpstreamRequest::addBody(net::Block* block, const char* data, size_t n) {
   if (discard_) return true;
   bodyBytes_ += n;

@@ -108,6 +108,9 @@ class UpstreamRequest final : public http::Parser::Handler,
   // Local answer bookkeeping (status sent, bytes, the answer counts as the response).
   // `grpcStatus`: the grpc-status of a gRPC local answer (-1: not one).
   void noteLocalAnswer(int status, int grpcStatus = -1);
+  // The backend answered before the request body was all sent: what is still to come of the
+  // body is read and dropped (its connection is already given up).
+  void discardRestOfBody();
   void addResponseBytes(uint64_t n) { respBytes_ += n; }
   // Writes the request's metrics and access log line (once; later calls do nothing).
   void record(std::string_view protocol);
