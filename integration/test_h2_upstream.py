@@ -34,6 +34,7 @@ def h2origin():
         return o
     yield make
     for o in made:
+        o.release.set()  # a stream held on /hold ends
         o.close()
 
 

@@ -16,24 +16,10 @@ import pytest
 pytest.importorskip("h2.connection")
 
 from conftest import LOOPBACK, wait_until  # noqa: E402
-from h2_origin import H2Origin  # noqa: E402
 from obs_util import status  # noqa: E402
 from test_reload import backend_of, write_atomically  # noqa: E402
+from test_h2_upstream import h2origin  # noqa: E402,F401 (a fixture)
 from test_tls import tls_pki  # noqa: E402,F401 (a fixture)
-
-
-@pytest.fixture
-def h2origin():
-    made = []
-
-    def make(**kw):
-        o = H2Origin(**kw)
-        made.append(o)
-        return o
-    yield make
-    for o in made:
-        o.release.set()
-        o.close()
 
 
 def reload(p, cfg):
