@@ -1,25 +1,22 @@
 #include "switchyard/upstream/retire.h"
 
+#include <unordered_map>
+
 #include "switchyard/upstream/h2_session.h"
 #include "switchyard/upstream/upstream_conn.h"
 
 namespace sy::upstream {
-namespace {
-
-const BackendSet* setOf(const std::vector<std::unique_ptr<BackendSet>>& pools, const Backend* b) {
-  for (const auto& set : pools)
-    for (const auto& nb : set->backends)
-      if (nb.get() == b) return set.get();
-  return nullptr;
-}
-
-}  // namespace
 
 void retireConnections(const std::vector<std::unique_ptr<BackendSet>>& before,
                        const std::vector<std::unique_ptr<BackendSet>>& after, unsigned worker) {
+  // Which new pool holds each backend object (a kept backend is the same object).
+  std::unordered_map<const Backend*, const BackendSet*> setOf;
+  for (const auto& set : after)
+    for (const auto& nb : set->backends) setOf.emplace(nb.get(), set.get());
   for (const auto& oldSet : before) {
     for (const auto& b : oldSet->backends) {
-      const BackendSet* now = setOf(after, b.get());
+      const auto it = setOf.find(b.get());
+      const BackendSet* now = it == setOf.end() ? nullptr : it->second;
       if (!now) {
         b->idle(worker).retired = true;
         UpstreamConn::closeIdleHttp1Before(*b, worker, UINT64_MAX);

@@ -144,12 +144,11 @@ void UpstreamConn::park(uint64_t now, uint32_t maxIdle) {
   IdleList& l = backend->idle(worker);
   // No keep-alive to this pool's backends, or the backend was removed by a reload: nothing is
   // kept for it.
+  user = nullptr;
   if (maxIdle == 0 || l.retired) {
-    user = nullptr;
     close();
     return;
   }
-  user = nullptr;
   startReading();  // watch for close
   prev = nullptr;
   next = l.head;
