@@ -37,12 +37,14 @@ Ring* Ring::current() { return tCurrent; }
 
 std::string Ring::probe() {
   std::string why;
-  std::unique_ptr<Ring> r = create(&why);
+  BlockPool pool;
+  std::unique_ptr<Ring> r = create(&pool, &why);
   return r ? std::string() : why;
 }
 
-std::unique_ptr<Ring> Ring::create(std::string* why) {
+std::unique_ptr<Ring> Ring::create(BlockPool* pool, std::string* why) {
   std::unique_ptr<Ring> r(new Ring());
+  r->pool_ = pool;
   io_uring_params p{};
   p.flags = kSetupFlags;
   if (int rc = io_uring_queue_init_params(kEntries, &r->ring_, &p); rc < 0) {
@@ -56,14 +58,13 @@ std::unique_ptr<Ring> Ring::create(std::string* why) {
     return nullptr;
   }
   r->brBytes_ = kBufCount * sizeof(io_uring_buf);
-  void* mem = mmap(nullptr, r->brBytes_ + static_cast<size_t>(kBufCount) * kBufSize,
-                   PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* mem = mmap(nullptr, r->brBytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
   if (mem == MAP_FAILED) {
     *why = std::string("io_uring: buffer ring: ") + std::strerror(errno);
     return nullptr;
   }
   r->br_ = static_cast<io_uring_buf_ring*>(mem);
-  r->bufs_ = static_cast<char*>(mem) + r->brBytes_;
   io_uring_buf_ring_init(r->br_);
   io_uring_buf_reg reg{};
   reg.ring_addr = reinterpret_cast<uint64_t>(r->br_);
@@ -74,18 +75,19 @@ std::unique_ptr<Ring> Ring::create(std::string* why) {
            std::strerror(-rc);
     return nullptr;
   }
-  const int mask = io_uring_buf_ring_mask(kBufCount);
-  for (unsigned i = 0; i < kBufCount; ++i)
-    io_uring_buf_ring_add(r->br_, r->buffer(i), kBufSize, static_cast<unsigned short>(i), mask,
-                          static_cast<int>(i));
-  io_uring_buf_ring_advance(r->br_, kBufCount);
+  for (unsigned i = 0; i < kBufCount; ++i) {
+    r->slots_[i] = pool->acquire();
+    r->provide(i);
+  }
   return r;
 }
 
 Ring::~Ring() {
   if (tCurrent == this) tCurrent = nullptr;
   if (ring_.ring_fd >= 0) io_uring_queue_exit(&ring_);
-  if (br_) munmap(br_, brBytes_ + static_cast<size_t>(kBufCount) * kBufSize);
+  if (br_) munmap(br_, brBytes_);
+  for (Block* b : slots_)
+    if (b) BlockPool::unref(b);
 }
 
 io_uring_sqe* Ring::sqe() {
@@ -97,12 +99,14 @@ io_uring_sqe* Ring::sqe() {
   return s;
 }
 
+void Ring::provide(unsigned bid) {
+  io_uring_buf_ring_add(br_, slots_[bid]->data(), kBufSize, static_cast<unsigned short>(bid),
+                        io_uring_buf_ring_mask(kBufCount), 0);
+  io_uring_buf_ring_advance(br_, 1);
+}
+
 void Ring::recycle(unsigned bid) {
-  io_uring_buf_ring_add(br_, buffer(bid), kBufSize, static_cast<unsigned short>(bid),
-                        io_uring_buf_ring_mask(kBufCount), static_cast<int>(recycled_));
-  ++recycled_;
-  io_uring_buf_ring_advance(br_, static_cast<int>(recycled_));
-  recycled_ = 0;
+  provide(bid);
   // A receive that ended for want of buffers goes on now that there is one.
   while (TcpStream* s = starved_) {
     starved_ = s->starvedNext;
@@ -110,6 +114,13 @@ void Ring::recycle(unsigned bid) {
     s->starved = false;
     s->rearm();
   }
+}
+
+Block* Ring::takeOver(unsigned bid) {
+  Block* b = slots_[bid];
+  slots_[bid] = pool_->acquire();
+  recycle(bid);
+  return b;
 }
 
 void Ring::defer(TcpStream* s) {

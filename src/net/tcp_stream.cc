@@ -153,6 +153,17 @@ void TcpStream::onRecv(int res, uint32_t flags) {
 // owner's buffers is filled from as many received buffers as fit.
 bool TcpStream::deliver() {
   while (reading_ && !closing_ && stashBid_ >= 0) {
+    if (adopt_ && stashOff_ == 0) {
+      const auto bid = static_cast<unsigned>(stashBid_);
+      if (adopt_(handle(), ring_->blockOf(bid))) {
+        const uint32_t len = ring_->stashedLen(bid);
+        stashBid_ = ring_->nextStashed(bid);
+        if (stashBid_ < 0) stashTail_ = -1;
+        uv_buf_t b = uv_buf_init(ring_->takeOver(bid)->data(), len);
+        read_(stream(), static_cast<ssize_t>(len), &b);
+        continue;
+      }
+    }
     uv_buf_t b = uv_buf_init(nullptr, 0);
     alloc_(handle(), kDeliverSize, &b);
     if (b.base == nullptr || b.len == 0) {
@@ -238,12 +249,18 @@ void TcpStream::submitSend() {
     if (!queueHead_) queueTail_ = nullptr;
     sending_->nextFree = nullptr;
   }
-  msg_ = msghdr{};
-  // uv_buf_t is laid out as struct iovec on Unix.
-  msg_.msg_iov = reinterpret_cast<iovec*>(sending_->pendingBufs());
-  msg_.msg_iovlen = std::min<unsigned>(sending_->pendingCount(), IOV_MAX);
   io_uring_sqe* s = ring_->sqe();
-  io_uring_prep_sendmsg(s, fd_, &msg_, MSG_NOSIGNAL);
+  if (sending_->pendingCount() == 1) {
+    // One buffer: a plain send, which skips copying in and checking a msghdr and iovec.
+    const uv_buf_t& b = sending_->pendingBufs()[0];
+    io_uring_prep_send(s, fd_, b.base, b.len, MSG_NOSIGNAL);
+  } else {
+    msg_ = msghdr{};
+    // uv_buf_t is laid out as struct iovec on Unix.
+    msg_.msg_iov = reinterpret_cast<iovec*>(sending_->pendingBufs());
+    msg_.msg_iovlen = std::min<unsigned>(sending_->pendingCount(), IOV_MAX);
+    io_uring_prep_sendmsg(s, fd_, &msg_, MSG_NOSIGNAL);
+  }
   io_uring_sqe_set_data64(s, Ring::tag(this, Ring::kSend));
   ring_->hold();
   ++inflight_;

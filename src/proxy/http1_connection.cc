@@ -172,6 +172,7 @@ void Http1Connection::startRequestHead() {
 
 void Http1Connection::startClientReading() {
   if (clientReading_ || phase_ == Phase::kClosed) return;
+  tcp_.setAdopt(onClientAdopt);
   if (tcp_.readStart(onClientAlloc, onClientRead) == 0)
     clientReading_ = true;
 }
@@ -189,6 +190,11 @@ void Http1Connection::onClientAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
     return;
   }
   *buf = s->in_.prepare(s->w_.blocks(), s->reqParser(), s->maxHeaderBytes());
+}
+
+bool Http1Connection::onClientAdopt(uv_handle_t* h, net::Block* b) {
+  auto* s = static_cast<Http1Connection*>(h->data);
+  return !s->transport_.secure() && s->in_.adopt(b, s->reqParser());
 }
 
 void Http1Connection::onClientRead(uv_stream_t* st, ssize_t n, const uv_buf_t* buf) {

@@ -34,6 +34,16 @@ uv_buf_t InputBuffer::prepare(net::BlockPool& pool, http::Parser* parser, uint32
   return uv_buf_init(block->data() + end, block->capacity - end);
 }
 
+bool InputBuffer::adopt(net::Block* b, const http::Parser* parser) {
+  if (block) {
+    if (parsed != end || (parser && parser->inHead())) return false;
+    net::BlockPool::unref(block);
+  }
+  block = b;
+  parsed = end = 0;
+  return true;
+}
+
 void InputBuffer::releaseIfEmpty(const http::Parser* parser) {
   if (block && parsed == end && !(parser && parser->inHead())) release();
 }

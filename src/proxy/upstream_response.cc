@@ -18,6 +18,8 @@ void UpstreamRequest::onUpstreamAlloc(size_t, uv_buf_t* buf) {
   *buf = upIn_.prepare(w_->blocks(), &respParser_, kMaxResponseHead);
 }
 
+bool UpstreamRequest::onUpstreamAdopt(net::Block* b) { return upIn_.adopt(b, &respParser_); }
+
 void UpstreamRequest::onUpstreamRead(ssize_t n, const uv_buf_t*) {
   if (n == 0) return;
   if (n > 0) {

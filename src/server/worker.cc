@@ -128,7 +128,7 @@ void Worker::start(std::shared_ptr<const Snapshot> snap, std::vector<ListenFd> l
 void Worker::run() {
   if (wantRing_) {
     std::string why;
-    ring_ = net::Ring::create(&why);
+    ring_ = net::Ring::create(&blocks_, &why);
     if (!ring_) LOG_WARN("worker %u: io_uring unavailable, using epoll: %s", id_, why.c_str());
   }
   running_ = true;

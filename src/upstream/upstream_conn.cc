@@ -42,6 +42,11 @@ void onAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf) {
   }
 }
 
+bool onAdopt(uv_handle_t* h, net::Block* b) {
+  auto* c = static_cast<UpstreamConn*>(h->data);
+  return !c->transport.secure() && c->user && c->user->onUpstreamAdopt(b);
+}
+
 void onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   auto* c = static_cast<UpstreamConn*>(s->data);
   if (c->transport.secure() && n > 0) {
@@ -103,6 +108,7 @@ void UpstreamConn::shutdownWrite() {
 
 int UpstreamConn::startReading() {
   if (reading) return 0;
+  sock.setAdopt(onAdopt);
   int rc = sock.readStart(onAlloc, onRead);
   reading = rc == 0;
   return rc;

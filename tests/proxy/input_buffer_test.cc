@@ -227,3 +227,65 @@ TEST_CASE("InputBuffer: releaseIfEmpty") {
   ib.release();
   CHECK(pool.liveCount() == 0);
 }
+
+TEST_CASE("InputBuffer: adopt takes a received block over when nothing in the current one is needed") {
+  BlockPool pool;
+  InputBuffer ib;
+  SUBCASE("no block yet") {
+    sy::net::Block* b = pool.acquire();
+    CHECK(ib.adopt(b, nullptr));
+    CHECK(ib.block == b);
+    CHECK(ib.parsed == 0);
+    CHECK(ib.end == 0);
+  }
+  SUBCASE("a consumed block is given back to the pool") {
+    deliver(ib, pool, nullptr, "0123456789");
+    ib.parsed = ib.end;
+    sy::net::Block* b = pool.acquire();
+    CHECK(pool.liveCount() == 2);
+    CHECK(ib.adopt(b, nullptr));
+    CHECK(ib.block == b);
+    CHECK(pool.liveCount() == 1);
+  }
+  SUBCASE("a consumed block a write still references stays with the write") {
+    deliver(ib, pool, nullptr, "0123456789");
+    ib.parsed = ib.end;
+    sy::net::Block* old = ib.block;
+    BlockPool::ref(old);  // a body forwarded by reference, not yet written
+    CHECK(ib.adopt(pool.acquire(), nullptr));
+    CHECK(old->refs == 1);
+    CHECK(std::memcmp(old->data(), "0123456789", 10) == 0);
+    BlockPool::unref(old);
+  }
+  ib.release();
+  CHECK(pool.liveCount() == 0);
+}
+
+TEST_CASE("InputBuffer: adopt refuses while unparsed bytes or a partial head are in the block") {
+  BlockPool pool;
+  RecordingHandler handler;
+  Parser parser(HTTP_REQUEST, &handler, ParserLimits{});
+  InputBuffer ib;
+  sy::net::Block* offered = pool.acquire();
+  SUBCASE("unparsed bytes") {
+    deliver(ib, pool, nullptr, "0123456789");
+    ib.parsed = 4;
+    sy::net::Block* cur = ib.block;
+    CHECK_FALSE(ib.adopt(offered, nullptr));
+    CHECK(ib.block == cur);
+    CHECK(ib.parsed == 4);
+    CHECK(ib.end == 10);
+  }
+  SUBCASE("a partial head, all of it given to the parser") {
+    deliver(ib, pool, &parser, "GET / HTTP/1.1\r\nHost: a\r\nX-Part: ab");
+    REQUIRE(parseAll(ib, parser).err == HPE_OK);
+    REQUIRE(parser.inHead());
+    REQUIRE(ib.parsed == ib.end);
+    sy::net::Block* cur = ib.block;
+    CHECK_FALSE(ib.adopt(offered, &parser));
+    CHECK(ib.block == cur);
+  }
+  BlockPool::unref(offered);
+  ib.release();
+  CHECK(pool.liveCount() == 0);
+}

@@ -22,6 +22,8 @@
 #include <liburing.h>
 #include <uv.h>
 
+#include "switchyard/net/buffer.h"
+
 namespace sy::net {
 
 class TcpStream;
@@ -40,15 +42,18 @@ class Ring {
  public:
   enum Tag : uint64_t { kIgnore = 0, kRecv = 1, kSend = 2, kConnect = 3, kAccept = 4,
                         kUvPoll = 5 };
-  static constexpr unsigned kBufCount = 256;    // provided buffers (a power of two)
-  static constexpr unsigned kBufSize = 16384;   // 4 MiB per worker
+  // Provided buffers (a power of two): each is a standard block of the worker's BlockPool, so
+  // an owner can take a received buffer over instead of copying it (TcpStream::setAdopt).
+  static constexpr unsigned kBufCount = 256;
+  static constexpr unsigned kBufSize = BlockPool::kBlockSize;
   static constexpr uint16_t kBufGroup = 0;
 
   // Checks that this kernel and sandbox give a ring with the flags and features the data path
   // needs (creates one and drops it). Empty when they do, else why not (for the log / error).
   static std::string probe();
-  // Creates the calling thread's ring; nullptr and *why on failure.
-  static std::unique_ptr<Ring> create(std::string* why);
+  // Creates the calling thread's ring, its provided buffers taken from `pool` (which must
+  // outlive it); nullptr and *why on failure.
+  static std::unique_ptr<Ring> create(BlockPool* pool, std::string* why);
   ~Ring();
   Ring(const Ring&) = delete;
   Ring& operator=(const Ring&) = delete;
@@ -72,8 +77,13 @@ class Ring {
   void cancelAccept(RingAcceptor* a);
 
   // Provided buffers.
-  char* buffer(unsigned bid) { return bufs_ + static_cast<size_t>(bid) * kBufSize; }
+  char* buffer(unsigned bid) { return slots_[bid]->data(); }
+  // Gives buffer bid back to the kernel once its bytes are copied out.
   void recycle(unsigned bid);
+  // The block of buffer bid, taken over by an owner (its reference goes with it): the slot gets
+  // a fresh block from the pool.
+  Block* takeOver(unsigned bid);
+  Block* blockOf(unsigned bid) { return slots_[bid]; }
   // Received buffers a stream keeps until its owner reads again, chained through the ring.
   int& nextStashed(unsigned bid) { return stashNext_[bid]; }
   uint32_t& stashedLen(unsigned bid) { return stashLen_[bid]; }
@@ -91,10 +101,11 @@ class Ring {
   void armUvPoll();
 
   io_uring ring_{};
+  void provide(unsigned bid);
   io_uring_buf_ring* br_ = nullptr;
-  char* bufs_ = nullptr;
   size_t brBytes_ = 0;
-  unsigned recycled_ = 0;  // buffers added since the last advance
+  BlockPool* pool_ = nullptr;
+  Block* slots_[kBufCount] = {};
   uv_loop_t* loop_ = nullptr;
   int uvFd_ = -1;
   bool uvDue_ = true;

@@ -12,11 +12,15 @@
 //   - close(): no read callback afterwards; the close callback runs later, from the loop, once
 //     nothing of the stream is in flight (the owner frees itself there).
 //
-// On the ring, receives are multishot into the ring's provided buffers and copied into the
-// owner's buffers (alloc callback) after each batch of completions, several provided buffers
-// per owner buffer; what a stopped stream receives before the cancel lands is kept and
-// delivered first on readStart(). shutdown() is shutdown(2), its callback from the loop. Sends are IORING_OP_SENDMSG of a batch's buffers,
-// one in flight per socket, the others queued; they go to the kernel when the worker next waits.
+// On the ring, receives are multishot into the ring's provided buffers (blocks of the worker's
+// BlockPool), delivered after each batch of completions. An owner that set an adopt callback
+// may take a whole received block over as its input (no copy: the read callback then points
+// into that block); otherwise the bytes are copied into the owner's buffers (alloc callback),
+// several provided buffers per owner buffer. What a stopped stream receives before the cancel
+// lands is kept and delivered first on readStart(). shutdown() is shutdown(2), its callback
+// from the loop. Sends are IORING_OP_SEND (one buffer) or IORING_OP_SENDMSG of a batch's
+// buffers, one in flight per socket, the others queued; they go to the kernel when the worker
+// next waits.
 
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -49,6 +53,12 @@ class TcpStream {
   int peerName(sockaddr* sa, int* len);
 
   int readStart(uv_alloc_cb alloc, uv_read_cb read);
+  // Ring only (ignored on libuv): offered each received block before the alloc callback is
+  // asked for a buffer. Returning true takes the block (and its one reference) as the owner's
+  // empty input buffer; the read callback follows with the bytes at its start. False: the
+  // bytes are copied into what the alloc callback gives.
+  using AdoptCb = bool (*)(uv_handle_t* h, Block* b);
+  void setAdopt(AdoptCb cb) { adopt_ = cb; }
   void readStop();
   // Same contract as net::writeBatch (on the ring: always 1, the send is queued).
   int write(WriteBatch* b, uv_write_cb cb, bool* done);
@@ -86,6 +96,7 @@ class TcpStream {
   int fd_ = -1;
   uv_alloc_cb alloc_ = nullptr;
   uv_read_cb read_ = nullptr;
+  AdoptCb adopt_ = nullptr;
   bool reading_ = false;
   bool recvArmed_ = false;
   bool closing_ = false;

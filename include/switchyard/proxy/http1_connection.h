@@ -103,6 +103,7 @@ class Http1Connection final : public ClientConnection,
 
   // client side (http1_connection.cc)
   static void onClientAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static bool onClientAdopt(uv_handle_t* h, net::Block* b);
   static void onClientRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
   void onClientData(ssize_t n);                  // n plaintext bytes landed in in_ (or EOF)
   void onClientCipher(const char* p, size_t n);  // TLS: decrypts into in_

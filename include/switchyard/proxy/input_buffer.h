@@ -26,6 +26,10 @@ struct InputBuffer {
   // else the unparsed bytes) contiguous, moving them to a fresh block when the tail is short.
   // `parser` may be null when no message is in progress.
   uv_buf_t prepare(net::BlockPool& pool, http::Parser* parser, uint32_t maxHead);
+  // Takes `b` (one reference) as the block to read into, from its start, when nothing in the
+  // current one is still needed (io_uring hands received blocks over: net::TcpStream::setAdopt);
+  // false leaves everything as it was.
+  bool adopt(net::Block* b, const http::Parser* parser);
   // Drops the block if nothing in it is still needed.
   void releaseIfEmpty(const http::Parser* parser);
   void release();

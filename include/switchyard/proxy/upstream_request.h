@@ -161,6 +161,7 @@ class UpstreamRequest final : public http::Parser::Handler,
   // upstream::ConnUser
   void onUpstreamConnect(int status) override;
   void onUpstreamAlloc(size_t suggested, uv_buf_t* buf) override;
+  bool onUpstreamAdopt(net::Block* b) override;
   void onUpstreamRead(ssize_t n, const uv_buf_t* buf) override;
   void onUpstreamWriteDone(int status) override;
   // upstream::H2StreamUser (upstream_h2.cc: HTTP/2 backends)

@@ -20,6 +20,9 @@ class ConnUser {
   virtual ~ConnUser() = default;
   virtual void onUpstreamConnect(int status) = 0;
   virtual void onUpstreamAlloc(size_t suggested, uv_buf_t* buf) = 0;
+  // io_uring only: take a received block over as the input buffer (net::TcpStream::setAdopt);
+  // false has the bytes copied into onUpstreamAlloc's buffer instead.
+  virtual bool onUpstreamAdopt(net::Block*) { return false; }
   virtual void onUpstreamRead(ssize_t n, const uv_buf_t* buf) = 0;
   virtual void onUpstreamWriteDone(int status) = 0;
 };
