@@ -68,7 +68,8 @@ class UpstreamConn {
 
   // Puts the connection in the backend's idle list (this worker) and watches it for close;
   // closes it instead when `maxIdle` (pools[].max_idle_per_backend) is 0, the backend is
-  // retired, or it was made for protocol or TLS settings a reload has since changed. The cap itself is applied by trimIdle() from the worker's sweep.
+  // retired, or it was made for protocol or TLS settings a reload has since changed. The cap
+  // itself is applied by trimIdle() from the worker's sweep.
   void park(uint64_t now, uint32_t maxIdle = UINT32_MAX);
   // Closes the idle connections past `maxIdle` that were parked before `cutoff` (uv_now() ms),
   // the one parked longest ago first; returns how many.
