@@ -4,7 +4,10 @@ with tls= an ssl.SSLContext; one thread per connection, flow control honoured bo
 Paths: /echo (the request body back), /bytes?n=N (N pattern bytes), /healthz (answers
 health_status, 200 unless changed), /trailers (a body, then trailers grpc-status: 0 and
 x-trailer: yes), /hold (answered only once `release` is set; `held` counts the streams
-waiting). Every answer carries x-backend and x-conn (the connection's number). Modes:
+waiting; `peak_held` maps a connection's number to the most streams it held at once). Every
+answer carries x-backend, x-conn (the connection's number) and x-proto (h2). With http1=True a
+connection that does not start with the HTTP/2 preface speaks HTTP/1.1 instead (keep-alive, GET
+without a body: /hold as above, anything else "ok", x-proto h1). Modes:
 refuse_first (the first stream of the origin is reset with REFUSED_STREAM), goaway_first
 (the first connection answers its first stream with a GOAWAY whose last stream id is below
 it). `open` counts the connections open now; `goaways_received`
@@ -25,10 +28,14 @@ import h2.exceptions
 
 from origin import pattern_bytes
 
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
 
 class H2Origin:
-    def __init__(self, name="h2b1", refuse_first=False, goaway_first=False, tls=None):
+    def __init__(self, name="h2b1", refuse_first=False, goaway_first=False, tls=None,
+                 http1=False):
         self.name = name
+        self.http1 = http1
         self.tls = tls  # an ssl.SSLContext (server side, ALPN h2): h2 over TLS instead of h2c
         self.refuse_first = refuse_first
         self.goaway_first = goaway_first
@@ -43,6 +50,7 @@ class H2Origin:
         self.open = 0
         self.goaways_received = []
         self.held = 0
+        self.peak_held = {}
         self.release = threading.Event()
         self.health_status = 200
         self.sock = socket.socket()
@@ -79,6 +87,18 @@ class H2Origin:
                 with self.lock:
                     self.open -= 1
                 return
+        first = b""
+        if self.http1:
+            try:
+                while len(first) < len(PREFACE) and PREFACE.startswith(first):
+                    data = sock.recv(len(PREFACE) - len(first))
+                    if not data:
+                        break
+                    first += data
+                if not first.startswith(PREFACE):
+                    return self._serve_http1(sock, first, conn_no)
+            except OSError:
+                return self._closed(sock, 0)
         c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
         c.initiate_connection()
         sock.sendall(c.data_to_send())
@@ -98,7 +118,7 @@ class H2Origin:
                         sock.sendall(c.data_to_send())
                     elif not select.select([sock], [], [], 0.02)[0]:
                         continue
-                data = sock.recv(65536)
+                data, first = first or sock.recv(65536), b""
                 if not data:
                     return
                 try:
@@ -124,6 +144,8 @@ class H2Origin:
                             held[ev.stream_id] = req
                             with self.lock:
                                 self.held += 1
+                                self.peak_held[conn_no] = max(len(held),
+                                                              self.peak_held.get(conn_no, 0))
                             continue
                         pending[ev.stream_id] = self._answer(c, ev.stream_id, req, conn_no)
                     elif isinstance(ev, h2.events.StreamReset):
@@ -142,10 +164,41 @@ class H2Origin:
         except (OSError, h2.exceptions.ProtocolError):
             return
         finally:
-            sock.close()
-            with self.lock:
-                self.open -= 1
-                self.held -= len(held)
+            self._closed(sock, len(held))
+
+    def _closed(self, sock, held):
+        sock.close()
+        with self.lock:
+            self.open -= 1
+            self.held -= held
+
+    def _serve_http1(self, sock, buf, conn_no):
+        held = 0
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    buf += data
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                if head.split(b" ")[1] == b"/hold" and not self.release.is_set():
+                    with self.lock:
+                        self.held += 1
+                    held = 1
+                    self.release.wait(60)
+                    with self.lock:
+                        self.held -= 1
+                    held = 0
+                with self.lock:
+                    self.streams += 1
+                sock.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\nx-backend: %s\r\n"
+                             b"x-conn: %d\r\nx-proto: h1\r\n\r\nok\n"
+                             % (self.name.encode(), conn_no))
+        except (OSError, IndexError):
+            return
+        finally:
+            self._closed(sock, held)
 
     def _refuse_or_goaway(self, c, sid, conn_no):
         with self.lock:
@@ -183,7 +236,7 @@ class H2Origin:
             body = b"ok\n"
         headers = [(":status", str(status)), ("x-backend", self.name), ("x-conn", str(conn_no)),
                    ("x-method", hdr[":method"]), ("x-authority", hdr.get(":authority", "")),
-                   ("x-te", hdr.get("te", ""))]
+                   ("x-te", hdr.get("te", "")), ("x-proto", "h2")]
         if trailers is None:
             headers.append(("content-length", str(len(body))))
         c.send_headers(sid, headers)

@@ -48,6 +48,7 @@ bool Hedge::start(UpstreamRequest* owner, upstream::Backend* backend, net::Write
       cancel();
       return false;
     }
+    conn_->configVersion = owner->set_->version;
   }
   if (!conn_) return false;  // the write failed at once (cancelled)
   w.timers().schedule(&timer_, deadline_);

@@ -348,6 +348,7 @@ void UpstreamRequest::launchAttempt(upstream::Backend* b) {
     upstreamFailed(Failure::kConnect, err);
     return;
   }
+  up_->configVersion = set_->version;
   setDeadline(uv_now(w_->loop()) + set_->cfg.timeouts.upstreamConnect.count());
 }
 

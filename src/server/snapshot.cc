@@ -34,6 +34,7 @@ std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
   for (const config::Pool& p : cfg->pools) {
     auto set = std::make_unique<upstream::BackendSet>();
     set->name = p.name;
+    set->version = version;
     set->cfg = p;
     const upstream::BackendSet* old = nullptr;
     if (previous) {

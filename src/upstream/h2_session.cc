@@ -117,6 +117,8 @@ H2Session* H2Session::acquire(uv_loop_t* loop, Backend& backend, unsigned worker
   for (H2Session* s : list)
     if (s->hasRoom() && s->opts_.tlsCtx == opts.tlsCtx) return s;
   auto* s = new H2Session(loop, backend, worker, opts, blocks, writes);
+  // A request begun before a reload changed the cap opens the session with the new one.
+  if (const uint32_t cap = backend.idle(worker).h2MaxStreams) s->opts_.maxStreams = cap;
   // A request that began before a reload removed the backend: this session carries it alone.
   if (backend.idle(worker).retired) s->retiring_ = s->goaway_ = true;
   s->conn_ = UpstreamConn::connect(loop, backend.shared_from_this(), worker, s, err, opts.tlsCtx,
@@ -169,6 +171,13 @@ bool H2Session::streamsDone() {
                           nullptr, 0);
   }
   return true;
+}
+
+void H2Session::setMaxStreams(Backend& backend, unsigned worker, uint32_t maxStreams) {
+  backend.idle(worker).h2MaxStreams = maxStreams;
+  auto it = tSessions.find(&backend);
+  if (it == tSessions.end()) return;
+  for (H2Session* s : it->second) s->opts_.maxStreams = maxStreams;  // hasRoom() reads it
 }
 
 size_t H2Session::sessionCount(const Backend& backend) {

@@ -24,14 +24,20 @@ void retireConnections(const std::vector<std::unique_ptr<BackendSet>>& before,
         continue;
       }
       // A kept backend (same pool, name and address). Sessions remember their TLS context, which
-      // a reload carries over while the pool's tls settings stay the same (server/snapshot.cc).
+      // a reload carries over while the pool's tls settings stay the same (server/snapshot.cc);
+      // the kept ones take the pool's stream cap now.
       if (!now->cfg.http2()) {
         H2Session::retire(*b, true);
       } else {
         H2Session::retire(*b, false, now->tls.get());
+        H2Session::setMaxStreams(*b, worker, now->cfg.http2MaxConcurrentStreams);
       }
-      if (now->tls != oldSet->tls || now->cfg.http2() != oldSet->cfg.http2())
+      // HTTP/1.1 connections made for the old protocol or TLS settings: the idle ones close
+      // now, the busy ones when their request ends (UpstreamConn::park).
+      if (now->tls != oldSet->tls || now->cfg.http2() != oldSet->cfg.http2()) {
+        b->idle(worker).settingsSince = now->version;
         UpstreamConn::closeIdleHttp1Before(*b, worker, UINT64_MAX);
+      }
     }
   }
 }

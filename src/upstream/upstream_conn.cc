@@ -148,10 +148,10 @@ int UpstreamConn::write(net::WriteBatch* batch, net::WritePool* pool, bool* done
 
 void UpstreamConn::park(uint64_t now, uint32_t maxIdle) {
   IdleList& l = backend->idle(worker);
-  // No keep-alive to this pool's backends, or the backend was removed by a reload: nothing is
-  // kept for it.
+  // No keep-alive to this pool's backends, the backend was removed by a reload, or a reload
+  // changed what the pool speaks to it (protocol, TLS): nothing is kept for it.
   user = nullptr;
-  if (maxIdle == 0 || l.retired) {
+  if (maxIdle == 0 || l.retired || configVersion < l.settingsSince) {
     close();
     return;
   }

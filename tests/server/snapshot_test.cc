@@ -1,6 +1,6 @@
 // buildSnapshot across reloads: a pool's client TLS context is carried over while its TLS
 // settings stay the same (its kept-alive connections and HTTP/2 sessions stay in use), and
-// rebuilt when they change.
+// rebuilt when they change; what retireConnections records for a worker about kept backends.
 #include "switchyard/server/snapshot.h"
 
 #include <cstdio>
@@ -9,6 +9,7 @@
 
 #include "../tls_util.h"
 #include "switchyard/config/loader.h"
+#include "switchyard/upstream/retire.h"
 
 namespace sy::server {
 namespace {
@@ -55,6 +56,34 @@ TEST_CASE("buildSnapshot: the pool's TLS context survives reloads that keep its 
   std::fputs("not a certificate\n", f);
   std::fclose(f);
   CHECK(!buildSnapshot(same, s1.get(), 1, 5).has_value());
+}
+
+TEST_CASE("retireConnections: a kept backend's protocol, TLS settings and stream cap") {
+  auto plain = [](const char* extra) {
+    return load(std::string("  - name: web\n    backends: [{name: b1, address: 127.0.0.1:9001}]\n") +
+                extra);
+  };
+  auto s1 = buildSnapshot(plain(""), nullptr, 1, 1).value();
+  auto s2 = buildSnapshot(plain("    timeouts: {upstream_idle: 5s}\n"), s1.get(), 1, 2).value();
+  CHECK(s2->pools[0]->version == 2);
+  upstream::Backend& b = *s2->pools[0]->backends[0];
+  REQUIRE(&b == s1->pools[0]->backends[0].get());
+  upstream::retireConnections(s1->pools, s2->pools, 0);
+  CHECK(b.idle(0).settingsSince == 0);  // nothing that makes its connections unfit
+  CHECK(b.idle(0).h2MaxStreams == 0);
+  // Another protocol: connections made for version 2 or earlier no longer park.
+  auto s3 = buildSnapshot(plain("    protocol: h2c\n    http2: {max_concurrent_streams: 7}\n"),
+                          s2.get(), 1, 3).value();
+  upstream::retireConnections(s2->pools, s3->pools, 0);
+  CHECK(b.idle(0).settingsSince == 3);
+  CHECK(b.idle(0).h2MaxStreams == 7);
+  CHECK(!b.idle(0).retired);
+  // Only the cap: the sessions are kept and take it.
+  auto s4 = buildSnapshot(plain("    protocol: h2c\n    http2: {max_concurrent_streams: 2}\n"),
+                          s3.get(), 1, 4).value();
+  upstream::retireConnections(s3->pools, s4->pools, 0);
+  CHECK(b.idle(0).settingsSince == 3);
+  CHECK(b.idle(0).h2MaxStreams == 2);
 }
 
 }  // namespace sy::server

@@ -36,6 +36,13 @@ struct IdleList {
   // The backend left this worker's config (a reload): its connections close when their request
   // ends instead of parking here, and its HTTP/2 sessions are retired.
   bool retired = false;
+  // Config version from which the pool's protocol and TLS settings for this backend apply (a
+  // reload that changes them sets it): connections made for an older version close when their
+  // request ends instead of parking here.
+  uint64_t settingsSince = 0;
+  // pools[].http2.max_concurrent_streams of this worker's config, recorded by a reload (0: none
+  // yet, new HTTP/2 sessions take the requesting pool's); kept sessions adopt it too.
+  uint32_t h2MaxStreams = 0;
   void setCount(uint32_t n) { count.store(n, std::memory_order_relaxed); }
   uint32_t size() const { return count.load(std::memory_order_relaxed); }
 };
@@ -143,6 +150,8 @@ class Backend : public std::enable_shared_from_this<Backend> {
 // The backends of one pool in one snapshot, in config order.
 struct BackendSet {
   std::string name;
+  // Config version of the snapshot this set belongs to (0 for sets built outside a snapshot).
+  uint64_t version = 0;
   config::Pool cfg;
   std::vector<std::shared_ptr<Backend>> backends;
   // Answers given for this pool without a backend (503 no backend available). Carried over by

@@ -4,8 +4,9 @@
 // TLS with ALPN h2 through the same transport as HTTP/1.1 backends).
 //
 // A worker keeps a few sessions per backend: acquire() returns one with a free stream slot
-// (below the backend's SETTINGS_MAX_CONCURRENT_STREAMS and pools[].http2.max_concurrent_streams)
-// and opens another only when all are full. A session without streams stays open as the
+// (below the backend's SETTINGS_MAX_CONCURRENT_STREAMS and pools[].http2.max_concurrent_streams,
+// the newest config's: a reload changes it for the sessions already open) and opens another
+// only when all are full. A session without streams stays open as the
 // keep-alive connection (closed by the idle sweep, a GOAWAY, or the backend).
 //
 // A retired session (its backend left the config in a reload, or its pool's protocol or TLS
@@ -70,6 +71,10 @@ class H2Session final : public ConnUser {
   // Retires this worker's sessions of `backend` (see above): all of them, or with `all` false
   // those made with another TLS context than `tls` (null: plain TCP). Returns how many.
   static size_t retire(Backend& backend, bool all, const net::TlsClientContext* tls = nullptr);
+  // A reload set the pool's http2.max_concurrent_streams to `maxStreams`: this worker's
+  // sessions of `backend` take new streams only below it (streams in flight above a lowered
+  // cap finish), and sessions it opens later get it too.
+  static void setMaxStreams(Backend& backend, unsigned worker, uint32_t maxStreams);
   // Sessions and streams this worker has open to `backend` (tests, metrics).
   static size_t sessionCount(const Backend& backend);
 

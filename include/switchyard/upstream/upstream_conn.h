@@ -43,6 +43,9 @@ class UpstreamConn {
   ConnUser* user = nullptr;
   unsigned worker = 0;
   uint32_t requests = 0;     // requests sent on this connection
+  // BackendSet::version of the pool it was made for: older than IdleList::settingsSince (a
+  // reload changed the pool's protocol or TLS settings), it closes instead of parking.
+  uint64_t configVersion = 0;
   uint64_t idleSince = 0;    // uv_now() when it entered the idle list
   uint64_t connectStartNs = 0;  // uv_hrtime() when the connect began (metrics)
   UpstreamConn* prev = nullptr;  // idle list links
@@ -67,8 +70,9 @@ class UpstreamConn {
   void shutdownWrite();
 
   // Puts the connection in the backend's idle list (this worker) and watches it for close;
-  // closes it instead when `maxIdle` (pools[].max_idle_per_backend) is 0 or the backend is
-  // retired. The cap itself is applied by trimIdle() from the worker's sweep.
+  // closes it instead when `maxIdle` (pools[].max_idle_per_backend) is 0, the backend is
+  // retired, or it was made for protocol or TLS settings a reload has since changed. The cap
+  // itself is applied by trimIdle() from the worker's sweep.
   void park(uint64_t now, uint32_t maxIdle = UINT32_MAX);
   // Closes the idle connections past `maxIdle` that were parked before `cutoff` (uv_now() ms),
   // the one parked longest ago first; returns how many.
