@@ -67,4 +67,7 @@ struct ParsedHead {
   Parser::Result result;
 };
 
+// An execute() or finish() result that is an error (not OK and not a pause).
+inline bool isError(llhttp_errno_t e) { return e != HPE_OK && e != HPE_PAUSED; }
+
 }  // namespace sy::http::test
