@@ -74,7 +74,7 @@ class Load:
         """HTTP/2 with prior knowledge on kept-alive connections, reconnecting after a GOAWAY.
         A stream above the GOAWAY's last stream id was not processed (RFC 9113 6.8): a client
         retries it, so it is counted apart; every other stream must answer 200."""
-        from test_http2 import H2
+        from h2_util import H2
         c, n = None, 0
         while self.running(n):
             n += 1

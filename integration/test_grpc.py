@@ -14,8 +14,8 @@ import pytest
 grpc = pytest.importorskip("grpc")
 
 from conftest import LOOPBACK, dead_port, free_port  # noqa: E402
+from h2_util import H2  # noqa: E402
 from obs_util import scrape_until  # noqa: E402
-from test_http2 import H2  # noqa: E402
 from test_tls import tls_listener, tls_pki  # noqa: E402,F401 (tls_pki: a fixture)
 
 METHOD = "/pkg.Svc/Method"

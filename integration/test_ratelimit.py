@@ -67,7 +67,7 @@ def test_burst_gets_burst_plus_one_then_429_with_headers(origins, switchyard):
 
 
 def test_http2_clients_get_the_same_fields(origins, switchyard):
-    from test_http2 import H2
+    from h2_util import H2
     (b1,) = origins(1)
     cfg = limited_config(switchyard, [b1], [
         {"name": "per_ip", "key": ["client_ip"], "rate": "1/h", "burst": 1}], ["per_ip"])

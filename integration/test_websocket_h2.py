@@ -14,8 +14,8 @@ import time
 import pytest
 
 from conftest import HERE, LOOPBACK, Origin, wait_until
+from h2_util import H2
 from obs_util import scrape_until
-from test_http2 import H2
 
 WS_ORIGIN_PY = HERE / "ws_origin.py"
 MiB = 1 << 20
