@@ -74,7 +74,8 @@ build-asan/build.ninja:
 test-io-uring: deps build
 	SWITCHYARD_IO_URING=on SWITCHYARD_BIN=$(CURDIR)/$(BUILD)/switchyard integration/run.sh \
 	  --ignore=integration/test_cli.py --ignore=integration/test_man.py \
-	  --ignore=integration/test_deploy.py --ignore=integration/test_install.py \
+	  --ignore=integration/test_deploy_image.py --ignore=integration/test_deploy_compose.py \
+	  --ignore=integration/test_deploy_k8s_systemd.py --ignore=integration/test_install.py \
 	  --ignore=integration/test_systemd.py
 
 test-sanitize: deps build-asan/build.ninja
