@@ -1,6 +1,7 @@
 #pragma once
-// Helpers the forward_*_test.cc files (and request_head_h2_test.cc) share: analyzeRequest over a parsed head, the upstream
-// request head and the client response head it leads to (Date masked), and a re-parse check.
+// Helpers the forward_*_test.cc files share (request_head_h2_test.cc too, writtenUpstreamHead):
+// analyzeRequest over a parsed head, the upstream request head and the client response head it
+// leads to (Date masked), and a re-parse check.
 
 #include <doctest/doctest.h>
 
