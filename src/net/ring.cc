@@ -109,9 +109,9 @@ void Ring::recycle(unsigned bid) {
   provide(bid);
   // A receive that ended for want of buffers goes on now that there is one.
   while (TcpStream* s = starved_) {
-    starved_ = s->starvedNext;
-    s->starvedNext = nullptr;
-    s->starved = false;
+    starved_ = s->u_.ring.starvedNext;
+    s->u_.ring.starvedNext = nullptr;
+    s->u_.ring.starved = false;
     s->rearm();
   }
 }
@@ -124,28 +124,28 @@ Block* Ring::takeOver(unsigned bid) {
 }
 
 void Ring::defer(TcpStream* s) {
-  if (s->deferred) return;
-  s->deferred = true;
-  s->deferNext = deferred_;
+  if (s->u_.ring.deferred) return;
+  s->u_.ring.deferred = true;
+  s->u_.ring.deferNext = deferred_;
   deferred_ = s;
 }
 
 void Ring::waitBuffer(TcpStream* s) {
-  if (s->starved) return;
-  s->starved = true;
-  s->starvedNext = starved_;
+  if (s->u_.ring.starved) return;
+  s->u_.ring.starved = true;
+  s->u_.ring.starvedNext = starved_;
   starved_ = s;
 }
 
 void Ring::unstarve(TcpStream* s) {
-  if (!s->starved) return;
-  for (TcpStream** pp = &starved_; *pp; pp = &(*pp)->starvedNext) {
+  if (!s->u_.ring.starved) return;
+  for (TcpStream** pp = &starved_; *pp; pp = &(*pp)->u_.ring.starvedNext) {
     if (*pp != s) continue;
-    *pp = s->starvedNext;
+    *pp = s->u_.ring.starvedNext;
     break;
   }
-  s->starvedNext = nullptr;
-  s->starved = false;
+  s->u_.ring.starvedNext = nullptr;
+  s->u_.ring.starved = false;
 }
 
 void Ring::armAccept(RingAcceptor* a) {
@@ -206,9 +206,9 @@ void Ring::complete(io_uring_cqe* cqe) {
 
 void Ring::runDeferred() {
   while (TcpStream* s = deferred_) {
-    deferred_ = s->deferNext;
-    s->deferNext = nullptr;
-    s->deferred = false;
+    deferred_ = s->u_.ring.deferNext;
+    s->u_.ring.deferNext = nullptr;
+    s->u_.ring.deferred = false;
     s->runDeferred();  // may free s (a close callback)
   }
 }

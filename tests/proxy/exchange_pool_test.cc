@@ -3,6 +3,11 @@
 
 #include <doctest/doctest.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
 #include <vector>
 
 using sy::http::HeaderPool;
@@ -102,4 +107,21 @@ TEST_CASE("ExchangePool: the free list is capped") {
   for (int i = 0; i < 4100; ++i) xs.push_back(pool.acquire());
   for (Exchange* x : xs) pool.release(x);
   CHECK(pool.freeCount() == 4096);
+}
+
+TEST_CASE("ExchangePool: a trimmed Exchange gives its pages back to the system") {
+  // Heap memory freed between live connections stays resident; the pool's own mappings do not.
+  HeaderPool headers;
+  ExchangePool pool(&headers);
+  Exchange* x = pool.acquire();
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  void* first = reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(x) & ~(page - 1));
+  unsigned char resident = 0;
+  REQUIRE(mincore(first, 1, &resident) == 0);
+  CHECK((resident & 1) == 1);
+  pool.release(x);
+  CHECK(pool.trim(0) == 0);  // the period ran the list dry
+  CHECK(pool.trim(0) == 1);  // idle a whole period: freed
+  CHECK(mincore(first, 1, &resident) == -1);
+  CHECK(errno == ENOMEM);  // no longer mapped
 }

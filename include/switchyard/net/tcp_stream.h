@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <cstddef>
 #include <cstdint>
 
 #include <uv.h>
@@ -47,7 +48,7 @@ class TcpStream {
   bool onRing() const { return ring_ != nullptr; }
 
   // libuv: the listener calls uv_accept() into tcp. Ring: takes the accepted socket `fd`.
-  void adopt(int fd) { fd_ = fd; }
+  void adopt(int fd) { u_.ring.fd_ = fd; }  // ring only
   int connect(const sockaddr* addr, uv_connect_t* req, uv_connect_cb cb);
   void noDelay();
   int peerName(sockaddr* sa, int* len);
@@ -58,7 +59,9 @@ class TcpStream {
   // empty input buffer; the read callback follows with the bytes at its start. False: the
   // bytes are copied into what the alloc callback gives.
   using AdoptCb = bool (*)(uv_handle_t* h, Block* b);
-  void setAdopt(AdoptCb cb) { adopt_ = cb; }
+  void setAdopt(AdoptCb cb) {
+    if (ring_) u_.ring.adopt_ = cb;
+  }
   void readStop();
   // Same contract as net::writeBatch (on the ring: always 1, the send is queued).
   int write(WriteBatch* b, uv_write_cb cb, bool* done);
@@ -67,10 +70,12 @@ class TcpStream {
   void close(uv_close_cb cb);
   bool closing() const;
 
-  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp); }
-  uv_handle_t* handle() { return reinterpret_cast<uv_handle_t*>(&tcp); }
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&u_.tcp); }
+  uv_handle_t* handle() { return reinterpret_cast<uv_handle_t*>(&u_.tcp); }
 
-  uv_tcp_t tcp;  // libuv's handle; on the ring only tcp.data is used
+ private:
+  friend class Ring;  // defers and starves streams through their ring state
+  static constexpr size_t kDeliverSize = 65536;  // suggested to the alloc callback (libuv's)
 
   // Ring internals (ring.cc dispatches completions here).
   void onRecv(int res, uint32_t flags);
@@ -78,13 +83,6 @@ class TcpStream {
   void onConnect(int res);
   void runDeferred();
   void rearm();
-  TcpStream* deferNext = nullptr;
-  TcpStream* starvedNext = nullptr;
-  bool deferred = false;
-  bool starved = false;
-
- private:
-  static constexpr size_t kDeliverSize = 65536;  // suggested to the alloc callback (libuv's)
   void armRecv();
   bool deliver();
   void submitSend();
@@ -92,37 +90,59 @@ class TcpStream {
   void maybeFinishClose();
   void cancelAll();
 
+  // A stream on the ring uses none of libuv's handle but its `data`, so its own state shares
+  // the handle's storage: every client and upstream connection pays for one of the two, not
+  // both (the ring's fields beside the handle made each connection about 230 bytes larger on
+  // both data paths).
+  struct RingState {
+    void* data = nullptr;  // the owner: where libuv's handle has it (callbacks read h->data)
+    int fd_ = -1;
+    bool reading_ = false;
+    bool recvArmed_ = false;
+    bool closing_ = false;
+    bool closed_ = false;
+    uv_alloc_cb alloc_ = nullptr;
+    uv_read_cb read_ = nullptr;
+    AdoptCb adopt_ = nullptr;
+    // Received while stopped (the receive's cancel is on its way): buffers in order, chained
+    // through the ring (Ring::nextStashed), the first one read up to stashOff_; and a final
+    // status.
+    int stashBid_ = -1;
+    int stashTail_ = -1;
+    uint32_t stashOff_ = 0;
+    int stashStatus_ = 0;     // UV_EOF or an error to report after the stash, 0 for none
+    int shutdownStatus_ = 1;  // done, its callback still to run (from the loop); 1: none
+    uint32_t inflight_ = 0;   // operations of this stream the kernel still holds
+    bool shutdownPending_ = false;
+    bool cancelSent_ = false;
+    bool deferred = false;  // on the ring's deferred list
+    bool starved = false;   // on the ring's list of streams waiting for a provided buffer
+    // Sends: the batch in flight and the queue behind it (linked through nextFree).
+    WriteBatch* sending_ = nullptr;
+    WriteBatch* queueHead_ = nullptr;
+    WriteBatch* queueTail_ = nullptr;
+    size_t queuedBytes_ = 0;
+    msghdr msg_{};
+    uv_shutdown_t* shutdownReq_ = nullptr;
+    uv_shutdown_cb shutdownCb_ = nullptr;
+    uv_connect_t* connectReq_ = nullptr;
+    uv_connect_cb connectCb_ = nullptr;
+    uv_close_cb closeCb_ = nullptr;
+    TcpStream* deferNext = nullptr;
+    TcpStream* starvedNext = nullptr;
+  };
+  // Which member is in use is set by init() (ring_). Both begin with the owner pointer, so
+  // callbacks read it the same way on either path.
+  union Handle {
+    Handle() {}
+    uv_tcp_t tcp;     // libuv (epoll)
+    RingState ring;   // io_uring
+  };
+  static_assert(sizeof(RingState) <= sizeof(uv_tcp_t), "the ring's state fits in the handle");
+  static_assert(offsetof(uv_tcp_t, data) == 0 && offsetof(RingState, data) == 0);
+
+  Handle u_;
   Ring* ring_ = nullptr;
-  int fd_ = -1;
-  uv_alloc_cb alloc_ = nullptr;
-  uv_read_cb read_ = nullptr;
-  AdoptCb adopt_ = nullptr;
-  bool reading_ = false;
-  bool recvArmed_ = false;
-  bool closing_ = false;
-  bool closed_ = false;
-  // Received while stopped (the receive's cancel is on its way): buffers in order, chained
-  // through the ring (Ring::nextStashed), the first one read up to stashOff_; and a final status.
-  int stashBid_ = -1;
-  int stashTail_ = -1;
-  uint32_t stashOff_ = 0;
-  int stashStatus_ = 0;   // UV_EOF or an error to report after the stash, 0 for none
-  // Sends: the batch in flight and the queue behind it (linked through nextFree).
-  WriteBatch* sending_ = nullptr;
-  WriteBatch* queueHead_ = nullptr;
-  WriteBatch* queueTail_ = nullptr;
-  size_t queuedBytes_ = 0;
-  msghdr msg_{};
-  uv_write_cb writeCb_ = nullptr;
-  uv_shutdown_t* shutdownReq_ = nullptr;
-  uv_shutdown_cb shutdownCb_ = nullptr;
-  bool shutdownPending_ = false;
-  int shutdownStatus_ = 1;  // done, its callback still to run (from the loop); 1: none
-  uv_connect_t* connectReq_ = nullptr;
-  uv_connect_cb connectCb_ = nullptr;
-  uv_close_cb closeCb_ = nullptr;
-  uint32_t inflight_ = 0;  // operations of this stream the kernel still holds
-  bool cancelSent_ = false;
 };
 
 }  // namespace sy::net

@@ -24,7 +24,12 @@ struct Exchange {
   uv_shutdown_t shutdownReq_;  // used once, when the connection closes
 };
 
-// The worker's free Exchanges.
+// The worker's free Exchanges. Each Exchange has pages of its own (mmap), not heap memory: the
+// Exchanges a burst of requests needed are interleaved in time with the connections accepted
+// meanwhile, so from the heap they would leave resident holes between those connections once
+// trim() freed them (the bench's idle-connection memory doubled as Exchange grew past 8 KiB).
+// Mapped, they go back to the system when trimmed, and pages an Exchange never writes (most of
+// a rewritten target's storage) are never resident. Pool growth is not per request.
 class ExchangePool {
  public:
   explicit ExchangePool(http::HeaderPool* headers) : headers_(headers) {}
