@@ -161,12 +161,25 @@ void WriteBatch::reset() {
   owner = nullptr;
 }
 
+WriteBatch::WriteBatch() {
+  // A response head, a few chunks with their framing, or a TLS record: room for the common
+  // case, grown (and kept) when a batch needs more.
+  bufs.reserve(16);
+  refs.reserve(8);
+  scratch.reserve(64);
+  scratchIdx.reserve(8);
+}
+
 WritePool::~WritePool() {
   while (free_) {
     WriteBatch* w = free_;
     free_ = w->nextFree;
     delete w;
   }
+}
+
+void WritePool::prefill(size_t n) {
+  for (size_t i = 0; i < n; ++i) release(new WriteBatch());
 }
 
 WriteBatch* WritePool::acquire() {

@@ -30,6 +30,7 @@ constexpr uint64_t kSweepMs = 1000;
 constexpr size_t kKeepBlocks = 32;     // idle I/O blocks always kept (1 MiB of address space)
 constexpr size_t kKeepExchanges = 32;
 constexpr size_t kKeepH2Streams = 32;
+constexpr size_t kPrefillWrites = 16;  // write batches made at start (about 12 KiB)
 }  // namespace
 
 Worker::Worker(unsigned id, std::atomic<uint32_t>* connectionCount)
@@ -100,6 +101,7 @@ void Worker::start(std::shared_ptr<const Snapshot> snap, std::vector<ListenFd> l
     upstream::setWorkerWake(wakeWorkerGates);
   }
   timers_ = std::make_unique<net::TimerWheel>(&loop_);
+  writes_.prefill(kPrefillWrites);
   uv_timer_init(&loop_, &sweep_);
   sweep_.data = this;
   uv_timer_start(&sweep_, [](uv_timer_t* t) { static_cast<Worker*>(t->data)->sweepIdle(); },

@@ -64,6 +64,8 @@ class BlockPool {
 // completes. Small framing strings (chunk sizes, CRLFs) are stored in the batch itself.
 // Reused from a per-worker free list, so steady-state writes do not allocate.
 struct WriteBatch {
+  WriteBatch();  // reserves room for a typical batch, so a pooled one rarely grows
+
   uv_write_t req;
   void* owner = nullptr;  // set by the submitter; read in the completion callback
   WriteBatch* nextFree = nullptr;
@@ -104,6 +106,10 @@ int writeBatch(uv_stream_t* s, WriteBatch* b, uv_write_cb cb, bool* done);
 class WritePool {
  public:
   ~WritePool();
+  // Puts n batches in the pool up front. How many batches are queued at once depends on how
+  // fast peers read, so without this a slow moment could be the first to need a new batch
+  // (and its vectors) long after start-up.
+  void prefill(size_t n);
   WriteBatch* acquire();
   void release(WriteBatch* w);
 
