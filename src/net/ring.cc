@@ -52,9 +52,11 @@ std::unique_ptr<Ring> Ring::create(BlockPool* pool, std::string* why) {
     *why = setupError(rc);
     return nullptr;
   }
-  const unsigned need = IORING_FEAT_EXT_ARG | IORING_FEAT_FAST_POLL | IORING_FEAT_NODROP;
+  const unsigned need = IORING_FEAT_EXT_ARG | IORING_FEAT_FAST_POLL | IORING_FEAT_NODROP |
+                        IORING_FEAT_SUBMIT_STABLE;
   if ((p.features & need) != need) {
-    *why = "io_uring: this kernel lacks features the data path needs (ext_arg, fast poll, nodrop)";
+    *why = "io_uring: this kernel lacks features the data path needs (ext_arg, fast poll, nodrop, "
+            "submit stable)";
     return nullptr;
   }
   r->brBytes_ = kBufCount * sizeof(io_uring_buf);
@@ -97,9 +99,22 @@ io_uring_sqe* Ring::sqe() {
   io_uring_sqe* s = io_uring_get_sqe(&ring_);
   while (!s) {
     io_uring_submit(&ring_);
+    submitted();
     s = io_uring_get_sqe(&ring_);
   }
   return s;
+}
+
+iovec* Ring::iovecs(unsigned n) {
+  if (n > kIovecs) return nullptr;
+  if (iovecsUsed_ + n > kIovecs) {
+    io_uring_submit(&ring_);
+    submitted();
+    if (iovecsUsed_ + n > kIovecs) return nullptr;
+  }
+  iovec* v = iovecs_ + iovecsUsed_;
+  iovecsUsed_ += n;
+  return v;
 }
 
 void Ring::provide(unsigned bid) {
@@ -242,6 +257,7 @@ void Ring::run(uv_loop_t* loop) {
     }
     if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN)
       LOG_ERROR("io_uring_enter: %s", std::strerror(-rc));
+    submitted();
     uv_update_time(loop);
     unsigned head;
     io_uring_cqe* cqe;

@@ -234,7 +234,7 @@ int TcpStream::write(WriteBatch* b, uv_write_cb cb, bool* done) {
   u_.ring.queuedBytes_ += bytes;
   if (u_.ring.queueTail_) u_.ring.queueTail_->nextFree = b; else u_.ring.queueHead_ = b;
   u_.ring.queueTail_ = b;
-  if (!u_.ring.sending_) submitSend();
+  if (u_.ring.sendGroup_ == 0) submitSend();
   return 1;
 }
 
@@ -244,69 +244,110 @@ size_t TcpStream::writeQueueSize() const {
   return u_.ring.queuedBytes_;
 }
 
+namespace {
+
+size_t pendingBytes(WriteBatch* b) {
+  size_t n = 0;
+  for (unsigned i = 0; i < b->pendingCount(); ++i) n += b->pendingBufs()[i].len;
+  return n;
+}
+
+}  // namespace
+
+// One send at a time per socket. It carries every batch queued so far (up to IOV_MAX
+// buffers), as libuv writes its whole queue when the socket turns writable: a client that
+// reads slowly gets a few large sends, not one per batch, each waiting for the previous one's
+// completion.
 void TcpStream::submitSend() {
-  if (!u_.ring.sending_) {
-    u_.ring.sending_ = u_.ring.queueHead_;
-    if (!u_.ring.sending_) {
-      if (u_.ring.shutdownPending_) submitShutdown();
-      return;
-    }
-    u_.ring.queueHead_ = u_.ring.sending_->nextFree;
-    if (!u_.ring.queueHead_) u_.ring.queueTail_ = nullptr;
-    u_.ring.sending_->nextFree = nullptr;
+  WriteBatch* head = u_.ring.queueHead_;
+  if (!head) {
+    if (u_.ring.shutdownPending_) submitShutdown();
+    return;
+  }
+  unsigned count = 0;
+  unsigned group = 0;
+  for (WriteBatch* b = head; b && count + b->pendingCount() <= IOV_MAX; b = b->nextFree) {
+    count += b->pendingCount();
+    ++group;
+  }
+  iovec* iov = nullptr;
+  if (group > 1) iov = ring_->iovecs(count);
+  if (!iov) {  // the first batch alone (capped at IOV_MAX buffers)
+    group = 1;
+    count = std::min<unsigned>(head->pendingCount(), IOV_MAX);
+    // uv_buf_t is laid out as struct iovec on Unix.
+    iov = reinterpret_cast<iovec*>(head->pendingBufs());
+  } else {
+    unsigned k = 0;
+    WriteBatch* b = head;
+    for (unsigned g = 0; g < group; ++g, b = b->nextFree)
+      for (unsigned i = 0; i < b->pendingCount(); ++i, ++k)
+        iov[k] = iovec{b->pendingBufs()[i].base, b->pendingBufs()[i].len};
   }
   io_uring_sqe* s = ring_->sqe();
-  if (u_.ring.sending_->pendingCount() == 1) {
+  if (count == 1) {
     // One buffer: a plain send, which skips copying in and checking a msghdr and iovec.
-    const uv_buf_t& b = u_.ring.sending_->pendingBufs()[0];
-    io_uring_prep_send(s, u_.ring.fd_, b.base, b.len, MSG_NOSIGNAL);
+    io_uring_prep_send(s, u_.ring.fd_, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
   } else {
     u_.ring.msg_ = msghdr{};
-    // uv_buf_t is laid out as struct iovec on Unix.
-    u_.ring.msg_.msg_iov = reinterpret_cast<iovec*>(u_.ring.sending_->pendingBufs());
-    u_.ring.msg_.msg_iovlen = std::min<unsigned>(u_.ring.sending_->pendingCount(), IOV_MAX);
+    u_.ring.msg_.msg_iov = iov;
+    u_.ring.msg_.msg_iovlen = count;
     io_uring_prep_sendmsg(s, u_.ring.fd_, &u_.ring.msg_, MSG_NOSIGNAL);
   }
   io_uring_sqe_set_data64(s, Ring::tag(this, Ring::kSend));
   ring_->hold();
   ++u_.ring.inflight_;
+  u_.ring.sendGroup_ = group;
 }
 
 void TcpStream::onSend(int res) {
   --u_.ring.inflight_;
-  WriteBatch* b = u_.ring.sending_;
-  if (res > 0) {
-    u_.ring.queuedBytes_ -= static_cast<size_t>(res);
-    b->advance(static_cast<size_t>(res));
-    if (b->pendingCount() > 0 && !u_.ring.closing_) {
-      submitSend();  // a short send: the rest
-      return;
-    }
-  }
-  u_.ring.sending_ = nullptr;
-  int status = res < 0 ? res : 0;
-  if (u_.ring.closing_ && status == 0 && b->pendingCount() > 0) status = UV_ECANCELED;
-  if (status < 0) {
-    for (unsigned i = 0; i < b->pendingCount(); ++i)
-      u_.ring.queuedBytes_ -= b->pendingBufs()[i].len;
-  }
-  b->req.cb(&b->req, status);
-  if (u_.ring.closing_) {
-    ring_->defer(this);
-    return;
-  }
-  if (status < 0) {
-    // libuv fails the queued writes after a failed one too, and the owner closes.
+  const unsigned group = u_.ring.sendGroup_;
+  u_.ring.sendGroup_ = 0;
+  if (res < 0) {
+    // libuv fails the queued writes after a failed one too, and the owner closes. After a
+    // close, the ones still queued are cancelled when it finishes.
     while (WriteBatch* q = u_.ring.queueHead_) {
       u_.ring.queueHead_ = q->nextFree;
-      for (unsigned i = 0; i < q->pendingCount(); ++i)
-        u_.ring.queuedBytes_ -= q->pendingBufs()[i].len;
-      q->req.cb(&q->req, status);
+      if (!u_.ring.queueHead_) u_.ring.queueTail_ = nullptr;
+      u_.ring.queuedBytes_ -= pendingBytes(q);
+      q->req.cb(&q->req, res);
+      if (u_.ring.closing_) {
+        ring_->defer(this);
+        return;
+      }
     }
-    u_.ring.queueTail_ = nullptr;
     return;
   }
-  if (!u_.ring.sending_) submitSend();  // the callback may have queued (and started) a send already
+  // The batches the send took out completely leave the queue; their callbacks run in order
+  // once it is consistent again (a callback may queue another write, or close).
+  size_t left = static_cast<size_t>(res);
+  u_.ring.queuedBytes_ -= left;
+  WriteBatch* done = nullptr;
+  WriteBatch* doneTail = nullptr;
+  for (unsigned g = 0; g < group; ++g) {
+    WriteBatch* b = u_.ring.queueHead_;
+    const size_t pending = pendingBytes(b);
+    const size_t take = std::min(pending, left);
+    b->advance(take);
+    left -= take;
+    if (take < pending) break;
+    u_.ring.queueHead_ = b->nextFree;
+    if (!u_.ring.queueHead_) u_.ring.queueTail_ = nullptr;
+    b->nextFree = nullptr;
+    if (doneTail) doneTail->nextFree = b; else done = b;
+    doneTail = b;
+  }
+  while (WriteBatch* b = done) {
+    done = b->nextFree;
+    b->nextFree = nullptr;
+    b->req.cb(&b->req, 0);
+  }
+  if (u_.ring.closing_) {
+    ring_->defer(this);  // what is still queued is cancelled when the close finishes
+    return;
+  }
+  if (u_.ring.sendGroup_ == 0) submitSend();  // a callback may have started a send already
 }
 
 int TcpStream::shutdown(uv_shutdown_t* req, uv_shutdown_cb cb) {
@@ -316,7 +357,7 @@ int TcpStream::shutdown(uv_shutdown_t* req, uv_shutdown_cb cb) {
   u_.ring.shutdownReq_ = req;
   u_.ring.shutdownCb_ = cb;
   u_.ring.shutdownPending_ = true;
-  if (!u_.ring.sending_) submitShutdown();
+  if (u_.ring.sendGroup_ == 0 && !u_.ring.queueHead_) submitShutdown();
   return 0;
 }
 

@@ -71,6 +71,10 @@ class Ring {
   io_uring_sqe* sqe();
   static uint64_t tag(const void* p, Tag t) { return reinterpret_cast<uint64_t>(p) | t; }
   void hold() { ++inflight_; }
+  // Room for n iovecs that the kernel reads only while the SQE naming them is submitted
+  // (IORING_FEAT_SUBMIT_STABLE), so the space is reused once the queue is submitted; nullptr
+  // when there is not enough even after submitting.
+  iovec* iovecs(unsigned n);
   void release() { --inflight_; }
 
   void armAccept(RingAcceptor* a);
@@ -115,6 +119,12 @@ class Ring {
   uint32_t stashLen_[kBufCount] = {};
   TcpStream* deferred_ = nullptr;
   TcpStream* starved_ = nullptr;
+  static constexpr unsigned kIovecs = 2048;
+  unsigned iovecsUsed_ = 0;
+  iovec iovecs_[kIovecs];
+  void submitted() {
+    if (io_uring_sq_ready(&ring_) == 0) iovecsUsed_ = 0;
+  }
 };
 
 }  // namespace sy::net

@@ -18,9 +18,9 @@
 // into that block); otherwise the bytes are copied into the owner's buffers (alloc callback),
 // several provided buffers per owner buffer. What a stopped stream receives before the cancel
 // lands is kept and delivered first on readStart(). shutdown() is shutdown(2), its callback
-// from the loop. Sends are IORING_OP_SEND (one buffer) or IORING_OP_SENDMSG of a batch's
-// buffers, one in flight per socket, the others queued; they go to the kernel when the worker
-// next waits.
+// from the loop. Sends are IORING_OP_SEND (one buffer) or IORING_OP_SENDMSG, one in flight per
+// socket; the batches written meanwhile queue behind it and the next send carries all of them
+// (up to IOV_MAX buffers). They go to the kernel when the worker next waits.
 
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -117,8 +117,9 @@ class TcpStream {
     bool cancelSent_ = false;
     bool deferred = false;  // on the ring's deferred list
     bool starved = false;   // on the ring's list of streams waiting for a provided buffer
-    // Sends: the batch in flight and the queue behind it (linked through nextFree).
-    WriteBatch* sending_ = nullptr;
+    // Sends: the queued batches (linked through nextFree), the first sendGroup_ of them in
+    // the send in flight (0: none in flight).
+    uint32_t sendGroup_ = 0;
     WriteBatch* queueHead_ = nullptr;
     WriteBatch* queueTail_ = nullptr;
     size_t queuedBytes_ = 0;
