@@ -77,9 +77,6 @@ std::unique_ptr<Ring> Ring::create(BlockPool* pool, std::string* why) {
            std::strerror(-rc);
     return nullptr;
   }
-  // io_uring_enter then finds the ring by index instead of looking its fd up (and taking a
-  // reference) on every call. Optional: a kernel without it just keeps the fd lookup.
-  io_uring_register_ring_fd(&r->ring_);
   for (unsigned i = 0; i < kBufCount; ++i) {
     r->slots_[i] = pool->acquire();
     r->provide(i);
