@@ -95,8 +95,9 @@ Ring::~Ring() {
 io_uring_sqe* Ring::sqe() {
   io_uring_sqe* s = io_uring_get_sqe(&ring_);
   while (!s) {
+    // Not submitted(): a caller may hold iovecs() for the entry it is about to fill, so the
+    // scratch space is reclaimed only where no such entry is pending (run(), iovecs()).
     io_uring_submit(&ring_);
-    submitted();
     s = io_uring_get_sqe(&ring_);
   }
   return s;

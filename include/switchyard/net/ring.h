@@ -73,7 +73,8 @@ class Ring {
   void hold() { ++inflight_; }
   // Room for n iovecs that the kernel reads only while the SQE naming them is submitted
   // (IORING_FEAT_SUBMIT_STABLE), so the space is reused once the queue is submitted; nullptr
-  // when there is not enough even after submitting.
+  // when there is not enough even after submitting. Call it before sqe() for the entry that
+  // will name them (it may submit the queue, which must then hold no unfilled entry).
   iovec* iovecs(unsigned n);
   void release() { --inflight_; }
 
