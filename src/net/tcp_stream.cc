@@ -221,6 +221,16 @@ void TcpStream::runDeferred() {
 // ---------------------------------------------------------------------------------------------
 // Writing
 
+namespace {
+
+size_t pendingBytes(WriteBatch* b) {
+  size_t n = 0;
+  for (unsigned i = 0; i < b->pendingCount(); ++i) n += b->pendingBufs()[i].len;
+  return n;
+}
+
+}  // namespace
+
 int TcpStream::write(WriteBatch* b, uv_write_cb cb, bool* done) {
   if (!ring_) return writeBatch(stream(), b, cb, done);
   *done = false;
@@ -229,9 +239,7 @@ int TcpStream::write(WriteBatch* b, uv_write_cb cb, bool* done) {
   b->req.data = b;
   b->req.cb = cb;
   b->nextFree = nullptr;
-  size_t bytes = 0;
-  for (unsigned i = 0; i < b->pendingCount(); ++i) bytes += b->pendingBufs()[i].len;
-  u_.ring.queuedBytes_ += bytes;
+  u_.ring.queuedBytes_ += pendingBytes(b);
   if (u_.ring.queueTail_) u_.ring.queueTail_->nextFree = b; else u_.ring.queueHead_ = b;
   u_.ring.queueTail_ = b;
   if (u_.ring.sendGroup_ == 0) submitSend();
@@ -243,16 +251,6 @@ size_t TcpStream::writeQueueSize() const {
     return uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&u_.tcp));
   return u_.ring.queuedBytes_;
 }
-
-namespace {
-
-size_t pendingBytes(WriteBatch* b) {
-  size_t n = 0;
-  for (unsigned i = 0; i < b->pendingCount(); ++i) n += b->pendingBufs()[i].len;
-  return n;
-}
-
-}  // namespace
 
 // One send at a time per socket. It carries every batch queued so far (up to IOV_MAX
 // buffers), as libuv writes its whole queue when the socket turns writable: a client that

@@ -71,12 +71,12 @@ class Ring {
   io_uring_sqe* sqe();
   static uint64_t tag(const void* p, Tag t) { return reinterpret_cast<uint64_t>(p) | t; }
   void hold() { ++inflight_; }
+  void release() { --inflight_; }
   // Room for n iovecs that the kernel reads only while the SQE naming them is submitted
   // (IORING_FEAT_SUBMIT_STABLE), so the space is reused once the queue is submitted; nullptr
   // when there is not enough even after submitting. Call it before sqe() for the entry that
   // will name them (it may submit the queue, which must then hold no unfilled entry).
   iovec* iovecs(unsigned n);
-  void release() { --inflight_; }
 
   void armAccept(RingAcceptor* a);
   void cancelAccept(RingAcceptor* a);
