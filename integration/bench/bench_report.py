@@ -9,7 +9,7 @@ import sys
 import h2_case
 from bench_configs import PEERS, SMALL_BODY, TLS_SUFFIX, URING
 from bench_procs import cpu_model, log, versions
-from bench_tables import (UringComparison, best_peer, fmt_kib, fmt_lat, label, md_table, medians,
+from bench_tables import (H2_GOAL_CPU, H2_GOAL_RPS, UringComparison, best_peer, fmt_kib, fmt_lat, label, md_table, medians,
                           ratio)
 
 TITLES = {"small": "GET, small body (%d bytes)" % len(SMALL_BODY),
@@ -55,9 +55,17 @@ class Report:
                 md += self.table_tls(results[case])
             elif case == "h2":
                 med = {t: medians(s) for t, s in results[case].items()}
+                peers = [p + TLS_SUFFIX for p in PEERS]
+                best = best_peer(med, {"rps": max, "cpu_us": min}, peers)
+                for t, name in (("switchyard", "epoll"), (URING, "io_uring")):
+                    self.uring.add_goals("HTTP/2 %d x %d" % self.h2, med.get(t + TLS_SUFFIX), best,
+                                         results[case], t + TLS_SUFFIX, peers, H2_GOAL_CPU,
+                                         H2_GOAL_RPS, name)
                 note = self.uring.add("h2 (%d conns x %d streams)" % self.h2,
                                       med.get("switchyard" + TLS_SUFFIX),
-                                      med.get(URING + TLS_SUFFIX), p99=None)
+                                      med.get(URING + TLS_SUFFIX), p99=None,
+                                      samples=results[case],
+                                      pair=("switchyard" + TLS_SUFFIX, URING + TLS_SUFFIX))
                 md += h2_case.table(results[case], PEERS, *self.h2, medians, ratio, md_table,
                                     label, self.skipped, note)
         md += self.uring.summary(self.skipped.get(URING))
@@ -119,9 +127,10 @@ class Report:
             rows.append(row)
         what = "%s -c%d" % (case, conns or self.conns)
         if case == "small" and not conns:
-            self.uring.add_goals("small GET -c%d" % self.conns, med.get(URING), best)
+            self.uring.add_goals("small GET -c%d" % self.conns, med.get(URING), best, samples)
         return (["## %s\n" % (title or TITLES[case])] + md_table(head, rows) +
-                self.uring.add(what, med.get("switchyard"), med.get(URING)) + [""])
+                self.uring.add(what, med.get("switchyard"), med.get(URING), samples=samples) +
+                [""])
 
     def table_workers(self, samples):
         med = {t: medians(s) for t, s in samples.items()}
@@ -169,10 +178,13 @@ class Report:
                          ratio(k["rps"], bka.get("rps")), ratio(h["rps"], bhs.get("rps")),
                          ratio(h["cpu_us"], bhs.get("cpu_us"))])
         sy, ur = "switchyard" + TLS_SUFFIX, URING + TLS_SUFFIX
+        by = {kind: {t: s[kind] for t, s in samples.items()} for kind in ("ka", "hs")}
         cmp = (self.uring.add("tls keep-alive", ka.get(sy), ka.get(ur),
-                              name="io_uring ÷ epoll, keep-alive") +
+                              name="io_uring ÷ epoll, keep-alive", samples=by["ka"],
+                              pair=(sy, ur)) +
                self.uring.add("tls handshakes", hs.get(sy), hs.get(ur),
-                              name="io_uring ÷ epoll, handshakes"))
+                              name="io_uring ÷ epoll, handshakes", samples=by["hs"],
+                              pair=(sy, ur)))
         return (["## TLS termination (GET, small body; self-signed EC P-256 certificate)\n"] +
                 md_table(head, rows) + cmp + [""] +
                 ["Same certificate and key for all; TLS 1.2 and 1.3 allowed (wrk "

@@ -254,6 +254,7 @@ class Bench(Report):
         for rnd in range(self.runs):
             order = targets[rnd % len(targets):] + targets[:rnd % len(targets)] if targets else []
             log("case %s, round %d/%d: %s" % (what, rnd + 1, self.runs, ", ".join(order)))
+            self.round = rnd
             for t in order:
                 measure(t)
 
@@ -264,6 +265,7 @@ class Bench(Report):
         def one(t):
             m = self.measure(t, path, self.tmp / lua, conns)
             if m:
+                m["round"] = self.round  # for the per-round (paired) ratios
                 samples[t].append(m)
         self.rounds(what, targets, one)
         return samples
@@ -288,6 +290,7 @@ class Bench(Report):
             for kind, lua in (("ka", "get.lua"), ("hs", "close.lua")):
                 m = self.measure(t, "/", self.tmp / lua)
                 if m:
+                    m["round"] = self.round
                     samples[t][kind].append(m)
         self.rounds("tls", targets, both)
         return samples

@@ -71,6 +71,7 @@ def run_case(bench, proxies, conns, streams, tree_cpu_ticks, clk_tck, log):
         for t in order:
             m = measure(bench, t, conns, streams, tree_cpu_ticks, clk_tck, log)
             if m:
+                m["round"] = rnd  # for the per-round (paired) ratios
                 samples[t].append(m)
     return samples
 
