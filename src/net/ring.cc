@@ -3,7 +3,9 @@
 #include <poll.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "switchyard/common/log.h"
@@ -34,6 +36,29 @@ std::string setupError(int rc) {
 }  // namespace
 
 Ring* Ring::current() { return tCurrent; }
+
+Ring::Batch::Batch() {
+  const char* e = std::getenv("SWITCHYARD_RING_BATCH");  // "0": off, to measure against
+  enabled = !(e && std::strcmp(e, "0") == 0);
+}
+
+void Ring::Batch::update(unsigned seen, unsigned sending, unsigned asked) {
+  if (!enabled) return;
+  want = 0;
+  if (asked) {
+    if (seen < sending + asked) {  // came back short: the wait timed out
+      skip = backoff;
+      backoff = std::min(backoff * 2, kBackoffMax);
+      return;
+    }
+    backoff = 1;
+  }
+  if (skip) {
+    --skip;
+    return;
+  }
+  if (seen >= kAt) want = kWant;
+}
 
 std::string Ring::probe() {
   std::string why;
@@ -242,9 +267,19 @@ void Ring::run(uv_loop_t* loop) {
     }
     if (!uv_loop_alive(loop) && inflight_ == 0 && !deferred_) break;
     int timeout = deferred_ ? 0 : uv_backend_timeout(loop);
+    const unsigned sending = io_uring_sq_ready(&ring_);
+    unsigned asked = 0;  // completions this wait asks for beyond one per entry submitted
     int rc;
     if (timeout == 0) {
       rc = io_uring_submit_and_get_events(&ring_);
+    } else if (batch_.want) {
+      asked = batch_.want;
+      __kernel_timespec ts{};
+      ts.tv_nsec = Batch::kWaitNs;
+      if (timeout > 0 && static_cast<long long>(timeout) * 1000000 < Batch::kWaitNs)
+        ts.tv_nsec = static_cast<long long>(timeout) * 1000000;
+      io_uring_cqe* first = nullptr;
+      rc = io_uring_submit_and_wait_timeout(&ring_, &first, sending + asked, &ts, nullptr);
     } else {
       __kernel_timespec ts{};
       ts.tv_sec = timeout / 1000;
@@ -265,6 +300,7 @@ void Ring::run(uv_loop_t* loop) {
       ++seen;
     }
     io_uring_cq_advance(&ring_, seen);
+    batch_.update(seen, sending, asked);
     runDeferred();
     if (uv_backend_timeout(loop) == 0) uvDue_ = true;  // a timer due, a handle closing
   }

@@ -99,6 +99,29 @@ class Ring {
   void unstarve(TcpStream* s);
   uv_loop_t* loop() const { return loop_; }
 
+  // Completion batching under load, as a network card coalesces interrupts (run() keeps one).
+  // When a wait brings kAt completions or more, the next one asks the kernel for the
+  // completions its submitted sends post at once plus kWant more, for at most kWaitNs
+  // (DEFER_TASKRUN does not wake the worker before then), so that many clients' requests and
+  // backends' answers are handled, and written, together. A wait that comes back short (too
+  // few connections are busy to fill a batch) turns batching off for `backoff` waits, doubling
+  // up to kBackoffMax while batches keep coming back short; a full batch resets it.
+  // SWITCHYARD_RING_BATCH=0 in the environment turns it off (to measure against).
+  struct Batch {
+    static constexpr unsigned kAt = 8;
+    static constexpr unsigned kWant = 16;
+    static constexpr unsigned kBackoffMax = 256;
+    static constexpr long long kWaitNs = 50'000;
+    Batch();
+    // After a wait: `seen` completions came back, `sending` entries were submitted with it,
+    // and it asked for `asked` completions beyond those (0: an ordinary wait).
+    void update(unsigned seen, unsigned sending, unsigned asked);
+    bool enabled = true;
+    unsigned want = 0;  // what the next wait asks for beyond the submitted entries; 0: off
+    unsigned skip = 0;
+    unsigned backoff = 1;
+  };
+
  private:
   Ring() = default;
   void complete(io_uring_cqe* cqe);
@@ -123,6 +146,7 @@ class Ring {
   static constexpr unsigned kIovecs = 2048;
   unsigned iovecsUsed_ = 0;
   iovec iovecs_[kIovecs];
+  Batch batch_;
   void submitted() {
     if (io_uring_sq_ready(&ring_) == 0) iovecsUsed_ = 0;
   }
