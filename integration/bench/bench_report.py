@@ -9,8 +9,8 @@ import sys
 import h2_case
 from bench_configs import PEERS, SMALL_BODY, TLS_SUFFIX, URING
 from bench_procs import cpu_model, log, versions
-from bench_tables import (H2_GOAL_CPU, H2_GOAL_RPS, UringComparison, best_peer, fmt_kib, fmt_lat, label, md_table, medians,
-                          ratio)
+from bench_tables import (H2_GOAL_CPU, H2_GOAL_RPS, UringComparison, best_peer, fmt_kib,
+                          fmt_lat, label, md_table, medians, ratio)
 
 TITLES = {"small": "GET, small body (%d bytes)" % len(SMALL_BODY),
           "large": "GET, 1 MiB body",

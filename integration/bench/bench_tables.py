@@ -143,7 +143,7 @@ class UringComparison:
                    "between rounds cancels out.", ""]
         if self.rows:
             rows = [[w, fmt_ratio(a), fmt_ratio(b), fmt_ratio(c), verdict(a, c),
-                     fmt_ratio(pa), fmt_ratio(pc), verdict(pa, pc) if pa or pc else "–"]
+                     fmt_ratio(pa), fmt_ratio(pc), verdict(pa, pc)]
                     for w, a, b, c, pa, pc in self.rows]
             md += md_table(["case", "req/s ÷ epoll", "p99 ÷ epoll", "CPU/req ÷ epoll",
                             "io_uring not worse than epoll", "req/s per round",

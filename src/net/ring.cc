@@ -272,21 +272,21 @@ void Ring::run(uv_loop_t* loop) {
     int rc;
     if (timeout == 0) {
       rc = io_uring_submit_and_get_events(&ring_);
-    } else if (batch_.want) {
+    } else {
+      // A batched wait asks for its inline send completions plus batch_.want more, for at
+      // most kWaitNs: less than libuv's next timer, which is whole milliseconds away.
+      static_assert(Batch::kWaitNs < 1000000);
       asked = batch_.want;
       __kernel_timespec ts{};
-      ts.tv_nsec = Batch::kWaitNs;
-      if (timeout > 0 && static_cast<long long>(timeout) * 1000000 < Batch::kWaitNs)
-        ts.tv_nsec = static_cast<long long>(timeout) * 1000000;
+      if (asked) {
+        ts.tv_nsec = Batch::kWaitNs;
+      } else {
+        ts.tv_sec = timeout / 1000;
+        ts.tv_nsec = static_cast<long long>(timeout % 1000) * 1000000;
+      }
       io_uring_cqe* first = nullptr;
-      rc = io_uring_submit_and_wait_timeout(&ring_, &first, sending + asked, &ts, nullptr);
-    } else {
-      __kernel_timespec ts{};
-      ts.tv_sec = timeout / 1000;
-      ts.tv_nsec = static_cast<long long>(timeout % 1000) * 1000000;
-      io_uring_cqe* first = nullptr;
-      rc = io_uring_submit_and_wait_timeout(&ring_, &first, 1, timeout < 0 ? nullptr : &ts,
-                                            nullptr);
+      rc = io_uring_submit_and_wait_timeout(&ring_, &first, asked ? sending + asked : 1,
+                                            !asked && timeout < 0 ? nullptr : &ts, nullptr);
     }
     if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN)
       LOG_ERROR("io_uring_enter: %s", std::strerror(-rc));
